@@ -1,0 +1,317 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"templatemanager.dev/lxc-template-manager/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	var err error
+	env, err = testenv.Start()
+	if err != nil {
+		println(err.Error())
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		println(err.Error())
+	}
+	os.Exit(code)
+}
+
+// decode parses one YAML manifest.
+func decode(t *testing.T, manifest string) *unstructured.Unstructured {
+	t.Helper()
+	obj := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(manifest), &obj.Object); err != nil {
+		t.Fatalf("bad test manifest: %v\n%s", err, manifest)
+	}
+	return obj
+}
+
+func TestSamplesAreAccepted(t *testing.T) {
+	ctx := context.Background()
+	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "samples", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no samples found: %v", err)
+	}
+	kinds := map[string]bool{}
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(string(data)), 4096)
+		for {
+			obj := &unstructured.Unstructured{}
+			if err := dec.Decode(&obj.Object); err != nil {
+				break
+			}
+			if len(obj.Object) == 0 {
+				continue
+			}
+			if obj.GetNamespace() == "" && obj.GetKind() != "ProxmoxCluster" {
+				obj.SetNamespace("default")
+			}
+			if err := env.Client.Create(ctx, obj, client.DryRunAll); err != nil {
+				t.Errorf("%s: %s %s rejected: %v", filepath.Base(file), obj.GetKind(), obj.GetName(), err)
+			}
+			kinds[obj.GetKind()] = true
+		}
+	}
+	for _, kind := range []string{"ProxmoxCluster", "PackageBucket", "LXCTemplate", "LXCContainer"} {
+		if !kinds[kind] {
+			t.Errorf("config/samples has no %s", kind)
+		}
+	}
+}
+
+const (
+	clusterHead = `apiVersion: lxc.templatemanager.dev/v1alpha1
+kind: ProxmoxCluster
+metadata: {name: bad}
+`
+	bucketHead = `apiVersion: lxc.templatemanager.dev/v1alpha1
+kind: PackageBucket
+metadata: {name: bad, namespace: default}
+`
+	templateHead = `apiVersion: lxc.templatemanager.dev/v1alpha1
+kind: LXCTemplate
+metadata: {name: bad, namespace: default}
+`
+	containerHead = `apiVersion: lxc.templatemanager.dev/v1alpha1
+kind: LXCContainer
+metadata: {name: bad, namespace: default}
+`
+	goodCluster  = "spec:\n  credentialsRef: {namespace: lxc-template-manager-system, name: pve}\n"
+	goodTemplate = "spec:\n  osTemplate: local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst\n"
+	goodRefs     = "spec:\n  clusterRef: {name: pve}\n  templateRef: {name: web}\n"
+)
+
+// spec joins a manifest head, a base spec and a fragment of further spec fields.
+func spec(head, base, fragment string) string {
+	return head + base + fragment
+}
+
+func TestInvalidManifestsAreRejected(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name     string
+		manifest string
+		// every string must appear in the API server's error: the field path and the reason.
+		want []string
+	}{
+		// LXCTemplate resources
+		{"cores zero", spec(templateHead, goodTemplate, "  resources: {cores: 0}\n"),
+			[]string{"spec.resources.cores", "should be greater than or equal to 1"}},
+		{"memory below 16 MiB", spec(templateHead, goodTemplate, "  resources: {memoryMiB: 8}\n"),
+			[]string{"spec.resources.memoryMiB", "should be greater than or equal to 16"}},
+		{"disk zero", spec(templateHead, goodTemplate, "  resources: {diskGiB: 0}\n"),
+			[]string{"spec.resources.diskGiB", "should be greater than or equal to 1"}},
+		{"negative swap", spec(templateHead, goodTemplate, "  resources: {swapMiB: -1}\n"),
+			[]string{"spec.resources.swapMiB", "should be greater than or equal to 0"}},
+		{"container memory override below 16 MiB", spec(containerHead, goodRefs, "  resources: {memoryMiB: 15}\n"),
+			[]string{"spec.resources.memoryMiB", "should be greater than or equal to 16"}},
+		// scripts
+		{"duplicate script names", spec(templateHead, goodTemplate,
+			"  scripts:\n  - {name: setup, content: 'true'}\n  - {name: setup, content: 'false'}\n"),
+			[]string{"spec.scripts[1]", "Duplicate value"}},
+		{"script name with a slash", spec(templateHead, goodTemplate, "  scripts:\n  - {name: ../etc, content: 'true'}\n"),
+			[]string{"spec.scripts[0].name", "should match"}},
+		{"script name with a space", spec(templateHead, goodTemplate, "  scripts:\n  - {name: my script, content: 'true'}\n"),
+			[]string{"spec.scripts[0].name", "should match"}},
+		{"script with two sources", spec(templateHead, goodTemplate,
+			"  scripts:\n  - {name: s, content: 'true', configMapRef: {name: cm, key: k}}\n"),
+			[]string{"spec.scripts[0]", "exactly one of content or configMapRef"}},
+		{"script without a source", spec(templateHead, goodTemplate, "  scripts:\n  - {name: s}\n"),
+			[]string{"spec.scripts[0]", "exactly one of content or configMapRef"}},
+		{"script timeout zero", spec(templateHead, goodTemplate, "  scripts:\n  - {name: s, content: 'true', timeoutSeconds: 0}\n"),
+			[]string{"spec.scripts[0].timeoutSeconds", "greater than or equal to 1"}},
+		// files
+		{"relative file path", spec(templateHead, goodTemplate, "  files:\n  - {path: etc/motd, content: hi}\n"),
+			[]string{"spec.files[0].path", "should match"}},
+		{"file path with ..", spec(templateHead, goodTemplate, "  files:\n  - {path: /etc/../root/.ssh/authorized_keys, content: hi}\n"),
+			[]string{"spec.files[0].path", "must not contain . or .. segments"}},
+		{"unknown file policy", spec(templateHead, goodTemplate, "  files:\n  - {path: /etc/motd, content: hi, policy: merge}\n"),
+			[]string{"spec.files[0].policy", "Unsupported value", `"replace"`}},
+		{"file with two content sources", spec(templateHead, goodTemplate,
+			"  files:\n  - {path: /etc/motd, content: hi, secretRef: {name: s, key: k}}\n"),
+			[]string{"spec.files[0]", "exactly one of content, secretRef or configMapRef"}},
+		{"file mode not octal", spec(templateHead, goodTemplate, "  files:\n  - {path: /etc/motd, content: hi, mode: '0999'}\n"),
+			[]string{"spec.files[0].mode", "should match"}},
+		{"file inside config-manager", spec(templateHead, goodTemplate, "  files:\n  - {path: /etc/config-manager/config.env, content: hi}\n"),
+			[]string{"spec.files[0].path", "config-manager's own directories"}},
+		// packages
+		{"package name with ;", spec(bucketHead, "spec:\n  manager: apt\n", "  packages: ['curl;reboot']\n"),
+			[]string{"spec.packages[0]", "should match"}},
+		{"package name with &&", spec(bucketHead, "spec:\n  manager: apt\n", "  packages: ['curl&&reboot']\n"),
+			[]string{"spec.packages[0]", "should match"}},
+		{"package name with $(", spec(templateHead, goodTemplate, "  packages:\n  - {manager: pip, names: ['$(reboot)']}\n"),
+			[]string{"spec.packages[0].names[0]", "should match"}},
+		{"package name with a space", spec(containerHead, goodRefs, "  packages:\n    extra:\n    - {manager: npm, names: ['left pad']}\n"),
+			[]string{"spec.packages.extra[0].names[0]", "should match"}},
+		{"unknown package manager", spec(bucketHead, "spec:\n  manager: yum\n", "  packages: [curl]\n"),
+			[]string{"spec.manager", "Unsupported value", `"apt"`}},
+		{"apt package in upper case", spec(bucketHead, "spec:\n  manager: apt\n", "  packages: [Curl]\n"),
+			[]string{"spec.packages", "apt package names are lowercase"}},
+		{"empty package bucket", spec(bucketHead, "spec:\n  manager: apt\n", "  packages: []\n"),
+			[]string{"spec.packages", "should have at least 1 items"}},
+		// osTemplate, tags
+		{"osTemplate as a bare file name", templateHead + "spec:\n  osTemplate: debian-12-standard_12.7-1_amd64.tar.zst\n",
+			[]string{"spec.osTemplate", "<storage>:vztmpl/<file>"}},
+		{"osTemplate of the wrong content type", templateHead + "spec:\n  osTemplate: local:iso/debian-12.iso\n",
+			[]string{"spec.osTemplate", "<storage>:vztmpl/<file>"}},
+		{"missing osTemplate", templateHead + "spec:\n  description: x\n",
+			[]string{"spec.osTemplate", "Required value"}},
+		{"tag with a space", spec(templateHead, goodTemplate, "  tags: ['web server']\n"),
+			[]string{"spec.tags[0]", "should match"}},
+		// network
+		{"invalid ipv4", spec(templateHead, goodTemplate, "  network: {ipv4: 10.0.0.300/24}\n"),
+			[]string{"spec.network.ipv4", "must be \"dhcp\" or a host address"}},
+		{"ipv4 without prefix length", spec(containerHead, goodRefs, "  network: {ipv4: 10.0.0.5}\n"),
+			[]string{"spec.network.ipv4", "must be \"dhcp\" or a host address"}},
+		{"ipv6 given as ipv4", spec(templateHead, goodTemplate, "  network: {ipv4: 'fd00::5/64'}\n"),
+			[]string{"spec.network.ipv4", "must be \"dhcp\" or a host address"}},
+		{"gateway with dhcp", spec(templateHead, goodTemplate, "  network: {ipv4: dhcp, gateway: 10.0.0.1}\n"),
+			[]string{"spec.network.gateway", "gateway must not be set when ipv4 is dhcp"}},
+		{"gateway outside the network", spec(containerHead, goodRefs, "  network: {ipv4: 10.0.0.5/24, gateway: 10.9.0.1}\n"),
+			[]string{"spec.network.gateway", "inside the ipv4 network"}},
+		{"invalid gateway", spec(templateHead, goodTemplate, "  network: {ipv4: 10.0.0.5/24, gateway: gw.local}\n"),
+			[]string{"spec.network.gateway", "must be an IPv4 address"}},
+		{"invalid nameserver", spec(templateHead, goodTemplate, "  network: {nameservers: [dns.local]}\n"),
+			[]string{"spec.network.nameservers[0]", "must be IP addresses"}},
+		// LXCContainer
+		{"hostname not a DNS label", spec(containerHead, goodRefs, "  hostname: Web_1\n"),
+			[]string{"spec.hostname", "should match"}},
+		{"hostname too long", spec(containerHead, goodRefs, "  hostname: "+strings.Repeat("a", 64)+"\n"),
+			[]string{"spec.hostname", "Too long"}},
+		{"name not a DNS label without hostname", `apiVersion: lxc.templatemanager.dev/v1alpha1
+kind: LXCContainer
+metadata: {name: web.example, namespace: default}
+` + goodRefs, []string{"spec.hostname is required when metadata.name is not a DNS label"}},
+		{"vmid below 100", spec(containerHead, goodRefs, "  vmid: 99\n"),
+			[]string{"spec.vmid", "greater than or equal to 100"}},
+		{"vmid above 999999999", spec(containerHead, goodRefs, "  vmid: 1000000000\n"),
+			[]string{"spec.vmid", "less than or equal to 999999999"}},
+		{"unknown powerState", spec(containerHead, goodRefs, "  powerState: Paused\n"),
+			[]string{"spec.powerState", "Unsupported value", `"Running"`}},
+		{"unknown deletionPolicy", spec(containerHead, goodRefs, "  deletionPolicy: Orphan\n"),
+			[]string{"spec.deletionPolicy", "Unsupported value", `"Retain"`}},
+		{"missing templateRef", containerHead + "spec:\n  clusterRef: {name: pve}\n",
+			[]string{"spec.templateRef", "Required value"}},
+		{"missing clusterRef", containerHead + "spec:\n  templateRef: {name: web}\n",
+			[]string{"spec.clusterRef", "Required value"}},
+		{"ssh key that is not a key", spec(containerHead, goodRefs, "  sshPublicKeys: ['hello world this is not a key']\n"),
+			[]string{"spec.sshPublicKeys[0]", "should match"}},
+		{"ssh key with shell in the comment line", spec(containerHead, goodRefs, "  sshPublicKeys: [\"ssh-ed25519 AAAA\\nrm -rf /\"]\n"),
+			[]string{"spec.sshPublicKeys[0]", "should match"}},
+		{"private key given as a public key", spec(containerHead, goodRefs, "  sshPublicKeys: ['-----BEGIN OPENSSH PRIVATE KEY-----']\n"),
+			[]string{"spec.sshPublicKeys[0]", "should match"}},
+		{"env name not a shell name", spec(containerHead, goodRefs, "  config:\n    env:\n    - {name: 'A-B', value: x}\n"),
+			[]string{"spec.config.env[0].name", "should match"}},
+		{"envFrom with two sources", spec(containerHead, goodRefs, "  config:\n    envFrom:\n    - {configMapRef: {name: a}, secretRef: {name: b}}\n"),
+			[]string{"spec.config.envFrom[0]", "exactly one of configMapRef or secretRef"}},
+		// ProxmoxCluster
+		{"endpoint over http", clusterHead + goodCluster + "  endpoint: http://pve.example.com:8006/api2/json\n",
+			[]string{"spec.endpoint", "must be an https URL"}},
+		{"endpoint not a URL", clusterHead + goodCluster + "  endpoint: pve.example.com:8006\n",
+			[]string{"spec.endpoint", "must be an https URL"}},
+		{"endpoint with a query", clusterHead + goodCluster + "  endpoint: https://pve.example.com:8006/api2/json?x=1\n",
+			[]string{"spec.endpoint", "must not carry a query"}},
+		{"missing credentialsRef", clusterHead + "spec:\n  endpoint: https://pve.example.com:8006/api2/json\n",
+			[]string{"spec.credentialsRef", "Required value"}},
+		{"CA together with insecureSkipVerify", clusterHead + goodCluster +
+			"  endpoint: https://pve.example.com:8006/api2/json\n  tls: {insecureSkipVerify: true, caSecretRef: {namespace: a, name: b}}\n",
+			[]string{"spec.tls", "mutually exclusive"}},
+		{"syncInterval not a duration", clusterHead + goodCluster +
+			"  endpoint: https://pve.example.com:8006/api2/json\n  syncInterval: often\n",
+			[]string{"spec.syncInterval", "should match"}},
+	}
+	if len(cases) < 30 {
+		t.Fatalf("only %d invalid manifests", len(cases))
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := decode(t, tc.manifest)
+			err := env.Client.Create(ctx, obj, client.DryRunAll)
+			if err == nil {
+				t.Fatalf("accepted:\n%s", tc.manifest)
+			}
+			if !apierrors.IsInvalid(err) {
+				t.Fatalf("rejected for another reason than validation: %v", err)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error does not mention %q:\n%v", want, err)
+				}
+			}
+		})
+	}
+}
+
+func TestImmutableFields(t *testing.T) {
+	ctx := context.Background()
+	obj := decode(t, `apiVersion: lxc.templatemanager.dev/v1alpha1
+kind: LXCContainer
+metadata: {name: immutable, namespace: default}
+spec:
+  clusterRef: {name: pve}
+  templateRef: {name: web}
+  vmid: 120
+`)
+	if err := env.Client.Create(ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(ctx, obj) })
+
+	changes := []struct {
+		field string
+		value any
+		want  string
+	}{
+		{"vmid", int64(121), "vmid cannot be changed once set"},
+		{"clusterRef", map[string]any{"name": "other"}, "clusterRef cannot be changed"},
+	}
+	for _, c := range changes {
+		changed := obj.DeepCopy()
+		if err := unstructured.SetNestedField(changed.Object, c.value, "spec", c.field); err != nil {
+			t.Fatal(err)
+		}
+		err := env.Client.Update(ctx, changed, client.DryRunAll)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("changing spec.%s: got %v, want an error saying %q", c.field, err, c.want)
+		}
+	}
+	unset := obj.DeepCopy()
+	unstructured.RemoveNestedField(unset.Object, "spec", "vmid")
+	if err := env.Client.Update(ctx, unset, client.DryRunAll); err == nil || !strings.Contains(err.Error(), "vmid cannot be changed") {
+		t.Errorf("removing spec.vmid: got %v, want it refused", err)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	ctx := context.Background()
+	obj := decode(t, containerHead+goodRefs)
+	if err := env.Client.Create(ctx, obj, client.DryRunAll); err != nil {
+		t.Fatal(err)
+	}
+	for field, want := range map[string]string{"powerState": "Running", "deletionPolicy": "Delete"} {
+		got, _, _ := unstructured.NestedString(obj.Object, "spec", field)
+		if got != want {
+			t.Errorf("spec.%s defaulted to %q, want %q", field, got, want)
+		}
+	}
+}

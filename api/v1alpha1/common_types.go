@@ -1,0 +1,160 @@
+package v1alpha1
+
+// LocalObjectReference names an object in the same namespace.
+type LocalObjectReference struct {
+	// name of the referenced object.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	Name string `json:"name"`
+}
+
+// NamespacedObjectReference names an object in any namespace.
+type NamespacedObjectReference struct {
+	// namespace of the referenced object.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespace string `json:"namespace"`
+
+	// name of the referenced object.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	Name string `json:"name"`
+}
+
+// KeySelector selects one key of a Secret or ConfigMap in the same namespace.
+type KeySelector struct {
+	// name of the Secret or ConfigMap.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// key within its data.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key"`
+}
+
+// PackageManager is a package manager the controller can install packages with.
+// +kubebuilder:validation:Enum=apt;apk;dnf;pip;npm
+type PackageManager string
+
+const (
+	PackageManagerApt PackageManager = "apt"
+	PackageManagerApk PackageManager = "apk"
+	PackageManagerDnf PackageManager = "dnf"
+	PackageManagerPip PackageManager = "pip"
+	PackageManagerNpm PackageManager = "npm"
+)
+
+// PackageName is a package name with an optional version pin, such as `nginx`, `nginx=1.22.1-9`,
+// `requests==2.32.3` or `@scope/tool@1.2.3`. The pattern admits no shell syntax: no spaces, quotes,
+// `;`, `&`, `|`, `$`, backticks or redirections.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=214
+// +kubebuilder:validation:Pattern=`^[A-Za-z0-9@_][A-Za-z0-9._+/:@-]*(\[[A-Za-z0-9._,-]+\])?((==|>=|<=|~=|!=|=)[A-Za-z0-9._+:~*-]+)?$`
+type PackageName string
+
+// PackageList is a list of packages installed with one package manager.
+// +kubebuilder:validation:XValidation:rule="self.manager != 'apt' || self.names.all(n, n.matches('^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$'))",message="apt package names are lowercase Debian names with an optional =version",fieldPath=".names"
+type PackageList struct {
+	// manager installs these packages: apt, apk, dnf, pip or npm.
+	// +required
+	Manager PackageManager `json:"manager"`
+
+	// names of the packages, each with an optional version pin.
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=256
+	// +listType=set
+	Names []PackageName `json:"names"`
+}
+
+// EnvVar is one variable rendered into /etc/config-manager/config.env and given to every script.
+type EnvVar struct {
+	// name of the variable: a shell variable name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z_][A-Za-z0-9_]*$`
+	Name string `json:"name"`
+
+	// value of the variable.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32768
+	Value string `json:"value,omitempty"`
+}
+
+// Resources sizes a container. Unset fields take the template's value, then the Proxmox default.
+type Resources struct {
+	// cores is the number of CPU cores (1–8192). Default 1.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=8192
+	Cores *int32 `json:"cores,omitempty"`
+
+	// memoryMiB is the memory limit in MiB (at least 16). Default 512.
+	// +optional
+	// +kubebuilder:validation:Minimum=16
+	// +kubebuilder:validation:Maximum=268435456
+	MemoryMiB *int32 `json:"memoryMiB,omitempty"`
+
+	// swapMiB is the swap limit in MiB (0 disables swap). Default 512.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=268435456
+	SwapMiB *int32 `json:"swapMiB,omitempty"`
+
+	// diskGiB is the size of the root disk in GiB. Default 8.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=131072
+	DiskGiB *int32 `json:"diskGiB,omitempty"`
+}
+
+// Network configures the container's first network interface (net0, eth0 inside the container).
+// +kubebuilder:validation:XValidation:rule="!has(self.gateway) || !has(self.ipv4) || self.ipv4 != 'dhcp'",message="gateway must not be set when ipv4 is dhcp",fieldPath=".gateway"
+// +kubebuilder:validation:XValidation:rule="!has(self.gateway) || !has(self.ipv4) || self.ipv4 == 'dhcp' || cidr(self.ipv4).containsIP(self.gateway)",message="gateway must lie inside the ipv4 network",fieldPath=".gateway"
+type Network struct {
+	// bridge is the Proxmox bridge the interface is attached to. Default vmbr0.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:Pattern=`^[A-Za-z][A-Za-z0-9_.-]*$`
+	Bridge string `json:"bridge,omitempty"`
+
+	// ipv4 is "dhcp" or an address in CIDR notation such as 10.0.0.10/24. Default dhcp.
+	// +optional
+	// +kubebuilder:validation:MaxLength=18
+	// +kubebuilder:validation:XValidation:rule="self == 'dhcp' || (isCIDR(self) && cidr(self).ip().family() == 4 && cidr(self).ip() != cidr(self).masked().ip())",message="ipv4 must be \"dhcp\" or a host address in IPv4 CIDR notation such as 10.0.0.10/24"
+	IPv4 string `json:"ipv4,omitempty"`
+
+	// gateway is the IPv4 default gateway; only with a static ipv4.
+	// +optional
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:XValidation:rule="isIP(self) && ip(self).family() == 4",message="gateway must be an IPv4 address"
+	Gateway string `json:"gateway,omitempty"`
+
+	// nameservers are the DNS servers written into the container's resolv.conf.
+	// +optional
+	// +kubebuilder:validation:MaxItems=3
+	// +listType=atomic
+	// +kubebuilder:validation:items:MaxLength=45
+	// +kubebuilder:validation:items:XValidation:rule="isIP(self)",message="nameservers must be IP addresses"
+	Nameservers []string `json:"nameservers,omitempty"`
+
+	// vlanTag puts the interface on a VLAN of the bridge.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4094
+	VLANTag *int32 `json:"vlanTag,omitempty"`
+}

@@ -1,0 +1,89 @@
+package v1alpha1
+
+// Condition types. Ready is the summary; Reconciling and Stalled follow kstatus and are present
+// only while true; the five phase conditions of an LXCContainer record the pipeline's progress.
+const (
+	// ReadyCondition is True when the object is what its spec asks for.
+	ReadyCondition = "Ready"
+	// ReconcilingCondition is True while the controller works towards the spec.
+	ReconcilingCondition = "Reconciling"
+	// StalledCondition is True when the controller cannot make progress without a change to the
+	// spec or to something it references.
+	StalledCondition = "Stalled"
+
+	// ContainerCreatedCondition is True once the Proxmox container exists.
+	ContainerCreatedCondition = "ContainerCreated"
+	// ContainerStartedCondition is True while the container runs and its address is known.
+	ContainerStartedCondition = "ContainerStarted"
+	// ConfigManagerDeployedCondition is True once config-manager is installed and its last run
+	// succeeded for the current configuration.
+	ConfigManagerDeployedCondition = "ConfigManagerDeployed"
+	// ScriptsCompletedCondition is True once the packages are installed and every script exited 0.
+	ScriptsCompletedCondition = "ScriptsCompleted"
+	// ServicesDiscoveredCondition is True once the listening services were read and every promised
+	// service was found.
+	ServicesDiscoveredCondition = "ServicesDiscovered"
+)
+
+// Condition reasons. Events about a transition carry the same reason as the condition.
+const (
+	// SucceededReason: the step finished.
+	SucceededReason = "Succeeded"
+	// ProgressingReason: the controller is working on the step.
+	ProgressingReason = "Progressing"
+	// DependencyNotReadyReason: a referenced object is missing or not Ready.
+	DependencyNotReadyReason = "DependencyNotReady"
+	// InvalidSpecReason: the spec cannot be carried out as written.
+	InvalidSpecReason = "InvalidSpec"
+
+	// AuthenticationFailedReason: Proxmox refused the credentials.
+	AuthenticationFailedReason = "AuthenticationFailed"
+	// CredentialsNotFoundReason: the referenced credentials Secret or one of its keys is missing.
+	CredentialsNotFoundReason = "CredentialsNotFound"
+	// TLSFailedReason: the Proxmox certificate could not be verified.
+	TLSFailedReason = "TLSFailed"
+	// UnreachableReason: the Proxmox API did not answer.
+	UnreachableReason = "Unreachable"
+	// ProxmoxErrorReason: Proxmox answered with an error.
+	ProxmoxErrorReason = "ProxmoxError"
+	// NamespaceNotAllowedReason: the cluster's allowedNamespaces excludes the container's namespace.
+	NamespaceNotAllowedReason = "NamespaceNotAllowed"
+
+	// PackageBucketNotFoundReason: a referenced PackageBucket does not exist.
+	PackageBucketNotFoundReason = "PackageBucketNotFound"
+	// OSTemplateNotFoundReason: no cluster lists the template's OS template.
+	OSTemplateNotFoundReason = "OSTemplateNotFound"
+
+	// CreatingReason: the Proxmox create task runs.
+	CreatingReason = "Creating"
+	// AdoptedReason: a container carrying this object's marker was found and taken over.
+	AdoptedReason = "Adopted"
+	// VMIDConflictReason: the VMID is held by a container the controller does not own.
+	VMIDConflictReason = "VMIDConflict"
+	// NoNodeAvailableReason: no online node can take the container.
+	NoNodeAvailableReason = "NoNodeAvailable"
+	// TaskFailedReason: a Proxmox task ended with an error.
+	TaskFailedReason = "TaskFailed"
+	// StartingReason: the start task runs.
+	StartingReason = "Starting"
+	// WaitingForAddressReason: the container runs but has no IPv4 address yet.
+	WaitingForAddressReason = "WaitingForAddress"
+	// StoppedReason: the container is stopped as its powerState asks.
+	StoppedReason = "Stopped"
+	// SSHUnreachableReason: the container does not accept SSH connections yet.
+	SSHUnreachableReason = "SSHUnreachable"
+	// HostKeyMismatchReason: the container's SSH host key differs from the pinned one.
+	HostKeyMismatchReason = "HostKeyMismatch"
+	// ConfigSyncFailedReason: config-manager.service failed.
+	ConfigSyncFailedReason = "ConfigSyncFailed"
+	// PackagesFailedReason: installing packages failed.
+	PackagesFailedReason = "PackagesFailed"
+	// ScriptRunningReason: a script runs.
+	ScriptRunningReason = "ScriptRunning"
+	// ScriptFailedReason: a script exited non-zero or timed out.
+	ScriptFailedReason = "ScriptFailed"
+	// ServicesMissingReason: a promised service was not found listening.
+	ServicesMissingReason = "ServicesMissing"
+	// DeletingReason: the Proxmox container is being stopped and destroyed.
+	DeletingReason = "Deleting"
+)

@@ -1,0 +1,32 @@
+// Package v1alpha1 contains the lxc.templatemanager.dev/v1alpha1 API: ProxmoxCluster, PackageBucket,
+// LXCTemplate and LXCContainer.
+//
+// +kubebuilder:object:generate=true
+// +groupName=lxc.templatemanager.dev
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/scheme"
+)
+
+var (
+	// GroupVersion is the group and version of every kind in this package.
+	GroupVersion = schema.GroupVersion{Group: "lxc.templatemanager.dev", Version: "v1alpha1"}
+
+	// SchemeBuilder registers the kinds of this package with a runtime.Scheme.
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+
+	// AddToScheme adds the kinds of this package to a runtime.Scheme.
+	AddToScheme = SchemeBuilder.AddToScheme
+)
+
+// Finalizer is set on LXCContainers before any Proxmox call, so nothing is ever created without it.
+const Finalizer = "lxc.templatemanager.dev/finalizer"
+
+// ProxmoxTag is the tag every container created by the controller carries in Proxmox.
+const ProxmoxTag = "lxctm"
+
+// OwnerMarkerPrefix starts the description line that records which LXCContainer owns a Proxmox
+// container: "lxctm-owner: <namespace>/<name> uid=<metadata.uid>".
+const OwnerMarkerPrefix = "lxctm-owner:"

@@ -1,0 +1,341 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// PowerState is the power state a container is kept in.
+// +kubebuilder:validation:Enum=Running;Stopped
+type PowerState string
+
+const (
+	PowerStateRunning PowerState = "Running"
+	PowerStateStopped PowerState = "Stopped"
+)
+
+// DeletionPolicy says what happens to the Proxmox container when its LXCContainer is deleted.
+// +kubebuilder:validation:Enum=Delete;Retain
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyDelete stops and destroys (purges) the Proxmox container.
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+	// DeletionPolicyRetain leaves the Proxmox container as it is.
+	DeletionPolicyRetain DeletionPolicy = "Retain"
+)
+
+// SSHPublicKey is one OpenSSH public key line: type, base64 key and an optional comment.
+// +kubebuilder:validation:MinLength=16
+// +kubebuilder:validation:MaxLength=16384
+// +kubebuilder:validation:Pattern=`^(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\r\n]*)?$`
+type SSHPublicKey string
+
+// LXCContainerSpec is a container to provision from a template.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.vmid) || (has(self.vmid) && self.vmid == oldSelf.vmid)",message="vmid cannot be changed once set",fieldPath=".vmid"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.node) || (has(self.node) && self.node == oldSelf.node)",message="node cannot be changed once set",fieldPath=".node"
+type LXCContainerSpec struct {
+	// clusterRef names the ProxmoxCluster the container lives on. It cannot be changed.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="clusterRef cannot be changed"
+	ClusterRef ClusterReference `json:"clusterRef"`
+
+	// templateRef names the LXCTemplate in this namespace the container is made from.
+	// +required
+	TemplateRef LocalObjectReference `json:"templateRef"`
+
+	// node is the Proxmox node to create the container on. When unset, the online node with the
+	// most free memory is chosen and recorded in status.node.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$`
+	Node string `json:"node,omitempty"`
+
+	// vmid is the Proxmox VMID (100–999999999). When unset, the next free one is allocated and
+	// recorded in status.vmid.
+	// +optional
+	// +kubebuilder:validation:Minimum=100
+	// +kubebuilder:validation:Maximum=999999999
+	VMID *int32 `json:"vmid,omitempty"`
+
+	// hostname of the container: a DNS label. Default metadata.name.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`
+	Hostname string `json:"hostname,omitempty"`
+
+	// resources override the template's resources field by field.
+	// +optional
+	Resources *Resources `json:"resources,omitempty"`
+
+	// storage overrides the template's storage.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z][A-Za-z0-9_.-]*$`
+	Storage string `json:"storage,omitempty"`
+
+	// network overrides the template's network field by field.
+	// +optional
+	Network *Network `json:"network,omitempty"`
+
+	// rootPasswordSecretRef selects the root password. When unset, a 16-character password is
+	// generated into the Secret <name>-root-password, key password.
+	// +optional
+	RootPasswordSecretRef *KeySelector `json:"rootPasswordSecretRef,omitempty"`
+
+	// sshPublicKeys are authorized for root, beside the controller's own key.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	SSHPublicKeys []SSHPublicKey `json:"sshPublicKeys,omitempty"`
+
+	// packages adjust the template's packages.
+	// +optional
+	Packages *ContainerPackages `json:"packages,omitempty"`
+
+	// scripts adjust the template's scripts.
+	// +optional
+	Scripts *ContainerScripts `json:"scripts,omitempty"`
+
+	// config adds to the template's config.env.
+	// +optional
+	Config *ContainerConfig `json:"config,omitempty"`
+
+	// powerState is Running or Stopped. Default Running.
+	// +optional
+	// +kubebuilder:default=Running
+	PowerState PowerState `json:"powerState,omitempty"`
+
+	// deletionPolicy is Delete (stop and destroy the Proxmox container) or Retain (leave it).
+	// Default Delete.
+	// +optional
+	// +kubebuilder:default=Delete
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// ClusterReference names a ProxmoxCluster.
+type ClusterReference struct {
+	// name of the ProxmoxCluster.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	Name string `json:"name"`
+}
+
+// ContainerPackages adjust the packages a container gets from its template.
+type ContainerPackages struct {
+	// excludeBuckets names template package buckets not to install.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=set
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	ExcludeBuckets []string `json:"excludeBuckets,omitempty"`
+
+	// extra are packages installed in addition to the template's.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=atomic
+	Extra []PackageList `json:"extra,omitempty"`
+}
+
+// ContainerScripts adjust the scripts a container runs.
+type ContainerScripts struct {
+	// skip names template scripts not to run.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=set
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$`
+	Skip []string `json:"skip,omitempty"`
+}
+
+// ContainerConfig adds to the template's config.env; its variables win over the template's.
+type ContainerConfig struct {
+	// env are variables set one by one.
+	// +optional
+	// +kubebuilder:validation:MaxItems=256
+	// +listType=map
+	// +listMapKey=name
+	Env []EnvVar `json:"env,omitempty"`
+
+	// envFrom takes every key of a ConfigMap or Secret in this namespace as a variable. Later
+	// sources win; env wins over all of them.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=atomic
+	EnvFrom []EnvFromSource `json:"envFrom,omitempty"`
+}
+
+// EnvFromSource is a ConfigMap or Secret whose keys become variables.
+// +kubebuilder:validation:XValidation:rule="has(self.configMapRef) != has(self.secretRef)",message="exactly one of configMapRef or secretRef must be set"
+type EnvFromSource struct {
+	// prefix is put before every key.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z_][A-Za-z0-9_]*$`
+	Prefix string `json:"prefix,omitempty"`
+
+	// configMapRef names a ConfigMap in this namespace.
+	// +optional
+	ConfigMapRef *LocalObjectReference `json:"configMapRef,omitempty"`
+
+	// secretRef names a Secret in this namespace.
+	// +optional
+	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
+}
+
+// ScriptStatus is the outcome of one script.
+type ScriptStatus struct {
+	// name of the script.
+	Name string `json:"name"`
+	// hash of the script content that ran (sha256, hex).
+	// +optional
+	Hash string `json:"hash,omitempty"`
+	// exitCode of the script; unset while it runs.
+	// +optional
+	ExitCode *int32 `json:"exitCode,omitempty"`
+	// startedAt is when the script started.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+	// finishedAt is when the script finished.
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+	// outputTail holds the last lines of the script's output.
+	// +optional
+	OutputTail string `json:"outputTail,omitempty"`
+}
+
+// DiscoveredService is a service found listening in the container.
+type DiscoveredService struct {
+	// name of the service: the promised name, else the systemd unit without .service, else the process.
+	Name string `json:"name"`
+	// port the service listens on.
+	Port int32 `json:"port"`
+	// protocol is TCP or UDP.
+	Protocol Protocol `json:"protocol"`
+	// address the socket is bound to, such as 0.0.0.0 or 127.0.0.1.
+	// +optional
+	Address string `json:"address,omitempty"`
+	// process is the name of the listening process.
+	// +optional
+	Process string `json:"process,omitempty"`
+	// unit is the systemd unit the process belongs to.
+	// +optional
+	Unit string `json:"unit,omitempty"`
+	// url reaches the service from outside the container.
+	// +optional
+	URL string `json:"url,omitempty"`
+}
+
+// LXCContainerStatus is the observed state of a container.
+type LXCContainerStatus struct {
+	// phase summarises progress for printing only; use conditions in automation.
+	// +optional
+	Phase string `json:"phase,omitempty"`
+
+	// conditions: Ready, Reconciling, Stalled, and one per phase: ContainerCreated,
+	// ContainerStarted, ConfigManagerDeployed, ScriptsCompleted, ServicesDiscovered.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the last generation that finished (Ready or Stalled).
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// vmid of the Proxmox container.
+	// +optional
+	VMID int32 `json:"vmid,omitempty"`
+
+	// node the container lives on.
+	// +optional
+	Node string `json:"node,omitempty"`
+
+	// ipAddress of eth0.
+	// +optional
+	IPAddress string `json:"ipAddress,omitempty"`
+
+	// operation is the work in flight: a Proxmox task UPID or an SSH run id.
+	// +optional
+	Operation string `json:"operation,omitempty"`
+
+	// scripts are the outcomes of the template's scripts, in order.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Scripts []ScriptStatus `json:"scripts,omitempty"`
+
+	// services are the services discovered in the container.
+	// +optional
+	// +listType=atomic
+	Services []DiscoveredService `json:"services,omitempty"`
+
+	// credentialsSecretRef names the Secret that holds what scripts wrote to
+	// /etc/config-manager/credentials.
+	// +optional
+	CredentialsSecretRef *LocalObjectReference `json:"credentialsSecretRef,omitempty"`
+
+	// rootPasswordSecretRef selects the root password in use.
+	// +optional
+	RootPasswordSecretRef *KeySelector `json:"rootPasswordSecretRef,omitempty"`
+
+	// sshHostKey is the pinned SHA256 fingerprint of the container's SSH host key.
+	// +optional
+	SSHHostKey string `json:"sshHostKey,omitempty"`
+
+	// configHash identifies the config-manager bundle last deployed.
+	// +optional
+	ConfigHash string `json:"configHash,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=lxcc,categories=lxctm
+// +kubebuilder:printcolumn:name="Template",type=string,JSONPath=`.spec.templateRef.name`
+// +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.status.node`
+// +kubebuilder:printcolumn:name="VMID",type=integer,JSONPath=`.status.vmid`
+// +kubebuilder:printcolumn:name="IP",type=string,JSONPath=`.status.ipAddress`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="has(self.spec.hostname) || self.metadata.name.matches('^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$')",message="spec.hostname is required when metadata.name is not a DNS label"
+
+// LXCContainer is a Proxmox LXC container provisioned from an LXCTemplate.
+type LXCContainer struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired container.
+	// +required
+	Spec LXCContainerSpec `json:"spec"`
+
+	// status is the observed container.
+	// +optional
+	Status LXCContainerStatus `json:"status,omitempty"`
+}
+
+// GetConditions returns the status conditions.
+func (in *LXCContainer) GetConditions() []metav1.Condition { return in.Status.Conditions }
+
+// SetConditions replaces the status conditions.
+func (in *LXCContainer) SetConditions(c []metav1.Condition) { in.Status.Conditions = c }
+
+// +kubebuilder:object:root=true
+
+// LXCContainerList is a list of LXCContainers.
+type LXCContainerList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []LXCContainer `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&LXCContainer{}, &LXCContainerList{})
+}

@@ -1,0 +1,309 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// LXCTemplateSpec describes what a container is: its OS, size, features, network, packages,
+// provisioning scripts and managed files.
+type LXCTemplateSpec struct {
+	// description says what containers made from this template are for.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Description string `json:"description,omitempty"`
+
+	// tags are added to every container as Proxmox tags, beside the controller's own tag.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=set
+	Tags []Tag `json:"tags,omitempty"`
+
+	// osTemplate is the Proxmox volume id of the OS template tarball, such as
+	// local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z][A-Za-z0-9_.-]*:vztmpl/[A-Za-z0-9_.+-]+[.](tar[.](gz|xz|zst|bz2)|tgz)$')",message="osTemplate must be a volume id of the form <storage>:vztmpl/<file>.tar.(gz|xz|zst), such as local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
+	OSTemplate string `json:"osTemplate"`
+
+	// resources size the containers. Unset fields take the Proxmox defaults (1 core, 512 MiB memory,
+	// 512 MiB swap, 8 GiB disk).
+	// +optional
+	Resources Resources `json:"resources,omitempty"`
+
+	// storage is the Proxmox storage of the root disk. Default local-lvm.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z][A-Za-z0-9_.-]*$`
+	Storage string `json:"storage,omitempty"`
+
+	// features are the container's LXC features.
+	// +optional
+	Features Features `json:"features,omitempty"`
+
+	// network configures eth0. Default: bridge vmbr0 with DHCP.
+	// +optional
+	Network Network `json:"network,omitempty"`
+
+	// packages are installed before the scripts run, with the packages of packageBucketRefs.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=atomic
+	Packages []PackageList `json:"packages,omitempty"`
+
+	// packageBucketRefs name PackageBuckets in this namespace whose packages are installed.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=map
+	// +listMapKey=name
+	PackageBucketRefs []LocalObjectReference `json:"packageBucketRefs,omitempty"`
+
+	// scripts run in list order once the packages are installed. A script that finished
+	// successfully does not run again until its content changes.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=map
+	// +listMapKey=name
+	Scripts []Script `json:"scripts,omitempty"`
+
+	// files are managed files written into the container by config-sync.
+	// +optional
+	// +kubebuilder:validation:MaxItems=128
+	// +listType=map
+	// +listMapKey=path
+	Files []ManagedFile `json:"files,omitempty"`
+
+	// config is rendered into /etc/config-manager/config.env and given to every script.
+	// Container config is added after it and wins on equal names.
+	// +optional
+	Config ConfigSource `json:"config,omitempty"`
+
+	// services are the services the template promises; discovery must find each of them listening.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=map
+	// +listMapKey=name
+	Services []ServicePromise `json:"services,omitempty"`
+}
+
+// Tag is a Proxmox tag: letters, digits and _ - + . only.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=64
+// +kubebuilder:validation:Pattern=`^[a-z0-9_][a-z0-9_+.-]*$`
+type Tag string
+
+// Features are the LXC features of a container.
+type Features struct {
+	// unprivileged runs the container with mapped user ids. Default true.
+	// +optional
+	// +kubebuilder:default=true
+	Unprivileged *bool `json:"unprivileged,omitempty"`
+
+	// nesting allows nested containers and is needed by recent systemd versions.
+	// +optional
+	Nesting bool `json:"nesting,omitempty"`
+
+	// keyctl allows the keyctl() system call (for Docker in an unprivileged container).
+	// +optional
+	Keyctl bool `json:"keyctl,omitempty"`
+
+	// fuse allows FUSE mounts.
+	// +optional
+	Fuse bool `json:"fuse,omitempty"`
+}
+
+// Script is a provisioning script. It is uploaded as a file and run detached inside the container
+// with the variables of config.env in its environment.
+// +kubebuilder:validation:XValidation:rule="has(self.content) != has(self.configMapRef)",message="exactly one of content or configMapRef must be set"
+type Script struct {
+	// name identifies the script in status and in container.spec.scripts.skip.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// content is the script itself, with a #! line (default interpreter /bin/sh).
+	// +optional
+	// +kubebuilder:validation:MaxLength=262144
+	Content *string `json:"content,omitempty"`
+
+	// configMapRef takes the script from a key of a ConfigMap in this namespace.
+	// +optional
+	ConfigMapRef *KeySelector `json:"configMapRef,omitempty"`
+
+	// timeoutSeconds stops the script after this long and counts it as failed. Default 600.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=86400
+	TimeoutSeconds *int32 `json:"timeoutSeconds,omitempty"`
+
+	// env adds variables for this script only.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=map
+	// +listMapKey=name
+	Env []EnvVar `json:"env,omitempty"`
+}
+
+// FilePolicy says how config-sync treats a managed file that already exists.
+// +kubebuilder:validation:Enum=replace;default;backup
+type FilePolicy string
+
+const (
+	// FilePolicyReplace always writes the desired content.
+	FilePolicyReplace FilePolicy = "replace"
+	// FilePolicyDefault writes the file only when it is absent.
+	FilePolicyDefault FilePolicy = "default"
+	// FilePolicyBackup keeps a different existing file as <path>.bak, then writes the desired content.
+	FilePolicyBackup FilePolicy = "backup"
+)
+
+// ManagedFile is a file config-sync keeps in the container.
+// +kubebuilder:validation:XValidation:rule="(has(self.content) ? 1 : 0) + (has(self.secretRef) ? 1 : 0) + (has(self.configMapRef) ? 1 : 0) == 1",message="exactly one of content, secretRef or configMapRef must be set"
+type ManagedFile struct {
+	// path is the absolute path of the file in the container.
+	// +required
+	// +kubebuilder:validation:MinLength=2
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^/[A-Za-z0-9._@+=,:~ -]+(/[A-Za-z0-9._@+=,:~ -]+)*$`
+	// +kubebuilder:validation:XValidation:rule="!self.split('/').exists(s, s == '..' || s == '.')",message="path must not contain . or .. segments"
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/etc/config-manager/') && !self.startsWith('/var/lib/config-manager/')",message="path must not be inside the config-manager's own directories"
+	Path string `json:"path"`
+
+	// content is the file's content.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1048576
+	Content *string `json:"content,omitempty"`
+
+	// secretRef takes the content from a key of a Secret in the container's namespace.
+	// +optional
+	SecretRef *KeySelector `json:"secretRef,omitempty"`
+
+	// configMapRef takes the content from a key of a ConfigMap in the container's namespace.
+	// +optional
+	ConfigMapRef *KeySelector `json:"configMapRef,omitempty"`
+
+	// mode is the octal file mode. Default 0644.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^0?[0-7]{3}$`
+	Mode string `json:"mode,omitempty"`
+
+	// owner is user or user:group. Default root:root.
+	// +optional
+	// +kubebuilder:validation:MaxLength=65
+	// +kubebuilder:validation:Pattern=`^[a-z_][a-z0-9_-]*(:[a-z_][a-z0-9_-]*)?$`
+	Owner string `json:"owner,omitempty"`
+
+	// policy is replace (always overwrite), default (write only when absent) or backup (keep
+	// the old file as <path>.bak, then overwrite). Default replace.
+	// +optional
+	// +kubebuilder:default=replace
+	Policy FilePolicy `json:"policy,omitempty"`
+}
+
+// ConfigSource is the environment rendered into config.env.
+type ConfigSource struct {
+	// env are variables set one by one.
+	// +optional
+	// +kubebuilder:validation:MaxItems=256
+	// +listType=map
+	// +listMapKey=name
+	Env []EnvVar `json:"env,omitempty"`
+}
+
+// Protocol is a transport protocol.
+// +kubebuilder:validation:Enum=TCP;UDP
+type Protocol string
+
+const (
+	ProtocolTCP Protocol = "TCP"
+	ProtocolUDP Protocol = "UDP"
+)
+
+// ServicePromise is a service a template promises to provide.
+type ServicePromise struct {
+	// name of the service, as shown in status.services.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// port the service listens on.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port"`
+
+	// protocol is TCP or UDP. Default TCP.
+	// +optional
+	// +kubebuilder:default=TCP
+	Protocol Protocol `json:"protocol,omitempty"`
+}
+
+// LXCTemplateStatus reports whether the template can be used.
+type LXCTemplateStatus struct {
+	// conditions: Ready says every reference resolves and the OS template was seen on a cluster.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the generation last reconciled.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// resolvedPackages are the packages of the template and its buckets, per manager.
+	// +optional
+	// +listType=atomic
+	ResolvedPackages []PackageList `json:"resolvedPackages,omitempty"`
+
+	// usedBy is the number of LXCContainers in the namespace that use the template.
+	// +optional
+	UsedBy int32 `json:"usedBy,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=lxct,categories=lxctm
+// +kubebuilder:printcolumn:name="OS Template",type=string,JSONPath=`.spec.osTemplate`
+// +kubebuilder:printcolumn:name="Used By",type=integer,JSONPath=`.status.usedBy`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+
+// LXCTemplate describes what a container is; LXCContainers point at one.
+type LXCTemplate struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec describes the containers made from this template.
+	// +required
+	Spec LXCTemplateSpec `json:"spec"`
+
+	// status reports whether the template can be used.
+	// +optional
+	Status LXCTemplateStatus `json:"status,omitempty"`
+}
+
+// GetConditions returns the status conditions.
+func (in *LXCTemplate) GetConditions() []metav1.Condition { return in.Status.Conditions }
+
+// SetConditions replaces the status conditions.
+func (in *LXCTemplate) SetConditions(c []metav1.Condition) { in.Status.Conditions = c }
+
+// +kubebuilder:object:root=true
+
+// LXCTemplateList is a list of LXCTemplates.
+type LXCTemplateList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []LXCTemplate `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&LXCTemplate{}, &LXCTemplateList{})
+}

@@ -1,0 +1,140 @@
+// Command manager runs the LXC Template Manager controllers.
+//
+//	manager [flags]                   run the controllers
+//	manager import-templates DIR      print LXCTemplate and PackageBucket manifests for a
+//	                                  directory of template.conf templates
+package main
+
+import (
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"os"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+)
+
+// defaultNamespace holds the controller's own Secrets (its SSH key pair) when neither
+// --namespace nor POD_NAMESPACE says otherwise.
+const defaultNamespace = "lxc-template-manager-system"
+
+var scheme = runtime.NewScheme()
+
+func init() {
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(lxcv1.AddToScheme(scheme))
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "import-templates" {
+		os.Exit(importTemplates(os.Args[2:]))
+	}
+	os.Exit(run())
+}
+
+func run() int {
+	var (
+		metricsAddr    string
+		probeAddr      string
+		secureMetrics  bool
+		enableHTTP2    bool
+		leaderElect    bool
+		namespace      string
+		metricsCertDir string
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443",
+		"Address the metrics endpoint binds to (HTTPS with authentication unless --metrics-secure=false); 0 disables it.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health probes bind to.")
+	flag.BoolVar(&secureMetrics, "metrics-secure", true,
+		"Serve metrics over HTTPS, allowing only callers authorised to GET /metrics.")
+	flag.StringVar(&metricsCertDir, "metrics-cert-dir", "",
+		"Directory with tls.crt and tls.key for the metrics server; a self-signed certificate when empty.")
+	flag.BoolVar(&enableHTTP2, "enable-http2", false,
+		"Serve metrics over HTTP/2 too (off by default: HTTP/2 rapid-reset and stream-cancellation attacks).")
+	flag.BoolVar(&leaderElect, "leader-elect", false,
+		"Elect a leader so that only one replica reconciles at a time.")
+	flag.StringVar(&namespace, "namespace", envOr("POD_NAMESPACE", defaultNamespace),
+		"Namespace of the controller's own Secrets and of its leader-election lease.")
+	opts := zap.Options{Development: false}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	log := ctrl.Log.WithName("setup")
+
+	var tlsOpts []func(*tls.Config)
+	if !enableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	metricsOpts := metricsserver.Options{
+		BindAddress:   metricsAddr,
+		SecureServing: secureMetrics,
+		TLSOpts:       tlsOpts,
+		CertDir:       metricsCertDir,
+	}
+	if secureMetrics {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		log.Error(err, "Unable to load a kubeconfig")
+		return 1
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Metrics:                       metricsOpts,
+		HealthProbeBindAddress:        probeAddr,
+		LeaderElection:                leaderElect,
+		LeaderElectionID:              "lxc-template-manager.lxc.templatemanager.dev",
+		LeaderElectionNamespace:       namespace,
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		log.Error(err, "Unable to create the manager")
+		return 1
+	}
+
+	if err := setupControllers(mgr, namespace); err != nil {
+		log.Error(err, "Unable to set up the controllers")
+		return 1
+	}
+
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		log.Error(err, "Unable to set up the health check")
+		return 1
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		log.Error(err, "Unable to set up the ready check")
+		return 1
+	}
+
+	log.Info("Starting the manager", "namespace", namespace, "leaderElection", leaderElect)
+	// SetupSignalHandler cancels on SIGTERM or SIGINT; the manager then drains its workers.
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "The manager stopped with an error")
+		return 1
+	}
+	return 0
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}
+
+func importTemplates(args []string) int {
+	fmt.Fprintln(os.Stderr, "import-templates: not available in this build")
+	return 2
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Stops what hack/local-up.sh started (and, when present, what hack/demo.sh started), by the
+# process ids it recorded; nothing else is touched. LOCAL_DOWN_PURGE=1 also removes the state.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+state="$root/.local"
+
+stop() {
+  local name=$1 pidfile="$state/$1.pid"
+  [ -f "$pidfile" ] || return 0
+  local pid
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    printf '[local-down] stopping %s (pid %s)\n' "$name" "$pid" >&2
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+# The manager before the simulator before the control plane.
+stop manager
+stop apt-repo
+stop pvesim
+stop kube-apiserver
+stop etcd
+
+if [ "${LOCAL_DOWN_PURGE:-0}" = 1 ]; then
+  rm -rf "$state"
+fi

@@ -1,0 +1,73 @@
+package pvesim
+
+import (
+	"context"
+	"net/netip"
+	"time"
+)
+
+// Backend realises containers for the simulated API. The API layer owns the Proxmox view (configs,
+// locks, tasks, persistence); a Backend owns what runs: a real LXC container or an in-memory
+// stand-in. Every method is called from inside an asynchronous task, so it may take seconds.
+type Backend interface {
+	// Name is the value of --backend ("lxc" or "fake").
+	Name() string
+	// Create makes the container's root filesystem from the OS template and applies the hostname,
+	// root password, SSH keys and network of spec. It must not start the container.
+	Create(ctx context.Context, spec ContainerSpec) error
+	// Reconfigure applies a changed spec (hostname, resources, network) to an existing container.
+	// Running containers take what they can live; the rest applies at the next start.
+	Reconfigure(ctx context.Context, spec ContainerSpec) error
+	// Start boots the container. The address of a DHCP interface is leased by the simulator and
+	// appears in Interfaces once the container is up.
+	Start(ctx context.Context, spec ContainerSpec) error
+	// Shutdown asks the container's init to power off and waits up to timeout; Stop kills it.
+	Shutdown(ctx context.Context, vmid int, timeout time.Duration) error
+	Stop(ctx context.Context, vmid int) error
+	// Destroy removes the container and everything the backend kept for it.
+	Destroy(ctx context.Context, vmid int) error
+	// State reports whether the container is running, as the backend sees it now.
+	State(ctx context.Context, vmid int) (running bool, err error)
+	// Interfaces lists the container's network interfaces as `ip -json addr` inside it would.
+	Interfaces(ctx context.Context, vmid int) ([]Interface, error)
+	// Close releases what the backend holds (bridges, leases) without destroying containers,
+	// so a restarted simulator finds them again.
+	Close() error
+}
+
+// ContainerSpec is what a backend needs to know of a container's configuration.
+type ContainerSpec struct {
+	VMID         int
+	Node         string
+	Hostname     string
+	OSTemplate   string // absolute path of the template tarball on this host
+	RootPassword string // plain text as sent to the create call; empty keeps the template's
+	SSHKeys      string // authorized_keys content
+	Unprivileged bool
+	Nesting      bool
+	Cores        int
+	MemoryMiB    int
+	SwapMiB      int
+	Networks     []NetworkSpec
+}
+
+// NetworkSpec is one parsed net[n] entry.
+type NetworkSpec struct {
+	Index   int    // n of net[n]
+	Name    string // interface name inside the container, e.g. eth0
+	Bridge  string // Proxmox bridge name, e.g. vmbr0
+	HWAddr  string
+	DHCP    bool
+	Address netip.Prefix // static address when !DHCP and valid
+	Gateway netip.Addr
+	// Lease is the address the simulator leased for a DHCP interface (its DHCP server hands out
+	// exactly this address for HWAddr), so both backends report the same address behaviour.
+	Lease netip.Prefix
+}
+
+// Interface is one entry of GET /nodes/{node}/lxc/{vmid}/interfaces.
+type Interface struct {
+	Name      string
+	HWAddr    string
+	Addresses []netip.Prefix
+}
