@@ -1,0 +1,83 @@
+package proxmox
+
+import (
+	"context"
+	"sync"
+)
+
+// Factory hands out one client per cluster and keeps it across reconciles, so connections and
+// ticket sessions are reused. A cluster's client is rebuilt when its settings change (endpoint,
+// credentials, TLS, timeouts or retries); secrets are compared only as hashes.
+type Factory struct {
+	opts    []Option
+	mu      sync.Mutex
+	clients map[string]cachedClient
+}
+
+type cachedClient struct {
+	fingerprint string
+	client      *APIClient
+}
+
+// NewFactory returns a factory whose clients get opts (typically WithMetrics).
+func NewFactory(opts ...Option) *Factory {
+	return &Factory{opts: opts, clients: map[string]cachedClient{}}
+}
+
+// ClientFor returns the client for the named cluster, building it when there is none or the
+// settings changed since it was built.
+func (f *Factory) ClientFor(cluster string, s Settings) (Client, error) {
+	fp := s.fingerprint()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if cached, ok := f.clients[cluster]; ok {
+		if cached.fingerprint == fp {
+			return cached.client, nil
+		}
+		cached.client.Close()
+		delete(f.clients, cluster)
+	}
+	c, err := New(s, f.opts...)
+	if err != nil {
+		return nil, err
+	}
+	f.clients[cluster] = cachedClient{fingerprint: fp, client: c}
+	return c, nil
+}
+
+// Forget drops the named cluster's client, e.g. when the ProxmoxCluster is deleted.
+func (f *Factory) Forget(cluster string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if cached, ok := f.clients[cluster]; ok {
+		cached.client.Close()
+		delete(f.clients, cluster)
+	}
+}
+
+// DiscoverOSTemplates lists the container templates on every online node's enabled, active
+// storages that hold vztmpl content. A shared storage's templates are listed once per node,
+// since each node can use them.
+func DiscoverOSTemplates(ctx context.Context, c Client, nodes []Node) ([]OSTemplate, error) {
+	var out []OSTemplate
+	for _, n := range nodes {
+		if !n.Online() {
+			continue
+		}
+		storages, err := c.Storages(ctx, n.Name)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range storages {
+			if !s.HasContent("vztmpl") || !s.Enabled || !s.Active {
+				continue
+			}
+			tmpls, err := c.OSTemplates(ctx, n.Name, s.Name)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, tmpls...)
+		}
+	}
+	return out, nil
+}
