@@ -180,11 +180,11 @@ func TestInvalidManifestsAreRejected(t *testing.T) {
 			[]string{"spec.tags[0]", "should match"}},
 		// network
 		{"invalid ipv4", spec(templateHead, goodTemplate, "  network: {ipv4: 10.0.0.300/24}\n"),
-			[]string{"spec.network.ipv4", "must be \"dhcp\" or a host address"}},
+			[]string{"spec.network.ipv4", "must be \"dhcp\" or an IPv4 address in CIDR notation"}},
 		{"ipv4 without prefix length", spec(containerHead, goodRefs, "  network: {ipv4: 10.0.0.5}\n"),
-			[]string{"spec.network.ipv4", "must be \"dhcp\" or a host address"}},
+			[]string{"spec.network.ipv4", "must be \"dhcp\" or an IPv4 address in CIDR notation"}},
 		{"ipv6 given as ipv4", spec(templateHead, goodTemplate, "  network: {ipv4: 'fd00::5/64'}\n"),
-			[]string{"spec.network.ipv4", "must be \"dhcp\" or a host address"}},
+			[]string{"spec.network.ipv4", "must be \"dhcp\" or an IPv4 address in CIDR notation"}},
 		{"gateway with dhcp", spec(templateHead, goodTemplate, "  network: {ipv4: dhcp, gateway: 10.0.0.1}\n"),
 			[]string{"spec.network.gateway", "gateway must not be set when ipv4 is dhcp"}},
 		{"gateway outside the network", spec(containerHead, goodRefs, "  network: {ipv4: 10.0.0.5/24, gateway: 10.9.0.1}\n"),
@@ -253,6 +253,7 @@ metadata: {name: web.example, namespace: default}
 			if !apierrors.IsInvalid(err) {
 				t.Fatalf("rejected for another reason than validation: %v", err)
 			}
+			t.Logf("rejected: %v", err)
 			for _, want := range tc.want {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error does not mention %q:\n%v", want, err)

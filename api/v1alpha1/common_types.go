@@ -60,7 +60,7 @@ const (
 // `requests==2.32.3` or `@scope/tool@1.2.3`. The pattern admits no shell syntax: no spaces, quotes,
 // `;`, `&`, `|`, `$`, backticks or redirections.
 // +kubebuilder:validation:MinLength=1
-// +kubebuilder:validation:MaxLength=214
+// +kubebuilder:validation:MaxLength=128
 // +kubebuilder:validation:Pattern=`^[A-Za-z0-9@_][A-Za-z0-9._+/:@-]*(\[[A-Za-z0-9._,-]+\])?((==|>=|<=|~=|!=|=)[A-Za-z0-9._+:~*-]+)?$`
 type PackageName string
 
@@ -74,7 +74,7 @@ type PackageList struct {
 	// names of the packages, each with an optional version pin.
 	// +required
 	// +kubebuilder:validation:MinItems=1
-	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:MaxItems=64
 	// +listType=set
 	Names []PackageName `json:"names"`
 }
@@ -135,7 +135,7 @@ type Network struct {
 	// ipv4 is "dhcp" or an address in CIDR notation such as 10.0.0.10/24. Default dhcp.
 	// +optional
 	// +kubebuilder:validation:MaxLength=18
-	// +kubebuilder:validation:XValidation:rule="self == 'dhcp' || (isCIDR(self) && cidr(self).ip().family() == 4 && cidr(self).ip() != cidr(self).masked().ip())",message="ipv4 must be \"dhcp\" or a host address in IPv4 CIDR notation such as 10.0.0.10/24"
+	// +kubebuilder:validation:XValidation:rule="self == 'dhcp' || (isCIDR(self) && cidr(self).ip().family() == 4)",message="ipv4 must be \"dhcp\" or an IPv4 address in CIDR notation such as 10.0.0.10/24"
 	IPv4 string `json:"ipv4,omitempty"`
 
 	// gateway is the IPv4 default gateway; only with a static ipv4.

@@ -136,7 +136,7 @@ type ContainerPackages struct {
 
 	// extra are packages installed in addition to the template's.
 	// +optional
-	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:MaxItems=8
 	// +listType=atomic
 	Extra []PackageList `json:"extra,omitempty"`
 }

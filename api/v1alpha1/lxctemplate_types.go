@@ -47,7 +47,7 @@ type LXCTemplateSpec struct {
 
 	// packages are installed before the scripts run, with the packages of packageBucketRefs.
 	// +optional
-	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:MaxItems=8
 	// +listType=atomic
 	Packages []PackageList `json:"packages,omitempty"`
 
@@ -68,7 +68,7 @@ type LXCTemplateSpec struct {
 
 	// files are managed files written into the container by config-sync.
 	// +optional
-	// +kubebuilder:validation:MaxItems=128
+	// +kubebuilder:validation:MaxItems=64
 	// +listType=map
 	// +listMapKey=path
 	Files []ManagedFile `json:"files,omitempty"`
@@ -165,9 +165,9 @@ type ManagedFile struct {
 	// path is the absolute path of the file in the container.
 	// +required
 	// +kubebuilder:validation:MinLength=2
-	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:MaxLength=512
 	// +kubebuilder:validation:Pattern=`^/[A-Za-z0-9._@+=,:~ -]+(/[A-Za-z0-9._@+=,:~ -]+)*$`
-	// +kubebuilder:validation:XValidation:rule="!self.split('/').exists(s, s == '..' || s == '.')",message="path must not contain . or .. segments"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(^|/)[.][.]?(/|$)')",message="path must not contain . or .. segments"
 	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/etc/config-manager/') && !self.startsWith('/var/lib/config-manager/')",message="path must not be inside the config-manager's own directories"
 	Path string `json:"path"`
 
@@ -257,11 +257,20 @@ type LXCTemplateStatus struct {
 	// resolvedPackages are the packages of the template and its buckets, per manager.
 	// +optional
 	// +listType=atomic
-	ResolvedPackages []PackageList `json:"resolvedPackages,omitempty"`
+	ResolvedPackages []ResolvedPackages `json:"resolvedPackages,omitempty"`
 
 	// usedBy is the number of LXCContainers in the namespace that use the template.
 	// +optional
 	UsedBy int32 `json:"usedBy,omitempty"`
+}
+
+// ResolvedPackages are the packages one manager installs, merged from the template and its buckets.
+type ResolvedPackages struct {
+	// manager installs these packages.
+	Manager PackageManager `json:"manager"`
+	// names of the packages, in installation order without duplicates.
+	// +listType=atomic
+	Names []string `json:"names"`
 }
 
 // +kubebuilder:object:root=true
