@@ -97,8 +97,7 @@ envtest-tools:
 ##@ Test
 
 .PHONY: test
-test: deps envtest-tools ostemplate manager pvesim ## Run every test.
-	@hack/ensure-postgres.sh
+test: deps tools ostemplate manager pvesim ## Run every test.
 	go test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: test-unit

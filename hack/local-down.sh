@@ -4,7 +4,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-state="$root/.local"
+state="${LOCAL_STATE_DIR:-$root/.local}"
 
 stop() {
   local name=$1 pidfile="$state/$1.pid"

@@ -2,12 +2,13 @@
 # Starts etcd and kube-apiserver on loopback, as the tests' envtest does, and writes an admin
 # kubeconfig to .local/kubeconfig. hack/local-down.sh stops exactly what this started.
 #
-# Ports: LOCAL_APISERVER_PORT (default 6443) and LOCAL_ETCD_PORT (default 2379); state in .local/.
+# Ports: LOCAL_APISERVER_PORT (default 6443) and LOCAL_ETCD_PORT (default 2379); state in
+# LOCAL_STATE_DIR (default .local/).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/bin"
-state="$root/.local"
+state="${LOCAL_STATE_DIR:-$root/.local}"
 apiserver_port=${LOCAL_APISERVER_PORT:-6443}
 etcd_port=${LOCAL_ETCD_PORT:-2379}
 kubeconfig="$state/kubeconfig"
@@ -53,7 +54,9 @@ if ! running etcd; then
   log "starting etcd on 127.0.0.1:$etcd_port"
   "$bin/etcd" --data-dir "$state/etcd" --name local \
     --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
-    --listen-peer-urls "http://127.0.0.1:$((etcd_port + 1))" --unsafe-no-fsync \
+    --listen-peer-urls "http://127.0.0.1:${LOCAL_ETCD_PEER_PORT:-$((etcd_port + 1))}" \
+    --initial-advertise-peer-urls "http://127.0.0.1:${LOCAL_ETCD_PEER_PORT:-$((etcd_port + 1))}" \
+    --initial-cluster "local=http://127.0.0.1:${LOCAL_ETCD_PEER_PORT:-$((etcd_port + 1))}" --unsafe-no-fsync \
     >"$state/etcd.log" 2>&1 &
   echo $! >"$state/etcd.pid"
 fi
@@ -68,7 +71,7 @@ if ! running kube-apiserver; then
     --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$pki/sa.pub" \
     --service-account-signing-key-file "$pki/sa.key" \
     --authorization-mode RBAC --service-cluster-ip-range 10.0.0.0/24 --allow-privileged \
-    --disable-admission-plugins ServiceAccount \
+    --disable-admission-plugins ServiceAccount --endpoint-reconciler-type none \
     >"$state/kube-apiserver.log" 2>&1 &
   echo $! >"$state/kube-apiserver.pid"
 fi
