@@ -1,0 +1,337 @@
+// Package lxc is pvesim's backend of real LXC containers. Each simulated CT is an LXC container
+// under the backend's own lxcpath (<state-dir>/lxc), booted by the lxc-* tools from the OS
+// template tarball: the tarball is extracted once into a cache and every container gets an
+// overlay on top of it (a full copy where the kernel cannot mount overlays). Containers sit on a
+// bridge owned by the backend, addressed from a link-local subnet only; a dnsmasq bound to that
+// bridge hands each DHCP interface exactly the address the simulator leased to it.
+//
+// Close behaves like a node shutting down: running containers power off, the DHCP server and
+// the bridge go away, and everything on disk stays. New on the same state directory finds the
+// containers, the bridge and the leases again.
+package lxc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"templatemanager.dev/lxc-template-manager/internal/pvesim"
+)
+
+// Options configures a Backend.
+type Options struct {
+	// StateDir holds the containers, the template cache and the DHCP server's files.
+	StateDir string
+	// Bridge is the name of the host bridge standing for vmbr0 (at most 15 characters).
+	Bridge string
+	// Subnet is the link-local IPv4 subnet of the bridge; the host takes its first address.
+	Subnet netip.Prefix
+	Logger *slog.Logger
+	// TemplateCache is where extracted OS templates live; by default <StateDir>/lxc-templates.
+	// Simulators (and tests) on one host may share it.
+	TemplateCache string
+}
+
+// Backend realises pvesim containers as LXC containers.
+type Backend struct {
+	lxcPath string
+	bridge  string
+	subnet  netip.Prefix
+	log     *slog.Logger
+
+	templates *templateCache
+	cgroups   cgroupLayout
+	overlay   bool // false: containers get a copy of the template instead of an overlay
+
+	mu      sync.Mutex // guards records, ctLocks, dhcp and closed
+	records map[int]*record
+	ctLocks map[int]*sync.Mutex
+	dhcp    *dhcpServer
+	closed  bool
+}
+
+var _ pvesim.Backend = (*Backend)(nil)
+
+// record is what the backend keeps of a container next to its LXC configuration: the spec
+// without the root password, and the lower layer its root filesystem was made from.
+type record struct {
+	Spec  pvesim.ContainerSpec `json:"spec"`
+	Lower string               `json:"lower"`
+}
+
+// New prepares the state directory, the bridge and the DHCP server, and recovers the
+// containers an earlier backend left in the same state directory.
+func New(opts Options) (*Backend, error) {
+	if opts.StateDir == "" {
+		return nil, errors.New("state directory is required")
+	}
+	if err := checkNetwork(opts.Bridge, opts.Subnet); err != nil {
+		return nil, err
+	}
+	for _, tool := range []string{"lxc-start", "lxc-stop", "lxc-attach", "lxc-info", "lxc-destroy", "dnsmasq", "ip", "tar", "chroot"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return nil, fmt.Errorf("%s is missing: the lxc backend needs the packages lxc, dnsmasq-base, iproute2 and zstd", tool)
+		}
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("the lxc backend must run as root")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	state, err := filepath.Abs(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	cache := filepath.Join(state, "lxc-templates")
+	if opts.TemplateCache != "" {
+		if cache, err = filepath.Abs(opts.TemplateCache); err != nil {
+			return nil, err
+		}
+	}
+	b := &Backend{
+		lxcPath:   filepath.Join(state, "lxc"),
+		bridge:    opts.Bridge,
+		subnet:    opts.Subnet.Masked(),
+		log:       log.With("backend", "lxc"),
+		templates: newTemplateCache(cache),
+		cgroups:   detectCgroups(),
+		records:   map[int]*record{},
+		ctLocks:   map[int]*sync.Mutex{},
+	}
+	for _, dir := range []string{state, b.lxcPath} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		// Unprivileged containers' root must reach its own directory.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	b.overlay = probeOverlay(state)
+	if !b.overlay {
+		b.log.Warn("Overlay mounts are not available; containers get a copy of the template")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := b.loadRecords(); err != nil {
+		return nil, err
+	}
+	if err := b.setupBridge(ctx); err != nil {
+		return nil, err
+	}
+	b.dhcp = newDHCPServer(filepath.Join(state, "lxc-dhcp"), b.bridge, b.subnet, b.log)
+	b.dhcp.hosts = b.leases()
+	if err := b.dhcp.start(); err != nil {
+		_ = b.teardownBridge(ctx)
+		return nil, err
+	}
+	b.reattachRunning(ctx)
+	b.log.Info("LXC backend ready", "lxcpath", b.lxcPath, "bridge", b.bridge, "subnet", b.subnet,
+		"containers", len(b.records), "overlay", b.overlay)
+	return b, nil
+}
+
+// Name is the value of --backend.
+func (b *Backend) Name() string { return "lxc" }
+
+// HostAddress is the bridge's address on the host, from which the host reaches containers.
+func (b *Backend) HostAddress() netip.Addr { return hostAddress(b.subnet).Addr() }
+
+// LXCPath is the lxcpath of the backend's containers (the -P of the lxc-* tools).
+func (b *Backend) LXCPath() string { return b.lxcPath }
+
+// Bridge is the name of the host bridge.
+func (b *Backend) Bridge() string { return b.bridge }
+
+// Close powers off running containers, stops the DHCP server and removes the bridge. The
+// containers and their leases stay on disk for the next New.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	vmids := make([]int, 0, len(b.records))
+	for vmid := range b.records {
+		vmids = append(vmids, vmid)
+	}
+	b.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, vmid := range vmids {
+		wg.Go(func() {
+			unlock := b.lock(vmid)
+			defer unlock()
+			if running, err := b.state(ctx, vmid); err != nil || !running {
+				return
+			}
+			if err := b.shutdown(ctx, vmid, 20*time.Second); err != nil {
+				b.log.Warn("Container did not power off; killing it", "vmid", vmid, "error", err)
+				_ = b.stop(ctx, vmid)
+			}
+		})
+	}
+	wg.Wait()
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return errors.Join(b.dhcp.stop(), b.teardownBridge(ctx))
+}
+
+// lock serialises operations on one container.
+func (b *Backend) lock(vmid int) (unlock func()) {
+	b.mu.Lock()
+	l, ok := b.ctLocks[vmid]
+	if !ok {
+		l = &sync.Mutex{}
+		b.ctLocks[vmid] = l
+	}
+	b.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+func ctName(vmid int) string { return strconv.Itoa(vmid) }
+
+func (b *Backend) ctDir(vmid int) string { return filepath.Join(b.lxcPath, ctName(vmid)) }
+
+func (b *Backend) getRecord(vmid int) (*record, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, errors.New("lxc backend is closed")
+	}
+	r, ok := b.records[vmid]
+	if !ok {
+		return nil, fmt.Errorf("container %d does not exist", vmid)
+	}
+	return r, nil
+}
+
+// saveRecord writes the record (never the password) and updates the DHCP table.
+func (b *Backend) saveRecord(vmid int, r *record) error {
+	r.Spec.RootPassword = ""
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	p := filepath.Join(b.ctDir(vmid), "pvesim.json")
+	if err := os.WriteFile(p+".new", data, 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(p+".new", p); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.records[vmid] = r
+	return b.dhcp.setHosts(b.leases())
+}
+
+func (b *Backend) dropRecord(vmid int) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.records, vmid)
+	return b.dhcp.setHosts(b.leases())
+}
+
+func (b *Backend) loadRecords() error {
+	entries, err := os.ReadDir(b.lxcPath)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		vmid, err := strconv.Atoi(e.Name())
+		if err != nil || !e.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(b.lxcPath, e.Name(), "pvesim.json"))
+		if err != nil {
+			b.log.Warn("Ignoring container directory without a record", "dir", e.Name(), "error", err)
+			continue
+		}
+		var r record
+		if err := json.Unmarshal(data, &r); err != nil {
+			return fmt.Errorf("container %d: %w", vmid, err)
+		}
+		b.records[vmid] = &r
+	}
+	return nil
+}
+
+// leases is the DHCP table of all containers: MAC → leased address. Callers hold b.mu.
+func (b *Backend) leases() map[string]netip.Addr {
+	hosts := map[string]netip.Addr{}
+	for vmid, r := range b.records {
+		for _, n := range r.Spec.Networks {
+			if !n.DHCP || n.HWAddr == "" {
+				continue
+			}
+			if !n.Lease.IsValid() {
+				b.log.Warn("DHCP interface has no leased address", "vmid", vmid, "net", n.Index)
+				continue
+			}
+			if !b.subnet.Contains(n.Lease.Addr()) {
+				b.log.Warn("Leased address is outside the bridge's subnet", "vmid", vmid, "lease", n.Lease, "subnet", b.subnet)
+				continue
+			}
+			hosts[normalizeMAC(n.HWAddr)] = n.Lease.Addr()
+		}
+	}
+	return hosts
+}
+
+// reattachRunning puts containers that kept running (a simulator that ended without Close)
+// back on the bridge.
+func (b *Backend) reattachRunning(ctx context.Context) {
+	for vmid, r := range b.records {
+		running, err := b.state(ctx, vmid)
+		if err != nil || !running {
+			continue
+		}
+		for _, n := range r.Spec.Networks {
+			if err := b.attachVeth(ctx, hostVeth(b.bridge, vmid, n.Index)); err != nil {
+				b.log.Warn("Cannot reattach container interface", "vmid", vmid, "net", n.Index, "error", err)
+			}
+		}
+	}
+}
+
+// probeOverlay checks that the kernel mounts an overlay with its upper layer in the state
+// directory.
+func probeOverlay(state string) bool {
+	dir, err := os.MkdirTemp(state, ".overlay-probe-")
+	if err != nil {
+		return false
+	}
+	defer os.RemoveAll(dir)
+	for _, d := range []string{"lower", "upper", "work", "merged"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			return false
+		}
+	}
+	merged := filepath.Join(dir, "merged")
+	if err := unix.Mount("overlay", merged, "overlay", 0, overlayOptions(
+		filepath.Join(dir, "lower"), filepath.Join(dir, "upper"), filepath.Join(dir, "work"))); err != nil {
+		return false
+	}
+	_ = unix.Unmount(merged, 0)
+	return true
+}

@@ -1,0 +1,455 @@
+package lxc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"templatemanager.dev/lxc-template-manager/internal/pvesim"
+)
+
+// Create makes the container's root filesystem from the OS template and applies hostname,
+// hosts, network configuration, SSH keys and root password. The container stays stopped.
+func (b *Backend) Create(ctx context.Context, spec pvesim.ContainerSpec) (err error) {
+	if spec.VMID <= 0 {
+		return fmt.Errorf("invalid vmid %d", spec.VMID)
+	}
+	if !filepath.IsAbs(spec.OSTemplate) {
+		return fmt.Errorf("OS template %q is not an absolute path", spec.OSTemplate)
+	}
+	if spec.Hostname == "" {
+		spec.Hostname = "CT" + strconv.Itoa(spec.VMID)
+	}
+	unlock := b.lock(spec.VMID)
+	defer unlock()
+	if _, err := b.getRecord(spec.VMID); err == nil {
+		return fmt.Errorf("container %d already exists", spec.VMID)
+	} else if b.isClosed() {
+		return err
+	}
+	dir := b.ctDir(spec.VMID)
+	if _, err := os.Stat(dir); err == nil {
+		return fmt.Errorf("container %d already exists in %s", spec.VMID, b.lxcPath)
+	}
+	started := time.Now()
+
+	shift := 0
+	if spec.Unprivileged {
+		shift = idShift
+		if err := b.prepareUnprivileged(ctx); err != nil {
+			return err
+		}
+	}
+	lower, err := b.templates.rootfs(ctx, spec.OSTemplate, shift)
+	if err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			b.unmountStale(spec.VMID)
+			_ = os.RemoveAll(dir)
+		}
+	}()
+	if err := b.makeRootfs(ctx, spec.VMID, lower, spec.Unprivileged); err != nil {
+		return fmt.Errorf("create root filesystem: %w", err)
+	}
+	if err := b.prepareStopped(ctx, spec, lower, true); err != nil {
+		return err
+	}
+	if err := b.writeConfig(spec, lower); err != nil {
+		return err
+	}
+	if err := b.saveRecord(spec.VMID, &record{Spec: spec, Lower: lower}); err != nil {
+		return err
+	}
+	b.log.Info("Created container", "vmid", spec.VMID, "hostname", spec.Hostname,
+		"unprivileged", spec.Unprivileged, "took", time.Since(started).Round(time.Millisecond))
+	return nil
+}
+
+// prepareStopped writes the configuration files into a stopped container; with secrets also
+// root's SSH keys and password, which Proxmox sets only at creation.
+func (b *Backend) prepareStopped(ctx context.Context, spec pvesim.ContainerSpec, lower string, secrets bool) (err error) {
+	shift := 0
+	if spec.Unprivileged {
+		shift = idShift
+	}
+	rootfs, unmount, err := b.mountRootfs(spec.VMID, lower)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, unmount()) }()
+	files, err := openRootfs(rootfs, shift)
+	if err != nil {
+		return err
+	}
+	defer files.Close()
+	if err := files.applyIdentity(spec); err != nil {
+		return err
+	}
+	if !secrets {
+		return nil
+	}
+	if err := files.applySSHKeys(spec.SSHKeys); err != nil {
+		return err
+	}
+	return setRootPassword(ctx, rootfs, spec.RootPassword)
+}
+
+func (b *Backend) writeConfig(spec pvesim.ContainerSpec, lower string) error {
+	dir := b.ctDir(spec.VMID)
+	p := filepath.Join(dir, "config")
+	if err := os.WriteFile(p+".new", []byte(b.renderConfig(spec, b.rootfsPath(spec.VMID, lower), dir)), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(p+".new", p)
+}
+
+// Reconfigure applies a changed hostname, network or resources. A stopped container gets new
+// files; a running one takes resources, hostname and changed interfaces live. Interfaces
+// added or removed, and MAC addresses, take effect at the next start.
+func (b *Backend) Reconfigure(ctx context.Context, spec pvesim.ContainerSpec) error {
+	unlock := b.lock(spec.VMID)
+	defer unlock()
+	r, err := b.getRecord(spec.VMID)
+	if err != nil {
+		return err
+	}
+	spec = b.merge(r, spec)
+	running, err := b.state(ctx, spec.VMID)
+	if err != nil {
+		return err
+	}
+	if err := b.writeConfig(spec, r.Lower); err != nil {
+		return err
+	}
+	identityChanged := spec.Hostname != r.Spec.Hostname || !slices.Equal(spec.Networks, r.Spec.Networks)
+	switch {
+	case !running && identityChanged:
+		err = b.prepareStopped(ctx, spec, r.Lower, false)
+	case running:
+		err = b.reconfigureLive(ctx, r.Spec, spec)
+	}
+	if err != nil {
+		return err
+	}
+	if err := b.saveRecord(spec.VMID, &record{Spec: spec, Lower: r.Lower}); err != nil {
+		return err
+	}
+	b.log.Info("Reconfigured container", "vmid", spec.VMID, "running", running)
+	return nil
+}
+
+// merge keeps what cannot change after creation.
+func (b *Backend) merge(r *record, spec pvesim.ContainerSpec) pvesim.ContainerSpec {
+	spec.Unprivileged = r.Spec.Unprivileged
+	spec.OSTemplate = r.Spec.OSTemplate
+	spec.SSHKeys = r.Spec.SSHKeys
+	spec.RootPassword = ""
+	if spec.Hostname == "" {
+		spec.Hostname = r.Spec.Hostname
+	}
+	return spec
+}
+
+func (b *Backend) reconfigureLive(ctx context.Context, old, spec pvesim.ContainerSpec) error {
+	if err := b.applyLimits(ctx, spec); err != nil {
+		return err
+	}
+	if spec.Hostname != old.Hostname {
+		if err := b.writeInside(ctx, spec.VMID, "/etc/hostname", renderHostname(spec.Hostname), 0o644); err != nil {
+			return err
+		}
+		hosts, err := b.attach(ctx, spec.VMID, nil, "cat", "/etc/hosts")
+		if err != nil {
+			return err
+		}
+		if err := b.writeInside(ctx, spec.VMID, "/etc/hosts", renderHosts(string(hosts), spec.Hostname), 0o644); err != nil {
+			return err
+		}
+		short, _ := hostNames(spec.Hostname)
+		if _, err := b.attach(ctx, spec.VMID, nil, "hostname", short); err != nil {
+			return err
+		}
+	}
+	if slices.Equal(spec.Networks, old.Networks) {
+		return nil
+	}
+	// Take changed interfaces down with the old configuration, so ifupdown removes what it
+	// set up, and bring them up with the new one.
+	var changed []string
+	for _, n := range spec.Networks {
+		for _, o := range old.Networks {
+			if o.Index == n.Index && o.Name == n.Name && o.HWAddr == n.HWAddr && o != n {
+				changed = append(changed, n.Name)
+			}
+		}
+	}
+	for _, name := range changed {
+		if _, err := b.attach(ctx, spec.VMID, nil, "ifdown", "--force", name); err != nil {
+			b.log.Warn("Cannot take interface down", "vmid", spec.VMID, "interface", name, "error", err)
+		}
+	}
+	if err := b.writeInside(ctx, spec.VMID, "/etc/network/interfaces", renderInterfaces(spec.Networks), 0o644); err != nil {
+		return err
+	}
+	for _, name := range changed {
+		if _, err := b.attach(ctx, spec.VMID, nil, "ifup", name); err != nil {
+			return fmt.Errorf("bring %s up: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// applyLimits changes a running container's cgroup limits. Raising a v1 memory limit needs
+// the memory+swap limit first, lowering it needs it last; the other order is the retry.
+func (b *Backend) applyLimits(ctx context.Context, spec pvesim.ContainerSpec) error {
+	limits := b.cgroups.limits(spec)
+	set := func(ls []limit) error {
+		for _, l := range ls {
+			if _, err := b.lxcTool(ctx, nil, "cgroup", spec.VMID, l.key, l.value); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := set(limits); err != nil {
+		slices.Reverse(limits)
+		if err2 := set(limits); err2 != nil {
+			return fmt.Errorf("set resource limits: %w", err2)
+		}
+	}
+	return nil
+}
+
+// Start boots the container with the configuration of spec.
+func (b *Backend) Start(ctx context.Context, spec pvesim.ContainerSpec) error {
+	unlock := b.lock(spec.VMID)
+	defer unlock()
+	r, err := b.getRecord(spec.VMID)
+	if err != nil {
+		return err
+	}
+	spec = b.merge(r, spec)
+	running, err := b.state(ctx, spec.VMID)
+	if err != nil {
+		return err
+	}
+	if running {
+		return fmt.Errorf("container %d is already running", spec.VMID)
+	}
+	if _, err := os.Stat(r.Lower); err != nil {
+		return fmt.Errorf("template tree of container %d: %w", spec.VMID, err)
+	}
+	if spec.Unprivileged {
+		if err := b.prepareUnprivileged(ctx); err != nil {
+			return err
+		}
+	}
+	if spec.Hostname != r.Spec.Hostname || !slices.Equal(spec.Networks, r.Spec.Networks) {
+		if err := b.prepareStopped(ctx, spec, r.Lower, false); err != nil {
+			return err
+		}
+	}
+	if err := b.writeConfig(spec, r.Lower); err != nil {
+		return err
+	}
+	if err := b.saveRecord(spec.VMID, &record{Spec: spec, Lower: r.Lower}); err != nil {
+		return err
+	}
+	b.unmountStale(spec.VMID)
+	started := time.Now()
+	logFile := filepath.Join(b.ctDir(spec.VMID), "lxc.log")
+	_ = os.Remove(logFile)
+	if _, err := b.lxcTool(ctx, nil, "start", spec.VMID, "-d", "-o", logFile, "-l", "ERROR"); err != nil {
+		if data, rerr := os.ReadFile(logFile); rerr == nil && len(data) > 0 {
+			return fmt.Errorf("start container %d: %w\n%s", spec.VMID, err, lastLines(strings.TrimSpace(string(data)), 8))
+		}
+		return fmt.Errorf("start container %d: %w", spec.VMID, err)
+	}
+	b.log.Info("Started container", "vmid", spec.VMID, "took", time.Since(started).Round(time.Millisecond))
+	return nil
+}
+
+// Shutdown asks systemd inside the container to power off and waits up to timeout.
+func (b *Backend) Shutdown(ctx context.Context, vmid int, timeout time.Duration) error {
+	unlock := b.lock(vmid)
+	defer unlock()
+	if _, err := b.getRecord(vmid); err != nil {
+		return err
+	}
+	return b.shutdown(ctx, vmid, timeout)
+}
+
+func (b *Backend) shutdown(ctx context.Context, vmid int, timeout time.Duration) error {
+	running, err := b.state(ctx, vmid)
+	if err != nil || !running {
+		return err
+	}
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	secs := int(math.Ceil(timeout.Seconds()))
+	started := time.Now()
+	_, err = b.lxcTool(ctx, nil, "stop", vmid, "--nokill", "-t", strconv.Itoa(secs))
+	if running, serr := b.state(ctx, vmid); serr == nil && !running {
+		b.log.Info("Container powered off", "vmid", vmid, "took", time.Since(started).Round(time.Millisecond))
+		return nil
+	}
+	if err == nil {
+		err = errors.New("still running")
+	}
+	return fmt.Errorf("container %d did not power off within %s: %w", vmid, timeout, err)
+}
+
+// Stop kills the container.
+func (b *Backend) Stop(ctx context.Context, vmid int) error {
+	unlock := b.lock(vmid)
+	defer unlock()
+	if _, err := b.getRecord(vmid); err != nil {
+		return err
+	}
+	return b.stop(ctx, vmid)
+}
+
+func (b *Backend) stop(ctx context.Context, vmid int) error {
+	_, err := b.lxcTool(ctx, nil, "stop", vmid, "-k")
+	if err != nil && exitCode(err) == 2 { // not running
+		return nil
+	}
+	if err == nil {
+		b.log.Info("Killed container", "vmid", vmid)
+	}
+	return err
+}
+
+// Destroy kills the container if needed and removes its directory, its DHCP entries and its
+// record. The shared template tree stays.
+func (b *Backend) Destroy(ctx context.Context, vmid int) error {
+	unlock := b.lock(vmid)
+	defer unlock()
+	if _, err := b.getRecord(vmid); err != nil {
+		return err
+	}
+	if err := b.stop(ctx, vmid); err != nil {
+		return err
+	}
+	b.unmountStale(vmid)
+	if _, err := b.lxcTool(ctx, nil, "destroy", vmid); err != nil {
+		b.log.Warn("lxc-destroy failed; removing the directory", "vmid", vmid, "error", err)
+	}
+	if err := os.RemoveAll(b.ctDir(vmid)); err != nil {
+		return err
+	}
+	if err := b.dropRecord(vmid); err != nil {
+		return err
+	}
+	b.log.Info("Destroyed container", "vmid", vmid)
+	return nil
+}
+
+// State reports whether LXC sees the container in any state but stopped.
+func (b *Backend) State(ctx context.Context, vmid int) (bool, error) {
+	if _, err := b.getRecord(vmid); err != nil {
+		return false, err
+	}
+	return b.state(ctx, vmid)
+}
+
+func (b *Backend) state(ctx context.Context, vmid int) (bool, error) {
+	out, err := b.lxcTool(ctx, nil, "info", vmid, "-s", "-H")
+	if err != nil {
+		return false, fmt.Errorf("state of container %d: %w", vmid, err)
+	}
+	return strings.TrimSpace(string(out)) != "STOPPED", nil
+}
+
+// Interfaces reads the container's interfaces with `ip -json addr` inside it, so a DHCP
+// address appears only once the container's DHCP client really holds it.
+func (b *Backend) Interfaces(ctx context.Context, vmid int) ([]pvesim.Interface, error) {
+	if _, err := b.getRecord(vmid); err != nil {
+		return nil, err
+	}
+	running, err := b.state(ctx, vmid)
+	if err != nil {
+		return nil, err
+	}
+	if !running {
+		return nil, fmt.Errorf("container %d is not running", vmid)
+	}
+	out, err := b.attach(ctx, vmid, nil, "ip", "-json", "addr", "show")
+	if err != nil {
+		return nil, err
+	}
+	return parseInterfaces(out)
+}
+
+func parseInterfaces(out []byte) ([]pvesim.Interface, error) {
+	var links []struct {
+		IfName   string `json:"ifname"`
+		Address  string `json:"address"`
+		AddrInfo []struct {
+			Local     string `json:"local"`
+			PrefixLen int    `json:"prefixlen"`
+		} `json:"addr_info"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil {
+		return nil, fmt.Errorf("parse ip -json addr: %w", err)
+	}
+	ifaces := make([]pvesim.Interface, 0, len(links))
+	for _, l := range links {
+		iface := pvesim.Interface{Name: l.IfName, HWAddr: l.Address}
+		for _, a := range l.AddrInfo {
+			addr, err := netip.ParseAddr(a.Local)
+			if err != nil {
+				continue
+			}
+			iface.Addresses = append(iface.Addresses, netip.PrefixFrom(addr, a.PrefixLen))
+		}
+		ifaces = append(ifaces, iface)
+	}
+	return ifaces, nil
+}
+
+func (b *Backend) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
+}
+
+func normalizeMAC(mac string) string {
+	if hw, err := net.ParseMAC(mac); err == nil {
+		return hw.String()
+	}
+	return strings.ToLower(mac)
+}
+
+// prepareUnprivileged makes sure the host can map the ids of unprivileged containers and that
+// their root can reach the container and template directories.
+func (b *Backend) prepareUnprivileged(ctx context.Context) error {
+	if err := ensureSubordinateIDs(ctx, b.log); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(b.templates.dir, 0o755); err != nil {
+		return err
+	}
+	for _, dir := range []string{b.lxcPath, b.templates.dir} {
+		if err := grantSearch(dir, idShift); err != nil {
+			return err
+		}
+	}
+	return nil
+}
