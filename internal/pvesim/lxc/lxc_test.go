@@ -3,15 +3,22 @@ package lxc_test
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"templatemanager.dev/lxc-template-manager/internal/pvesim"
+	"templatemanager.dev/lxc-template-manager/internal/pvesim/lxc"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/lxc/lxctest"
 )
 
@@ -106,5 +113,329 @@ func TestStaticContainer(t *testing.T) {
 	// The host reaches the container on the bridge, and the container the host.
 	if got := sshRun(t, client, "ip -4 -o addr show eth0"); !strings.Contains(got, ct.Addr.String()+"/24") {
 		t.Errorf("eth0 inside: %s", got)
+	}
+}
+
+// TestDHCPContainer boots a privileged container whose eth0 asks for DHCP: the simulator's
+// DHCP server hands it exactly the leased address.
+func TestDHCPContainer(t *testing.T) {
+	ct := lxctest.Container(t, lxctest.DHCP(), lxctest.Privileged(), lxctest.VMID(123))
+	lease := ct.Spec.Networks[0].Lease.Addr()
+
+	ifaces, err := ct.Backend.Interfaces(context.Background(), ct.Spec.VMID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eth0, ok := findInterface(ifaces, "eth0")
+	if !ok || !hasAddress(eth0, lease) {
+		t.Fatalf("interfaces = %+v, want eth0 with the leased %s", ifaces, lease)
+	}
+	client := ct.Dial(t)
+	// The address came from dhclient, not from a static configuration.
+	if got := sshRun(t, client, "ip -4 -o addr show eth0"); !strings.Contains(got, lease.String()+"/24") || !strings.Contains(got, "dynamic") {
+		t.Errorf("eth0 inside is not the dynamic lease %s: %s", lease, got)
+	}
+	if got := strings.TrimSpace(sshRun(t, client, "systemctl is-system-running")); got != "running" {
+		t.Errorf("systemctl is-system-running = %q, want running", got)
+	}
+	// Privileged: root inside is root outside.
+	if got := strings.Fields(sshRun(t, client, "cat /proc/self/uid_map")); len(got) != 3 || got[1] != "0" {
+		t.Errorf("uid_map = %v, want identity", got)
+	}
+	// No router and no DNS server come with the lease: nothing leads off the bridge.
+	if got := sshRun(t, client, "ip route"); strings.Contains(got, "default") {
+		t.Errorf("DHCP gave a default route:\n%s", got)
+	}
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func cgroupValue(t *testing.T, b *lxc.Backend, vmid int, key string) string {
+	t.Helper()
+	out, err := exec.Command("lxc-cgroup", "-P", b.LXCPath(), "-n", strconv.Itoa(vmid), key).CombinedOutput()
+	if err != nil {
+		t.Fatalf("lxc-cgroup %s: %v\n%s", key, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestLifecycle drives one container through create, start, live and offline
+// reconfiguration, shutdown, kill and destroy.
+func TestLifecycle(t *testing.T) {
+	ctx := context.Background()
+	b, subnet := lxctest.Backend(t)
+	signer := lxctest.NewSigner(t)
+	addr := netip.PrefixFrom(subnet.Addr().Next().Next(), 24)
+	spec := pvesim.ContainerSpec{
+		VMID:         200,
+		Node:         "pve1",
+		Hostname:     "life",
+		OSTemplate:   lxctest.Template(t),
+		SSHKeys:      string(ssh.MarshalAuthorizedKey(signer.PublicKey())),
+		Unprivileged: true,
+		Cores:        1,
+		MemoryMiB:    256,
+		SwapMiB:      256,
+		Networks: []pvesim.NetworkSpec{{
+			Index: 0, Name: "eth0", Bridge: "vmbr0", HWAddr: "BC:24:11:AA:BB:01", Address: addr,
+		}},
+	}
+	if err := b.Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Create(ctx, spec); err == nil {
+		t.Fatal("creating the same vmid twice succeeded")
+	}
+	if running, err := b.State(ctx, spec.VMID); err != nil || running {
+		t.Fatalf("State after create = %v, %v; want stopped", running, err)
+	}
+	if _, err := b.Interfaces(ctx, spec.VMID); err == nil {
+		t.Error("Interfaces of a stopped container succeeded")
+	}
+
+	if err := b.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(ctx, spec); err == nil {
+		t.Error("starting a running container succeeded")
+	}
+	ct := &lxctest.CT{Backend: b, Spec: spec, Addr: addr.Addr(), Signer: signer}
+	ct.WaitBooted(t)
+	if running, err := b.State(ctx, spec.VMID); err != nil || !running {
+		t.Fatalf("State after start = %v, %v; want running", running, err)
+	}
+	if got := cgroupValue(t, b, spec.VMID, "memory.limit_in_bytes"); got != strconv.Itoa(256<<20) {
+		t.Errorf("memory limit = %s, want 256 MiB", got)
+	}
+	if got := strings.TrimSpace(ct.Exec(t, "nproc")); got != "1" {
+		t.Errorf("nproc = %s, want 1 (cores=1)", got)
+	}
+
+	// Live: hostname, memory and a new static address.
+	moved := netip.PrefixFrom(addr.Addr().Next(), 24)
+	live := spec
+	live.Hostname = "life2"
+	live.MemoryMiB = 512
+	live.Networks = []pvesim.NetworkSpec{spec.Networks[0]}
+	live.Networks[0].Address = moved
+	if err := b.Reconfigure(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(ct.Exec(t, "hostname")); got != "life2" {
+		t.Errorf("hostname after live reconfigure = %q", got)
+	}
+	if got := cgroupValue(t, b, spec.VMID, "memory.limit_in_bytes"); got != strconv.Itoa(512<<20) {
+		t.Errorf("memory limit after live reconfigure = %s, want 512 MiB", got)
+	}
+	ifaces, err := b.Interfaces(ctx, spec.VMID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eth0, _ := findInterface(ifaces, "eth0"); !hasAddress(eth0, moved.Addr()) || hasAddress(eth0, addr.Addr()) {
+		t.Errorf("eth0 after live reconfigure = %+v, want only %s", eth0, moved)
+	}
+	ct.Addr = moved.Addr()
+	if got := strings.TrimSpace(sshRun(t, ct.Dial(t), "hostname")); got != "life2" {
+		t.Errorf("hostname over ssh at the new address = %q", got)
+	}
+
+	started := time.Now()
+	if err := b.Shutdown(ctx, spec.VMID, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Clean shutdown took %s", time.Since(started).Round(time.Millisecond))
+	if running, err := b.State(ctx, spec.VMID); err != nil || running {
+		t.Fatalf("State after shutdown = %v, %v; want stopped", running, err)
+	}
+	// A clean poweroff ran systemd's shutdown: the journal of the previous boot ends with it.
+	// Offline: a new hostname is written into the stopped container.
+	offline := live
+	offline.Hostname = "life3"
+	if err := b.Reconfigure(ctx, offline); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(ctx, offline); err != nil {
+		t.Fatal(err)
+	}
+	ct.WaitBooted(t)
+	if got := strings.TrimSpace(ct.Exec(t, "hostname")); got != "life3" {
+		t.Errorf("hostname after offline reconfigure = %q", got)
+	}
+	if got := ct.Exec(t, "journalctl", "-b", "-1", "--no-pager", "-q", "-n", "20"); !strings.Contains(got, "Power-Off") && !strings.Contains(got, "poweroff") {
+		t.Errorf("previous boot did not end in a clean poweroff:\n%s", got)
+	}
+
+	if err := b.Stop(ctx, spec.VMID); err != nil {
+		t.Fatal(err)
+	}
+	if running, err := b.State(ctx, spec.VMID); err != nil || running {
+		t.Fatalf("State after stop = %v, %v; want stopped", running, err)
+	}
+	if err := b.Stop(ctx, spec.VMID); err != nil {
+		t.Errorf("stopping a stopped container: %v", err)
+	}
+
+	if err := b.Destroy(ctx, spec.VMID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.State(ctx, spec.VMID); err == nil {
+		t.Error("State of a destroyed container succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(b.LXCPath(), "200")); !os.IsNotExist(err) {
+		t.Errorf("container directory still exists: %v", err)
+	}
+}
+
+// TestRestartRecovery closes a backend and opens a new one on the same state directory: the
+// container is still there, starts, and gets its DHCP lease again. Then it recovers a
+// container that kept running while its bridge went away, as after a crash.
+func TestRestartRecovery(t *testing.T) {
+	ctx := context.Background()
+	bridge, subnet := lxctest.Network(t)
+	state := t.TempDir()
+	opts := lxctest.Options(t, state, bridge, subnet)
+	b1, err := lxc.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := lxctest.NewSigner(t)
+	lease := netip.PrefixFrom(subnet.Addr().Next().Next().Next().Next(), 24)
+	spec := pvesim.ContainerSpec{
+		VMID:         300,
+		Hostname:     "phoenix",
+		OSTemplate:   lxctest.Template(t),
+		SSHKeys:      string(ssh.MarshalAuthorizedKey(signer.PublicKey())),
+		Unprivileged: true,
+		MemoryMiB:    256,
+		Networks: []pvesim.NetworkSpec{{
+			Index: 0, Name: "eth0", Bridge: "vmbr0", HWAddr: "BC:24:11:AA:BB:03", DHCP: true, Lease: lease,
+		}},
+	}
+	if err := b1.Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := b1.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	ct := &lxctest.CT{Backend: b1, Spec: spec, Addr: lease.Addr(), Signer: signer}
+	ct.WaitBooted(t)
+	dnsmasqPid := readPid(t, filepath.Join(state, "lxc-dhcp", "dnsmasq.pid"))
+
+	if err := b1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("/sys/class/net/" + bridge); !os.IsNotExist(err) {
+		t.Errorf("bridge %s still exists after Close", bridge)
+	}
+	if syscall.Kill(dnsmasqPid, 0) == nil {
+		t.Errorf("dnsmasq %d still runs after Close", dnsmasqPid)
+	}
+	if running, _ := exec.Command("lxc-info", "-P", b1.LXCPath(), "-n", "300", "-s", "-H").Output(); strings.TrimSpace(string(running)) != "STOPPED" {
+		t.Errorf("container state after Close = %s, want STOPPED", running)
+	}
+
+	b2, err := lxc.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if running, err := b2.State(ctx, spec.VMID); err != nil || running {
+		t.Fatalf("State after restart = %v, %v; want stopped", running, err)
+	}
+	if err := b2.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	ct.Backend = b2
+	ct.WaitBooted(t)
+	ifaces, err := b2.Interfaces(ctx, spec.VMID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eth0, _ := findInterface(ifaces, "eth0"); !hasAddress(eth0, lease.Addr()) {
+		t.Fatalf("eth0 after restart = %+v, want the lease %s", eth0, lease)
+	}
+	sshRun(t, ct.Dial(t), "true")
+
+	// A simulator that ends without Close leaves the container running; if its bridge is
+	// gone too, the next backend rebuilds it and puts the container back on it.
+	if out, err := exec.Command("ip", "link", "del", bridge).CombinedOutput(); err != nil {
+		t.Fatalf("delete bridge: %v\n%s", err, out)
+	}
+	b3, err := lxc.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b3.Close() })
+	if running, err := b3.State(ctx, spec.VMID); err != nil || !running {
+		t.Fatalf("State after crash recovery = %v, %v; want running", running, err)
+	}
+	ct.Backend = b3
+	waitFor(t, 10*time.Second, "ssh after crash recovery", func() bool {
+		c, err := net.DialTimeout("tcp", ct.SSHAddr(), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	sshRun(t, ct.Dial(t), "true")
+	if err := b3.Destroy(ctx, spec.VMID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readPid(t *testing.T, file string) int {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+// TestBridgeIsolation checks the bridge's address and that nothing on it is forwarded
+// to other networks.
+func TestBridgeIsolation(t *testing.T) {
+	b, subnet := lxctest.Backend(t)
+	out, err := exec.Command("ip", "-4", "-o", "addr", "show", "dev", b.Bridge()).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := subnet.Addr().Next().String() + "/24"; !strings.Contains(string(out), want) {
+		t.Errorf("bridge address: %s, want %s", out, want)
+	}
+	fwd, err := os.ReadFile("/proc/sys/net/ipv4/conf/" + b.Bridge() + "/forwarding")
+	if err != nil || strings.TrimSpace(string(fwd)) != "0" {
+		t.Errorf("forwarding on the bridge = %q, %v; want 0", fwd, err)
+	}
+	rules, err := exec.Command("nft", "list", "table", "inet", "pvesim_"+b.Bridge()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft: %v\n%s", err, rules)
+	}
+	for _, want := range []string{
+		`iifname "` + b.Bridge() + `" oifname != "` + b.Bridge() + `" drop`,
+		`oifname "` + b.Bridge() + `" iifname != "` + b.Bridge() + `" drop`,
+	} {
+		if !strings.Contains(string(rules), want) {
+			t.Errorf("fence lacks %q:\n%s", want, rules)
+		}
+	}
+	if _, err := lxc.New(lxctest.Options(t, t.TempDir(), "ltmtx"+strconv.Itoa(os.Getpid()%1000), netip.MustParsePrefix("10.1.2.0/24"))); err == nil {
+		t.Error("a subnet outside 169.254.0.0/16 was accepted")
+	}
+	if _, err := lxc.New(lxctest.Options(t, t.TempDir(), "ltmtx"+strconv.Itoa(os.Getpid()%1000), subnet)); err == nil {
+		t.Error("a subnet already on another bridge was accepted")
 	}
 }
