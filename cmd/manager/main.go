@@ -104,7 +104,8 @@ func run() int {
 		return 1
 	}
 
-	if err := setupControllers(mgr, namespace); err != nil {
+	ctx := ctrl.SetupSignalHandler()
+	if err := setupControllers(ctx, mgr, namespace); err != nil {
 		log.Error(err, "Unable to set up the controllers")
 		return 1
 	}
@@ -119,8 +120,8 @@ func run() int {
 	}
 
 	log.Info("Starting the manager", "namespace", namespace, "leaderElection", leaderElect)
-	// SetupSignalHandler cancels on SIGTERM or SIGINT; the manager then drains its workers.
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	// The signal handler cancels ctx on SIGTERM or SIGINT; the manager then drains its workers.
+	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "The manager stopped with an error")
 		return 1
 	}

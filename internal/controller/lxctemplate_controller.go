@@ -1,0 +1,171 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/fluxcd/pkg/runtime/conditions"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+)
+
+// dependencyRetry bounds how stale a template's view of its dependencies gets should a watch
+// event be lost.
+const dependencyRetry = 2 * time.Minute
+
+// LXCTemplateReconciler resolves a template's package buckets, checks its OS template against
+// the clusters' discovered templates, and counts the containers that use it.
+type LXCTemplateReconciler struct {
+	client.Client
+	Recorder events.EventRecorder
+}
+
+// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=lxctemplates,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=lxctemplates/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+
+func (r *LXCTemplateReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	tmpl := &lxcv1.LXCTemplate{}
+	if err := r.Get(ctx, req.NamespacedName, tmpl); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	sp := newStatusPatcher(tmpl, r.Client, r.Recorder)
+	defer func() {
+		if err := sp.Patch(ctx, tmpl, retErr); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+
+	err := r.reconcile(ctx, tmpl)
+	msg := fmt.Sprintf("%d packages resolved, OS template available, used by %d containers",
+		countPackages(tmpl.Status.ResolvedPackages), tmpl.Status.UsedBy)
+	return summarize(tmpl, msg, err, 0)
+}
+
+func (r *LXCTemplateReconciler) reconcile(ctx context.Context, tmpl *lxcv1.LXCTemplate) error {
+	containers := &lxcv1.LXCContainerList{}
+	if err := r.List(ctx, containers, client.InNamespace(tmpl.Namespace), client.MatchingFields{containerTemplateIndex: tmpl.Name}); err != nil {
+		return err
+	}
+	tmpl.Status.UsedBy = int32(len(containers.Items))
+
+	buckets, missing, err := fetchBuckets(ctx, r.Client, tmpl, nil)
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		tmpl.Status.ResolvedPackages = nil
+		return Wait(dependencyRetry, lxcv1.PackageBucketNotFoundReason, "%s", missingBuckets(missing))
+	}
+	tmpl.Status.ResolvedPackages = resolvePackages(buckets, tmpl.Spec.Packages)
+
+	clusters, err := r.clustersListing(ctx, tmpl)
+	if err != nil {
+		return err
+	}
+	if len(clusters) == 0 {
+		return Wait(dependencyRetry, lxcv1.OSTemplateNotFoundReason,
+			"no Ready ProxmoxCluster allowed for namespace %s lists OS template %s", tmpl.Namespace, tmpl.Spec.OSTemplate)
+	}
+	return nil
+}
+
+// clustersListing returns the names of the Ready clusters, allowed for the template's
+// namespace, that list its OS template.
+func (r *LXCTemplateReconciler) clustersListing(ctx context.Context, tmpl *lxcv1.LXCTemplate) ([]string, error) {
+	clusters := &lxcv1.ProxmoxClusterList{}
+	if err := r.List(ctx, clusters); err != nil {
+		return nil, err
+	}
+	var names []string
+	for i := range clusters.Items {
+		c := &clusters.Items[i]
+		if !conditions.IsReady(c) || !slices.ContainsFunc(c.Status.Templates, func(t lxcv1.ClusterTemplate) bool {
+			return t.VolID == tmpl.Spec.OSTemplate
+		}) {
+			continue
+		}
+		ok, err := namespaceAllowed(ctx, r.Client, c, tmpl.Namespace)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			names = append(names, c.Name)
+		}
+	}
+	return names, nil
+}
+
+// SetupWithManager watches templates, their buckets, the clusters' template lists and the
+// containers that use them.
+func (r *LXCTemplateReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&lxcv1.LXCTemplate{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&lxcv1.PackageBucket{}, handler.EnqueueRequestsFromMapFunc(r.templatesForBucket)).
+		Watches(&lxcv1.ProxmoxCluster{}, handler.EnqueueRequestsFromMapFunc(r.allTemplates),
+			builder.WithPredicates(clusterTemplatesChanged{})).
+		Watches(&lxcv1.LXCContainer{}, referencesHandler(func(c *lxcv1.LXCContainer) []types.NamespacedName {
+			return []types.NamespacedName{{Namespace: c.Namespace, Name: c.Spec.TemplateRef.Name}}
+		})).
+		Named("lxctemplate").
+		Complete(r)
+}
+
+func (r *LXCTemplateReconciler) templatesForBucket(ctx context.Context, obj client.Object) []reconcile.Request {
+	list := &lxcv1.LXCTemplateList{}
+	if err := r.List(ctx, list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{templateBucketIndex: obj.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing templates by PackageBucket", "bucket", obj.GetName())
+		return nil
+	}
+	return requestsFor(list.Items)
+}
+
+func (r *LXCTemplateReconciler) allTemplates(ctx context.Context, _ client.Object) []reconcile.Request {
+	list := &lxcv1.LXCTemplateList{}
+	if err := r.List(ctx, list); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing templates")
+		return nil
+	}
+	return requestsFor(list.Items)
+}
+
+func requestsFor[T any, PT interface {
+	*T
+	client.Object
+}](items []T) []reconcile.Request {
+	reqs := make([]reconcile.Request, 0, len(items))
+	for i := range items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(PT(&items[i]))})
+	}
+	return reqs
+}
+
+// clusterTemplatesChanged passes cluster events that change what templates can use: a new or
+// deleted cluster, its readiness, its template list or its allowed namespaces.
+type clusterTemplatesChanged struct {
+	predicate.Funcs
+}
+
+func (clusterTemplatesChanged) Update(e event.UpdateEvent) bool {
+	o, ok1 := e.ObjectOld.(*lxcv1.ProxmoxCluster)
+	n, ok2 := e.ObjectNew.(*lxcv1.ProxmoxCluster)
+	if !ok1 || !ok2 {
+		return true
+	}
+	return o.Generation != n.Generation ||
+		conditions.IsReady(o) != conditions.IsReady(n) ||
+		!slices.Equal(o.Status.Templates, n.Status.Templates)
+}

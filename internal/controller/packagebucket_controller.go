@@ -1,0 +1,62 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+)
+
+// PackageBucketReconciler counts a bucket's packages and the templates that use it.
+type PackageBucketReconciler struct {
+	client.Client
+	Recorder events.EventRecorder
+}
+
+// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=packagebuckets,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=packagebuckets/status,verbs=get;update;patch
+
+func (r *PackageBucketReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	bucket := &lxcv1.PackageBucket{}
+	if err := r.Get(ctx, req.NamespacedName, bucket); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	sp := newStatusPatcher(bucket, r.Client, r.Recorder)
+	defer func() {
+		if err := sp.Patch(ctx, bucket, retErr); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+
+	templates := &lxcv1.LXCTemplateList{}
+	err := r.List(ctx, templates, client.InNamespace(bucket.Namespace), client.MatchingFields{templateBucketIndex: bucket.Name})
+	if err == nil {
+		bucket.Status.PackageCount = int32(len(bucket.Spec.Packages))
+		bucket.Status.UsedBy = int32(len(templates.Items))
+	}
+	msg := fmt.Sprintf("%d %s packages, used by %d templates", bucket.Status.PackageCount, bucket.Spec.Manager, bucket.Status.UsedBy)
+	return summarize(bucket, msg, err, 0)
+}
+
+// SetupWithManager watches buckets and the templates that reference them.
+func (r *PackageBucketReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&lxcv1.PackageBucket{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&lxcv1.LXCTemplate{}, referencesHandler(func(t *lxcv1.LXCTemplate) []types.NamespacedName {
+			keys := make([]types.NamespacedName, 0, len(t.Spec.PackageBucketRefs))
+			for _, name := range bucketNames(t) {
+				keys = append(keys, types.NamespacedName{Namespace: t.Namespace, Name: name})
+			}
+			return keys
+		})).
+		Named("packagebucket").
+		Complete(r)
+}

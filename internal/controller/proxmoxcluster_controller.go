@@ -1,0 +1,196 @@
+package controller
+
+import (
+	"context"
+
+	"errors"
+	"fmt"
+	"github.com/fluxcd/pkg/runtime/conditions"
+	"sort"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+)
+
+// DefaultSyncInterval is how often a ProxmoxCluster is read when spec.syncInterval is unset.
+const DefaultSyncInterval = 5 * time.Minute
+
+// clusterRetryInterval is how soon an unreachable or failing cluster is tried again.
+const clusterRetryInterval = 30 * time.Second
+
+// ProxmoxClusterReconciler keeps a ProxmoxCluster's status true to the cluster: version, nodes,
+// storages and OS templates.
+type ProxmoxClusterReconciler struct {
+	client.Client
+	Connector *ClusterConnector
+	Recorder  events.EventRecorder
+}
+
+// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=proxmoxclusters,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=proxmoxclusters/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+func (r *ProxmoxClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	cluster := &lxcv1.ProxmoxCluster{}
+	if err := r.Get(ctx, req.NamespacedName, cluster); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			r.Connector.Factory.Forget(req.Name)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !cluster.DeletionTimestamp.IsZero() {
+		r.Connector.Factory.Forget(cluster.Name)
+		return ctrl.Result{}, nil
+	}
+
+	sp := newStatusPatcher(cluster, r.Client, r.Recorder)
+	defer func() {
+		if err := sp.Patch(ctx, cluster, retErr); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+
+	interval := syncInterval(cluster)
+	err := r.sync(ctx, cluster)
+	if err != nil && !isStallOrWait(err) {
+		// An unreachable or refusing cluster is not a bug to back off from: it is waiting for
+		// the cluster or its credentials, retried at a steady pace.
+		reason := reasonOf(err, proxmoxReason(err))
+		if reason == lxcv1.AuthenticationFailedReason || reason == lxcv1.TLSFailedReason {
+			err = Stall(reason, "%s", err.Error())
+		} else {
+			err = Wait(min(clusterRetryInterval, interval), reason, "%s", err.Error())
+		}
+	}
+	msg := fmt.Sprintf("Proxmox VE %s with %d nodes (%d online) and %d OS templates",
+		cluster.Status.Version, len(cluster.Status.Nodes), onlineNodes(cluster), len(cluster.Status.Templates))
+	result, err = summarize(cluster, msg, err, interval)
+	if !conditions.IsReady(cluster) {
+		// Credentials, certificates and outages are fixed outside the cluster object, so keep
+		// looking at a steady pace rather than waiting for a change that may never be seen.
+		result.RequeueAfter = min(clusterRetryInterval, interval)
+	}
+	return result, err
+}
+
+// sync reads the cluster into status.
+func (r *ProxmoxClusterReconciler) sync(ctx context.Context, cluster *lxcv1.ProxmoxCluster) error {
+	pc, err := r.Connector.Connect(ctx, cluster)
+	if err != nil {
+		return err
+	}
+	version, err := pc.Version(ctx)
+	if err != nil {
+		return Failed(proxmoxReason(err), fmt.Errorf("reading the version: %w", err))
+	}
+	nodes, err := pc.Nodes(ctx)
+	if err != nil {
+		return Failed(proxmoxReason(err), fmt.Errorf("listing nodes: %w", err))
+	}
+	var storages []lxcv1.ClusterStorage
+	for _, n := range nodes {
+		if !n.Online() {
+			continue
+		}
+		list, err := pc.Storages(ctx, n.Name)
+		if err != nil {
+			return Failed(proxmoxReason(err), fmt.Errorf("listing the storages of node %s: %w", n.Name, err))
+		}
+		for _, s := range list {
+			storages = append(storages, lxcv1.ClusterStorage{
+				Node: n.Name, Name: s.Name, Content: joinContent(s.Content), Active: s.Active && s.Enabled,
+			})
+		}
+	}
+	templates, err := proxmox.DiscoverOSTemplates(ctx, pc, nodes)
+	if err != nil {
+		return Failed(proxmoxReason(err), fmt.Errorf("listing OS templates: %w", err))
+	}
+
+	cluster.Status.Version = version.Version
+	cluster.Status.Nodes = make([]lxcv1.ClusterNode, 0, len(nodes))
+	for _, n := range nodes {
+		cluster.Status.Nodes = append(cluster.Status.Nodes, lxcv1.ClusterNode{
+			Name:       n.Name,
+			Status:     n.Status,
+			CPU:        strconv.FormatFloat(n.CPU, 'f', 3, 64),
+			MaxCPU:     int32(n.MaxCPU),
+			MaxMemory:  int64(n.MaxMemory),
+			FreeMemory: int64(n.FreeMemory),
+		})
+	}
+	sort.Slice(cluster.Status.Nodes, func(i, j int) bool { return cluster.Status.Nodes[i].Name < cluster.Status.Nodes[j].Name })
+	cluster.Status.Storages = storages
+	cluster.Status.Templates = make([]lxcv1.ClusterTemplate, 0, len(templates))
+	for _, t := range templates {
+		cluster.Status.Templates = append(cluster.Status.Templates, lxcv1.ClusterTemplate{Node: t.Node, Storage: t.Storage, VolID: t.VolID})
+	}
+	now := metav1.Now()
+	cluster.Status.LastSyncTime = &now
+	return nil
+}
+
+func syncInterval(cluster *lxcv1.ProxmoxCluster) time.Duration {
+	if cluster.Spec.SyncInterval != nil && cluster.Spec.SyncInterval.Duration > 0 {
+		return cluster.Spec.SyncInterval.Duration
+	}
+	return DefaultSyncInterval
+}
+
+func onlineNodes(cluster *lxcv1.ProxmoxCluster) int {
+	n := 0
+	for _, node := range cluster.Status.Nodes {
+		if node.Status == "online" {
+			n++
+		}
+	}
+	return n
+}
+
+func joinContent(content []string) string {
+	sorted := append([]string(nil), content...)
+	sort.Strings(sorted)
+	out := ""
+	for i, c := range sorted {
+		if i > 0 {
+			out += ","
+		}
+		out += c
+	}
+	return out
+}
+
+// SetupWithManager watches ProxmoxClusters and the Secrets they reference (metadata only).
+func (r *ProxmoxClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&lxcv1.ProxmoxCluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Secret{},
+			handler.EnqueueRequestsFromMapFunc(r.clustersForSecret),
+			builder.OnlyMetadata).
+		Named("proxmoxcluster").
+		Complete(r)
+}
+
+// clustersForSecret requeues the clusters whose credentials or CA live in a Secret.
+func (r *ProxmoxClusterReconciler) clustersForSecret(ctx context.Context, obj client.Object) []reconcile.Request {
+	key := obj.GetNamespace() + "/" + obj.GetName()
+	list := &lxcv1.ProxmoxClusterList{}
+	if err := r.List(ctx, list, client.MatchingFields{clusterSecretIndex: key}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing clusters by Secret", "secret", key)
+		return nil
+	}
+	return requestsFor(list.Items)
+}

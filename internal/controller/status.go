@@ -1,0 +1,112 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/fluxcd/pkg/runtime/conditions"
+	"github.com/fluxcd/pkg/runtime/patch"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+)
+
+// conditionedObject is one of this project's kinds.
+type conditionedObject interface {
+	client.Object
+	conditions.Setter
+	SetObservedGeneration(int64)
+}
+
+// FailedReason is the Ready reason of an error that carries none of its own.
+const FailedReason = "ReconcileFailed"
+
+// summarize sets Ready, Reconciling and Stalled (kstatus polarity: the last two exist only while
+// true) from how a reconcile ended, and moves observedGeneration when the generation is finished:
+// Ready, or Stalled. It returns what controller-runtime should do next.
+func summarize(obj conditionedObject, readyMessage string, recErr error, resync time.Duration) (ctrl.Result, error) {
+	var stall *StallError
+	var wait *WaitError
+	switch {
+	case recErr == nil:
+		conditions.MarkTrue(obj, lxcv1.ReadyCondition, lxcv1.SucceededReason, "%s", readyMessage)
+		conditions.Delete(obj, lxcv1.ReconcilingCondition)
+		conditions.Delete(obj, lxcv1.StalledCondition)
+		obj.SetObservedGeneration(obj.GetGeneration())
+		return ctrl.Result{RequeueAfter: resync}, nil
+	case errors.As(recErr, &stall):
+		conditions.MarkFalse(obj, lxcv1.ReadyCondition, stall.Reason, "%s", stall.Message)
+		conditions.MarkStalled(obj, stall.Reason, "%s", stall.Message)
+		conditions.Delete(obj, lxcv1.ReconcilingCondition)
+		obj.SetObservedGeneration(obj.GetGeneration())
+		// A stalled object waits for a change, but references outside the watch (Proxmox itself)
+		// can change too, so look again at the resync period.
+		return ctrl.Result{RequeueAfter: resync}, nil
+	case errors.As(recErr, &wait):
+		conditions.MarkFalse(obj, lxcv1.ReadyCondition, wait.Reason, "%s", wait.Message)
+		conditions.MarkReconciling(obj, wait.Reason, "%s", wait.Message)
+		conditions.Delete(obj, lxcv1.StalledCondition)
+		return ctrl.Result{RequeueAfter: wait.RequeueAfter}, nil
+	default:
+		reason := reasonOf(recErr, FailedReason)
+		conditions.MarkFalse(obj, lxcv1.ReadyCondition, reason, "%s", recErr.Error())
+		conditions.MarkReconciling(obj, reason, "retrying: %s", recErr.Error())
+		conditions.Delete(obj, lxcv1.StalledCondition)
+		return ctrl.Result{}, recErr
+	}
+}
+
+// statusPatcher writes an object's status once, at the end of a reconcile, and emits an Event
+// when Ready changes.
+type statusPatcher struct {
+	patcher  *patch.SerialPatcher
+	recorder events.EventRecorder
+	before   *metav1.Condition
+}
+
+func newStatusPatcher(obj conditionedObject, c client.Client, recorder events.EventRecorder) *statusPatcher {
+	var before *metav1.Condition
+	if cond := conditions.Get(obj, lxcv1.ReadyCondition); cond != nil {
+		before = cond.DeepCopy()
+	}
+	return &statusPatcher{patcher: patch.NewSerialPatcher(obj, c), recorder: recorder, before: before}
+}
+
+// owned are the condition types this controller writes; the patch helper resolves conflicts on
+// them in our favour.
+var owned = []string{
+	lxcv1.ReadyCondition, lxcv1.ReconcilingCondition, lxcv1.StalledCondition,
+	lxcv1.ContainerCreatedCondition, lxcv1.ContainerStartedCondition, lxcv1.ConfigManagerDeployedCondition,
+	lxcv1.ScriptsCompletedCondition, lxcv1.ServicesDiscoveredCondition,
+}
+
+// Patch writes obj and reports a change of Ready as an Event with the condition's reason:
+// Normal on becoming Ready, Warning on a stall or a failure. Waiting is progress, not news.
+func (p *statusPatcher) Patch(ctx context.Context, obj conditionedObject, recErr error) error {
+	if err := p.patcher.Patch(ctx, obj, patch.WithOwnedConditions{Conditions: owned}, patch.WithFieldOwner(fieldOwner)); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	after := conditions.Get(obj, lxcv1.ReadyCondition)
+	if after == nil || (p.before != nil && p.before.Status == after.Status && p.before.Reason == after.Reason) {
+		return nil
+	}
+	var wait *WaitError
+	if errors.As(recErr, &wait) {
+		return nil
+	}
+	eventType := corev1.EventTypeNormal
+	if after.Status != metav1.ConditionTrue {
+		eventType = corev1.EventTypeWarning
+	}
+	p.recorder.Eventf(obj, nil, eventType, after.Reason, "Reconcile", "%s", after.Message)
+	p.before = after.DeepCopy()
+	return nil
+}
+
+// fieldOwner is the manager's name in managedFields.
+const fieldOwner = "lxc-template-manager"
