@@ -21,14 +21,14 @@ import (
 // Create makes the container's root filesystem from the OS template and applies hostname,
 // hosts, network configuration, SSH keys and root password. The container stays stopped.
 func (b *Backend) Create(ctx context.Context, spec pvesim.ContainerSpec) (err error) {
-	if spec.VMID <= 0 {
-		return fmt.Errorf("invalid vmid %d", spec.VMID)
+	if spec.Hostname == "" {
+		spec.Hostname = "CT" + strconv.Itoa(spec.VMID)
+	}
+	if err := validateSpec(spec); err != nil {
+		return err
 	}
 	if !filepath.IsAbs(spec.OSTemplate) {
 		return fmt.Errorf("OS template %q is not an absolute path", spec.OSTemplate)
-	}
-	if spec.Hostname == "" {
-		spec.Hostname = "CT" + strconv.Itoa(spec.VMID)
 	}
 	unlock := b.lock(spec.VMID)
 	defer unlock()
@@ -129,6 +129,9 @@ func (b *Backend) Reconfigure(ctx context.Context, spec pvesim.ContainerSpec) er
 		return err
 	}
 	spec = b.merge(r, spec)
+	if err := validateSpec(spec); err != nil {
+		return err
+	}
 	running, err := b.state(ctx, spec.VMID)
 	if err != nil {
 		return err
@@ -161,6 +164,18 @@ func (b *Backend) merge(r *record, spec pvesim.ContainerSpec) pvesim.ContainerSp
 	spec.RootPassword = ""
 	if spec.Hostname == "" {
 		spec.Hostname = r.Spec.Hostname
+	}
+	// A DHCP interface whose MAC kept its lease keeps it when the caller passes none.
+	spec.Networks = slices.Clone(spec.Networks)
+	for i, n := range spec.Networks {
+		if !n.DHCP || n.Lease.IsValid() {
+			continue
+		}
+		for _, o := range r.Spec.Networks {
+			if o.DHCP && o.Lease.IsValid() && normalizeMAC(o.HWAddr) == normalizeMAC(n.HWAddr) {
+				spec.Networks[i].Lease = o.Lease
+			}
+		}
 	}
 	return spec
 }
@@ -244,6 +259,9 @@ func (b *Backend) Start(ctx context.Context, spec pvesim.ContainerSpec) error {
 		return err
 	}
 	spec = b.merge(r, spec)
+	if err := validateSpec(spec); err != nil {
+		return err
+	}
 	running, err := b.state(ctx, spec.VMID)
 	if err != nil {
 		return err

@@ -439,3 +439,67 @@ func TestBridgeIsolation(t *testing.T) {
 		t.Error("a subnet already on another bridge was accepted")
 	}
 }
+
+// TestCloneAndSnapshot clones a container with its files and rolls one back to a snapshot
+// taken while it ran.
+func TestCloneAndSnapshot(t *testing.T) {
+	ctx := context.Background()
+	ct := lxctest.Container(t, lxctest.VMID(400))
+	b := ct.Backend
+	ct.Exec(t, "/bin/sh", "-c", "echo one > /root/marker")
+	if err := b.Snapshot(ctx, 400, "before"); err != nil {
+		t.Fatal(err)
+	}
+	ct.Exec(t, "/bin/sh", "-c", "echo two > /root/marker")
+	machineID := strings.TrimSpace(ct.Exec(t, "cat", "/etc/machine-id"))
+	if err := b.Shutdown(ctx, 400, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	clone := ct.Spec
+	clone.VMID = 401
+	clone.Hostname = "copy"
+	clone.RootPassword = ""
+	clone.Networks = []pvesim.NetworkSpec{ct.Spec.Networks[0]}
+	clone.Networks[0].HWAddr = "BC:24:11:AA:BB:41"
+	clone.Networks[0].Address = netip.PrefixFrom(ct.Addr.Next().Next().Next(), 24)
+	if err := b.Clone(ctx, 400, clone); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Destroy(context.Background(), 401) })
+	if err := b.Start(ctx, clone); err != nil {
+		t.Fatal(err)
+	}
+	cc := &lxctest.CT{Backend: b, Spec: clone, Addr: clone.Networks[0].Address.Addr(), Signer: ct.Signer}
+	cc.WaitBooted(t)
+	client := cc.Dial(t) // the source's authorized key came along
+	if got := strings.TrimSpace(sshRun(t, client, "cat /root/marker")); got != "two" {
+		t.Errorf("clone's marker = %q, want the source's latest \"two\"", got)
+	}
+	if got := strings.TrimSpace(sshRun(t, client, "hostname")); got != "copy" {
+		t.Errorf("clone's hostname = %q", got)
+	}
+	if got := strings.TrimSpace(sshRun(t, client, "cat /etc/machine-id")); got == machineID || got == "" {
+		t.Errorf("clone's machine id = %q, source's %q: want a new one", got, machineID)
+	}
+
+	if err := b.Rollback(ctx, 400, "before"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(ctx, ct.Spec); err != nil {
+		t.Fatal(err)
+	}
+	ct.WaitBooted(t)
+	if got := strings.TrimSpace(ct.Exec(t, "cat", "/root/marker")); got != "one" {
+		t.Errorf("marker after rollback = %q, want \"one\"", got)
+	}
+	if err := b.DeleteSnapshot(ctx, 400, "before"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Rollback(ctx, 400, "before"); err == nil {
+		t.Error("rollback to a deleted snapshot succeeded")
+	}
+	if err := b.Snapshot(ctx, 400, "../escape"); err == nil {
+		t.Error("a snapshot name with a path was accepted")
+	}
+}

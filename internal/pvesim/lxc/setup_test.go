@@ -213,3 +213,28 @@ func TestGrantSearch(t *testing.T) {
 		t.Errorf("private directory opened to others: %v", st.Mode())
 	}
 }
+
+func TestValidateSpec(t *testing.T) {
+	good := pvesim.ContainerSpec{VMID: 100, Hostname: "web-1.example.test", Networks: []pvesim.NetworkSpec{
+		{Index: 0, Name: "eth0", HWAddr: "BC:24:11:00:00:01", Address: netip.MustParsePrefix("169.254.1.2/24")},
+	}}
+	if err := validateSpec(good); err != nil {
+		t.Fatalf("valid spec rejected: %v", err)
+	}
+	for name, mutate := range map[string]func(*pvesim.ContainerSpec){
+		"hostname with a newline": func(s *pvesim.ContainerSpec) { s.Hostname = "web\nlxc.hook.pre-start = /bin/true" },
+		"hostname with a space":   func(s *pvesim.ContainerSpec) { s.Hostname = "web 1" },
+		"interface name injected": func(s *pvesim.ContainerSpec) { s.Networks[0].Name = "eth0\nlxc.mount.entry = / x" },
+		"interface named lo":      func(s *pvesim.ContainerSpec) { s.Networks[0].Name = "lo" },
+		"bad MAC":                 func(s *pvesim.ContainerSpec) { s.Networks[0].HWAddr = "BC:24:11:00:00:01\nx" },
+		"IPv6 address":            func(s *pvesim.ContainerSpec) { s.Networks[0].Address = netip.MustParsePrefix("fe80::2/64") },
+		"zero vmid":               func(s *pvesim.ContainerSpec) { s.VMID = 0 },
+	} {
+		s := good
+		s.Networks = append([]pvesim.NetworkSpec(nil), good.Networks...)
+		mutate(&s)
+		if err := validateSpec(s); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
