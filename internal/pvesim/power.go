@@ -1,0 +1,184 @@
+package pvesim
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"time"
+)
+
+// powerTask runs a power operation as PVE does: the worker takes the config lock (waiting up to
+// the lock timeout) and checks the config lock unless skiplock is set.
+func (s *Server) powerTask(r *request, ct *container, typ string, op func(ctx context.Context, t *task) error) string {
+	skiplock := r.bool("skiplock")
+	return s.tasks.start(ct.Node, typ, strconv.Itoa(ct.VMID), r.user, func(ctx context.Context, t *task) error {
+		if err := ct.lock(ctx, s.opts.LockTimeout); err != nil {
+			return err
+		}
+		defer ct.unlock()
+		if !skiplock {
+			s.mu.Lock()
+			err := ct.checkLock()
+			s.mu.Unlock()
+			if err != nil {
+				return err
+			}
+		}
+		if err := t.fault(); err != nil {
+			return err
+		}
+		return op(ctx, t)
+	})
+}
+
+func (s *Server) startContainer(r *request) (any, error) {
+	ct, err := s.target(r)
+	if err != nil {
+		return nil, err
+	}
+	if s.running(r.Context(), ct.VMID) {
+		return nil, pveError("CT %d already running", ct.VMID)
+	}
+	return s.powerTask(r, ct, "vzstart", func(ctx context.Context, t *task) error {
+		return s.startLocked(ctx, t, ct)
+	}), nil
+}
+
+// startLocked boots a container whose config lock the caller holds.
+func (s *Server) startLocked(ctx context.Context, t *task, ct *container) error {
+	s.mu.Lock()
+	template := ct.Conf["template"] == "1"
+	s.mu.Unlock()
+	if template {
+		return fmt.Errorf("you can't start a CT if it's a template")
+	}
+	spec, err := s.spec(ct)
+	if err != nil {
+		return err
+	}
+	if err := checkBridges(spec.Networks); err != nil {
+		return err
+	}
+	if err := s.backend.Start(ctx, spec); err != nil {
+		return fmt.Errorf("startup for container '%d' failed: %v", ct.VMID, err)
+	}
+	s.mu.Lock()
+	ct.StartedAt = time.Now()
+	err = s.store.saveContainer(ct)
+	s.mu.Unlock()
+	s.log.Info("Container started", "vmid", ct.VMID)
+	return err
+}
+
+func (s *Server) stopped(ct *container) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ct.StartedAt = time.Time{}
+	return s.store.saveContainer(ct)
+}
+
+func (s *Server) stopContainer(r *request) (any, error) {
+	ct, err := s.target(r)
+	if err != nil {
+		return nil, err
+	}
+	if !s.running(r.Context(), ct.VMID) {
+		return nil, pveError("CT %d not running", ct.VMID)
+	}
+	return s.powerTask(r, ct, "vzstop", func(ctx context.Context, t *task) error {
+		if err := s.backend.Stop(ctx, ct.VMID); err != nil {
+			return err
+		}
+		s.log.Info("Container stopped", "vmid", ct.VMID)
+		return s.stopped(ct)
+	}), nil
+}
+
+// shutdownLocked asks the container to power off and, with force, kills it when it does not.
+func (s *Server) shutdownLocked(ctx context.Context, t *task, ct *container, timeout time.Duration, force bool) error {
+	if err := s.backend.Shutdown(ctx, ct.VMID, timeout); err != nil {
+		if !force {
+			t.logf("shutdown failed: %v", err)
+			return fmt.Errorf("container did not stop")
+		}
+		t.logf("shutdown timed out, stopping container")
+		if err := s.backend.Stop(ctx, ct.VMID); err != nil {
+			return err
+		}
+	}
+	s.log.Info("Container shut down", "vmid", ct.VMID)
+	return s.stopped(ct)
+}
+
+func timeoutParam(r *request, def int) time.Duration {
+	if v, err := strconv.Atoi(r.params["timeout"]); err == nil {
+		return time.Duration(v) * time.Second
+	}
+	return time.Duration(def) * time.Second
+}
+
+func (s *Server) shutdownContainer(r *request) (any, error) {
+	ct, err := s.target(r)
+	if err != nil {
+		return nil, err
+	}
+	if !s.running(r.Context(), ct.VMID) {
+		return nil, pveError("CT %d not running", ct.VMID)
+	}
+	timeout, force := timeoutParam(r, 60), r.bool("forceStop")
+	return s.powerTask(r, ct, "vzshutdown", func(ctx context.Context, t *task) error {
+		return s.shutdownLocked(ctx, t, ct, timeout, force)
+	}), nil
+}
+
+func (s *Server) rebootContainer(r *request) (any, error) {
+	ct, err := s.target(r)
+	if err != nil {
+		return nil, err
+	}
+	if !s.running(r.Context(), ct.VMID) {
+		// Sic: PVE says VM here.
+		return nil, pveError("VM %d not running", ct.VMID)
+	}
+	timeout := timeoutParam(r, 60)
+	return s.powerTask(r, ct, "vzreboot", func(ctx context.Context, t *task) error {
+		if err := s.shutdownLocked(ctx, t, ct, timeout, true); err != nil {
+			return err
+		}
+		return s.startLocked(ctx, t, ct)
+	}), nil
+}
+
+func (s *Server) interfaces(r *request) (any, error) {
+	ct, err := s.target(r)
+	if err != nil {
+		return nil, err
+	}
+	if !s.running(r.Context(), ct.VMID) {
+		return nil, nil
+	}
+	ifaces, err := s.backend.Interfaces(r.Context(), ct.VMID)
+	if err != nil {
+		return nil, pveError("%v", err)
+	}
+	out := []map[string]any{}
+	for _, in := range ifaces {
+		e := map[string]any{"name": in.Name, "hwaddr": in.HWAddr, "hardware-address": in.HWAddr}
+		addrs := []map[string]any{}
+		for _, p := range in.Addresses {
+			family := "inet"
+			if p.Addr().Is6() {
+				family = "inet6"
+			}
+			// Like PVE, the last address of a family wins the legacy inet/inet6 key.
+			e[family] = prefixString(p)
+			addrs = append(addrs, map[string]any{"ip-address": p.Addr().String(), "ip-address-type": family, "prefix": p.Bits()})
+		}
+		e["ip-addresses"] = addrs
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func prefixString(p netip.Prefix) string { return p.Addr().String() + "/" + strconv.Itoa(p.Bits()) }
