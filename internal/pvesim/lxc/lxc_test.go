@@ -54,6 +54,7 @@ func hasAddress(iface pvesim.Interface, want netip.Addr) bool {
 // TestStaticContainer boots an unprivileged container with a static net0 and logs into it
 // with the key given at create.
 func TestStaticContainer(t *testing.T) {
+	t.Parallel()
 	started := time.Now()
 	ct := lxctest.Container(t, lxctest.Hostname("web1.example.test"))
 	t.Logf("Container booted in %s", time.Since(started).Round(time.Millisecond))
@@ -119,6 +120,7 @@ func TestStaticContainer(t *testing.T) {
 // TestDHCPContainer boots a privileged container whose eth0 asks for DHCP: the simulator's
 // DHCP server hands it exactly the leased address.
 func TestDHCPContainer(t *testing.T) {
+	t.Parallel()
 	ct := lxctest.Container(t, lxctest.DHCP(), lxctest.Privileged(), lxctest.VMID(123))
 	lease := ct.Spec.Networks[0].Lease.Addr()
 
@@ -172,6 +174,7 @@ func cgroupValue(t *testing.T, b *lxc.Backend, vmid int, key string) string {
 // TestLifecycle drives one container through create, start, live and offline
 // reconfiguration, shutdown, kill and destroy.
 func TestLifecycle(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	b, subnet := lxctest.Backend(t)
 	signer := lxctest.NewSigner(t)
@@ -300,6 +303,7 @@ func TestLifecycle(t *testing.T) {
 // container is still there, starts, and gets its DHCP lease again. Then it recovers a
 // container that kept running while its bridge went away, as after a crash.
 func TestRestartRecovery(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	bridge, subnet := lxctest.Network(t)
 	state := t.TempDir()
@@ -408,6 +412,7 @@ func readPid(t *testing.T, file string) int {
 // TestBridgeIsolation checks the bridge's address and that nothing on it is forwarded
 // to other networks.
 func TestBridgeIsolation(t *testing.T) {
+	t.Parallel()
 	b, subnet := lxctest.Backend(t)
 	out, err := exec.Command("ip", "-4", "-o", "addr", "show", "dev", b.Bridge()).Output()
 	if err != nil {
@@ -443,6 +448,7 @@ func TestBridgeIsolation(t *testing.T) {
 // TestCloneAndSnapshot clones a container with its files and rolls one back to a snapshot
 // taken while it ran.
 func TestCloneAndSnapshot(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	ct := lxctest.Container(t, lxctest.VMID(400))
 	b := ct.Backend

@@ -175,6 +175,9 @@ func TestPruneLeases(t *testing.T) {
 
 // TestGrantSearch lets one uid through a private directory and nobody else.
 func TestGrantSearch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("acts as another uid (needs root); not part of -short")
+	}
 	if os.Geteuid() != 0 {
 		t.Fatal("needs root to act as another uid")
 	}
