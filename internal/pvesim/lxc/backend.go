@@ -5,9 +5,10 @@
 // bridge owned by the backend, addressed from a link-local subnet only; a dnsmasq bound to that
 // bridge hands each DHCP interface exactly the address the simulator leased to it.
 //
-// Close behaves like a node shutting down: running containers power off, the DHCP server and
-// the bridge go away, and everything on disk stays. New on the same state directory finds the
-// containers, the bridge and the leases again.
+// Close behaves like the API daemons of a Proxmox node going away: the DHCP server stops,
+// running containers keep running (with their bridge), the bridge goes once nothing runs, and
+// everything on disk stays. New on the same state directory finds the containers, the bridge
+// and the leases again.
 package lxc
 
 import (
@@ -157,8 +158,9 @@ func (b *Backend) LXCPath() string { return b.lxcPath }
 // Bridge is the name of the host bridge.
 func (b *Backend) Bridge() string { return b.bridge }
 
-// Close powers off running containers, stops the DHCP server and removes the bridge. The
-// containers and their leases stay on disk for the next New.
+// Close stops the DHCP server and, once no container runs, removes the bridge and its fence.
+// Running containers keep running on their bridge, as containers on a Proxmox node do while
+// its API daemons restart; the next New adopts them. Everything on disk stays.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -166,33 +168,49 @@ func (b *Backend) Close() error {
 		return nil
 	}
 	b.closed = true
+	vmids := b.vmids()
+	b.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var running []int
+	for _, vmid := range vmids {
+		if ok, err := b.state(ctx, vmid); err == nil && ok {
+			running = append(running, vmid)
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	err := b.dhcp.stop()
+	if len(running) > 0 {
+		b.log.Info("Leaving running containers and their bridge to the next simulator", "running", running)
+		return err
+	}
+	return errors.Join(err, b.teardownBridge(ctx))
+}
+
+// StopAll kills every running container, as a node losing power would; tests use it to
+// leave nothing running behind.
+func (b *Backend) StopAll(ctx context.Context) error {
+	b.mu.Lock()
+	vmids := b.vmids()
+	b.mu.Unlock()
+	var errs []error
+	for _, vmid := range vmids {
+		unlock := b.lock(vmid)
+		errs = append(errs, b.stop(ctx, vmid))
+		unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// vmids lists the known containers. Callers hold b.mu.
+func (b *Backend) vmids() []int {
 	vmids := make([]int, 0, len(b.records))
 	for vmid := range b.records {
 		vmids = append(vmids, vmid)
 	}
-	b.mu.Unlock()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var wg sync.WaitGroup
-	for _, vmid := range vmids {
-		wg.Go(func() {
-			unlock := b.lock(vmid)
-			defer unlock()
-			if running, err := b.state(ctx, vmid); err != nil || !running {
-				return
-			}
-			if err := b.shutdown(ctx, vmid, 20*time.Second); err != nil {
-				b.log.Warn("Container did not power off; killing it", "vmid", vmid, "error", err)
-				_ = b.stop(ctx, vmid)
-			}
-		})
-	}
-	wg.Wait()
-
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return errors.Join(b.dhcp.stop(), b.teardownBridge(ctx))
+	return vmids
 }
 
 // lock serialises operations on one container.

@@ -299,19 +299,30 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
-// TestRestartRecovery closes a backend and opens a new one on the same state directory: the
-// container is still there, starts, and gets its DHCP lease again. Then it recovers a
-// container that kept running while its bridge went away, as after a crash.
+// TestRestartRecovery closes a backend and opens a new one on the same state directory,
+// three ways: with the container running (it keeps running and stays reachable), with it
+// stopped (the bridge goes; the container starts again and gets its DHCP lease again), and
+// after a crash that also took the bridge (the new backend rebuilds it and reattaches).
 func TestRestartRecovery(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	bridge, subnet := lxctest.Network(t)
 	state := t.TempDir()
 	opts := lxctest.Options(t, state, bridge, subnet)
-	b1, err := lxc.New(opts)
-	if err != nil {
-		t.Fatal(err)
+	open := func() *lxc.Backend {
+		t.Helper()
+		b, err := lxc.New(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { lxctest.Shutdown(t, b) })
+		return b
 	}
+	bridgeExists := func() bool {
+		_, err := os.Stat("/sys/class/net/" + bridge)
+		return err == nil
+	}
+	b1 := open()
 	signer := lxctest.NewSigner(t)
 	lease := netip.PrefixFrom(subnet.Addr().Next().Next().Next().Next(), 24)
 	spec := pvesim.ContainerSpec{
@@ -335,54 +346,60 @@ func TestRestartRecovery(t *testing.T) {
 	ct.WaitBooted(t)
 	dnsmasqPid := readPid(t, filepath.Join(state, "lxc-dhcp", "dnsmasq.pid"))
 
+	// Closed while running: the container and its bridge stay, the DHCP server goes.
 	if err := b1.Close(); err != nil {
 		t.Fatal(err)
-	}
-	if _, err := os.Stat("/sys/class/net/" + bridge); !os.IsNotExist(err) {
-		t.Errorf("bridge %s still exists after Close", bridge)
 	}
 	if syscall.Kill(dnsmasqPid, 0) == nil {
 		t.Errorf("dnsmasq %d still runs after Close", dnsmasqPid)
 	}
-	if running, _ := exec.Command("lxc-info", "-P", b1.LXCPath(), "-n", "300", "-s", "-H").Output(); strings.TrimSpace(string(running)) != "STOPPED" {
-		t.Errorf("container state after Close = %s, want STOPPED", running)
+	if !bridgeExists() {
+		t.Fatal("Close removed the bridge of a running container")
 	}
-
-	b2, err := lxc.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if running, err := b2.State(ctx, spec.VMID); err != nil || running {
-		t.Fatalf("State after restart = %v, %v; want stopped", running, err)
-	}
-	if err := b2.Start(ctx, spec); err != nil {
-		t.Fatal(err)
+	sshRun(t, ct.Dial(t), "true")
+	b2 := open()
+	if running, err := b2.State(ctx, spec.VMID); err != nil || !running {
+		t.Fatalf("State after restart = %v, %v; want running", running, err)
 	}
 	ct.Backend = b2
-	ct.WaitBooted(t)
-	ifaces, err := b2.Interfaces(ctx, spec.VMID)
-	if err != nil {
+	if eth0, _ := findInterface(mustInterfaces(t, b2, spec.VMID), "eth0"); !hasAddress(eth0, lease.Addr()) {
+		t.Fatalf("eth0 after restart = %+v, want the lease %s", eth0, lease)
+	}
+
+	// Closed with the container stopped: nothing stays on the host but the files.
+	if err := b2.Shutdown(ctx, spec.VMID, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if eth0, _ := findInterface(ifaces, "eth0"); !hasAddress(eth0, lease.Addr()) {
-		t.Fatalf("eth0 after restart = %+v, want the lease %s", eth0, lease)
+	if err := b2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if bridgeExists() {
+		t.Errorf("bridge %s still exists after Close with nothing running", bridge)
+	}
+	b3 := open()
+	if running, err := b3.State(ctx, spec.VMID); err != nil || running {
+		t.Fatalf("State after restart = %v, %v; want stopped", running, err)
+	}
+	if err := b3.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	ct.Backend = b3
+	ct.WaitBooted(t)
+	if eth0, _ := findInterface(mustInterfaces(t, b3, spec.VMID), "eth0"); !hasAddress(eth0, lease.Addr()) {
+		t.Fatalf("eth0 after restart = %+v, want the lease %s again", eth0, lease)
 	}
 	sshRun(t, ct.Dial(t), "true")
 
-	// A simulator that ends without Close leaves the container running; if its bridge is
-	// gone too, the next backend rebuilds it and puts the container back on it.
+	// A simulator that dies leaves its container running; if the bridge went too, the next
+	// backend rebuilds it and puts the container back on it. b3 is abandoned, not closed.
 	if out, err := exec.Command("ip", "link", "del", bridge).CombinedOutput(); err != nil {
 		t.Fatalf("delete bridge: %v\n%s", err, out)
 	}
-	b3, err := lxc.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b3.Close() })
-	if running, err := b3.State(ctx, spec.VMID); err != nil || !running {
+	b4 := open()
+	if running, err := b4.State(ctx, spec.VMID); err != nil || !running {
 		t.Fatalf("State after crash recovery = %v, %v; want running", running, err)
 	}
-	ct.Backend = b3
+	ct.Backend = b4
 	waitFor(t, 10*time.Second, "ssh after crash recovery", func() bool {
 		c, err := net.DialTimeout("tcp", ct.SSHAddr(), time.Second)
 		if err == nil {
@@ -391,9 +408,18 @@ func TestRestartRecovery(t *testing.T) {
 		return err == nil
 	})
 	sshRun(t, ct.Dial(t), "true")
-	if err := b3.Destroy(ctx, spec.VMID); err != nil {
+	if err := b4.Destroy(ctx, spec.VMID); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func mustInterfaces(t *testing.T, b *lxc.Backend, vmid int) []pvesim.Interface {
+	t.Helper()
+	ifaces, err := b.Interfaces(context.Background(), vmid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ifaces
 }
 
 func readPid(t *testing.T, file string) int {

@@ -145,12 +145,22 @@ func Backend(t testing.TB) (*lxc.Backend, netip.Prefix) {
 	if err != nil {
 		t.Fatalf("lxc backend: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
-			t.Errorf("close lxc backend: %v", err)
-		}
-	})
+	t.Cleanup(func() { Shutdown(t, b) })
 	return b, subnet
+}
+
+// Shutdown kills whatever still runs on the backend (a test that failed half-way) and closes
+// it, so nothing is left running on the host.
+func Shutdown(t testing.TB, b *lxc.Backend) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := b.StopAll(ctx); err != nil {
+		t.Errorf("stop containers: %v", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Errorf("close lxc backend: %v", err)
+	}
 }
 
 // Options are the backend options tests use: the given state directory and network, the
