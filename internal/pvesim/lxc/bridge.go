@@ -132,10 +132,15 @@ func (b *Backend) nftTable() string {
 	return "pvesim_" + strings.NewReplacer("-", "_", ".", "_").Replace(b.bridge)
 }
 
+func (b *Backend) hasFence(ctx context.Context) bool {
+	_, err := run(ctx, nil, "nft", "list", "table", "inet", b.nftTable())
+	return err == nil
+}
+
 // teardownBridge removes the bridge and its fence.
 func (b *Backend) teardownBridge(ctx context.Context) error {
 	var errs []error
-	if _, err := exec.LookPath("nft"); err == nil {
+	if _, err := exec.LookPath("nft"); err == nil && b.hasFence(ctx) {
 		if _, err := run(ctx, nil, "nft", "delete", "table", "inet", b.nftTable()); err != nil {
 			b.log.Warn("Cannot remove the bridge's forwarding fence", "error", err)
 		}

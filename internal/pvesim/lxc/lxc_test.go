@@ -525,6 +525,11 @@ func TestCloneAndSnapshot(t *testing.T) {
 	if got := strings.TrimSpace(ct.Exec(t, "cat", "/root/marker")); got != "one" {
 		t.Errorf("marker after rollback = %q, want \"one\"", got)
 	}
+	// Containers on one bridge reach each other through the forwarding fence.
+	banner := ct.Exec(t, "timeout", "5", "bash", "-c", "exec 3<>/dev/tcp/"+cc.Addr.String()+"/22; head -c 7 <&3")
+	if banner != "SSH-2.0" {
+		t.Errorf("sshd of the clone seen from the source: %q", banner)
+	}
 	if err := b.DeleteSnapshot(ctx, 400, "before"); err != nil {
 		t.Fatal(err)
 	}
