@@ -52,6 +52,7 @@ type config struct {
 	hostname     string
 	memoryMiB    int
 	cores        int
+	nesting      bool
 }
 
 // Option changes the container Container boots.
@@ -68,6 +69,9 @@ func VMID(id int) Option { return func(c *config) { c.vmid = id } }
 
 // Hostname sets the container's hostname (default "ct<vmid>").
 func Hostname(h string) Option { return func(c *config) { c.hostname = h } }
+
+// Nesting turns on the nesting feature (containers inside the container).
+func Nesting() Option { return func(c *config) { c.nesting = true } }
 
 // Resources sets cores and memory.
 func Resources(cores, memoryMiB int) Option {
@@ -108,6 +112,7 @@ func Container(t testing.TB, opts ...Option) *CT {
 		RootPassword: password,
 		SSHKeys:      string(ssh.MarshalAuthorizedKey(signer.PublicKey())),
 		Unprivileged: cfg.unprivileged,
+		Nesting:      cfg.nesting,
 		Cores:        cfg.cores,
 		MemoryMiB:    cfg.memoryMiB,
 		Networks:     []pvesim.NetworkSpec{net0},
@@ -273,6 +278,9 @@ func Network(t testing.TB) (bridge string, subnet netip.Prefix) {
 	start := int(n.Int64())
 	for i := range 250 {
 		x := 2 + (start+i)%250 // 169.254.2.0 … 169.254.251.0; the first and last /24 are reserved
+		if x == 169 {
+			continue // 169.254.169.254 is the cloud metadata address; pvesim leaves that /24 alone
+		}
 		f, err := os.OpenFile(filepath.Join(lockDir, fmt.Sprintf("lxctest-169.254.%d.lock", x)), os.O_CREATE|os.O_RDWR, 0o644)
 		if err != nil {
 			t.Fatal(err)
