@@ -1,0 +1,38 @@
+// Package configmanager renders what the controller installs into each container so that the
+// container can keep itself true to its template: the environment file, the managed files with
+// their policies, the config-sync script that applies them, its systemd unit, and the scripts
+// that install packages.
+//
+// Rendering is pure: the input is plain Go values (the controller maps its API types onto them),
+// the output is a Bundle of files and directories to upload. Nothing from the input is ever
+// placed on a command line; names that end up inside scripts are validated by strict patterns
+// and quoted as well.
+package configmanager
+
+// Where config-manager lives inside the container. The layout is part of the contract with
+// scripts (they drop credentials into CredentialsDir and read EnvPath) and with discovery.
+const (
+	ConfigDir      = "/etc/config-manager"
+	EnvPath        = ConfigDir + "/config.env"
+	SyncScriptPath = ConfigDir + "/config-sync.sh"
+	FilesDir       = ConfigDir + "/files"
+	ManifestPath   = FilesDir + "/manifest"
+	CredentialsDir = ConfigDir + "/credentials"
+	StateDir       = "/var/lib/config-manager"
+	UnitName       = "config-manager.service"
+	UnitPath       = "/etc/systemd/system/" + UnitName
+)
+
+// Commands the controller runs over SSH after uploading a bundle. They are fixed text: nothing
+// from a template or container spec is part of them.
+const (
+	// ActivateCommand loads the unit, enables it for boot and runs config-sync once. The unit is
+	// a oneshot with RemainAfterExit, so "restart" is what runs it again; systemctl waits for it
+	// and exits non-zero when config-sync fails.
+	ActivateCommand = "systemctl daemon-reload && systemctl enable " + UnitName + " && systemctl restart " + UnitName
+	// ResultCommand prints the unit's result ("success" or the failure kind) and whether it is
+	// enabled, one per line.
+	ResultCommand = "systemctl show --property=Result --value " + UnitName + " && systemctl is-enabled " + UnitName
+	// LogCommand prints the output of the last config-sync run.
+	LogCommand = "cat " + StateDir + "/config-sync/last-run.log"
+)

@@ -1,0 +1,128 @@
+package configmanager
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// PackageManager is a package manager a template can install packages with.
+type PackageManager string
+
+const (
+	Apt PackageManager = "apt"
+	Apk PackageManager = "apk"
+	Dnf PackageManager = "dnf"
+	Pip PackageManager = "pip"
+	Npm PackageManager = "npm"
+)
+
+// PackageManagers lists the managers in the order their installs run: system packages first,
+// since pip and npm need their interpreters.
+var PackageManagers = []PackageManager{Apt, Apk, Dnf, Pip, Npm}
+
+// Package names with an optional version pin, per manager. None admits a blank, quote, $,
+// backtick, ;, |, &, parenthesis, backslash or newline, and a comparator (> <) is always
+// followed by a version starting with a digit, so a name is one inert word in any shell; the
+// install scripts quote them all the same.
+var packagePatterns = map[PackageManager]*regexp.Regexp{
+	// name[:arch][=version]
+	Apt: regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]{0,127}(:[a-z0-9-]{1,32})?(=[A-Za-z0-9.+~:-]{1,128})?$`),
+	// name[=version | ~version | >=version | <=version | >version | <version]
+	Apk: regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9+._-]{0,127}((=|~|>=|<=|>|<)[0-9][A-Za-z0-9.+_~-]{0,63})?$`),
+	// name[-version[-release]][.arch], epochs included
+	Dnf: regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9+._:~-]{0,191}$`),
+	// name[extra,…][specifier version]
+	Pip: regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,126}[A-Za-z0-9])?(\[[A-Za-z0-9._-]{1,64}(,[A-Za-z0-9._-]{1,64}){0,15}\])?((==|===|!=|~=|>=|<=|>|<)[0-9][A-Za-z0-9.*+!_-]{0,63})?$`),
+	// [@scope/]name[@version-or-range]
+	Npm: regexp.MustCompile(`^(@[a-z0-9][a-z0-9._~-]{0,100}/)?[a-z0-9][a-z0-9._~-]{0,100}(@([a-z][a-z0-9._-]{0,63}|(\^|~|>=|<=|>|<)?[0-9][A-Za-z0-9.+-]{0,63}|\*))?$`),
+}
+
+// ValidatePackageName checks name against the strict pattern of its manager.
+func ValidatePackageName(m PackageManager, name string) error {
+	re, ok := packagePatterns[m]
+	if !ok {
+		return fmt.Errorf("package manager %q is not apt, apk, dnf, pip or npm", m)
+	}
+	if !re.MatchString(name) {
+		return fmt.Errorf("%s package %q is not a valid package name with an optional version", m, name)
+	}
+	return nil
+}
+
+// installCommands is the body of each manager's script after "pkgs=(…)". Every script runs
+// with errexit, so the install's failure is the script's.
+var installCommands = map[PackageManager]string{
+	Apt: `export DEBIAN_FRONTEND=noninteractive
+# A container without a network must still succeed when every package is already installed:
+# apt-get install needs no index for those, so a failed update (any source that could not be
+# fetched counts) only warns.
+if ! apt-get -o Acquire::Retries=1 -o Acquire::http::Timeout=30 update --error-on=any; then
+	echo "install-packages: apt-get update failed; installing from the package index at hand" >&2
+fi
+apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${pkgs[@]}"
+`,
+	Apk: `if ! apk update; then
+	echo "install-packages: apk update failed; installing from the package index at hand" >&2
+fi
+apk add "${pkgs[@]}"
+`,
+	Dnf: `# With the repositories unreachable, fall back to the cached metadata, which is enough for
+# packages that are already installed.
+if ! dnf install -y "${pkgs[@]}"; then
+	echo "install-packages: dnf install failed; trying again with cached metadata only" >&2
+	dnf install -y --cacheonly "${pkgs[@]}"
+fi
+`,
+	Pip: `if command -v pip3 >/dev/null; then
+	pip=(pip3)
+elif command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1; then
+	pip=(python3 -m pip)
+else
+	echo "install-packages: pip is not installed; add python3-pip to the template's apt packages" >&2
+	exit 127
+fi
+# Debian's Python is marked as externally managed; the template asks for these packages anyway.
+export PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+"${pip[@]}" install "${pkgs[@]}"
+`,
+	Npm: `if ! command -v npm >/dev/null; then
+	echo "install-packages: npm is not installed; add nodejs and npm to the template's apt packages" >&2
+	exit 127
+fi
+npm install --global --no-audit --no-fund "${pkgs[@]}"
+`,
+}
+
+// RenderPackageInstall renders the script that installs names with manager m. The script is
+// meant to be uploaded as a file and run with bash; the names are validated and single-quoted
+// into it, never passed on a command line.
+func RenderPackageInstall(m PackageManager, names []string) ([]byte, error) {
+	body, ok := installCommands[m]
+	if !ok {
+		return nil, fmt.Errorf("package manager %q is not apt, apk, dnf, pip or npm", m)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no %s packages to install", m)
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "#!/bin/bash\n# Installs the %s packages of this container's template. Rendered by LXC Template Manager.\nset -euo pipefail\n", m)
+	b.WriteString("pkgs=(\n")
+	seen := map[string]bool{}
+	for _, n := range names {
+		if err := ValidatePackageName(m, n); err != nil {
+			return nil, err
+		}
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		b.WriteString("\t'" + strings.ReplaceAll(n, "'", `'\''`) + "'\n")
+	}
+	b.WriteString(")\n")
+	fmt.Fprintf(&b, "echo \"install-packages: installing ${#pkgs[@]} %s packages: ${pkgs[*]}\"\n", m)
+	b.WriteString(body)
+	fmt.Fprintf(&b, "echo \"install-packages: %s packages installed\"\n", m)
+	return b.Bytes(), nil
+}
