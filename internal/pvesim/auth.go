@@ -143,15 +143,16 @@ func taskUser(user string) (string, string) {
 
 // allPrivileges is the cap object of a ticket answer for a user allowed everything.
 var allPrivileges = map[string]map[string]int{
-	"vms": {"VM.Allocate": 1, "VM.Audit": 1, "VM.Backup": 1, "VM.Clone": 1, "VM.Config.CPU": 1,
-		"VM.Config.Disk": 1, "VM.Config.Memory": 1, "VM.Config.Network": 1, "VM.Config.Options": 1,
-		"VM.Console": 1, "VM.Migrate": 1, "VM.PowerMgmt": 1, "VM.Snapshot": 1, "VM.Snapshot.Rollback": 1,
-		"Permissions.Modify": 1},
+	"vms": {"VM.Allocate": 1, "VM.Audit": 1, "VM.Backup": 1, "VM.Clone": 1, "VM.Config.CDROM": 1, "VM.Config.CPU": 1,
+		"VM.Config.Cloudinit": 1, "VM.Config.Disk": 1, "VM.Config.HWType": 1, "VM.Config.Memory": 1,
+		"VM.Config.Network": 1, "VM.Config.Options": 1, "VM.Console": 1, "VM.Migrate": 1, "VM.Monitor": 1,
+		"VM.PowerMgmt": 1, "VM.Snapshot": 1, "VM.Snapshot.Rollback": 1, "Permissions.Modify": 1},
 	"storage": {"Datastore.Allocate": 1, "Datastore.AllocateSpace": 1, "Datastore.AllocateTemplate": 1,
 		"Datastore.Audit": 1, "Permissions.Modify": 1},
-	"nodes": {"Sys.Audit": 1, "Sys.Console": 1, "Sys.Modify": 1, "Sys.PowerMgmt": 1, "Sys.Syslog": 1,
-		"Permissions.Modify": 1},
-	"dc":     {"Sys.Audit": 1, "SDN.Audit": 1},
+	"nodes": {"Sys.Audit": 1, "Sys.Console": 1, "Sys.Incoming": 1, "Sys.Modify": 1, "Sys.PowerMgmt": 1,
+		"Sys.Syslog": 1, "Permissions.Modify": 1},
+	"dc":     {"Sys.Audit": 1, "SDN.Allocate": 1, "SDN.Audit": 1, "SDN.Use": 1},
+	"sdn":    {"SDN.Allocate": 1, "SDN.Audit": 1, "SDN.Use": 1, "Permissions.Modify": 1},
 	"access": {"User.Modify": 1, "Group.Allocate": 1, "Permissions.Modify": 1},
 }
 

@@ -177,9 +177,12 @@ func rootfsSize(conf map[string]string) int64 {
 	return 4 << 30
 }
 
-// cpus is what the lists report: cpulimit if set (as the number PVE sends, possibly
-// fractional), else the cores, else all of the node's cores.
+// cpus is what the lists report, as PVE's vmstatus computes it: the cores, else cpulimit (the
+// number PVE sends, possibly fractional), else all of the node's cores.
 func cpus(conf map[string]string, nodeCPUs int) any {
+	if c := intConf(conf, "cores", 0); c > 0 {
+		return c
+	}
 	if v := conf["cpulimit"]; v != "" && v != "0" {
 		if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 {
 			if f == float64(int64(f)) {
@@ -188,9 +191,6 @@ func cpus(conf map[string]string, nodeCPUs int) any {
 			return json.Number(v)
 		}
 	}
-	if c := intConf(conf, "cores", 0); c > 0 {
-		return c
-	}
 	return nodeCPUs
 }
 
@@ -198,7 +198,7 @@ func cpus(conf map[string]string, nodeCPUs int) any {
 func (s *Server) vmStatus(ct *container, running bool, current bool) map[string]any {
 	conf := ct.Conf
 	maxmem := intConf(conf, "memory", 512) * mib
-	maxswap := intConf(conf, "swap", 512) * mib
+	maxswap := intConf(conf, "swap", 0) * mib
 	maxdisk := rootfsSize(conf)
 	name := conf["hostname"]
 	if name == "" {

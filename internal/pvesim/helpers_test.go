@@ -120,3 +120,48 @@ func callWith(t *testing.T, sim *pvesimtest.Simulator, method, path string, body
 	}
 	return out
 }
+
+// upid returns the UPID an asynchronous call answered with.
+func (r rawResponse) upid(t *testing.T) string {
+	t.Helper()
+	var upid string
+	if r.Code != http.StatusOK {
+		t.Fatalf("%d %s %s", r.Code, r.Status, r.Raw)
+	}
+	r.data(t, &upid)
+	if !strings.HasPrefix(upid, "UPID:") {
+		t.Fatalf("not a UPID: %s", r.Raw)
+	}
+	return upid
+}
+
+// taskStatus reads a task's status.
+func taskStatus(t *testing.T, sim *pvesimtest.Simulator, node, upid string) (status, exit string) {
+	t.Helper()
+	var s struct {
+		Status     string `json:"status"`
+		ExitStatus string `json:"exitstatus"`
+	}
+	call(t, sim, "GET", "/nodes/"+node+"/tasks/"+upid+"/status", nil).data(t, &s)
+	return s.Status, s.ExitStatus
+}
+
+// waitTask waits for the task an asynchronous call started and checks its exit status.
+func waitTask(t *testing.T, sim *pvesimtest.Simulator, node string, res rawResponse, want string) string {
+	t.Helper()
+	upid := res.upid(t)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		status, exit := taskStatus(t, sim, node, upid)
+		if status == "stopped" {
+			if exit != want {
+				t.Fatalf("task %s ended with %q, want %q", upid, exit, want)
+			}
+			return upid
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task %s still %s", upid, status)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -81,9 +81,11 @@ func (s *Server) storageStatus(r *request) (any, error) {
 	}
 	st, ok := findStorage(r.params["storage"])
 	if !ok {
-		return nil, errNoStorage(r.params["storage"])
+		return nil, paramErrorf("storage", "No such storage.")
 	}
-	return storageEntry(st), nil
+	e := storageEntry(st)
+	delete(e, "used_fraction") // only the storage index computes it
+	return e, nil
 }
 
 // vztmplRE is pve-storage's VZTMPL_EXT_RE_1; the match gives the format (tgz, txz, tzst, tbz2).
