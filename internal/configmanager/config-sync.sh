@@ -7,9 +7,10 @@
 #   default  install only when nothing exists at the path
 #   backup   as replace, but first keep a file that config-sync did not write as <path>.bak
 # Installs are atomic: a temporary file beside the target, renamed over it. A second run with the
-# same manifest changes nothing. What a run did goes to stdout (the journal) and to
-# /var/lib/config-manager/config-sync/last-run.log; the hashes of the files it installed to
-# .../installed, so that a later run never mistakes its own file for one worth a backup.
+# same manifest changes nothing; a file dropped from the manifest is left where it is. What a run
+# did goes to stdout (the journal) and to /var/lib/config-manager/config-sync/last-run.log; the
+# hashes of the files it installed to .../installed, so that a later run never mistakes its own
+# file for one worth a backup.
 # CONFIG_MANAGER_ROOT prefixes every path; only tests set it.
 set -u
 umask 077

@@ -314,6 +314,7 @@ func FuzzParseSnapshot(f *testing.F) {
 	f.Add([]byte("lxctm-discovery 1\nsection ss 0 3\nabc\nsection units 0 0\n\nend\n"))
 	f.Add([]byte("lxctm-discovery 1\nsection cgroup 0 31 12\n0::/system.slice/nginx.service\n\nsection stderr 1 4 ss\nboom\nend\n"))
 	f.Add([]byte("lxctm-discovery 1\nsection credentials 0 5 x.env\nA='1\nend\n"))
+	f.Add([]byte("lxctm-discovery 1\nsection ss 0 59\ntcp LISTEN 0 1 0.0.0.0:80 0.0.0.0:* users:((\"\",pid=5,fd=1))\nend\n"))
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		snap, err := ParseSnapshot(doc)
 		if err != nil {

@@ -94,17 +94,34 @@ func Services(snap *Snapshot, addr netip.Addr) []Service {
 	return out
 }
 
-// identify names the owner of a socket.
+// identify names the owner of a socket: the lowest pid that belongs to a service (the parent of
+// pre-forked workers), else the lowest pid other than systemd's, which also holds the sockets of
+// socket-activated services, else whatever process there is.
 func identify(s Socket, unitByPID map[int]string) (name, unit string, proc Process) {
-	proc, ok := s.MainProcess()
-	if !ok {
-		return fmt.Sprintf("%s-%d", s.Protocol, s.Port), "", proc
+	best, found, bestScore := Process{}, false, -1
+	for _, p := range s.Processes {
+		score := 0
+		switch {
+		case strings.HasSuffix(unitByPID[p.PID], ".service"):
+			score = 2
+		case p.PID != 1:
+			score = 1
+		}
+		if !found || score > bestScore || (score == bestScore && p.PID < best.PID) {
+			best, found, bestScore = p, true, score
+		}
 	}
-	unit = unitByPID[proc.PID]
-	if svc, isService := strings.CutSuffix(unit, ".service"); isService {
-		return svc, unit, proc
+	if !found {
+		return fmt.Sprintf("%s-%d", s.Protocol, s.Port), "", best
 	}
-	return proc.Name, unit, proc
+	unit = unitByPID[best.PID]
+	if svc, isService := strings.CutSuffix(unit, ".service"); isService && svc != "" {
+		return svc, unit, best
+	}
+	if best.Name == "" {
+		return fmt.Sprintf("%s-%d", s.Protocol, s.Port), unit, best
+	}
+	return best.Name, unit, best
 }
 
 // rank orders the sockets of one service by how well they represent it: reachable over the

@@ -61,12 +61,13 @@ func TestServices(t *testing.T) {
 		`tcp LISTEN 0 128 0.0.0.0:7000 0.0.0.0:* users:(("python3",pid=700,fd=3))`,
 		`tcp LISTEN 0 64 0.0.0.0:2049 0.0.0.0:*`,
 		`tcp LISTEN 0 4096 0.0.0.0:111 0.0.0.0:* users:(("systemd",pid=1,fd=40))`,
+		`tcp LISTEN 0 4096 0.0.0.0:6000 0.0.0.0:* users:(("systemd",pid=1,fd=41),("activated",pid=800,fd=3))`,
 	}, "\n")
 	snap := snapshotOf(t, ss, map[int]string{
 		200: "nginx.service", 201: "nginx.service", 57: "ssh.service",
 		300: "postgresql@15-main.service", 400: "prometheus-node-exporter.service",
 		450: "search.service", 500: "caddy.service", 90: "networking.service", 600: "avahi-daemon.service",
-		700: "session-4.scope", 1: "init.scope",
+		700: "session-4.scope", 1: "init.scope", 800: "activated.service",
 	})
 	got := Services(snap, netip.MustParseAddr("169.254.20.3"))
 	want := []Service{
@@ -76,6 +77,7 @@ func TestServices(t *testing.T) {
 		{Name: "tcp-2049", Port: 2049, Protocol: TCP, Address: "0.0.0.0", URL: "tcp://169.254.20.3:2049"},
 		{Name: "avahi-daemon", Port: 5353, Protocol: UDP, Address: "::", Process: "avahi-daemon", PID: 600, Unit: "avahi-daemon.service", URL: "udp://169.254.20.3:5353"},
 		{Name: "postgresql@15-main", Port: 5432, Protocol: TCP, Address: "127.0.0.1", Process: "postgres", PID: 300, Unit: "postgresql@15-main.service", LoopbackOnly: true},
+		{Name: "activated", Port: 6000, Protocol: TCP, Address: "0.0.0.0", Process: "activated", PID: 800, Unit: "activated.service", URL: "tcp://169.254.20.3:6000"},
 		{Name: "python3", Port: 7000, Protocol: TCP, Address: "0.0.0.0", Process: "python3", PID: 700, Unit: "session-4.scope", URL: "tcp://169.254.20.3:7000"},
 		{Name: "caddy", Port: 8443, Protocol: TCP, Address: "::", Process: "caddy", PID: 500, Unit: "caddy.service", URL: "https://169.254.20.3:8443"},
 		{Name: "prometheus-node-exporter", Port: 9100, Protocol: TCP, Address: "169.254.20.3", Process: "node_exporter", PID: 400, Unit: "prometheus-node-exporter.service", URL: "tcp://169.254.20.3:9100"},

@@ -62,21 +62,6 @@ func (s Socket) ReachableOver(addr netip.Addr) bool {
 	return s.Address.Unmap() == addr
 }
 
-// MainProcess is the socket's process with the lowest pid: the parent of pre-forked workers
-// that share the socket. The second result is false when the socket has no process.
-func (s Socket) MainProcess() (Process, bool) {
-	if len(s.Processes) == 0 {
-		return Process{}, false
-	}
-	main := s.Processes[0]
-	for _, p := range s.Processes[1:] {
-		if p.PID < main.PID {
-			main = p
-		}
-	}
-	return main, true
-}
-
 // ParseSockets parses the output of `ss -Htlnup` (also -Htln, -Hlnup and other selections of
 // TCP and UDP sockets without headers). It returns every line it understood; a line it did not
 // understand is reported in the error (one errors.Join of *LineError) and skipped.
