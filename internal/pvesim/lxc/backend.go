@@ -160,13 +160,10 @@ func (b *Backend) Bridge() string { return b.bridge }
 
 // Close stops the DHCP server and, once no container runs, removes the bridge and its fence.
 // Running containers keep running on their bridge, as containers on a Proxmox node do while
-// its API daemons restart; the next New adopts them. Everything on disk stays.
+// its API daemons restart; the next New adopts them. Everything on disk stays. Calling Close
+// again after the containers stopped removes the bridge.
 func (b *Backend) Close() error {
 	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return nil
-	}
 	b.closed = true
 	vmids := b.vmids()
 	b.mu.Unlock()
