@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -164,4 +165,16 @@ func waitTask(t *testing.T, sim *pvesimtest.Simulator, node string, res rawRespo
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// nodeOf is a go-proxmox node of the simulator.
+func nodeOf(t *testing.T, sim *pvesimtest.Simulator, name string) *proxmox.Node {
+	t.Helper()
+	node, err := newClient(sim).Node(testContext(t, time.Minute), name)
+	if err != nil {
+		t.Fatalf("node %s: %v", name, err)
+	}
+	return node
 }
