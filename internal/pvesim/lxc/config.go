@@ -131,7 +131,6 @@ func (b *Backend) renderConfig(spec pvesim.ContainerSpec, rootfsPath, ctDir stri
 		set("lxc.idmap", fmt.Sprintf("u 0 %d %d", idShift, idCount))
 		set("lxc.idmap", fmt.Sprintf("g 0 %d %d", idShift, idCount))
 	}
-	set("lxc.arch", "amd64")
 	set("lxc.apparmor.profile", "generated")
 	if spec.Nesting {
 		set("lxc.apparmor.allow_nesting", "1")
