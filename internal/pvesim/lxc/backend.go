@@ -112,14 +112,16 @@ func New(opts Options) (*Backend, error) {
 		records:   map[int]*record{},
 		ctLocks:   map[int]*sync.Mutex{},
 	}
-	for _, dir := range []string{state, b.lxcPath} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, err
-		}
-		// Unprivileged containers' root must reach its own directory.
-		if err := os.Chmod(dir, 0o755); err != nil {
-			return nil, err
-		}
+	// The state directory may hold secrets of the simulator and stays as private as it is;
+	// unprivileged containers get through it by an ACL entry (see grantSearch).
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(b.lxcPath, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(b.lxcPath, 0o755); err != nil {
+		return nil, err
 	}
 	b.overlay = probeOverlay(state)
 	if !b.overlay {
