@@ -59,7 +59,7 @@ func (a *authenticator) authenticate(r *http.Request) (user string, token bool, 
 	}
 	ticket := ""
 	if c, e := r.Cookie("PVEAuthCookie"); e == nil {
-		ticket, _ = url.QueryUnescape(c.Value)
+		ticket, _ = url.PathUnescape(c.Value)
 	}
 	if ticket == "" {
 		return "", false, errNoTicket

@@ -181,6 +181,9 @@ func (t *task) finish(err error) {
 	rec := t.rec
 	rec.Status = "stopped"
 	rec.EndTime = time.Now().Unix()
+	if errors.Is(err, context.Canceled) {
+		err = errInterrupted
+	}
 	if err != nil {
 		msg := strings.TrimSpace(err.Error())
 		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
