@@ -58,6 +58,17 @@ var lifecycleBackends = []lifecycleBackend{
 			if err != nil {
 				t.Fatalf("lxc backend: %v", err)
 			}
+			// Registered before the simulator, so it runs after it stopped: real containers a
+			// failed test left behind must not outlive it.
+			t.Cleanup(func() {
+				ctx := testContext(t, time.Minute)
+				for _, vmid := range []int{300, 301} {
+					if running, _ := b.State(ctx, vmid); running {
+						_ = b.Stop(ctx, vmid)
+					}
+					_ = b.Destroy(ctx, vmid)
+				}
+			})
 			sim := pvesimtest.Start(t, pvesimtest.WithBackend(b), pvesimtest.WithStateDir(dir),
 				pvesimtest.WithSubnet(subnet), pvesimtest.WithTemplateDir(filepath.Dir(tarball)),
 				pvesimtest.WithOptions(func(o *pvesim.Options) { o.LockTimeout = 10 * time.Second }))
@@ -266,10 +277,10 @@ func checkSSH(t *testing.T, ctx context.Context, addr netip.Addr, signer ssh.Sig
 			return "", err
 		}
 		defer s.Close()
-		var out bytes.Buffer
-		s.Stdout, s.Stderr = &out, &out
+		var out, errOut bytes.Buffer
+		s.Stdout, s.Stderr = &out, &errOut
 		err = s.Run(cmd)
-		return strings.TrimSpace(out.String()), err
+		return strings.TrimSpace(out.String() + errOut.String()), err
 	}
 	for {
 		out, err := run("systemctl is-system-running")
