@@ -8,7 +8,6 @@ package main
 import (
 	"crypto/tls"
 	"flag"
-	"fmt"
 	"os"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -133,9 +132,4 @@ func envOr(name, fallback string) string {
 		return v
 	}
 	return fallback
-}
-
-func importTemplates(args []string) int {
-	fmt.Fprintln(os.Stderr, "import-templates: not available in this build")
-	return 2
 }

@@ -1,0 +1,4 @@
+#!/bin/sh
+set -eu
+rm -f /etc/nginx/sites-enabled/default
+systemctl enable --now nginx
