@@ -290,6 +290,14 @@ type LXCContainerStatus struct {
 	// configHash identifies the config-manager bundle last deployed.
 	// +optional
 	ConfigHash string `json:"configHash,omitempty"`
+
+	// packagesHash identifies the package set last installed.
+	// +optional
+	PackagesHash string `json:"packagesHash,omitempty"`
+
+	// appliedResources are the cores, memory and swap last applied to the Proxmox container.
+	// +optional
+	AppliedResources string `json:"appliedResources,omitempty"`
 }
 
 // +kubebuilder:object:root=true

@@ -3,16 +3,28 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"templatemanager.dev/lxc-template-manager/internal/controller"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+	"templatemanager.dev/lxc-template-manager/internal/ssh"
 )
 
+// controllerOptions tune the container pipeline.
+type controllerOptions struct {
+	namespace      string
+	workers        int
+	resync         time.Duration
+	taskPoll       time.Duration
+	guestListAge   time.Duration
+	sshDialRetries int
+}
+
 // setupControllers registers every reconciler with the manager.
-func setupControllers(ctx context.Context, mgr ctrl.Manager, namespace string) error {
+func setupControllers(ctx context.Context, mgr ctrl.Manager, opts controllerOptions) error {
 	if err := controller.SetupIndexes(ctx, mgr); err != nil {
 		return fmt.Errorf("field indexes: %w", err)
 	}
@@ -42,6 +54,30 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, namespace string) e
 		Recorder: mgr.GetEventRecorder("lxctemplate-controller"),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("LXCTemplate controller: %w", err)
+	}
+	metricsCtl, err := controller.NewMetrics(metrics.Registry)
+	if err != nil {
+		return fmt.Errorf("controller metrics: %w", err)
+	}
+	if err := (&controller.LXCContainerReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Connector: connector,
+		// Reconciles must not block: a container that does not answer SSH yet is polled again
+		// by a requeue, not by a long dial loop.
+		SSH: &ssh.Dialer{
+			Retry:   ssh.Backoff{Attempts: opts.sshDialRetries, Initial: time.Second, Factor: 2},
+			Observe: metricsCtl.ObserveSSH,
+		},
+		Key:                     &controller.ControllerKey{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: opts.namespace},
+		Guests:                  &controller.GuestCache{MaxAge: opts.guestListAge},
+		Recorder:                mgr.GetEventRecorder("lxccontainer-controller"),
+		Metrics:                 metricsCtl,
+		Resync:                  opts.resync,
+		TaskPoll:                opts.taskPoll,
+		MaxConcurrentReconciles: opts.workers,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("LXCContainer controller: %w", err)
 	}
 	return nil
 }

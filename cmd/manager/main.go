@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"flag"
 	"os"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -20,6 +21,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/controller"
 )
 
 // defaultNamespace holds the controller's own Secrets (its SSH key pair) when neither
@@ -49,6 +51,7 @@ func run() int {
 		leaderElect    bool
 		namespace      string
 		metricsCertDir string
+		copts          controllerOptions
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443",
 		"Address the metrics endpoint binds to (HTTPS with authentication unless --metrics-secure=false); 0 disables it.")
@@ -63,6 +66,15 @@ func run() int {
 		"Elect a leader so that only one replica reconciles at a time.")
 	flag.StringVar(&namespace, "namespace", envOr("POD_NAMESPACE", defaultNamespace),
 		"Namespace of the controller's own Secrets and of its leader-election lease.")
+	flag.IntVar(&copts.workers, "max-concurrent-reconciles", 4, "Number of LXCContainers reconciled at the same time.")
+	flag.DurationVar(&copts.resync, "container-resync-interval", controller.DefaultContainerResync,
+		"How often a Ready container is checked against Proxmox and its services are discovered again.")
+	flag.DurationVar(&copts.taskPoll, "task-poll-interval", controller.DefaultTaskPoll,
+		"How soon an in-flight Proxmox task or provisioning script is polled again.")
+	flag.DurationVar(&copts.guestListAge, "guest-list-max-age", 30*time.Second,
+		"How old a cluster's bulk guest list may be before drift checks read it again.")
+	flag.IntVar(&copts.sshDialRetries, "ssh-dial-attempts", 2,
+		"SSH connection attempts per reconcile; further attempts happen on later reconciles.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -104,7 +116,8 @@ func run() int {
 	}
 
 	ctx := ctrl.SetupSignalHandler()
-	if err := setupControllers(ctx, mgr, namespace); err != nil {
+	copts.namespace = namespace
+	if err := setupControllers(ctx, mgr, copts); err != nil {
 		log.Error(err, "Unable to set up the controllers")
 		return 1
 	}

@@ -1,0 +1,130 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fluxcd/pkg/runtime/conditions"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/configmanager"
+	"templatemanager.dev/lxc-template-manager/internal/ssh"
+)
+
+// sshRetry is how soon a container that does not accept SSH yet is tried again.
+const sshRetry = 3 * time.Second
+
+// session opens, once per reconcile, the SSH session to the container, pinning its host key on
+// first contact and refusing a changed one.
+func (r *LXCContainerReconciler) session(ctx context.Context, s *containerScope) (ssh.Session, error) {
+	if s.session != nil {
+		return s.session, nil
+	}
+	signer, _, err := r.Key.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := r.SSH.Connect(ctx, ssh.Target{
+		Address: s.obj.Status.IPAddress,
+		Signer:  signer,
+		HostKey: s.obj.Status.SSHHostKey,
+	})
+	var mismatch *ssh.HostKeyMismatchError
+	switch {
+	case errors.As(err, &mismatch):
+		return nil, Stall(lxcv1.HostKeyMismatchReason,
+			"the SSH host key of %s changed from %s to %s; if the container was rebuilt on purpose, clear status.sshHostKey",
+			s.obj.Status.IPAddress, mismatch.Expected, mismatch.Seen)
+	case errors.Is(err, ssh.ErrAuthentication):
+		return nil, Wait(sshRetry*10, lxcv1.SSHUnreachableReason, "the container at %s refused the controller's SSH key", s.obj.Status.IPAddress)
+	case err != nil:
+		return nil, Wait(sshRetry, lxcv1.SSHUnreachableReason, "waiting for SSH on %s: %v", s.obj.Status.IPAddress, err)
+	}
+	if s.obj.Status.SSHHostKey == "" {
+		s.obj.Status.SSHHostKey = sess.HostKey()
+	}
+	s.session = sess
+	return sess, nil
+}
+
+// reconcileConfigManager installs config-manager — config.env, config-sync.sh, the managed files
+// with their manifest, the systemd unit — and runs it once, whenever the rendered bundle changes.
+func (r *LXCContainerReconciler) reconcileConfigManager(ctx context.Context, s *containerScope) (string, error) {
+	bundle, err := configmanager.Render(s.desired.Config)
+	if err != nil {
+		return "", Stall(lxcv1.InvalidSpecReason, "rendering config-manager: %v", err)
+	}
+	hash := bundle.Hash()
+	done := fmt.Sprintf("config-manager applied %d files and %d variables", len(s.desired.Config.Files), len(s.desired.Config.Env))
+	if s.obj.Status.ConfigHash == hash && conditions.IsTrue(s.obj, lxcv1.ConfigManagerDeployedCondition) {
+		return done, nil
+	}
+	sess, err := r.session(ctx, s)
+	if err != nil {
+		return "", err
+	}
+	for _, d := range bundle.Directories {
+		line := fmt.Sprintf("install -d -m %04o -o %s -g %s %s", d.Mode.Perm(),
+			ssh.ShellQuote(ownerUser(d.Owner)), ssh.ShellQuote(ownerGroup(d.Owner)), ssh.ShellQuote(d.Path))
+		if err := execOK(ctx, sess, line); err != nil {
+			return "", err
+		}
+	}
+	for _, f := range bundle.Files {
+		if err := sess.Upload(ctx, ssh.File{Path: f.Path, Content: f.Content, Mode: f.Mode, Owner: f.Owner}); err != nil {
+			return "", fmt.Errorf("uploading %s: %w", f.Path, err)
+		}
+	}
+	if _, err := sess.Exec(ctx, ssh.Command{Line: configmanager.ActivateCommand}); err != nil {
+		return "", err
+	}
+	res, err := sess.Exec(ctx, ssh.Command{Line: configmanager.ResultCommand})
+	if err != nil {
+		return "", err
+	}
+	fields := strings.Fields(string(res.Stdout))
+	if len(fields) < 2 || fields[0] != "success" || fields[1] != "enabled" {
+		log, _ := sess.Exec(ctx, ssh.Command{Line: configmanager.LogCommand})
+		return "", Failed(lxcv1.ConfigSyncFailedReason, fmt.Errorf("%s did not succeed (%s): %s",
+			configmanager.UnitName, strings.Join(fields, " "), tail(string(log.Stdout)+string(log.Stderr), 5)))
+	}
+	s.obj.Status.ConfigHash = hash
+	return done, nil
+}
+
+// execOK runs a command and turns a non-zero exit into an error carrying its stderr.
+func execOK(ctx context.Context, sess ssh.Session, line string) error {
+	res, err := sess.Exec(ctx, ssh.Command{Line: line})
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("%q exited %d: %s", line, res.ExitCode, tail(string(res.Stderr), 3))
+	}
+	return nil
+}
+
+func ownerUser(owner string) string {
+	u, _, _ := strings.Cut(owner, ":")
+	return u
+}
+
+func ownerGroup(owner string) string {
+	u, g, ok := strings.Cut(owner, ":")
+	if !ok {
+		return u
+	}
+	return g
+}
+
+// tail keeps the last n non-empty lines of text.
+func tail(text string, n int) string {
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

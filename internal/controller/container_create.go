@@ -1,0 +1,372 @@
+package controller
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fluxcd/pkg/runtime/conditions"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+)
+
+// rootPasswordKey is the key of the generated root password Secret.
+const rootPasswordKey = "password"
+
+// rootPasswordLength is the length of generated root passwords.
+const rootPasswordLength = 16
+
+// ownerMarker is the description line that ties a Proxmox container to its LXCContainer.
+func ownerMarker(obj *lxcv1.LXCContainer) string {
+	return fmt.Sprintf("%s %s/%s uid=%s", lxcv1.OwnerMarkerPrefix, obj.Namespace, obj.Name, obj.UID)
+}
+
+// ownedBy reports whether a Proxmox description carries obj's marker line.
+func ownedBy(description string, obj *lxcv1.LXCContainer) bool {
+	marker := ownerMarker(obj)
+	for _, line := range strings.Split(description, "\n") {
+		if strings.TrimSpace(line) == marker {
+			return true
+		}
+	}
+	return false
+}
+
+// reconcileCreate makes sure the Proxmox container exists and is ours: it places and numbers a
+// new container, creates it, polls the create task, and adopts a container that carries our
+// marker after a crash. A VMID held by a container that is not ours is never touched.
+func (r *LXCContainerReconciler) reconcileCreate(ctx context.Context, s *containerScope) (string, error) {
+	st := &s.obj.Status
+	if upid, ok := operationTask(st.Operation, "vzcreate"); ok {
+		done, err := r.pollTask(ctx, s, upid, lxcv1.CreatingReason, "creating CT %d on %s", st.VMID, st.Node)
+		if !done {
+			return "", err
+		}
+		if err != nil {
+			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeWarning, lxcv1.TaskFailedReason, "Create", "%v", err)
+			// A failed create leaves nothing behind in Proxmox. Retrying the same spec would
+			// fail the same way, so wait for a change.
+			if s.obj.Spec.VMID == nil {
+				st.VMID = 0
+			}
+			return "", Stall(lxcv1.TaskFailedReason, "creating the container failed: %v", err)
+		}
+	}
+	if cond := conditions.Get(s.obj, lxcv1.ContainerCreatedCondition); cond != nil && cond.Reason == lxcv1.TaskFailedReason &&
+		cond.ObservedGeneration == s.obj.Generation && st.VMID == 0 && s.obj.Spec.VMID == nil {
+		return "", Stall(lxcv1.TaskFailedReason, "%s", cond.Message)
+	}
+
+	if st.VMID != 0 && r.knownGuest(ctx, s) {
+		return fmt.Sprintf("CT %d exists on node %s", st.VMID, st.Node), nil
+	}
+
+	if st.VMID == 0 {
+		if err := r.place(ctx, s); err != nil {
+			return "", err
+		}
+		// Record the VMID and node before asking Proxmox, so a crash between the two finds
+		// the container by its marker instead of creating a second one.
+		if err := s.checkpoint(ctx); err != nil {
+			return "", err
+		}
+	}
+
+	cfg, err := s.px.ContainerConfig(ctx, st.Node, int(st.VMID))
+	switch {
+	case errors.Is(err, proxmox.ErrNotFound):
+		return "", r.create(ctx, s)
+	case err != nil:
+		return "", err
+	}
+	if !ownedBy(cfg.Description, s.obj) {
+		return "", r.vmidTaken(s, fmt.Sprintf("VMID %d on node %s is held by a container this LXCContainer does not own", st.VMID, st.Node))
+	}
+	if cfg.Lock == "create" {
+		return "", Wait(r.taskPoll(), lxcv1.CreatingReason, "CT %d on %s is still being created", st.VMID, st.Node)
+	}
+	if !conditions.IsTrue(s.obj, lxcv1.ContainerCreatedCondition) && st.Operation == "" &&
+		conditions.GetReason(s.obj, lxcv1.ContainerCreatedCondition) != lxcv1.CreatingReason {
+		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.AdoptedReason, "Adopt",
+			"Adopted CT %d on node %s, which carries this LXCContainer's marker", st.VMID, st.Node)
+	}
+	return fmt.Sprintf("CT %d exists on node %s", st.VMID, st.Node), nil
+}
+
+// knownGuest answers, from the cluster-wide resource list, whether a container that was already
+// created still exists with our tag and a settled state; it saves requests per container.
+func (r *LXCContainerReconciler) knownGuest(ctx context.Context, s *containerScope) bool {
+	if r.Guests == nil || !conditions.IsTrue(s.obj, lxcv1.ContainerCreatedCondition) || s.obj.Status.Operation != "" {
+		return false
+	}
+	g, ok, err := r.Guests.Lookup(ctx, s.cluster.Name, s.px, int(s.obj.Status.VMID))
+	if err != nil || !ok || g.Node != s.obj.Status.Node || !g.HasTag(lxcv1.ProxmoxTag) || g.Lock != "" ||
+		(g.Status != "running" && g.Status != "stopped") {
+		return false
+	}
+	s.guest = &g
+	return true
+}
+
+// vmidTaken handles a VMID that belongs to someone else: an allocated one is given up and a new
+// one taken on the next pass; a VMID the user asked for stalls.
+func (r *LXCContainerReconciler) vmidTaken(s *containerScope, msg string) error {
+	if s.obj.Spec.VMID == nil && !conditions.IsTrue(s.obj, lxcv1.ContainerCreatedCondition) {
+		s.obj.Status.VMID = 0
+		return Wait(time.Second, lxcv1.CreatingReason, "%s; allocating another", msg)
+	}
+	return Stall(lxcv1.VMIDConflictReason, "%s", msg)
+}
+
+// place picks the node and the VMID of a new container.
+func (r *LXCContainerReconciler) place(ctx context.Context, s *containerScope) error {
+	nodes, err := s.px.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	node, err := pickNode(nodes, s.obj.Spec.Node)
+	if err != nil {
+		return err
+	}
+	vmid := 0
+	if s.obj.Spec.VMID != nil {
+		vmid = int(*s.obj.Spec.VMID)
+	} else {
+		vmid, err = r.vmids.allocate(ctx, s.cluster.Name, s.px)
+		if err != nil {
+			return err
+		}
+	}
+	s.obj.Status.Node = node
+	s.obj.Status.VMID = int32(vmid)
+	return nil
+}
+
+// pickNode returns the requested node if it is online, else the online node with the most free
+// memory (ties broken by name, so placement is stable).
+func pickNode(nodes []proxmox.Node, requested string) (string, error) {
+	if requested != "" {
+		i := slices.IndexFunc(nodes, func(n proxmox.Node) bool { return n.Name == requested })
+		if i < 0 {
+			return "", Stall(lxcv1.NoNodeAvailableReason, "node %s is not part of the cluster", requested)
+		}
+		if !nodes[i].Online() {
+			return "", Wait(dependencyRetry, lxcv1.NoNodeAvailableReason, "node %s is %s", requested, nodes[i].Status)
+		}
+		return requested, nil
+	}
+	best := -1
+	for i, n := range nodes {
+		if !n.Online() {
+			continue
+		}
+		if best < 0 || n.FreeMemory > nodes[best].FreeMemory ||
+			(n.FreeMemory == nodes[best].FreeMemory && n.Name < nodes[best].Name) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return "", Wait(dependencyRetry, lxcv1.NoNodeAvailableReason, "no node of the cluster is online")
+	}
+	return nodes[best].Name, nil
+}
+
+// create starts the create task and records it.
+func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) error {
+	obj, st, d := s.obj, &s.obj.Status, s.desired
+	free, err := s.px.VMIDFree(ctx, int(st.VMID))
+	if err != nil {
+		return err
+	}
+	if !free {
+		// The VMID is used by a guest on another node, or by a VM.
+		return r.vmidTaken(s, fmt.Sprintf("VMID %d is in use elsewhere in the cluster", st.VMID))
+	}
+	password, err := r.rootPassword(ctx, obj)
+	if err != nil {
+		return err
+	}
+	_, controllerKey, err := r.Key.Load(ctx)
+	if err != nil {
+		return err
+	}
+	keys := []string{controllerKey}
+	for _, k := range obj.Spec.SSHPublicKeys {
+		keys = append(keys, string(k))
+	}
+	swap := d.SwapMiB
+	spec := proxmox.CreateSpec{
+		VMID:        int(st.VMID),
+		OSTemplate:  d.OSTemplate,
+		Hostname:    d.Hostname,
+		Description: ownerMarker(obj) + "\nManaged by LXC Template Manager from template " + s.template.Namespace + "/" + s.template.Name + ".",
+		Tags:        d.Tags,
+		Cores:       d.Cores,
+		MemoryMiB:   d.MemoryMiB,
+		SwapMiB:     &swap,
+		Storage:     d.Storage,
+		RootFSGiB:   d.DiskGiB,
+		Privileged:  !d.Unprivileged,
+		Features: proxmox.Features{
+			Nesting: d.Features.Nesting, Keyctl: d.Features.Keyctl, Fuse: d.Features.Fuse,
+		},
+		Nets:          []proxmox.NetConfig{netConfig(d.Network)},
+		Nameservers:   d.Network.Nameservers,
+		Password:      password,
+		SSHPublicKeys: keys,
+		OnBoot:        obj.Spec.PowerState != lxcv1.PowerStateStopped,
+	}
+	upid, err := s.px.CreateContainer(ctx, st.Node, spec)
+	switch {
+	case errors.Is(err, proxmox.ErrAlreadyExists):
+		// Created by someone between our check and our call; the next pass reads its marker.
+		return Wait(time.Second, lxcv1.CreatingReason, "CT %d appeared on %s while creating it", st.VMID, st.Node)
+	case proxmox.IsOutcomeUnknown(err):
+		// The request may have reached Proxmox: look for the marker instead of asking twice.
+		return Wait(r.taskPoll(), lxcv1.CreatingReason, "create request for CT %d ended without an answer: %v", st.VMID, err)
+	case err != nil:
+		return err
+	}
+	r.vmids.release(s.cluster.Name, int(st.VMID))
+	st.Operation = string(upid)
+	r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, lxcv1.CreatingReason, "Create",
+		"Creating CT %d on node %s from %s", st.VMID, st.Node, d.OSTemplate)
+	return Wait(r.taskPoll(), lxcv1.CreatingReason, "creating CT %d on %s", st.VMID, st.Node)
+}
+
+// netConfig turns the merged network into net0.
+func netConfig(n lxcv1.Network) proxmox.NetConfig {
+	nc := proxmox.NetConfig{Name: "eth0", Bridge: n.Bridge, IP: n.IPv4, Type: "veth"}
+	if n.IPv4 != "dhcp" {
+		nc.Gateway = n.Gateway
+	}
+	if n.VLANTag != nil {
+		nc.Tag = int(*n.VLANTag)
+	}
+	return nc
+}
+
+// rootPassword returns the root password: from the referenced Secret, or generated once into
+// the Secret <name>-root-password owned by the container. Only the reference reaches status.
+func (r *LXCContainerReconciler) rootPassword(ctx context.Context, obj *lxcv1.LXCContainer) (string, error) {
+	if ref := obj.Spec.RootPasswordSecretRef; ref != nil {
+		v, err := resolver{reader: r.APIReader, namespace: obj.Namespace}.key(ctx, true, ref.Name, ref.Key)
+		if err != nil {
+			return "", err
+		}
+		obj.Status.RootPasswordSecretRef = ref.DeepCopy()
+		return string(v), nil
+	}
+	name := obj.Name + "-root-password"
+	secret := &corev1.Secret{}
+	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: name}, secret)
+	switch {
+	case apierrors.IsNotFound(err):
+		password, err := generatePassword(rootPasswordLength)
+		if err != nil {
+			return "", err
+		}
+		secret = &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: obj.Namespace,
+				Labels: map[string]string{"app.kubernetes.io/managed-by": "lxc-template-manager"}},
+			Type: corev1.SecretTypeOpaque,
+			Data: map[string][]byte{rootPasswordKey: []byte(password)},
+		}
+		if err := controllerutil.SetControllerReference(obj, secret, r.Scheme()); err != nil {
+			return "", err
+		}
+		if err := r.Create(ctx, secret); err != nil {
+			return "", fmt.Errorf("creating Secret %s: %w", name, err)
+		}
+	case err != nil:
+		return "", fmt.Errorf("reading Secret %s: %w", name, err)
+	}
+	password := string(secret.Data[rootPasswordKey])
+	if password == "" {
+		return "", Stall(lxcv1.InvalidSpecReason, "Secret %s has no key %s", name, rootPasswordKey)
+	}
+	obj.Status.RootPasswordSecretRef = &lxcv1.KeySelector{Name: name, Key: rootPasswordKey}
+	return password, nil
+}
+
+const passwordAlphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+func generatePassword(n int) (string, error) {
+	b := make([]byte, n)
+	max := big.NewInt(int64(len(passwordAlphabet)))
+	for i := range b {
+		k, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			return "", err
+		}
+		b[i] = passwordAlphabet[k.Int64()]
+	}
+	return string(b), nil
+}
+
+// vmidAllocator hands out VMIDs for new containers. Proxmox's nextid does not reserve, so the
+// allocator remembers what it handed out until the create call took it, and concurrent workers
+// never get the same VMID.
+type vmidAllocator struct {
+	mu      sync.Mutex
+	pending map[string]map[int]time.Time
+}
+
+// vmidReservation is how long an allocated VMID stays reserved without a create call.
+const vmidReservation = 5 * time.Minute
+
+func (a *vmidAllocator) allocate(ctx context.Context, cluster string, px proxmox.Client) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.pending == nil {
+		a.pending = map[string]map[int]time.Time{}
+	}
+	reserved := a.pending[cluster]
+	if reserved == nil {
+		reserved = map[int]time.Time{}
+		a.pending[cluster] = reserved
+	}
+	for id, at := range reserved {
+		if time.Since(at) > vmidReservation {
+			delete(reserved, id)
+		}
+	}
+	id, err := px.NextVMID(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for tries := 0; tries < 1000; tries++ {
+		if _, taken := reserved[id]; !taken {
+			free := true
+			if tries > 0 {
+				if free, err = px.VMIDFree(ctx, id); err != nil {
+					return 0, err
+				}
+			}
+			if free {
+				reserved[id] = time.Now()
+				return id, nil
+			}
+		}
+		id++
+	}
+	return 0, fmt.Errorf("no free VMID found after %d", id)
+}
+
+func (a *vmidAllocator) release(cluster string, id int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.pending[cluster], id)
+}

@@ -1,0 +1,116 @@
+package controller
+
+import (
+	"context"
+	"errors"
+
+	"github.com/fluxcd/pkg/runtime/conditions"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+)
+
+// reconcileDelete stops and destroys (purges) the Proxmox container unless deletionPolicy is
+// Retain, then removes the finalizer. A delete that arrives while a task runs waits for the
+// task first; a container that is not ours is never touched.
+func (r *LXCContainerReconciler) reconcileDelete(ctx context.Context, s *containerScope) (ctrl.Result, error) {
+	obj := s.obj
+	if !controllerutil.ContainsFinalizer(obj, lxcv1.Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	err := r.destroy(ctx, s)
+	var wait *WaitError
+	switch {
+	case errors.As(err, &wait):
+		conditions.MarkFalse(obj, lxcv1.ReadyCondition, lxcv1.DeletingReason, "%s", wait.Message)
+		conditions.MarkReconciling(obj, lxcv1.DeletingReason, "%s", wait.Message)
+		obj.Status.Phase = "Deleting"
+		return ctrl.Result{RequeueAfter: wait.RequeueAfter}, nil
+	case err != nil:
+		conditions.MarkFalse(obj, lxcv1.ReadyCondition, lxcv1.DeletingReason, "deleting: %v", err)
+		obj.Status.Phase = "Deleting"
+		return ctrl.Result{}, err
+	}
+	r.lastDiscover.forget(obj.UID)
+	controllerutil.RemoveFinalizer(obj, lxcv1.Finalizer)
+	return ctrl.Result{}, s.checkpoint(ctx)
+}
+
+func (r *LXCContainerReconciler) destroy(ctx context.Context, s *containerScope) error {
+	obj, st := s.obj, &s.obj.Status
+	if obj.Spec.DeletionPolicy == lxcv1.DeletionPolicyRetain || st.VMID == 0 {
+		if st.VMID != 0 {
+			r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Retained", "Delete",
+				"Left CT %d on node %s in place as deletionPolicy is Retain", st.VMID, st.Node)
+		}
+		return nil
+	}
+	cluster := &lxcv1.ProxmoxCluster{}
+	if err := r.Get(ctx, types.NamespacedName{Name: obj.Spec.ClusterRef.Name}, cluster); err != nil {
+		if apierrors.IsNotFound(err) {
+			// Without its cluster the container cannot be reached; holding the object forever
+			// would help nobody.
+			r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, lxcv1.DependencyNotReadyReason, "Delete",
+				"ProxmoxCluster %s is gone; CT %d on node %s was not destroyed", obj.Spec.ClusterRef.Name, st.VMID, st.Node)
+			return nil
+		}
+		return err
+	}
+	px, err := r.Connector.Connect(ctx, cluster)
+	if err != nil {
+		return err
+	}
+	s.cluster, s.px = cluster, px
+
+	if upid, ok := operationTask(st.Operation, "vzcreate", "vzstart", "vzstop", "vzshutdown", "vzdestroy"); ok {
+		done, err := r.pollTask(ctx, s, upid, lxcv1.DeletingReason, "waiting for the task on CT %d", st.VMID)
+		if !done {
+			return err
+		}
+	}
+	st.Operation = ""
+
+	cfg, err := px.ContainerConfig(ctx, st.Node, int(st.VMID))
+	switch {
+	case errors.Is(err, proxmox.ErrNotFound):
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Destroyed", "Delete", "CT %d on node %s is gone", st.VMID, st.Node)
+		return nil
+	case err != nil:
+		return err
+	}
+	if !ownedBy(cfg.Description, obj) {
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, lxcv1.VMIDConflictReason, "Delete",
+			"CT %d on node %s does not carry this LXCContainer's marker; leaving it untouched", st.VMID, st.Node)
+		return nil
+	}
+	if cfg.Lock != "" {
+		return Wait(r.taskPoll(), lxcv1.DeletingReason, "CT %d is locked (%s)", st.VMID, cfg.Lock)
+	}
+	status, err := px.ContainerStatus(ctx, st.Node, int(st.VMID))
+	if err != nil {
+		return err
+	}
+	if status.Running() {
+		upid, err := px.StopContainer(ctx, st.Node, int(st.VMID))
+		if err != nil {
+			return err
+		}
+		st.Operation = string(upid)
+		return Wait(r.taskPoll(), lxcv1.DeletingReason, "stopping CT %d", st.VMID)
+	}
+	upid, err := px.DeleteContainer(ctx, st.Node, int(st.VMID), proxmox.DeleteOptions{Purge: true, DestroyUnreferencedDisks: true})
+	if errors.Is(err, proxmox.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	st.Operation = string(upid)
+	r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, lxcv1.DeletingReason, "Delete", "Destroying CT %d on node %s", st.VMID, st.Node)
+	return Wait(r.taskPoll(), lxcv1.DeletingReason, "destroying CT %d", st.VMID)
+}

@@ -1,0 +1,368 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/configmanager"
+	"templatemanager.dev/lxc-template-manager/internal/discovery"
+)
+
+// Proxmox defaults, applied when neither the template nor the container sets a value.
+const (
+	defaultCores         = 1
+	defaultMemoryMiB     = 512
+	defaultSwapMiB       = 512
+	defaultDiskGiB       = 8
+	defaultStorage       = "local-lvm"
+	defaultBridge        = "vmbr0"
+	defaultScriptTimeout = 600 * time.Second
+)
+
+// desiredContainer is an LXCContainer merged with its template, buckets, ConfigMaps and Secrets:
+// everything the phases need, resolved once per reconcile.
+type desiredContainer struct {
+	Hostname     string
+	OSTemplate   string
+	Cores        int
+	MemoryMiB    int
+	SwapMiB      int
+	DiskGiB      int
+	Storage      string
+	Unprivileged bool
+	Features     lxcv1.Features
+	Network      lxcv1.Network
+	Tags         []string
+	Packages     []lxcv1.ResolvedPackages
+	Scripts      []desiredScript
+	Config       configmanager.Config
+	Promises     []discovery.Promise
+}
+
+// desiredScript is a script with its content resolved.
+type desiredScript struct {
+	Name    string
+	Content []byte
+	Env     []configmanager.EnvVar
+	Timeout time.Duration
+	// Hash keys the script's done-marker: a script runs again only when it changes.
+	Hash string
+}
+
+// DHCP reports whether eth0 takes its address from DHCP.
+func (d *desiredContainer) DHCP() bool { return d.Network.IPv4 == "" || d.Network.IPv4 == "dhcp" }
+
+// staticAddress is the static IPv4 address without its prefix length.
+func (d *desiredContainer) staticAddress() string {
+	addr, _, _ := strings.Cut(d.Network.IPv4, "/")
+	return addr
+}
+
+// resolver reads the ConfigMaps and Secrets a container's config refers to. It reads them
+// uncached: the manager does not keep every ConfigMap and Secret of the cluster in memory.
+type resolver struct {
+	reader    client.Reader
+	namespace string
+}
+
+func (r resolver) key(ctx context.Context, secret bool, name, key string) ([]byte, error) {
+	data, err := r.data(ctx, secret, name)
+	if err != nil {
+		return nil, err
+	}
+	v, ok := data[key]
+	if !ok {
+		return nil, Stall(lxcv1.DependencyNotReadyReason, "%s %s has no key %s", kindName(secret), name, key)
+	}
+	return v, nil
+}
+
+func (r resolver) data(ctx context.Context, secret bool, name string) (map[string][]byte, error) {
+	nn := types.NamespacedName{Namespace: r.namespace, Name: name}
+	if secret {
+		s := &corev1.Secret{}
+		if err := r.reader.Get(ctx, nn, s); err != nil {
+			return nil, notFoundAsWait(err, "Secret", name)
+		}
+		return s.Data, nil
+	}
+	cm := &corev1.ConfigMap{}
+	if err := r.reader.Get(ctx, nn, cm); err != nil {
+		return nil, notFoundAsWait(err, "ConfigMap", name)
+	}
+	data := make(map[string][]byte, len(cm.Data)+len(cm.BinaryData))
+	for k, v := range cm.Data {
+		data[k] = []byte(v)
+	}
+	for k, v := range cm.BinaryData {
+		data[k] = v
+	}
+	return data, nil
+}
+
+func kindName(secret bool) string {
+	if secret {
+		return "Secret"
+	}
+	return "ConfigMap"
+}
+
+func notFoundAsWait(err error, kind, name string) error {
+	if apierrors.IsNotFound(err) {
+		return Wait(dependencyRetry, lxcv1.DependencyNotReadyReason, "%s %s not found", kind, name)
+	}
+	return fmt.Errorf("reading %s %s: %w", kind, name, err)
+}
+
+// buildDesired merges a container with its template and buckets.
+func buildDesired(ctx context.Context, r resolver, c *lxcv1.LXCContainer, t *lxcv1.LXCTemplate, buckets []*lxcv1.PackageBucket) (*desiredContainer, error) {
+	d := &desiredContainer{
+		Hostname:     c.Spec.Hostname,
+		OSTemplate:   t.Spec.OSTemplate,
+		Cores:        defaultCores,
+		MemoryMiB:    defaultMemoryMiB,
+		SwapMiB:      defaultSwapMiB,
+		DiskGiB:      defaultDiskGiB,
+		Storage:      firstNonEmpty(c.Spec.Storage, t.Spec.Storage, defaultStorage),
+		Unprivileged: t.Spec.Features.Unprivileged == nil || *t.Spec.Features.Unprivileged,
+		Features:     t.Spec.Features,
+		Network:      mergeNetwork(t.Spec.Network, c.Spec.Network),
+	}
+	if d.Hostname == "" {
+		d.Hostname = c.Name
+	}
+	for _, res := range []*lxcv1.Resources{&t.Spec.Resources, c.Spec.Resources} {
+		if res == nil {
+			continue
+		}
+		setInt(&d.Cores, res.Cores)
+		setInt(&d.MemoryMiB, res.MemoryMiB)
+		setInt(&d.SwapMiB, res.SwapMiB)
+		setInt(&d.DiskGiB, res.DiskGiB)
+	}
+	d.Tags = []string{lxcv1.ProxmoxTag}
+	for _, tag := range t.Spec.Tags {
+		if !slices.Contains(d.Tags, string(tag)) {
+			d.Tags = append(d.Tags, string(tag))
+		}
+	}
+	sort.Strings(d.Tags)
+
+	var extra []lxcv1.PackageList
+	if c.Spec.Packages != nil {
+		extra = c.Spec.Packages.Extra
+	}
+	d.Packages = resolvePackages(buckets, t.Spec.Packages, extra)
+
+	env, err := buildEnv(ctx, r, t, c)
+	if err != nil {
+		return nil, err
+	}
+	d.Config.Env = env
+
+	for _, f := range t.Spec.Files {
+		content, err := fileContent(ctx, r, f)
+		if err != nil {
+			return nil, err
+		}
+		mode := fs.FileMode(0o644)
+		if f.Mode != "" {
+			m, err := strconv.ParseUint(f.Mode, 8, 32)
+			if err != nil {
+				return nil, Stall(lxcv1.InvalidSpecReason, "file %s: mode %q is not octal", f.Path, f.Mode)
+			}
+			mode = fs.FileMode(m)
+		}
+		d.Config.Files = append(d.Config.Files, configmanager.ManagedFile{
+			Path: f.Path, Content: content, Mode: mode, Owner: ownerWithGroup(f.Owner), Policy: configmanager.Policy(f.Policy),
+		})
+	}
+
+	var skip []string
+	if c.Spec.Scripts != nil {
+		skip = c.Spec.Scripts.Skip
+	}
+	for _, s := range t.Spec.Scripts {
+		if slices.Contains(skip, s.Name) {
+			continue
+		}
+		content, err := scriptContent(ctx, r, s)
+		if err != nil {
+			return nil, err
+		}
+		timeout := defaultScriptTimeout
+		if s.TimeoutSeconds != nil {
+			timeout = time.Duration(*s.TimeoutSeconds) * time.Second
+		}
+		ds := desiredScript{Name: s.Name, Content: content, Timeout: timeout}
+		for _, e := range s.Env {
+			ds.Env = append(ds.Env, configmanager.EnvVar{Name: e.Name, Value: e.Value})
+		}
+		ds.Hash = scriptHash(ds)
+		d.Scripts = append(d.Scripts, ds)
+	}
+
+	for _, p := range t.Spec.Services {
+		proto := discovery.TCP
+		if p.Protocol == lxcv1.ProtocolUDP {
+			proto = discovery.UDP
+		}
+		d.Promises = append(d.Promises, discovery.Promise{Name: p.Name, Port: uint16(p.Port), Protocol: proto})
+	}
+	return d, nil
+}
+
+// buildEnv merges config.env: template env, then the container's envFrom sources in order, then
+// the container's env; a later name wins.
+func buildEnv(ctx context.Context, r resolver, t *lxcv1.LXCTemplate, c *lxcv1.LXCContainer) ([]configmanager.EnvVar, error) {
+	lists := [][]configmanager.EnvVar{envVars(t.Spec.Config.Env)}
+	if cfg := c.Spec.Config; cfg != nil {
+		for _, src := range cfg.EnvFrom {
+			secret, name := false, ""
+			if src.SecretRef != nil {
+				secret, name = true, src.SecretRef.Name
+			} else if src.ConfigMapRef != nil {
+				name = src.ConfigMapRef.Name
+			}
+			data, err := r.data(ctx, secret, name)
+			if err != nil {
+				return nil, err
+			}
+			keys := make([]string, 0, len(data))
+			for k := range data {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			var vars []configmanager.EnvVar
+			for _, k := range keys {
+				name := src.Prefix + k
+				if configmanager.ValidateEnvName(name) != nil {
+					// Keys that are no shell names cannot be variables; kubelet skips them too.
+					continue
+				}
+				vars = append(vars, configmanager.EnvVar{Name: name, Value: string(data[k])})
+			}
+			lists = append(lists, vars)
+		}
+		lists = append(lists, envVars(cfg.Env))
+	}
+	return configmanager.MergeEnv(lists...), nil
+}
+
+func envVars(in []lxcv1.EnvVar) []configmanager.EnvVar {
+	out := make([]configmanager.EnvVar, 0, len(in))
+	for _, e := range in {
+		out = append(out, configmanager.EnvVar{Name: e.Name, Value: e.Value})
+	}
+	return out
+}
+
+func fileContent(ctx context.Context, r resolver, f lxcv1.ManagedFile) ([]byte, error) {
+	switch {
+	case f.Content != nil:
+		return []byte(*f.Content), nil
+	case f.SecretRef != nil:
+		return r.key(ctx, true, f.SecretRef.Name, f.SecretRef.Key)
+	case f.ConfigMapRef != nil:
+		return r.key(ctx, false, f.ConfigMapRef.Name, f.ConfigMapRef.Key)
+	}
+	return nil, Stall(lxcv1.InvalidSpecReason, "file %s has no content source", f.Path)
+}
+
+func scriptContent(ctx context.Context, r resolver, s lxcv1.Script) ([]byte, error) {
+	switch {
+	case s.Content != nil:
+		return []byte(*s.Content), nil
+	case s.ConfigMapRef != nil:
+		return r.key(ctx, false, s.ConfigMapRef.Name, s.ConfigMapRef.Key)
+	}
+	return nil, Stall(lxcv1.InvalidSpecReason, "script %s has no content source", s.Name)
+}
+
+// scriptHash covers what makes a run different: the content, the script's own env and timeout.
+func scriptHash(s desiredScript) string {
+	h := sha256.New()
+	h.Write(s.Content)
+	for _, e := range s.Env {
+		fmt.Fprintf(h, "\x00%s=%s", e.Name, e.Value)
+	}
+	fmt.Fprintf(h, "\x00timeout=%d", s.Timeout)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// mergeNetwork lays the container's network over the template's, field by field.
+func mergeNetwork(t lxcv1.Network, c *lxcv1.Network) lxcv1.Network {
+	n := t
+	if c != nil {
+		if c.Bridge != "" {
+			n.Bridge = c.Bridge
+		}
+		if c.IPv4 != "" {
+			n.IPv4 = c.IPv4
+			// A container that switches to DHCP, or to another address, does not inherit the
+			// template's gateway for it.
+			n.Gateway = c.Gateway
+		} else if c.Gateway != "" {
+			n.Gateway = c.Gateway
+		}
+		if c.Nameservers != nil {
+			n.Nameservers = c.Nameservers
+		}
+		if c.VLANTag != nil {
+			n.VLANTag = c.VLANTag
+		}
+	}
+	if n.Bridge == "" {
+		n.Bridge = defaultBridge
+	}
+	if n.IPv4 == "" {
+		n.IPv4 = "dhcp"
+	}
+	return n
+}
+
+func setInt(dst *int, v *int32) {
+	if v != nil {
+		*dst = int(*v)
+	}
+}
+
+func firstNonEmpty(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// ownerWithGroup gives a bare user name its own group, as Debian's adduser does.
+func ownerWithGroup(owner string) string {
+	if owner == "" {
+		return "root:root"
+	}
+	if strings.Contains(owner, ":") {
+		return owner
+	}
+	return owner + ":" + owner
+}
+
+// contentHash is the hex SHA-256 of data.
+func contentHash(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}

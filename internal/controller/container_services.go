@@ -1,0 +1,197 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fluxcd/pkg/runtime/conditions"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/discovery"
+	"templatemanager.dev/lxc-template-manager/internal/ssh"
+)
+
+// servicesRetry is how soon a container whose promised services are missing is looked at again.
+const servicesRetry = 5 * time.Second
+
+// reconcileServices lists the container's listening sockets and running units, builds
+// status.services, copies the credentials scripts left in /etc/config-manager/credentials into
+// the Secret <name>-credentials, and checks that every service the template promises was found.
+func (r *LXCContainerReconciler) reconcileServices(ctx context.Context, s *containerScope) (string, error) {
+	st := &s.obj.Status
+	done := func() string {
+		return fmt.Sprintf("%d services found, all %d promised present", len(st.Services), len(s.desired.Promises))
+	}
+	key := discoveryKey(s)
+	if conditions.IsTrue(s.obj, lxcv1.ServicesDiscoveredCondition) && r.lastDiscover.fresh(s.obj.UID, key, r.resync()) {
+		return done(), nil
+	}
+	addr, err := netip.ParseAddr(st.IPAddress)
+	if err != nil {
+		return "", fmt.Errorf("container address %q: %w", st.IPAddress, err)
+	}
+	sess, err := r.session(ctx, s)
+	if err != nil {
+		return "", err
+	}
+	res, err := sess.Exec(ctx, ssh.Command{Line: discovery.CollectCommand})
+	if err != nil {
+		return "", err
+	}
+	if res.ExitCode != 0 {
+		return "", fmt.Errorf("service discovery exited %d: %s", res.ExitCode, tail(string(res.Stderr), 3))
+	}
+	snap, err := discovery.ParseSnapshot(res.Stdout)
+	if err != nil {
+		return "", fmt.Errorf("reading service discovery: %w", err)
+	}
+	services := discovery.Services(snap, addr)
+	st.Services = discoveredServices(services, s.desired.Promises)
+
+	if err := r.writeCredentials(ctx, s, snap.Credentials); err != nil {
+		return "", err
+	}
+	if short := discovery.CheckPromises(services, snap.Running, s.desired.Promises); len(short) > 0 {
+		missing := make([]string, 0, len(short))
+		for _, sf := range short {
+			missing = append(missing, sf.String())
+		}
+		return "", Wait(servicesRetry, lxcv1.ServicesMissingReason, "promised services not found: %s", strings.Join(missing, "; "))
+	}
+	r.lastDiscover.mark(s.obj.UID, key)
+	return done(), nil
+}
+
+// discoveredServices maps discovery's services onto status, naming a service after the promise
+// it fulfils, else its unit, else its process.
+func discoveredServices(services []discovery.Service, promises []discovery.Promise) []lxcv1.DiscoveredService {
+	out := make([]lxcv1.DiscoveredService, 0, len(services))
+	for _, svc := range services {
+		name := svc.Name
+		for _, p := range promises {
+			if p.Port == svc.Port && p.Protocol == svc.Protocol {
+				name = p.Name
+			}
+		}
+		proto := lxcv1.ProtocolTCP
+		if svc.Protocol == discovery.UDP {
+			proto = lxcv1.ProtocolUDP
+		}
+		out = append(out, lxcv1.DiscoveredService{
+			Name: name, Port: int32(svc.Port), Protocol: proto, Address: svc.Address,
+			Process: svc.Process, Unit: svc.Unit, URL: svc.URL,
+		})
+	}
+	return out
+}
+
+// writeCredentials keeps the Secret <name>-credentials equal to the credentials files. Values
+// go only into the Secret; status names the Secret.
+func (r *LXCContainerReconciler) writeCredentials(ctx context.Context, s *containerScope, files []discovery.CredentialsFile) error {
+	data, err := discovery.CredentialsData(files)
+	if err != nil {
+		// A clash or a bad file is reported by name; the readable keys are still stored.
+		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeWarning, "CredentialsProblem", "Discover", "%v", err)
+	}
+	name := s.obj.Name + "-credentials"
+	if len(data) == 0 && s.obj.Status.CredentialsSecretRef == nil {
+		return nil
+	}
+	secret := &corev1.Secret{}
+	getErr := r.APIReader.Get(ctx, types.NamespacedName{Namespace: s.obj.Namespace, Name: name}, secret)
+	switch {
+	case apierrors.IsNotFound(getErr):
+		secret = &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.obj.Namespace,
+				Labels: map[string]string{"app.kubernetes.io/managed-by": "lxc-template-manager"}},
+			Type: corev1.SecretTypeOpaque,
+			Data: data,
+		}
+		if err := controllerutil.SetControllerReference(s.obj, secret, r.Scheme()); err != nil {
+			return err
+		}
+		if err := r.Create(ctx, secret); err != nil {
+			return fmt.Errorf("creating Secret %s: %w", name, err)
+		}
+	case getErr != nil:
+		return fmt.Errorf("reading Secret %s: %w", name, getErr)
+	default:
+		if !metav1.IsControlledBy(secret, s.obj) {
+			return Stall(lxcv1.InvalidSpecReason, "Secret %s exists and is not owned by this LXCContainer", name)
+		}
+		if !equalData(secret.Data, data) {
+			secret.Data = data
+			if err := r.Update(ctx, secret); err != nil {
+				return fmt.Errorf("updating Secret %s: %w", name, err)
+			}
+		}
+	}
+	s.obj.Status.CredentialsSecretRef = &lxcv1.LocalObjectReference{Name: name}
+	return nil
+}
+
+func equalData(a, b map[string][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || string(v) != string(w) {
+			return false
+		}
+	}
+	return true
+}
+
+// discoveryKey changes whenever what runs in the container may have changed.
+func discoveryKey(s *containerScope) string {
+	var b strings.Builder
+	b.WriteString(s.obj.Status.IPAddress)
+	b.WriteString(s.obj.Status.ConfigHash)
+	for _, sc := range s.obj.Status.Scripts {
+		b.WriteString(sc.Hash)
+	}
+	return b.String()
+}
+
+// discoveryClock remembers when each container was last discovered, so a Ready container is
+// looked at over SSH once per resync, not at every reconcile.
+type discoveryClock struct {
+	mu   sync.Mutex
+	seen map[types.UID]discoveryMark
+}
+
+type discoveryMark struct {
+	key string
+	at  time.Time
+}
+
+func (c *discoveryClock) fresh(uid types.UID, key string, maxAge time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, ok := c.seen[uid]
+	return ok && m.key == key && time.Since(m.at) < maxAge
+}
+
+func (c *discoveryClock) mark(uid types.UID, key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = map[types.UID]discoveryMark{}
+	}
+	c.seen[uid] = discoveryMark{key: key, at: time.Now()}
+}
+
+func (c *discoveryClock) forget(uid types.UID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.seen, uid)
+}

@@ -1,0 +1,161 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+)
+
+// shutdownTimeout is how long a container gets to power off cleanly before it is stopped hard.
+const shutdownTimeout = 60 * time.Second
+
+// reconcileStart keeps the container in its powerState, applies resource changes in place, and
+// finds its IPv4 address: the static one from spec, or the DHCP lease from the interfaces list.
+func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containerScope) (string, error) {
+	st := &s.obj.Status
+	if upid, ok := operationTask(st.Operation, "vzstart", "vzstop", "vzshutdown"); ok {
+		done, err := r.pollTask(ctx, s, upid, lxcv1.StartingReason, "changing the power state of CT %d", st.VMID)
+		if !done {
+			return "", err
+		}
+		if err != nil {
+			return "", Failed(lxcv1.TaskFailedReason, err)
+		}
+	}
+
+	if err := r.applyResources(ctx, s); err != nil {
+		return "", err
+	}
+
+	running, err := r.isRunning(ctx, s)
+	if err != nil {
+		return "", err
+	}
+	if s.obj.Spec.PowerState == lxcv1.PowerStateStopped {
+		st.IPAddress = ""
+		if !running {
+			return "", errStopped
+		}
+		upid, err := s.px.ShutdownContainer(ctx, st.Node, int(st.VMID), shutdownTimeout, true)
+		if err != nil {
+			return "", err
+		}
+		st.Operation = string(upid)
+		r.forgetGuests(s)
+		return "", Wait(r.taskPoll(), lxcv1.StartingReason, "shutting CT %d down", st.VMID)
+	}
+	if !running {
+		upid, err := s.px.StartContainer(ctx, st.Node, int(st.VMID))
+		if err != nil {
+			return "", err
+		}
+		st.Operation = string(upid)
+		r.forgetGuests(s)
+		if upid != "" {
+			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.StartingReason, "Start", "Starting CT %d", st.VMID)
+		}
+		return "", Wait(r.taskPoll(), lxcv1.StartingReason, "starting CT %d", st.VMID)
+	}
+
+	addr, err := r.address(ctx, s)
+	if err != nil {
+		return "", err
+	}
+	st.IPAddress = addr
+	return fmt.Sprintf("running with address %s", addr), nil
+}
+
+// isRunning reads the power state, from the cluster-wide resource list when the create phase
+// already looked the container up there.
+func (r *LXCContainerReconciler) isRunning(ctx context.Context, s *containerScope) (bool, error) {
+	if s.guest != nil {
+		return s.guest.Status == "running", nil
+	}
+	status, err := s.px.ContainerStatus(ctx, s.obj.Status.Node, int(s.obj.Status.VMID))
+	if err != nil {
+		return false, err
+	}
+	return status.Running(), nil
+}
+
+// address returns eth0's IPv4 address.
+func (r *LXCContainerReconciler) address(ctx context.Context, s *containerScope) (string, error) {
+	if !s.desired.DHCP() {
+		return s.desired.staticAddress(), nil
+	}
+	if s.guest != nil && s.obj.Status.IPAddress != "" {
+		// A Ready container keeps its lease; the interfaces are read again when it restarts.
+		return s.obj.Status.IPAddress, nil
+	}
+	ifaces, err := s.px.ContainerInterfaces(ctx, s.obj.Status.Node, int(s.obj.Status.VMID))
+	if err != nil {
+		return "", err
+	}
+	if addr, ok := eth0IPv4(ifaces); ok {
+		return addr.String(), nil
+	}
+	return "", Wait(r.taskPoll(), lxcv1.WaitingForAddressReason, "CT %d runs but eth0 has no IPv4 address yet", s.obj.Status.VMID)
+}
+
+// eth0IPv4 finds the first global IPv4 address of eth0.
+func eth0IPv4(ifaces []proxmox.Interface) (netip.Addr, bool) {
+	for _, i := range ifaces {
+		if i.Name != "eth0" {
+			continue
+		}
+		for _, p := range i.IPv4() {
+			if a := p.Addr(); a.IsValid() && !a.IsLoopback() {
+				return a, true
+			}
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// applyResources changes cores, memory and swap in place when the desired values differ from
+// what the container was created or last updated with. Proxmox applies them to a running
+// container live.
+func (r *LXCContainerReconciler) applyResources(ctx context.Context, s *containerScope) error {
+	want := fmt.Sprintf("cores=%d,memory=%d,swap=%d", s.desired.Cores, s.desired.MemoryMiB, s.desired.SwapMiB)
+	if s.obj.Status.AppliedResources == want {
+		return nil
+	}
+	cfg, err := s.px.ContainerConfig(ctx, s.obj.Status.Node, int(s.obj.Status.VMID))
+	if err != nil {
+		return err
+	}
+	var u proxmox.ConfigUpdate
+	changed := false
+	if cfg.Cores != s.desired.Cores {
+		u.Cores, changed = &s.desired.Cores, true
+	}
+	if cfg.MemoryMiB != s.desired.MemoryMiB {
+		u.MemoryMiB, changed = &s.desired.MemoryMiB, true
+	}
+	if cfg.SwapMiB != s.desired.SwapMiB {
+		u.SwapMiB, changed = &s.desired.SwapMiB, true
+	}
+	if changed {
+		u.Digest = cfg.Digest
+		if err := s.px.UpdateContainerConfig(ctx, s.obj.Status.Node, int(s.obj.Status.VMID), u); err != nil {
+			return err
+		}
+		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, "ResourcesChanged", "Update",
+			"Resized CT %d to %d cores, %d MiB memory, %d MiB swap", s.obj.Status.VMID, s.desired.Cores, s.desired.MemoryMiB, s.desired.SwapMiB)
+	}
+	s.obj.Status.AppliedResources = want
+	return nil
+}
+
+// forgetGuests drops the cluster's guest list after a power change, so the next look sees it.
+func (r *LXCContainerReconciler) forgetGuests(s *containerScope) {
+	if r.Guests != nil {
+		r.Guests.Forget(s.cluster.Name)
+	}
+}

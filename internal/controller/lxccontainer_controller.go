@@ -1,0 +1,336 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fluxcd/pkg/runtime/conditions"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+	"templatemanager.dev/lxc-template-manager/internal/ssh"
+)
+
+// Defaults of the LXCContainerReconciler's zero fields.
+const (
+	DefaultContainerResync = 10 * time.Minute
+	DefaultTaskPoll        = 2 * time.Second
+)
+
+// LXCContainerReconciler drives an LXCContainer through the five phases — Create, Start,
+// Deploy config-manager, Run scripts, Discover services — and keeps it true to its spec.
+// A reconcile never waits for a Proxmox task or a script: it starts the work, records it in
+// status.operation and requeues to poll.
+type LXCContainerReconciler struct {
+	client.Client
+	// APIReader reads Secrets and ConfigMaps uncached.
+	APIReader client.Reader
+	Connector *ClusterConnector
+	SSH       ssh.Connector
+	Key       *ControllerKey
+	Guests    *GuestCache
+	Recorder  events.EventRecorder
+	Metrics   *Metrics
+
+	// Resync is how often a Ready container is checked against Proxmox and re-discovered.
+	Resync time.Duration
+	// TaskPoll is how soon an in-flight task or script is polled again.
+	TaskPoll time.Duration
+	// MaxConcurrentReconciles is the number of workers.
+	MaxConcurrentReconciles int
+
+	vmids        vmidAllocator
+	lastDiscover discoveryClock
+}
+
+// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=lxccontainers,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=lxccontainers/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=lxccontainers/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
+
+// containerScope is what one reconcile of one container works with.
+type containerScope struct {
+	obj      *lxcv1.LXCContainer
+	template *lxcv1.LXCTemplate
+	cluster  *lxcv1.ProxmoxCluster
+	px       proxmox.Client
+	desired  *desiredContainer
+	patcher  *statusPatcher
+	session  ssh.Session
+	// guest is the container as the cluster-wide resource list last showed it, when known.
+	guest *proxmox.Guest
+}
+
+func (s *containerScope) close() {
+	if s.session != nil {
+		_ = s.session.Close()
+	}
+}
+
+// checkpoint persists the object now, mid-reconcile: the finalizer before any Proxmox call, the
+// VMID and node before the create call, so a crash loses nothing.
+func (s *containerScope) checkpoint(ctx context.Context) error {
+	return s.patcher.patcher.Patch(ctx, s.obj)
+}
+
+func (r *LXCContainerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	obj := &lxcv1.LXCContainer{}
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	s := &containerScope{obj: obj, patcher: newStatusPatcher(obj, r.Client, r.Recorder)}
+	defer s.close()
+	start := time.Now()
+	defer func() {
+		r.Metrics.observeReconcile(obj, time.Since(start))
+	}()
+
+	if !obj.DeletionTimestamp.IsZero() {
+		defer func() {
+			if controllerutil.ContainsFinalizer(obj, lxcv1.Finalizer) {
+				if err := s.patcher.Patch(ctx, obj, retErr); err != nil {
+					retErr = errors.Join(retErr, err)
+				}
+			}
+		}()
+		return r.reconcileDelete(ctx, s)
+	}
+
+	if !controllerutil.ContainsFinalizer(obj, lxcv1.Finalizer) {
+		controllerutil.AddFinalizer(obj, lxcv1.Finalizer)
+		if err := s.checkpoint(ctx); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding the finalizer: %w", err)
+		}
+	}
+
+	defer func() {
+		if err := s.patcher.Patch(ctx, obj, retErr); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+	err := r.runPipeline(ctx, s)
+	return r.summarizeContainer(s, err)
+}
+
+// phase is one step of the pipeline with the condition that records it.
+type phase struct {
+	condition string
+	run       func(context.Context, *containerScope) (string, error)
+}
+
+// errStopped ends the pipeline early for a container whose powerState is Stopped: the later
+// phases keep their last outcome.
+var errStopped = errors.New("stopped as spec.powerState asks")
+
+func (r *LXCContainerReconciler) runPipeline(ctx context.Context, s *containerScope) error {
+	if err := r.resolve(ctx, s); err != nil {
+		return err
+	}
+	phases := []phase{
+		{lxcv1.ContainerCreatedCondition, r.reconcileCreate},
+		{lxcv1.ContainerStartedCondition, r.reconcileStart},
+		{lxcv1.ConfigManagerDeployedCondition, r.reconcileConfigManager},
+		{lxcv1.ScriptsCompletedCondition, r.reconcileScripts},
+		{lxcv1.ServicesDiscoveredCondition, r.reconcileServices},
+	}
+	for _, p := range phases {
+		msg, err := p.run(ctx, s)
+		if errors.Is(err, errStopped) {
+			conditions.MarkFalse(s.obj, p.condition, lxcv1.StoppedReason, "%s", errStopped.Error())
+			return err
+		}
+		if err != nil {
+			conditions.MarkFalse(s.obj, p.condition, reasonOf(err, phaseFailedReason(err)), "%s", err.Error())
+			return err
+		}
+		if !conditions.IsTrue(s.obj, p.condition) {
+			r.Metrics.observePhase(s.obj, p.condition)
+		}
+		conditions.MarkTrue(s.obj, p.condition, lxcv1.SucceededReason, "%s", msg)
+	}
+	return nil
+}
+
+// phaseFailedReason names a failure that carries no reason of its own.
+func phaseFailedReason(err error) string {
+	if proxmox.KindOf(err) != "" {
+		return proxmoxReason(err)
+	}
+	return FailedReason
+}
+
+// resolve reads the template, the cluster and the buckets, and merges them into s.desired.
+func (r *LXCContainerReconciler) resolve(ctx context.Context, s *containerScope) error {
+	obj := s.obj
+	tmpl := &lxcv1.LXCTemplate{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: obj.Spec.TemplateRef.Name}, tmpl); err != nil {
+		if apierrors.IsNotFound(err) {
+			return Wait(dependencyRetry, lxcv1.DependencyNotReadyReason, "LXCTemplate %s not found", obj.Spec.TemplateRef.Name)
+		}
+		return err
+	}
+	s.template = tmpl
+	cluster := &lxcv1.ProxmoxCluster{}
+	if err := r.Get(ctx, types.NamespacedName{Name: obj.Spec.ClusterRef.Name}, cluster); err != nil {
+		if apierrors.IsNotFound(err) {
+			return Wait(dependencyRetry, lxcv1.DependencyNotReadyReason, "ProxmoxCluster %s not found", obj.Spec.ClusterRef.Name)
+		}
+		return err
+	}
+	s.cluster = cluster
+	allowed, err := namespaceAllowed(ctx, r.Client, cluster, obj.Namespace)
+	if err != nil {
+		return err
+	}
+	if !allowed {
+		return Stall(lxcv1.NamespaceNotAllowedReason, "ProxmoxCluster %s does not allow namespace %s", cluster.Name, obj.Namespace)
+	}
+	var exclude []string
+	if obj.Spec.Packages != nil {
+		exclude = obj.Spec.Packages.ExcludeBuckets
+	}
+	buckets, missing, err := fetchBuckets(ctx, r.Client, tmpl, exclude)
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return Wait(dependencyRetry, lxcv1.DependencyNotReadyReason, "%s", missingBuckets(missing))
+	}
+	s.desired, err = buildDesired(ctx, resolver{reader: r.APIReader, namespace: obj.Namespace}, obj, tmpl, buckets)
+	if err != nil {
+		return err
+	}
+	px, err := r.Connector.Connect(ctx, cluster)
+	if err != nil {
+		// A broken cluster is the cluster's condition to report; the container waits for it.
+		return Wait(dependencyRetry, lxcv1.DependencyNotReadyReason, "ProxmoxCluster %s: %v", cluster.Name, err)
+	}
+	s.px = px
+	return nil
+}
+
+// summarizeContainer computes Ready, Reconciling, Stalled, phase and observedGeneration.
+func (r *LXCContainerReconciler) summarizeContainer(s *containerScope, err error) (ctrl.Result, error) {
+	obj := s.obj
+	resync := r.resync()
+	if errors.Is(err, errStopped) {
+		res, serr := summarize(obj, "stopped as spec.powerState asks", nil, resync)
+		obj.Status.Phase = "Stopped"
+		return res, serr
+	}
+	res, serr := summarize(obj, readyMessage(obj), err, resync)
+	obj.Status.Phase = phaseOf(obj)
+	return res, serr
+}
+
+func readyMessage(obj *lxcv1.LXCContainer) string {
+	return fmt.Sprintf("CT %d on %s at %s with %d services", obj.Status.VMID, obj.Status.Node, obj.Status.IPAddress, len(obj.Status.Services))
+}
+
+// phaseOf names, for printing, the first phase not yet done, or the summary.
+func phaseOf(obj *lxcv1.LXCContainer) string {
+	if conditions.IsStalled(obj) {
+		return "Failed"
+	}
+	if conditions.IsReady(obj) {
+		return "Ready"
+	}
+	for _, p := range []struct{ cond, name string }{
+		{lxcv1.ContainerCreatedCondition, "Creating"},
+		{lxcv1.ContainerStartedCondition, "Starting"},
+		{lxcv1.ConfigManagerDeployedCondition, "Configuring"},
+		{lxcv1.ScriptsCompletedCondition, "Provisioning"},
+		{lxcv1.ServicesDiscoveredCondition, "Discovering"},
+	} {
+		if !conditions.IsTrue(obj, p.cond) {
+			return p.name
+		}
+	}
+	return "Pending"
+}
+
+func (r *LXCContainerReconciler) resync() time.Duration {
+	if r.Resync > 0 {
+		return r.Resync
+	}
+	return DefaultContainerResync
+}
+
+func (r *LXCContainerReconciler) taskPoll() time.Duration {
+	if r.TaskPoll > 0 {
+		return r.TaskPoll
+	}
+	return DefaultTaskPoll
+}
+
+// SetupWithManager watches containers and requeues them when their template or cluster changes.
+func (r *LXCContainerReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	workers := r.MaxConcurrentReconciles
+	if workers <= 0 {
+		workers = 4
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&lxcv1.LXCContainer{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Owns(&corev1.Secret{}, builder.OnlyMetadata, builder.WithPredicates(predicate.Funcs{
+			// Only a deleted Secret matters: the container must write it again.
+			CreateFunc: func(event.CreateEvent) bool { return false },
+			UpdateFunc: func(event.UpdateEvent) bool { return false },
+		})).
+		Watches(&lxcv1.LXCTemplate{}, handler.EnqueueRequestsFromMapFunc(r.containersForTemplate),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&lxcv1.ProxmoxCluster{}, handler.EnqueueRequestsFromMapFunc(r.containersForCluster),
+			builder.WithPredicates(clusterReadinessChanged{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		Named("lxccontainer").
+		Complete(r)
+}
+
+func (r *LXCContainerReconciler) containersForTemplate(ctx context.Context, obj client.Object) []reconcile.Request {
+	list := &lxcv1.LXCContainerList{}
+	if err := r.List(ctx, list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{containerTemplateIndex: obj.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing containers by template", "template", obj.GetName())
+		return nil
+	}
+	return requestsFor(list.Items)
+}
+
+func (r *LXCContainerReconciler) containersForCluster(ctx context.Context, obj client.Object) []reconcile.Request {
+	list := &lxcv1.LXCContainerList{}
+	if err := r.List(ctx, list, client.MatchingFields{containerClusterIndex: obj.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing containers by cluster", "cluster", obj.GetName())
+		return nil
+	}
+	return requestsFor(list.Items)
+}
+
+// clusterReadinessChanged passes cluster events that can unblock or block containers: a new or
+// deleted cluster, a spec change, or a change of readiness.
+type clusterReadinessChanged struct {
+	predicate.Funcs
+}
+
+func (clusterReadinessChanged) Update(e event.UpdateEvent) bool {
+	o, ok1 := e.ObjectOld.(*lxcv1.ProxmoxCluster)
+	n, ok2 := e.ObjectNew.(*lxcv1.ProxmoxCluster)
+	if !ok1 || !ok2 {
+		return true
+	}
+	return o.Generation != n.Generation || conditions.IsReady(o) != conditions.IsReady(n)
+}

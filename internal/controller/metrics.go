@@ -1,0 +1,134 @@
+package controller
+
+import (
+	"sync"
+	"time"
+
+	"github.com/fluxcd/pkg/runtime/conditions"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/ssh"
+)
+
+// Metrics are the controller's own Prometheus metrics (prefix lxctm_). A nil *Metrics records
+// nothing.
+type Metrics struct {
+	containers     *prometheus.GaugeVec
+	phaseDuration  *prometheus.HistogramVec
+	scriptDuration *prometheus.HistogramVec
+	scriptFailures *prometheus.CounterVec
+	sshOps         *prometheus.CounterVec
+	sshDuration    *prometheus.HistogramVec
+
+	mu     sync.Mutex
+	phases map[types.UID]string
+}
+
+// NewMetrics registers the metrics with reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		containers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lxctm_containers", Help: "LXCContainers by phase.",
+		}, []string{"phase"}),
+		phaseDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "lxctm_phase_duration_seconds", Help: "Time from the start of a pipeline phase to its condition turning True.",
+			Buckets: prometheus.ExponentialBuckets(0.5, 2, 12),
+		}, []string{"phase"}),
+		scriptDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "lxctm_script_duration_seconds", Help: "Duration of provisioning runs (package installs and scripts).",
+			Buckets: prometheus.ExponentialBuckets(0.25, 2, 14),
+		}, []string{"kind", "result"}),
+		scriptFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lxctm_script_failures_total", Help: "Provisioning runs that exited non-zero or timed out.",
+		}, []string{"kind"}),
+		sshOps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lxctm_ssh_operations_total", Help: "SSH operations by kind and result.",
+		}, []string{"operation", "result"}),
+		sshDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "lxctm_ssh_operation_duration_seconds", Help: "Duration of SSH operations.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}, []string{"operation"}),
+		phases: map[types.UID]string{},
+	}
+	for _, c := range []prometheus.Collector{m.containers, m.phaseDuration, m.scriptDuration, m.scriptFailures, m.sshOps, m.sshDuration} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// ObserveSSH is the ssh.Dialer's Observe hook.
+func (m *Metrics) ObserveSSH(op string, d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.sshOps.WithLabelValues(op, result).Inc()
+	m.sshDuration.WithLabelValues(op).Observe(d.Seconds())
+}
+
+// observeReconcile keeps lxctm_containers in step with each container's printed phase.
+func (m *Metrics) observeReconcile(obj *lxcv1.LXCContainer, _ time.Duration) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if obj.Status.Phase == "" || (!obj.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(obj, lxcv1.Finalizer)) {
+		delete(m.phases, obj.UID)
+	} else {
+		m.phases[obj.UID] = obj.Status.Phase
+	}
+	counts := map[string]float64{}
+	for _, p := range m.phases {
+		counts[p]++
+	}
+	m.containers.Reset()
+	for p, n := range counts {
+		m.containers.WithLabelValues(p).Set(n)
+	}
+}
+
+// observePhase records how long a phase took, from when the previous phase finished (or the
+// object was created) to now.
+func (m *Metrics) observePhase(obj *lxcv1.LXCContainer, condition string) {
+	if m == nil {
+		return
+	}
+	start := obj.CreationTimestamp.Time
+	order := []string{lxcv1.ContainerCreatedCondition, lxcv1.ContainerStartedCondition, lxcv1.ConfigManagerDeployedCondition,
+		lxcv1.ScriptsCompletedCondition, lxcv1.ServicesDiscoveredCondition}
+	for i, c := range order {
+		if c == condition && i > 0 {
+			if prev := conditions.GetLastTransitionTime(obj, order[i-1]); prev != nil {
+				start = prev.Time
+			}
+		}
+	}
+	m.phaseDuration.WithLabelValues(condition).Observe(time.Since(start).Seconds())
+}
+
+// observeScript records a finished run.
+func (m *Metrics) observeScript(rn *run, rs ssh.RunStatus) {
+	if m == nil {
+		return
+	}
+	kind, result := "script", "succeeded"
+	if rn.status == nil {
+		kind = "packages"
+	}
+	if rs.ExitCode != 0 {
+		result = "failed"
+		m.scriptFailures.WithLabelValues(kind).Inc()
+	}
+	if !rs.StartedAt.IsZero() && !rs.FinishedAt.IsZero() {
+		m.scriptDuration.WithLabelValues(kind, result).Observe(rs.FinishedAt.Sub(rs.StartedAt).Seconds())
+	}
+}
