@@ -41,6 +41,9 @@ type DialError struct {
 }
 
 func (e *DialError) Error() string {
+	if e.Attempts == 0 {
+		return fmt.Sprintf("ssh dial %s: %v", e.Address, e.Err)
+	}
 	return fmt.Sprintf("ssh dial %s: gave up after %d attempt(s): %v", e.Address, e.Attempts, e.Err)
 }
 

@@ -50,9 +50,9 @@ func TestDialRetriesWhileSSHDStarts(t *testing.T) {
 		t.Fatalf("dial: %v", err)
 	}
 	defer c.Close()
-	// Refused at 0, 0.2 and 0.6 s; sshd listens from about 0.7 s; the attempt at 1.4 s succeeds.
-	if n := retries.count(); n < 2 || n > 4 {
-		t.Errorf("dial retried %d times, want 2-4 (sshd started after 0.7s)", n)
+	// Refused at 0, 0.2 and 0.6 s; sshd listens from about 0.7 s.
+	if n := retries.count(); n < 2 {
+		t.Errorf("dial retried %d times, want at least 2 (sshd started after 0.7s)", n)
 	}
 	if took := time.Since(start); took < 700*time.Millisecond {
 		t.Errorf("dial succeeded after %v, before sshd started", took)
@@ -98,8 +98,8 @@ func TestDialStopsWithContext(t *testing.T) {
 	if !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("message %q does not keep the last cause", err)
 	}
-	if took := time.Since(start); took > time.Second {
-		t.Errorf("dial returned %v after the context ended", took-300*time.Millisecond)
+	if took := time.Since(start); took > 1500*time.Millisecond {
+		t.Errorf("dial returned %v after the context ended (its next attempt was due at 2 s)", took-300*time.Millisecond)
 	}
 }
 
@@ -111,7 +111,7 @@ func TestDialDoesNotRetryAuthenticationFailure(t *testing.T) {
 	target.Signer = wrong
 	var retries retryLog
 	start := time.Now()
-	_, err := (&Dialer{Retry: Backoff{Attempts: 5, Initial: time.Second}}).Dial(retries.context(testContext(t)), target)
+	_, err := (&Dialer{Retry: Backoff{Attempts: 5, Initial: 5 * time.Second}}).Dial(retries.context(testContext(t)), target)
 	if !errors.Is(err, ErrAuthentication) {
 		t.Fatalf("err = %v, want ErrAuthentication", err)
 	}
@@ -119,7 +119,7 @@ func TestDialDoesNotRetryAuthenticationFailure(t *testing.T) {
 	if !errors.As(err, &dialErr) || dialErr.Attempts != 1 || retries.count() != 0 {
 		t.Errorf("authentication failure was retried: %v, %d retries", err, retries.count())
 	}
-	if took := time.Since(start); took > 900*time.Millisecond {
+	if took := time.Since(start); took > 4*time.Second {
 		t.Errorf("took %v; a permanent failure must not wait", took)
 	}
 }

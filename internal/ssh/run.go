@@ -170,7 +170,10 @@ func renderWrapper(dir string, timeout time.Duration) []byte {
 	return []byte(`#!/bin/sh
 # Detached run of lxc-template-manager: runs ./script once and records its outcome.
 dir=` + ShellQuote(dir) + `
-rm -f "$dir/exit-code" "$dir/finished-at"
+# A finished run never runs again under its ID, even when a second start raced the first
+# past its end; RemoveRun clears the way.
+[ -e "$dir/exit-code" ] && exit 0
+rm -f "$dir/finished-at"
 date -u +%Y-%m-%dT%H:%M:%SZ > "$dir/started-at"
 HOME=${HOME:-/root}
 export HOME

@@ -207,3 +207,21 @@ func TestWrapperStopsScriptAtTimeout(t *testing.T) {
 		t.Errorf("output = %q", got)
 	}
 }
+
+func TestWrapperNeverRerunsAFinishedRun(t *testing.T) {
+	dir := runWrapper(t, "echo ran >> \"$(dirname \"$0\")/count\"; exit 5\n", nil, 0)
+	if got := readTrimmed(t, filepath.Join(dir, "count")); got != "ran" {
+		t.Fatalf("count = %q", got)
+	}
+	finished := readTrimmed(t, filepath.Join(dir, "finished-at"))
+	cmd := exec.Command("/bin/sh", filepath.Join(dir, "run.sh"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("second wrapper run: %v\n%s", err, out)
+	}
+	if got := readTrimmed(t, filepath.Join(dir, "count")); got != "ran" {
+		t.Errorf("the script ran again: count = %q", got)
+	}
+	if readTrimmed(t, filepath.Join(dir, "exit-code")) != "5" || readTrimmed(t, filepath.Join(dir, "finished-at")) != finished {
+		t.Errorf("the record of the first run changed")
+	}
+}
