@@ -65,6 +65,10 @@ func freePort(t *testing.T) int {
 // newTestSSHD prepares an sshd with fresh host and client keys; it does not start it.
 func newTestSSHD(t *testing.T) *testSSHD {
 	t.Helper()
+	if testing.Short() {
+		// The project's convention (see lxctest.RequireHost): -short is the run without root.
+		t.Skip("runs sshd as root; not part of -short")
+	}
 	if os.Geteuid() != 0 {
 		t.Fatal("these tests run sshd with root logins and need root")
 	}
