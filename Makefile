@@ -20,7 +20,7 @@ ENVTEST_TOOLS := kube-apiserver etcd kubectl
 export KUBEBUILDER_ASSETS := $(BIN)
 
 # Debian packages the tests and the lxc backend need.
-DEB_PACKAGES := lxc debootstrap uidmap zstd dnsmasq-base dpkg-dev openssh-client iproute2 nftables
+DEB_PACKAGES := lxc debootstrap uidmap zstd dnsmasq-base dpkg-dev openssh-client openssh-server iproute2 nftables
 
 GO_TEST_FLAGS ?= -count=1
 TEST_TIMEOUT ?= 30m
@@ -81,6 +81,9 @@ deps: ## Install the Debian packages the tests need (only those missing).
 		if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq || true; \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+		case " $$missing " in *" openssh-server "*) \
+			$$SUDO systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || $$SUDO service ssh stop >/dev/null 2>&1 || true;; \
+		esac; \
 	fi
 
 .PHONY: tools

@@ -1,0 +1,217 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fluxcd/pkg/runtime/conditions"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
+	"templatemanager.dev/lxc-template-manager/internal/ssh"
+	"templatemanager.dev/lxc-template-manager/internal/testenv"
+)
+
+// One control plane and one manager serve every test of the package; each test brings its own
+// simulator, cluster object and namespace, so tests do not see each other's objects.
+var (
+	env       *testenv.Env
+	k8s       client.Client
+	testCtx   context.Context
+	nsCounter atomic.Int32
+)
+
+const controllerNamespace = "lxctm-system"
+
+func TestMain(m *testing.M) {
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel())))
+	var err error
+	env, err = testenv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	k8s = env.Client
+	code := func() int {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		testCtx = ctx
+		if err := startManager(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return m.Run()
+	}()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	os.Exit(code)
+}
+
+func startManager(ctx context.Context) error {
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 env.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		return err
+	}
+	if err := SetupIndexes(ctx, mgr); err != nil {
+		return err
+	}
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllerNamespace}}); err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	pxMetrics, err := proxmox.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	ctlMetrics, err := NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	connector := &ClusterConnector{Secrets: mgr.GetAPIReader(), Factory: proxmox.NewFactory(proxmox.WithMetrics(pxMetrics))}
+	if err := (&ProxmoxClusterReconciler{Client: mgr.GetClient(), Connector: connector,
+		Recorder: mgr.GetEventRecorder("proxmoxcluster-controller")}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&PackageBucketReconciler{Client: mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("packagebucket-controller")}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&LXCTemplateReconciler{Client: mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("lxctemplate-controller")}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&LXCContainerReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Connector: connector,
+		SSH:      &ssh.Dialer{Retry: ssh.Backoff{Attempts: 1}, ConnectTimeout: 2 * time.Second},
+		Key:      &ControllerKey{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: controllerNamespace},
+		Guests:   &GuestCache{MaxAge: time.Second},
+		Recorder: mgr.GetEventRecorder("lxccontainer-controller"),
+		Metrics:  ctlMetrics,
+		TaskPoll: 200 * time.Millisecond,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	go func() {
+		if err := mgr.Start(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "manager:", err)
+		}
+	}()
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		return fmt.Errorf("caches did not sync")
+	}
+	return nil
+}
+
+func zapLevel() zapcore.Level {
+	if os.Getenv("LXCTM_TEST_VERBOSE") != "" {
+		return -1
+	}
+	return 2
+}
+
+// newNamespace creates a namespace for one test.
+func newNamespace(t *testing.T, labels map[string]string) string {
+	t.Helper()
+	name := fmt.Sprintf("t%d-%s", nsCounter.Add(1), strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")))
+	if len(name) > 60 {
+		name = name[:60]
+	}
+	name = strings.Trim(strings.ReplaceAll(name, "_", "-"), "-")
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+	if err := k8s.Create(testCtx, ns); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// clusterFor creates a ProxmoxCluster and its token Secret for a simulator; badSecret replaces
+// the token's secret.
+func clusterFor(t *testing.T, sim *pvesimtest.Simulator, name string, mutate ...func(*lxcv1.ProxmoxCluster, *corev1.Secret)) *lxcv1.ProxmoxCluster {
+	t.Helper()
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: controllerNamespace, Name: name + "-token"},
+		Data:       map[string][]byte{TokenIDKey: []byte(sim.TokenID), TokenSecretKey: []byte(sim.Secret)},
+	}
+	ca := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: controllerNamespace, Name: name + "-ca"},
+		Data:       map[string][]byte{DefaultCAKey: sim.CAPEM},
+	}
+	cluster := &lxcv1.ProxmoxCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: lxcv1.ProxmoxClusterSpec{
+			Endpoint:       sim.URL,
+			CredentialsRef: lxcv1.NamespacedObjectReference{Namespace: controllerNamespace, Name: secret.Name},
+			TLS:            &lxcv1.ClusterTLS{CASecretRef: &lxcv1.SecretKeyReference{Namespace: controllerNamespace, Name: ca.Name}},
+			SyncInterval:   &metav1.Duration{Duration: 2 * time.Second},
+		},
+	}
+	for _, m := range mutate {
+		m(cluster, secret)
+	}
+	for _, obj := range []client.Object{secret, ca, cluster} {
+		if err := k8s.Create(testCtx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, obj := range []client.Object{cluster, secret, ca} {
+			_ = k8s.Delete(context.Background(), obj)
+		}
+	})
+	return cluster
+}
+
+// eventually polls fn until it returns nil or the timeout passes, then fails with fn's last error.
+func eventually(t *testing.T, timeout time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for {
+		if err = fn(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// condition reads obj and checks one of its conditions.
+func condition(obj interface {
+	client.Object
+	conditions.Getter
+}, condType string, status metav1.ConditionStatus, reason string) func() error {
+	return func() error {
+		if err := k8s.Get(testCtx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		c := conditions.Get(obj, condType)
+		if c == nil {
+			return fmt.Errorf("%s has no %s condition (conditions: %v)", obj.GetName(), condType, obj.GetConditions())
+		}
+		if c.Status != status || (reason != "" && c.Reason != reason) {
+			return fmt.Errorf("%s: %s is %s/%s (%s), want %s/%s", obj.GetName(), condType, c.Status, c.Reason, c.Message, status, reason)
+		}
+		return nil
+	}
+}
