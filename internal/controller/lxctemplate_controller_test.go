@@ -50,16 +50,21 @@ func TestTemplateWaitsForMissingBucketThenBecomesReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The bucket's creation requeues the template through the index; the template's own retry
-	// is minutes away, so Ready within seconds shows the watch works.
-	eventually(t, 10*time.Second, condition(tmpl, lxcv1.ReadyCondition, metav1.ConditionTrue, lxcv1.SucceededReason))
-
+	// is minutes away, so Ready within seconds shows the watch works. (Conditions and the rest
+	// of status are written by two requests, so wait for both.)
 	want := []lxcv1.ResolvedPackages{
 		{Manager: lxcv1.PackageManagerApt, Names: []string{"ca-certificates", "curl", "nginx"}},
 		{Manager: lxcv1.PackageManagerPip, Names: []string{"httpie==3.2.4"}},
 	}
-	if got := tmpl.Status.ResolvedPackages; !equalResolved(got, want) {
-		t.Errorf("resolvedPackages = %+v, want %+v", got, want)
-	}
+	eventually(t, 10*time.Second, func() error {
+		if err := condition(tmpl, lxcv1.ReadyCondition, metav1.ConditionTrue, lxcv1.SucceededReason)(); err != nil {
+			return err
+		}
+		if got := tmpl.Status.ResolvedPackages; !equalResolved(got, want) {
+			return fmt.Errorf("resolvedPackages = %+v, want %+v", got, want)
+		}
+		return nil
+	})
 	eventually(t, 5*time.Second, func() error {
 		for _, b := range []*lxcv1.PackageBucket{base, tools} {
 			if err := condition(b, lxcv1.ReadyCondition, metav1.ConditionTrue, "")(); err != nil {
@@ -73,10 +78,7 @@ func TestTemplateWaitsForMissingBucketThenBecomesReady(t *testing.T) {
 	})
 
 	// Dropping a reference updates the bucket that lost it.
-	tmpl.Spec.PackageBucketRefs = tmpl.Spec.PackageBucketRefs[:1]
-	if err := k8s.Update(testCtx, tmpl); err != nil {
-		t.Fatal(err)
-	}
+	update(t, tmpl, func(tmpl *lxcv1.LXCTemplate) { tmpl.Spec.PackageBucketRefs = tmpl.Spec.PackageBucketRefs[:1] })
 	eventually(t, 5*time.Second, func() error {
 		if err := condition(tools, lxcv1.ReadyCondition, metav1.ConditionTrue, "")(); err != nil {
 			return err

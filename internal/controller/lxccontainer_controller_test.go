@@ -1,0 +1,430 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
+)
+
+// These tests drive the container pipeline against pvesim's fake backend, which has no real
+// container behind it: they cover the Proxmox side (create, adopt, conflicts, power, resources,
+// delete). The SSH phases are shown on real LXC containers in test/e2e.
+
+// pipelineFixture is a simulator, its cluster, a namespace and a template in it.
+type pipelineFixture struct {
+	sim      *pvesimtest.Simulator
+	px       proxmox.Client
+	cluster  *lxcv1.ProxmoxCluster
+	ns       string
+	template *lxcv1.LXCTemplate
+}
+
+func newPipelineFixture(t *testing.T, name string, opts ...pvesimtest.Option) *pipelineFixture {
+	t.Helper()
+	sim := pvesimtest.Start(t, append([]pvesimtest.Option{pvesimtest.WithNodes("pve1", "pve2")}, opts...)...)
+	cluster := clusterFor(t, sim, name)
+	eventually(t, 20*time.Second, condition(cluster, lxcv1.ReadyCondition, metav1.ConditionTrue, ""))
+	px, err := proxmox.New(proxmox.Settings{
+		Endpoint: sim.URL,
+		Auth:     proxmox.Auth{TokenID: sim.TokenID, TokenSecret: sim.Secret},
+		TLS:      proxmox.TLSSettings{CAPEM: sim.CAPEM},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &pipelineFixture{sim: sim, px: px, cluster: cluster, ns: newNamespace(t, nil)}
+	f.template = &lxcv1.LXCTemplate{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "base"},
+		Spec: lxcv1.LXCTemplateSpec{
+			OSTemplate: debianTemplate,
+			Tags:       []lxcv1.Tag{"web"},
+			Resources:  lxcv1.Resources{Cores: ptr(int32(2)), MemoryMiB: ptr(int32(1024)), DiskGiB: ptr(int32(4))},
+			Features:   lxcv1.Features{Nesting: true},
+			Network:    lxcv1.Network{IPv4: "dhcp"},
+		},
+	}
+	return f
+}
+
+func (f *pipelineFixture) createTemplate(t *testing.T) {
+	t.Helper()
+	if err := k8s.Create(testCtx, f.template); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *pipelineFixture) container(name string, mutate ...func(*lxcv1.LXCContainer)) *lxcv1.LXCContainer {
+	c := &lxcv1.LXCContainer{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name},
+		Spec: lxcv1.LXCContainerSpec{
+			ClusterRef:  lxcv1.ClusterReference{Name: f.cluster.Name},
+			TemplateRef: lxcv1.LocalObjectReference{Name: f.template.Name},
+		},
+	}
+	for _, m := range mutate {
+		m(c)
+	}
+	return c
+}
+
+// guests lists the simulator's containers.
+func (f *pipelineFixture) guests(t *testing.T) []proxmox.Guest {
+	t.Helper()
+	g, err := f.px.Guests(testCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func create(t *testing.T, obj client.Object) {
+	t.Helper()
+	if err := k8s.Create(testCtx, obj); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestContainerIsCreatedAndStarted(t *testing.T) {
+	f := newPipelineFixture(t, "pipe-create")
+	f.createTemplate(t)
+	c := f.container("web-1", func(c *lxcv1.LXCContainer) {
+		c.Spec.Resources = &lxcv1.Resources{MemoryMiB: ptr(int32(768))}
+		c.Spec.SSHPublicKeys = []lxcv1.SSHPublicKey{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMm0aQhSLqWcUdEnOCSEhYqLWCIKAQnWnxqNbxLV6f3B user@laptop"}
+	})
+	create(t, c)
+
+	eventually(t, 20*time.Second, condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionTrue, lxcv1.SucceededReason))
+	if err := condition(c, lxcv1.ContainerCreatedCondition, metav1.ConditionTrue, lxcv1.SucceededReason)(); err != nil {
+		t.Error(err)
+	}
+	st := c.Status
+	if st.VMID < 100 || st.Node == "" || st.IPAddress == "" {
+		t.Fatalf("status lacks vmid, node or address: %+v", st)
+	}
+	if !slices.Contains(c.Finalizers, lxcv1.Finalizer) {
+		t.Errorf("finalizer missing: %v", c.Finalizers)
+	}
+	// The fake backend has no sshd: the pipeline waits at the config-manager phase, saying why.
+	eventually(t, 10*time.Second, condition(c, lxcv1.ConfigManagerDeployedCondition, metav1.ConditionFalse, lxcv1.SSHUnreachableReason))
+	if err := condition(c, lxcv1.ReconcilingCondition, metav1.ConditionTrue, "")(); err != nil {
+		t.Errorf("a provisioning container should be Reconciling: %v", err)
+	}
+
+	cfg, err := f.px.ContainerConfig(testCtx, st.Node, int(st.VMID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(cfg.Tags, lxcv1.ProxmoxTag) || !slices.Contains(cfg.Tags, "web") {
+		t.Errorf("tags = %v, want lxctm and web", cfg.Tags)
+	}
+	marker := fmt.Sprintf("lxctm-owner: %s/web-1 uid=%s", f.ns, c.UID)
+	if !strings.Contains(cfg.Description, marker) {
+		t.Errorf("description %q lacks the marker %q", cfg.Description, marker)
+	}
+	if cfg.Cores != 2 || cfg.MemoryMiB != 768 || cfg.Hostname != "web-1" || !cfg.Unprivileged || !cfg.Features.Nesting {
+		t.Errorf("config does not merge template and overrides: cores %d memory %d hostname %s unprivileged %v nesting %v",
+			cfg.Cores, cfg.MemoryMiB, cfg.Hostname, cfg.Unprivileged, cfg.Features.Nesting)
+	}
+	if net0 := cfg.Nets[0]; net0.IP != "dhcp" || net0.Bridge != "vmbr0" {
+		t.Errorf("net0 = %+v", net0)
+	}
+	if !strings.HasPrefix(cfg.RootFS.Volume, "local-lvm:") || cfg.RootFS.Size != "4G" {
+		t.Errorf("rootfs = %+v", cfg.RootFS)
+	}
+
+	// The generated root password lives only in its Secret, which the container owns.
+	secret := &corev1.Secret{}
+	if err := k8s.Get(testCtx, types.NamespacedName{Namespace: f.ns, Name: "web-1-root-password"}, secret); err != nil {
+		t.Fatal(err)
+	}
+	password := string(secret.Data["password"])
+	if len(password) != 16 {
+		t.Errorf("generated password has %d characters", len(password))
+	}
+	if !metav1.IsControlledBy(secret, c) {
+		t.Error("the root password Secret is not owned by the container")
+	}
+	if ref := st.RootPasswordSecretRef; ref == nil || ref.Name != "web-1-root-password" || ref.Key != "password" {
+		t.Errorf("status.rootPasswordSecretRef = %+v", ref)
+	}
+	assertNoSecretInObject(t, c, password)
+}
+
+// assertNoSecretInObject fails when a secret value appears in the object or its Events.
+func assertNoSecretInObject(t *testing.T, obj client.Object, secrets ...string) {
+	t.Helper()
+	text := fmt.Sprintf("%+v", obj)
+	events := &corev1.EventList{}
+	if err := k8s.List(testCtx, events, client.InNamespace(obj.GetNamespace())); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events.Items {
+		text += e.Message
+	}
+	for _, s := range secrets {
+		if strings.Contains(text, s) {
+			t.Errorf("a secret value appears in the object or its Events")
+		}
+	}
+}
+
+func TestContainerOnForeignVMIDStallsAndLeavesItAlone(t *testing.T) {
+	f := newPipelineFixture(t, "pipe-foreign")
+	f.createTemplate(t)
+	upid, err := f.px.CreateContainer(testCtx, "pve1", proxmox.CreateSpec{
+		VMID: 150, OSTemplate: debianTemplate, Hostname: "someone-elses", Description: "not ours", Storage: "local-lvm", RootFSGiB: 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTask(t, f.px, upid)
+
+	c := f.container("wants-150", func(c *lxcv1.LXCContainer) { c.Spec.VMID = ptr(int32(150)); c.Spec.Node = "pve1" })
+	create(t, c)
+	eventually(t, 20*time.Second, condition(c, lxcv1.StalledCondition, metav1.ConditionTrue, lxcv1.VMIDConflictReason))
+	if err := condition(c, lxcv1.ReadyCondition, metav1.ConditionFalse, lxcv1.VMIDConflictReason)(); err != nil {
+		t.Error(err)
+	}
+	if c.Status.ObservedGeneration != c.Generation {
+		t.Errorf("a stalled generation is finished: observedGeneration %d, generation %d", c.Status.ObservedGeneration, c.Generation)
+	}
+	cfg, err := f.px.ContainerConfig(testCtx, "pve1", 150)
+	if err != nil || cfg.Description != "not ours" || cfg.Hostname != "someone-elses" {
+		t.Errorf("the foreign container was touched: %+v, %v", cfg, err)
+	}
+
+	// Deleting the LXCContainer must not destroy the foreign container either.
+	if err := k8s.Delete(testCtx, c); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, gone(c))
+	if _, err := f.px.ContainerConfig(testCtx, "pve1", 150); err != nil {
+		t.Errorf("the foreign container was destroyed: %v", err)
+	}
+}
+
+func TestContainerAllocatedVMIDSkipsForeignContainers(t *testing.T) {
+	f := newPipelineFixture(t, "pipe-skip")
+	f.createTemplate(t)
+	c := f.container("auto")
+	create(t, c)
+	eventually(t, 20*time.Second, condition(c, lxcv1.ContainerCreatedCondition, metav1.ConditionTrue, ""))
+	if c.Status.VMID != 100 {
+		t.Fatalf("first allocation got VMID %d, want 100", c.Status.VMID)
+	}
+	c2 := f.container("auto-2")
+	create(t, c2)
+	eventually(t, 20*time.Second, condition(c2, lxcv1.ContainerCreatedCondition, metav1.ConditionTrue, ""))
+	if c2.Status.VMID == c.Status.VMID {
+		t.Fatalf("two containers share VMID %d", c.Status.VMID)
+	}
+}
+
+func TestContainerWithMarkerIsAdoptedNotCreatedTwice(t *testing.T) {
+	f := newPipelineFixture(t, "pipe-adopt")
+	// The container exists before its template, so the controller waits and does nothing.
+	c := f.container("adoptee", func(c *lxcv1.LXCContainer) { c.Spec.VMID = ptr(int32(170)); c.Spec.Node = "pve2" })
+	create(t, c)
+	eventually(t, 10*time.Second, condition(c, lxcv1.ReadyCondition, metav1.ConditionFalse, lxcv1.DependencyNotReadyReason))
+
+	// As if an earlier manager created it and crashed before recording anything.
+	upid, err := f.px.CreateContainer(testCtx, "pve2", proxmox.CreateSpec{
+		VMID: 170, OSTemplate: debianTemplate, Hostname: "adoptee", Tags: []string{lxcv1.ProxmoxTag}, Storage: "local-lvm", RootFSGiB: 2,
+		Nets:        []proxmox.NetConfig{{Name: "eth0", Bridge: "vmbr0", IP: "dhcp"}},
+		Description: ownerMarker(c),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTask(t, f.px, upid)
+
+	f.createTemplate(t)
+	eventually(t, 20*time.Second, condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionTrue, ""))
+	var ours int
+	for _, g := range f.guests(t) {
+		if g.IsContainer() {
+			ours++
+		}
+	}
+	if ours != 1 {
+		t.Errorf("%d containers in Proxmox, want exactly the adopted one", ours)
+	}
+	eventually(t, 5*time.Second, eventFor(c, lxcv1.AdoptedReason))
+}
+
+func TestContainerDeleteDestroysTheProxmoxContainer(t *testing.T) {
+	f := newPipelineFixture(t, "pipe-delete")
+	f.createTemplate(t)
+	c := f.container("doomed")
+	create(t, c)
+	eventually(t, 20*time.Second, condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionTrue, ""))
+	vmid, node := int(c.Status.VMID), c.Status.Node
+
+	if err := k8s.Delete(testCtx, c); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, gone(c))
+	if _, err := f.px.ContainerConfig(testCtx, node, vmid); !errors.Is(err, proxmox.ErrNotFound) {
+		t.Errorf("CT %d still exists after delete: %v", vmid, err)
+	}
+}
+
+func TestContainerDeleteDuringCreateWaitsThenDestroys(t *testing.T) {
+	f := newPipelineFixture(t, "pipe-delete-early", pvesimtest.WithTaskDurationOf("vzcreate", 3*time.Second))
+	f.createTemplate(t)
+	c := f.container("hasty")
+	create(t, c)
+	eventually(t, 10*time.Second, func() error {
+		if err := k8s.Get(testCtx, client.ObjectKeyFromObject(c), c); err != nil {
+			return err
+		}
+		if _, ok := operationTask(c.Status.Operation, "vzcreate"); !ok {
+			return fmt.Errorf("no create task in flight yet (operation %q)", c.Status.Operation)
+		}
+		return nil
+	})
+	vmid, node := int(c.Status.VMID), c.Status.Node
+	if err := k8s.Delete(testCtx, c); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, gone(c))
+	if _, err := f.px.ContainerConfig(testCtx, node, vmid); !errors.Is(err, proxmox.ErrNotFound) {
+		t.Errorf("CT %d survived a delete during its creation: %v", vmid, err)
+	}
+}
+
+func TestContainerRetainLeavesTheProxmoxContainer(t *testing.T) {
+	f := newPipelineFixture(t, "pipe-retain")
+	f.createTemplate(t)
+	c := f.container("kept", func(c *lxcv1.LXCContainer) { c.Spec.DeletionPolicy = lxcv1.DeletionPolicyRetain })
+	create(t, c)
+	eventually(t, 20*time.Second, condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionTrue, ""))
+	vmid, node := int(c.Status.VMID), c.Status.Node
+	if err := k8s.Delete(testCtx, c); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, gone(c))
+	status, err := f.px.ContainerStatus(testCtx, node, vmid)
+	if err != nil || !status.Running() {
+		t.Errorf("a retained container should be left running: %+v, %v", status, err)
+	}
+}
+
+func TestContainerStoppedIsReadyAndStopped(t *testing.T) {
+	f := newPipelineFixture(t, "pipe-stopped")
+	f.createTemplate(t)
+	c := f.container("sleeper", func(c *lxcv1.LXCContainer) { c.Spec.PowerState = lxcv1.PowerStateStopped })
+	create(t, c)
+	eventually(t, 20*time.Second, condition(c, lxcv1.ReadyCondition, metav1.ConditionTrue, ""))
+	if err := condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionFalse, lxcv1.StoppedReason)(); err != nil {
+		t.Error(err)
+	}
+	if c.Status.Phase != "Stopped" {
+		t.Errorf("phase = %q, want Stopped", c.Status.Phase)
+	}
+	status, err := f.px.ContainerStatus(testCtx, c.Status.Node, int(c.Status.VMID))
+	if err != nil || status.Running() {
+		t.Errorf("container should be stopped: %+v, %v", status, err)
+	}
+
+	// Asking for Running starts it.
+	update(t, c, func(c *lxcv1.LXCContainer) { c.Spec.PowerState = lxcv1.PowerStateRunning })
+	eventually(t, 20*time.Second, condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionTrue, ""))
+}
+
+func TestContainerResourcesChangeInPlace(t *testing.T) {
+	f := newPipelineFixture(t, "pipe-resize")
+	f.createTemplate(t)
+	c := f.container("growing")
+	create(t, c)
+	eventually(t, 20*time.Second, condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionTrue, ""))
+	vmid, node := int(c.Status.VMID), c.Status.Node
+
+	update(t, c, func(c *lxcv1.LXCContainer) {
+		c.Spec.Resources = &lxcv1.Resources{Cores: ptr(int32(3)), MemoryMiB: ptr(int32(2048)), SwapMiB: ptr(int32(0))}
+	})
+	eventually(t, 20*time.Second, func() error {
+		cfg, err := f.px.ContainerConfig(testCtx, node, vmid)
+		if err != nil {
+			return err
+		}
+		if cfg.Cores != 3 || cfg.MemoryMiB != 2048 || cfg.SwapMiB != 0 {
+			return fmt.Errorf("config: cores %d memory %d swap %d", cfg.Cores, cfg.MemoryMiB, cfg.SwapMiB)
+		}
+		return nil
+	})
+	if guests := f.guests(t); len(guests) != 1 {
+		t.Errorf("resizing created or lost containers: %d guests", len(guests))
+	}
+}
+
+func TestContainerWaitsForItsTemplate(t *testing.T) {
+	f := newPipelineFixture(t, "pipe-notemplate")
+	c := f.container("orphan")
+	create(t, c)
+	eventually(t, 10*time.Second, condition(c, lxcv1.ReadyCondition, metav1.ConditionFalse, lxcv1.DependencyNotReadyReason))
+	if msg := conditionMessage(c.Status.Conditions); !strings.Contains(msg, "LXCTemplate base not found") {
+		t.Errorf("Ready message = %q", msg)
+	}
+	if len(f.guests(t)) != 0 {
+		t.Error("a container without template reached Proxmox")
+	}
+}
+
+func waitTask(t *testing.T, px proxmox.Client, upid proxmox.UPID) {
+	t.Helper()
+	eventually(t, 20*time.Second, func() error {
+		ts, err := px.TaskStatus(testCtx, upid)
+		if err != nil {
+			return err
+		}
+		if ts.Running {
+			return fmt.Errorf("task %s still running", upid)
+		}
+		return ts.Err()
+	})
+}
+
+func gone(obj client.Object) func() error {
+	return func() error {
+		err := k8s.Get(testCtx, client.ObjectKeyFromObject(obj), obj)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("%s still exists (finalizers %v)", obj.GetName(), obj.GetFinalizers())
+	}
+}
+
+func eventFor(obj client.Object, reason string) func() error {
+	return func() error {
+		list := &corev1.EventList{}
+		if err := k8s.List(context.Background(), list, client.InNamespace(obj.GetNamespace())); err != nil {
+			return err
+		}
+		for _, e := range list.Items {
+			if e.InvolvedObject.Name == obj.GetName() && e.Reason == reason {
+				return nil
+			}
+		}
+		return fmt.Errorf("no %s event for %s", reason, obj.GetName())
+	}
+}
