@@ -47,7 +47,7 @@ func TestCreateLock(t *testing.T) {
 		}).upid(t)
 	}
 	t.Run("lock timeout shorter than the create", func(t *testing.T) {
-		sim := pvesimtest.Start(t, pvesimtest.WithTaskDurationOf("vzcreate", time.Second),
+		sim := pvesimtest.Start(t, pvesimtest.WithTaskDurationOf("vzcreate", 2*time.Second),
 			pvesimtest.WithOptions(func(o *pvesim.Options) { o.LockTimeout = 150 * time.Millisecond }))
 		upid := create(sim)
 		conf := configOf(t, sim, "pve1", 100)
@@ -505,7 +505,7 @@ func TestStoragesAndTemplates(t *testing.T) {
 // delay; a lease belongs to the container and interface and survives restarts of the CT and
 // changes of net0 (PVE gives a new MAC when hwaddr is left out).
 func TestInterfacesAndLeases(t *testing.T) {
-	sim := pvesimtest.Start(t, pvesimtest.WithDHCPDelay(300*time.Millisecond))
+	sim := pvesimtest.Start(t, pvesimtest.WithDHCPDelay(time.Second))
 	createCT(t, sim, "pve1", 100, nil)
 	createCT(t, sim, "pve1", 101, map[string]any{"net0": "name=eth0,bridge=vmbr0,ip=169.254.1.20/24"})
 	for _, id := range []int{100, 101} {

@@ -326,7 +326,7 @@ func TestMockConformance(t *testing.T) {
 				body: map[string]any{"url": "http://127.0.0.1:1/x.tar.zst", "content": "vztmpl", "filename": "x.tar.zst"}},
 			{method: "POST", mockPath: "^/access/ticket$", path: "/access/ticket", body: map[string]any{"username": "root@pam", "password": "secret"}, pattern: "/access/ticket",
 				absent: map[string]string{"clustername": "a standalone node has no cluster name"}},
-			{method: "DELETE", mockPath: "^/nodes/node1/lxc/101$", path: "/nodes/node1/lxc/150"},
+			{method: "DELETE", mockPath: "^/nodes/node1/lxc/101$", path: "/nodes/node1/lxc/103"},
 			{method: "DELETE", mockPath: "^/nodes/node1/tasks/" + task + "$", path: "/nodes/node1/tasks/" + running},
 		}
 	}
@@ -376,7 +376,7 @@ func conformanceSetup(t *testing.T) (sim *pvesimtest.Simulator, started, failed,
 		pvesimtest.WithTemplateDir(t.TempDir()),
 		pvesimtest.WithOptions(func(o *pvesim.Options) { o.LockTimeout = 2 * time.Minute }))
 
-	for _, vmid := range []int{100, 101, 102, 200} {
+	for _, vmid := range []int{100, 101, 102, 103, 200} {
 		waitTask(t, sim, "node1", call(t, sim, "POST", "/nodes/node1/lxc", map[string]any{
 			"vmid": vmid, "ostemplate": "local:vztmpl/" + fake.Template, "hostname": fmt.Sprintf("ct-test-%d", vmid),
 			"rootfs": "local-lvm:8", "cores": 1, "memory": 1024, "swap": 256, "tags": "tag1;tag2",

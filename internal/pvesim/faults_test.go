@@ -82,17 +82,17 @@ func TestFaultError(t *testing.T) {
 
 func TestFaultLatency(t *testing.T) {
 	sim := pvesimtest.Start(t)
-	sim.Fault(t, pvesim.FaultRule{Kind: pvesim.FaultLatency, Endpoint: "GET /version", Delay: pvesim.Duration(300 * time.Millisecond)})
+	sim.Fault(t, pvesim.FaultRule{Kind: pvesim.FaultLatency, Endpoint: "GET /version", Delay: pvesim.Duration(500 * time.Millisecond)})
 	start := time.Now()
 	if res := call(t, sim, "GET", "/version", nil); res.Code != 200 {
 		t.Fatalf("%d %s", res.Code, res.Status)
 	}
-	if d := time.Since(start); d < 300*time.Millisecond {
+	if d := time.Since(start); d < 500*time.Millisecond {
 		t.Fatalf("delayed request took %s", d)
 	}
 	start = time.Now()
 	call(t, sim, "GET", "/nodes", nil)
-	if d := time.Since(start); d > 250*time.Millisecond {
+	if d := time.Since(start); d >= 500*time.Millisecond {
 		t.Fatalf("undelayed request took %s", d)
 	}
 }

@@ -56,31 +56,26 @@ func commonHeaders(h http.Header) {
 	h.Set("Server", "pve-api-daemon/3.0")
 }
 
-// writeData answers 200 with the {"data": …} envelope.
-func writeData(w http.ResponseWriter, data any) int {
-	env, ok := data.(envelope)
-	if !ok {
-		env = envelope{Data: data}
-	}
-	body, err := json.Marshal(env)
-	if err != nil {
-		return writeError(w, nil, pveError("unable to encode answer: %v", err))
-	}
+// writeBody answers 200 with an encoded {"data": …} envelope.
+func writeBody(w http.ResponseWriter, body []byte) {
 	commonHeaders(w.Header())
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
-	return http.StatusOK
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
 
 // writeError writes the status line by hand, because net/http cannot carry PVE's message as the
 // reason phrase, and closes the connection as pveproxy does after every error.
-func writeError(w http.ResponseWriter, r *http.Request, e *apiError) int {
-	reason := e.Message
-	if i := strings.IndexByte(reason, '\n'); i >= 0 {
-		reason = reason[:i]
-	}
+func writeError(w http.ResponseWriter, r *http.Request, e *apiError) {
+	reason := firstLine(e.Message)
 	code := e.Code
 	var body []byte
 	switch {
@@ -112,11 +107,11 @@ func writeError(w http.ResponseWriter, r *http.Request, e *apiError) int {
 		w.Header().Set("Connection", "close")
 		w.WriteHeader(code)
 		_, _ = w.Write(body)
-		return code
+		return
 	}
 	conn, _, err := hj.Hijack()
 	if err != nil {
-		return code
+		return
 	}
 	defer conn.Close()
 	h := http.Header{}
@@ -133,7 +128,6 @@ func writeError(w http.ResponseWriter, r *http.Request, e *apiError) int {
 	bw.WriteString("\r\n")
 	bw.Write(body)
 	_ = bw.Flush()
-	return code
 }
 
 // dropConnection closes the connection without an answer, as a crashed proxy would.

@@ -75,11 +75,17 @@ func (s *Server) templateFile(r *request, volid string) (string, error) {
 	switch {
 	case isTemplate && !strings.Contains(file, "/") && vztmplRE.MatchString(file):
 		return file, nil
-	case regexp.MustCompile(`^(iso|backup|snippets|import)/[^/]+$`).MatchString(name):
+	case otherContentRE.MatchString(name):
 		return "", pveError("unable to use volume %s - content type needs to be 'vztmpl'", volid)
 	}
 	return "", pveError("unable to parse directory volume name '%s'", name)
 }
+
+var (
+	otherContentRE = regexp.MustCompile(`^(iso|backup|snippets|import)/[^/]+$`)
+	bareSizeRE     = regexp.MustCompile(`^\d+(\.\d+)?$`)
+	diskNoRE       = regexp.MustCompile(`disk-(\d+)`)
+)
 
 // newDiskRE is PVE's NEW_DISK_RE: STORAGE:SIZE_IN_GiB allocates a new volume.
 var newDiskRE = regexp.MustCompile(`^(([^/:\s]+):)?(\d+(\.\d+)?)$`)
@@ -177,7 +183,7 @@ func (s *Server) createContainer(r *request) (any, error) {
 	for k, v := range params {
 		switch {
 		case k == "rootfs" || indexed(k, "mp"):
-			if regexp.MustCompile(`^\d+(\.\d+)?$`).MatchString(v) {
+			if bareSizeRE.MatchString(v) {
 				v = storage + ":" + v
 			}
 			conf[k] = v
@@ -601,7 +607,7 @@ func (s *Server) updateConfig(r *request) (any, error) {
 func nextDiskNo(conf map[string]string) int {
 	used := map[string]bool{}
 	for _, k := range diskKeys(conf) {
-		if m := regexp.MustCompile(`disk-(\d+)`).FindStringSubmatch(conf[k]); m != nil {
+		if m := diskNoRE.FindStringSubmatch(conf[k]); m != nil {
 			used[m[1]] = true
 		}
 	}

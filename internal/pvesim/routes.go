@@ -150,14 +150,61 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	pattern, code := s.serveAPI(w, r)
-	s.metrics.observe(r.Method, pattern, code, time.Since(start))
+	pattern, a := s.serveAPI(r)
+	body, a := a.encode()
+	// Counted before the answer goes out, so a client reading the counters after its
+	// request always finds it.
+	s.metrics.observe(r.Method, pattern, a.code(), time.Since(start))
+	switch {
+	case a.drop:
+		dropConnection(w)
+	case a.err != nil:
+		writeError(w, r, a.err)
+	default:
+		writeBody(w, body)
+	}
 }
 
-func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) (pattern string, code int) {
+// answer is what a request gets: data, an error, or a dropped connection.
+type answer struct {
+	data any
+	err  *apiError
+	drop bool
+}
+
+// encode renders the success body, turning an encoding failure into an error answer.
+func (a answer) encode() ([]byte, answer) {
+	if a.drop || a.err != nil {
+		return nil, a
+	}
+	env, ok := a.data.(envelope)
+	if !ok {
+		env = envelope{Data: a.data}
+	}
+	body, err := json.Marshal(env)
+	if err != nil {
+		return nil, answer{err: pveError("unable to encode answer: %v", err)}
+	}
+	return body, a
+}
+
+func (a answer) code() int {
+	switch {
+	case a.drop:
+		return codeDropped
+	case a.err != nil:
+		if strings.ContainsAny(firstLine(a.err.Message), "\r") {
+			return http.StatusBadRequest
+		}
+		return a.err.Code
+	}
+	return http.StatusOK
+}
+
+func (s *Server) serveAPI(r *http.Request) (pattern string, a answer) {
 	rel, ok := strings.CutPrefix(r.URL.Path, apiPrefix)
 	if !ok || (rel != "" && !strings.HasPrefix(rel, "/")) {
-		return "unmatched", writeError(w, r, &apiError{Code: http.StatusNotImplemented, Message: "no such uri"})
+		return "unmatched", answer{err: &apiError{Code: http.StatusNotImplemented, Message: "no such uri"}}
 	}
 	user, token, authErr := s.auth.authenticate(r)
 	rt, vars := s.match(r.Method, rel)
@@ -172,37 +219,36 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) (pattern strin
 			case <-r.Context().Done():
 			}
 		}
-		return pattern, writeError(w, r, authErr)
+		return pattern, answer{err: authErr}
 	}
 	if rt == nil {
-		return pattern, writeError(w, r, &apiError{Code: http.StatusNotImplemented,
-			Message: fmt.Sprintf("Method '%s %s' not implemented", r.Method, rel)})
+		return pattern, answer{err: &apiError{Code: http.StatusNotImplemented,
+			Message: fmt.Sprintf("Method '%s %s' not implemented", r.Method, rel)}}
 	}
 	if f := s.faults.before(r.Context(), r.Method, rt.pattern); f != nil {
 		switch {
 		case f.drop:
-			dropConnection(w)
-			return pattern, codeDropped
+			return pattern, answer{drop: true}
 		case f.err != nil:
-			return pattern, writeError(w, r, f.err)
+			return pattern, answer{err: f.err}
 		case f.lock:
 			s.holdConfigLock(vars["vmid"], f.lockHold)
 		}
 	}
 	raw, perr := readParams(r)
 	if perr != nil {
-		return pattern, writeError(w, r, perr)
+		return pattern, answer{err: perr}
 	}
 	for k, v := range vars {
 		if old, ok := raw[k]; ok {
 			if sv, _ := schema.Scalar(old); sv != v {
-				return pattern, writeError(w, r, paramErrorf(k, "duplicate parameter (already defined in URI) with conflicting values!"))
+				return pattern, answer{err: paramErrorf(k, "duplicate parameter (already defined in URI) with conflicting values!")}
 			}
 		}
 		raw[k] = v
 	}
 	if errs := rt.schema.Validate(raw); errs != nil {
-		return pattern, writeError(w, r, paramError(errs))
+		return pattern, answer{err: paramError(errs)}
 	}
 	req := &request{Request: r, route: rt, params: normalise(raw), user: user, token: token}
 	data, err := rt.handle(req)
@@ -214,9 +260,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) (pattern strin
 		if ae.Code != http.StatusBadRequest {
 			s.log.Debug("Request failed", "method", r.Method, "path", rel, "code", ae.Code, "error", ae.Message)
 		}
-		return pattern, writeError(w, r, ae)
+		return pattern, answer{err: ae}
 	}
-	return pattern, writeData(w, data)
+	return pattern, answer{data: data}
 }
 
 // readParams merges the body (JSON or form) and the query string, as pveproxy does.

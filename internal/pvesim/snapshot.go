@@ -184,21 +184,17 @@ func (s *Server) convertToTemplate(r *request) (any, error) {
 		return nil, err
 	}
 	defer ct.unlock()
+	running := s.running(r.Context(), ct.VMID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := ct.checkLock(); err != nil {
-		return nil, err
-	}
 	switch {
+	case ct.checkLock() != nil:
+		return nil, ct.checkLock()
 	case len(ct.Snapshots) > 0:
 		return nil, pveError("unable to create template, because CT contains snapshots")
 	case ct.Conf["template"] == "1":
 		return nil, pveError("you can't convert a template to a template")
-	}
-	s.mu.Unlock()
-	running := s.running(r.Context(), ct.VMID)
-	s.mu.Lock()
-	if running {
+	case running:
 		return nil, pveError("you can't convert a CT to template if the CT is running")
 	}
 	ct.Conf["template"] = "1"

@@ -34,14 +34,17 @@ var formats = map[string]func(string) string{
 	"pve-startup-order":    verifyStartupOrder,
 	"pve-ct-timezone":      verifyCTTimezone,
 	"pve-storage-content":  verifyStorageContent,
-	"pve-task-status-type": func(s string) string {
-		return matchOrf(regexp.MustCompile(`(?i)^(ok|error|warning|unknown)$`), s, "invalid status '%s'")
-	},
-	"pve-realm": func(s string) string {
-		return matchOrf(regexp.MustCompile(`^[A-Za-z][A-Za-z\d\.\-_]+$`), s, "realm '%s' contains illegal characters")
-	},
-	"pve-iface": verifyIface,
+	"pve-task-status-type": func(s string) string { return matchOrf(taskStatusRE, s, "invalid status '%s'") },
+	"pve-realm":            func(s string) string { return matchOrf(realmRE, s, "realm '%s' contains illegal characters") },
+	"pve-iface":            verifyIface,
 }
+
+var (
+	taskStatusRE = regexp.MustCompile(`(?i)^(ok|error|warning|unknown)$`)
+	realmRE      = regexp.MustCompile(`^[A-Za-z][A-Za-z\d\.\-_]+$`)
+	idRE         = regexp.MustCompile(`(?i)^[a-z][a-z0-9\-\_\.]*[a-z0-9]$`)
+	poolRE       = regexp.MustCompile(`^[A-Za-z0-9\.\-_]+(?:/[A-Za-z0-9\.\-_]+){0,2}$`)
+)
 
 var ifaceRE = regexp.MustCompile(`(?i)^[a-z][a-z0-9_]{1,20}([:\.]\d+)?$`)
 
@@ -108,7 +111,7 @@ func verifyID(id, kind string) string {
 	if len(id) < 2 {
 		return fmt.Sprintf("%s ID '%s' cannot be shorter than 2 characters\n", kind, id)
 	}
-	if !regexp.MustCompile(`(?i)^[a-z][a-z0-9\-\_\.]*[a-z0-9]$`).MatchString(id) {
+	if !idRE.MatchString(id) {
 		return fmt.Sprintf("%s ID '%s' contains illegal characters\n", kind, id)
 	}
 	return ""
@@ -221,7 +224,7 @@ func verifyPoolName(s string) string {
 	if len(strings.Split(s, "/")) > 3 {
 		return fmt.Sprintf("pool name '%s' nested too deeply (max levels = 3)\n", s)
 	}
-	if !regexp.MustCompile(`^[A-Za-z0-9\.\-_]+(?:/[A-Za-z0-9\.\-_]+){0,2}$`).MatchString(s) {
+	if !poolRE.MatchString(s) {
 		return fmt.Sprintf("pool name '%s' contains invalid characters\n", s)
 	}
 	return ""
