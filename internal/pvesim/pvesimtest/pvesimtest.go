@@ -1,6 +1,7 @@
 // Package pvesimtest starts an in-process Proxmox VE simulator for tests: HTTPS on 127.0.0.1
-// with its own CA, an API token, the fake backend unless told otherwise, short task durations,
-// and handles to inject faults and read request counters.
+// with its own CA, an API token (root@pam!pvesimtest), the fake backend unless told otherwise,
+// short task durations (20ms), a 1s config-lock timeout, and handles to inject faults
+// (Fault, ClearFaults) and read request counters (Counters).
 //
 //	sim := pvesimtest.Start(t)
 //	client := proxmox.NewClient(sim.URL, proxmox.WithAPIToken(sim.TokenID, sim.Secret),
@@ -230,8 +231,9 @@ func (s *Simulator) Stop() {
 }
 
 // Restart stops the simulator and starts a new one on the same address, state directory and
-// CA, as a restarted pvesim process would be. The backend is built again unless it was given
-// with WithBackend.
+// CA, as a restarted pvesim process would be. The backend is built again, except one given with
+// WithBackend, which is reused after its Close (fine for the fake backend; give a real backend
+// with WithBackendFunc instead).
 func (s *Simulator) Restart(t testing.TB) {
 	t.Helper()
 	s.Stop()
