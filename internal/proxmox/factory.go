@@ -1,9 +1,6 @@
 package proxmox
 
-import (
-	"context"
-	"sync"
-)
+import "sync"
 
 // Factory hands out one client per cluster and keeps it across reconciles, so connections and
 // ticket sessions are reused. A cluster's client is rebuilt when its settings change (endpoint,
@@ -53,31 +50,4 @@ func (f *Factory) Forget(cluster string) {
 		cached.client.Close()
 		delete(f.clients, cluster)
 	}
-}
-
-// DiscoverOSTemplates lists the container templates on every online node's enabled, active
-// storages that hold vztmpl content. A shared storage's templates are listed once per node,
-// since each node can use them.
-func DiscoverOSTemplates(ctx context.Context, c Client, nodes []Node) ([]OSTemplate, error) {
-	var out []OSTemplate
-	for _, n := range nodes {
-		if !n.Online() {
-			continue
-		}
-		storages, err := c.Storages(ctx, n.Name)
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range storages {
-			if !s.HasContent("vztmpl") || !s.Enabled || !s.Active {
-				continue
-			}
-			tmpls, err := c.OSTemplates(ctx, n.Name, s.Name)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, tmpls...)
-		}
-	}
-	return out, nil
 }
