@@ -558,7 +558,15 @@ func TestInterfacesAndLeases(t *testing.T) {
 	if again := ctAddress(t, sim, "pve1", 100); again != lease {
 		t.Fatalf("lease changed %s → %s", lease, again)
 	}
-	// A bridge the node does not have fails the start like on PVE.
+	// Every node has vmbr0, whose address is the gateway; a bridge the node does not have
+	// fails the start like on PVE.
+	nets, err := nodeOf(t, sim, "pve1").Networks(testContext(t, time.Minute), "bridge")
+	if err != nil || len(nets) != 1 || nets[0].Iface != "vmbr0" || nets[0].Address != sim.Gateway().String() {
+		t.Fatalf("bridges: %+v %v", nets, err)
+	}
+	if res := call(t, sim, "GET", "/nodes/pve1/network/vmbr9", nil); res.errors(t)["iface"] != "interface does not exist" {
+		t.Fatalf("vmbr9: %s", res.Raw)
+	}
 	createCT(t, sim, "pve1", 102, map[string]any{"net0": "name=eth0,bridge=vmbr9,ip=dhcp"})
 	waitTask(t, sim, "pve1", call(t, sim, "POST", "/nodes/pve1/lxc/102/status/start", nil), "bridge 'vmbr9' does not exist")
 }

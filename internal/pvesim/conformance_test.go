@@ -279,6 +279,8 @@ func TestMockConformance(t *testing.T) {
 			{method: "GET", mockPath: "^/version$", path: "/version", pattern: "/version"},
 			{method: "GET", mockPath: "^/nodes$", path: "/nodes", pattern: "/nodes", absent: map[string]string{}},
 			{method: "GET", mockPath: "^/nodes/node1/status$", path: "/nodes/node1/status", pattern: "/nodes/{node}/status"},
+			{method: "GET", mockPath: "^/nodes/node1/network/vmbr0$", path: "/nodes/node1/network/vmbr0", pattern: "/nodes/{node}/network/{iface}",
+				absent: map[string]string{"gateway": "vmbr0 is the containers' gateway itself and has none"}},
 			{method: "GET", mockPath: "/cluster/status", path: "/cluster/status", pattern: "/cluster/status"},
 			{method: "GET", mockPath: "/cluster/nextid$", path: "/cluster/nextid", pattern: "/cluster/nextid"},
 			{method: "GET", mockPath: "/cluster/nextid", params: map[string]string{"vmid": "200"}, path: "/cluster/nextid?vmid=200", pattern: "/cluster/nextid"},

@@ -59,6 +59,8 @@ func (s *Server) apiRoutes() []route {
 		s.handle("GET", "/version", s.version),
 		s.handle("GET", "/nodes", s.listNodes),
 		s.handle("GET", "/nodes/{node}/status", s.nodeStatus),
+		s.handle("GET", "/nodes/{node}/network", s.listNetworks),
+		s.handle("GET", "/nodes/{node}/network/{iface}", s.network),
 		s.handle("GET", "/cluster/status", s.clusterStatus),
 		s.handle("GET", "/cluster/nextid", s.nextID),
 		s.handle("GET", "/cluster/resources", s.clusterResources),

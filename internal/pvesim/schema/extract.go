@@ -22,6 +22,8 @@ var paths = []string{
 	"/cluster/tasks",
 	"/nodes",
 	"/nodes/{node}/status",
+	"/nodes/{node}/network",
+	"/nodes/{node}/network/{iface}",
 	"/nodes/{node}/aplinfo",
 	"/nodes/{node}/lxc",
 	"/nodes/{node}/lxc/{vmid}",
