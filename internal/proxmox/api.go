@@ -144,6 +144,10 @@ func (c *APIClient) call(ctx context.Context, name, target string, mode callMode
 			return perr
 		}
 		retry := retryableKind(perr.Kind, perr.Err)
+		if mode == createOnce && perr.StatusCode >= 200 && perr.StatusCode < 300 {
+			// Proxmox accepted the create but its answer was unreadable.
+			perr.OutcomeUnknown = true
+		}
 		if mode == createOnce && retry && !provenUnapplied(perr, ex) {
 			perr.OutcomeUnknown = outcomeUnknown(ex)
 			return perr

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"time"
 )
@@ -82,7 +83,10 @@ func (c *APIClient) startTask(ctx context.Context, name, target string, mode cal
 		return "", err
 	}
 	if _, perr := upid.Parse(); perr != nil {
-		return "", invalid(name+" "+target, perr)
+		e := &Error{Kind: ErrInvalidResponse, Op: name + " " + target, StatusCode: http.StatusOK, Message: perr.Error(), Err: perr}
+		// The request was accepted, so whatever it asked for may be under way.
+		e.OutcomeUnknown = mode == createOnce
+		return "", e
 	}
 	return upid, nil
 }
