@@ -98,9 +98,9 @@ func (r *LXCContainerReconciler) reconcileScripts(ctx context.Context, s *contai
 			if rs.ExitCode != 0 {
 				err := scriptFailed(rn)
 				if rn.status == nil {
-					err = Stall(lxcv1.PackagesFailedReason, "%s exited %d: %s", rn.label, rs.ExitCode, clip(rs.OutputTail))
+					err = Stall(lxcv1.PackagesFailedReason, "%s exited %d; last output:\n%s", rn.label, rs.ExitCode, tail(rs.OutputTail, 8))
 				}
-				r.Recorder.Eventf(s.obj, nil, corev1.EventTypeWarning, lxcv1.ScriptFailedReason, "RunScript", "%v", err)
+				// The Ready condition's transition reports it as a Warning event.
 				return "", err
 			}
 			if rn.status == nil && (i+1 == len(runs) || runs[i+1].status != nil) {

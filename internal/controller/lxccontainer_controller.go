@@ -104,8 +104,8 @@ func (r *LXCContainerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if !obj.DeletionTimestamp.IsZero() {
 		defer func() {
 			if controllerutil.ContainsFinalizer(obj, lxcv1.Finalizer) {
-				if err := s.patcher.Patch(ctx, obj, retErr); err != nil {
-					retErr = errors.Join(retErr, err)
+				if perr := s.patcher.Patch(ctx, obj, errDeleting); perr != nil {
+					retErr = errors.Join(retErr, perr)
 				}
 			}
 		}()
@@ -119,12 +119,13 @@ func (r *LXCContainerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		}
 	}
 
+	var err error
 	defer func() {
-		if err := s.patcher.Patch(ctx, obj, retErr); err != nil {
-			retErr = errors.Join(retErr, err)
+		if perr := s.patcher.Patch(ctx, obj, err); perr != nil {
+			retErr = errors.Join(retErr, perr)
 		}
 	}()
-	err := r.runPipeline(ctx, s)
+	err = r.runPipeline(ctx, s)
 	return r.summarizeContainer(s, err)
 }
 
@@ -133,6 +134,9 @@ type phase struct {
 	condition string
 	run       func(context.Context, *containerScope) (string, error)
 }
+
+// errDeleting marks status writes during deletion, which are progress, not news.
+var errDeleting = Wait(0, lxcv1.DeletingReason, "deleting")
 
 // errStopped ends the pipeline early for a container whose powerState is Stopped: the later
 // phases keep their last outcome.
@@ -281,6 +285,7 @@ func (r *LXCContainerReconciler) taskPoll() time.Duration {
 
 // SetupWithManager watches containers and requeues them when their template or cluster changes.
 func (r *LXCContainerReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.Recorder = withShortNotes(r.Recorder)
 	workers := r.MaxConcurrentReconciles
 	if workers <= 0 {
 		workers = 4

@@ -43,13 +43,14 @@ func (r *LXCTemplateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	sp := newStatusPatcher(tmpl, r.Client, r.Recorder)
+	var err error
 	defer func() {
-		if err := sp.Patch(ctx, tmpl, retErr); err != nil {
-			retErr = errors.Join(retErr, err)
+		if perr := sp.Patch(ctx, tmpl, err); perr != nil {
+			retErr = errors.Join(retErr, perr)
 		}
 	}()
 
-	err := r.reconcile(ctx, tmpl)
+	err = r.reconcile(ctx, tmpl)
 	msg := fmt.Sprintf("%d packages resolved, OS template available, used by %d containers",
 		countPackages(tmpl.Status.ResolvedPackages), tmpl.Status.UsedBy)
 	return summarize(tmpl, msg, err, 0)
@@ -112,6 +113,7 @@ func (r *LXCTemplateReconciler) clustersListing(ctx context.Context, tmpl *lxcv1
 // SetupWithManager watches templates, their buckets, the clusters' template lists and the
 // containers that use them.
 func (r *LXCTemplateReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.Recorder = withShortNotes(r.Recorder)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&lxcv1.LXCTemplate{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&lxcv1.PackageBucket{}, handler.EnqueueRequestsFromMapFunc(r.templatesForBucket)).

@@ -30,14 +30,15 @@ func (r *PackageBucketReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	sp := newStatusPatcher(bucket, r.Client, r.Recorder)
+	var err error
 	defer func() {
-		if err := sp.Patch(ctx, bucket, retErr); err != nil {
-			retErr = errors.Join(retErr, err)
+		if perr := sp.Patch(ctx, bucket, err); perr != nil {
+			retErr = errors.Join(retErr, perr)
 		}
 	}()
 
 	templates := &lxcv1.LXCTemplateList{}
-	err := r.List(ctx, templates, client.InNamespace(bucket.Namespace), client.MatchingFields{templateBucketIndex: bucket.Name})
+	err = r.List(ctx, templates, client.InNamespace(bucket.Namespace), client.MatchingFields{templateBucketIndex: bucket.Name})
 	if err == nil {
 		bucket.Status.PackageCount = int32(len(bucket.Spec.Packages))
 		bucket.Status.UsedBy = int32(len(templates.Items))
@@ -48,6 +49,7 @@ func (r *PackageBucketReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 
 // SetupWithManager watches buckets and the templates that reference them.
 func (r *PackageBucketReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.Recorder = withShortNotes(r.Recorder)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&lxcv1.PackageBucket{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&lxcv1.LXCTemplate{}, referencesHandler(func(t *lxcv1.LXCTemplate) []types.NamespacedName {

@@ -57,14 +57,15 @@ func (r *ProxmoxClusterReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	}
 
 	sp := newStatusPatcher(cluster, r.Client, r.Recorder)
+	var err error
 	defer func() {
-		if err := sp.Patch(ctx, cluster, retErr); err != nil {
-			retErr = errors.Join(retErr, err)
+		if perr := sp.Patch(ctx, cluster, err); perr != nil {
+			retErr = errors.Join(retErr, perr)
 		}
 	}()
 
 	interval := syncInterval(cluster)
-	err := r.sync(ctx, cluster)
+	err = r.sync(ctx, cluster)
 	if err != nil && !isStallOrWait(err) {
 		// An unreachable or refusing cluster is not a bug to back off from: it is waiting for
 		// the cluster or its credentials, retried at a steady pace.
@@ -77,13 +78,13 @@ func (r *ProxmoxClusterReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	}
 	msg := fmt.Sprintf("Proxmox VE %s with %d nodes (%d online) and %d OS templates",
 		cluster.Status.Version, len(cluster.Status.Nodes), onlineNodes(cluster), len(cluster.Status.Templates))
-	result, err = summarize(cluster, msg, err, interval)
+	result, retErr = summarize(cluster, msg, err, interval)
 	if !conditions.IsReady(cluster) {
 		// Credentials, certificates and outages are fixed outside the cluster object, so keep
 		// looking at a steady pace rather than waiting for a change that may never be seen.
 		result.RequeueAfter = min(clusterRetryInterval, interval)
 	}
-	return result, err
+	return result, retErr
 }
 
 // sync reads the cluster into status.
@@ -175,6 +176,7 @@ func joinContent(content []string) string {
 
 // SetupWithManager watches ProxmoxClusters and the Secrets they reference (metadata only).
 func (r *ProxmoxClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.Recorder = withShortNotes(r.Recorder)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&lxcv1.ProxmoxCluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Secret{},

@@ -3,12 +3,15 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
 	"github.com/fluxcd/pkg/runtime/patch"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -110,3 +113,36 @@ func (p *statusPatcher) Patch(ctx context.Context, obj conditionedObject, recErr
 
 // fieldOwner is the manager's name in managedFields.
 const fieldOwner = "lxc-template-manager"
+
+// maxEventNote is the longest note the events API accepts.
+const maxEventNote = 1024
+
+// eventNote shortens a message to fit an Event, keeping its start, which names what happened.
+func eventNote(msg string) string {
+	if len(msg) <= maxEventNote {
+		return msg
+	}
+	cut := maxEventNote - len("…")
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut] + "…"
+}
+
+// shortNotes is an EventRecorder that shortens every note to what the events API accepts, so
+// no Event is lost for being too long.
+type shortNotes struct {
+	events.EventRecorder
+}
+
+// withShortNotes wraps r once.
+func withShortNotes(r events.EventRecorder) events.EventRecorder {
+	if _, ok := r.(shortNotes); ok || r == nil {
+		return r
+	}
+	return shortNotes{r}
+}
+
+func (s shortNotes) Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...interface{}) {
+	s.EventRecorder.Eventf(regarding, related, eventtype, reason, action, "%s", eventNote(fmt.Sprintf(note, args...)))
+}

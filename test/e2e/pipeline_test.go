@@ -1,0 +1,382 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fluxcd/pkg/runtime/conditions"
+	gossh "golang.org/x/crypto/ssh"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+	"templatemanager.dev/lxc-template-manager/internal/pvesim/lxc/lxctest"
+)
+
+const debianTemplate = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
+
+func str(s string) *string { return &s }
+
+// webTemplate is the template of the end-to-end tests: hello-web from the local repository
+// through a bucket, two scripts (the second writes a credentials file), one managed file per
+// policy, a config env, and the promised hello-web service.
+func (s *stack) webTemplate(ns, name string, extraScripts ...lxcv1.Script) *lxcv1.LXCTemplate {
+	scripts := append([]lxcv1.Script{
+		{Name: "page", Content: str("#!/bin/sh\nset -eu\nmkdir -p /var/www/hello\nprintf '<h1>%s</h1>\\n' \"$SITE_TITLE\" > /var/www/hello/index.html\necho \"page written for $SITE_TITLE\"\n")},
+		{Name: "credentials", Content: str("#!/bin/sh\nset -eu\numask 077\ntoken=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n')\nprintf 'HELLO_WEB_TOKEN=%s\\n' \"$token\" > /etc/config-manager/credentials/hello-web.env\necho credentials written\n")},
+	}, extraScripts...)
+	return &lxcv1.LXCTemplate{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: lxcv1.LXCTemplateSpec{
+			Description:       "hello-web from the local repository",
+			Tags:              []lxcv1.Tag{"web"},
+			OSTemplate:        debianTemplate,
+			Resources:         lxcv1.Resources{Cores: ptr(int32(1)), MemoryMiB: ptr(int32(512)), DiskGiB: ptr(int32(2))},
+			Features:          lxcv1.Features{Nesting: true},
+			Network:           lxcv1.Network{IPv4: "dhcp"},
+			PackageBucketRefs: []lxcv1.LocalObjectReference{{Name: "web"}},
+			Config:            lxcv1.ConfigSource{Env: []lxcv1.EnvVar{{Name: "SITE_TITLE", Value: "from the template"}, {Name: "GREETING", Value: "hello $world \"quoted\""}}},
+			Files: []lxcv1.ManagedFile{
+				{Path: "/etc/apt/sources.list", Content: str("deb [trusted=yes] " + s.repoURL + " ./\n"), Policy: lxcv1.FilePolicyReplace},
+				{Path: "/etc/motd", Content: str("managed motd\n"), Policy: lxcv1.FilePolicyDefault},
+				{Path: "/etc/issue", Content: str("managed issue\n"), Policy: lxcv1.FilePolicyBackup, Mode: "0640"},
+			},
+			Scripts:  scripts,
+			Services: []lxcv1.ServicePromise{{Name: "hello-web", Port: 8080, Protocol: lxcv1.ProtocolTCP}},
+		},
+	}
+}
+
+func webBucket(ns string) *lxcv1.PackageBucket {
+	return &lxcv1.PackageBucket{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+		Spec:       lxcv1.PackageBucketSpec{Manager: lxcv1.PackageManagerApt, Packages: []lxcv1.PackageName{"hello-web"}},
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
+	s := startStack(t)
+	s.startManager(t)
+	ctx := context.Background()
+	ns := "e2e"
+	signer := lxctest.NewSigner(t)
+	userKey := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(signer.PublicKey()))) + " e2e@test"
+	const apiKey = "s3cr3t-api-key-value"
+
+	failing := s.webTemplate(ns, "failing", lxcv1.Script{Name: "boom",
+		Content: str("#!/bin/sh\necho first line\necho second line\necho 'it went boom' >&2\nexit 3\n")})
+	failing.Spec.Services = nil
+	s.create(t,
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-1-env"}, Data: map[string][]byte{"API_KEY": []byte(apiKey)}},
+		webBucket(ns), s.webTemplate(ns, "web"), failing,
+		&lxcv1.LXCContainer{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-1"},
+			Spec: lxcv1.LXCContainerSpec{
+				ClusterRef: lxcv1.ClusterReference{Name: "pve"}, TemplateRef: lxcv1.LocalObjectReference{Name: "web"},
+				SSHPublicKeys: []lxcv1.SSHPublicKey{lxcv1.SSHPublicKey(userKey)},
+				Config: &lxcv1.ContainerConfig{
+					Env:     []lxcv1.EnvVar{{Name: "SITE_TITLE", Value: "web-1 says hi"}},
+					EnvFrom: []lxcv1.EnvFromSource{{SecretRef: &lxcv1.LocalObjectReference{Name: "web-1-env"}}},
+				},
+			},
+		},
+		&lxcv1.LXCContainer{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bad-1"},
+			Spec: lxcv1.LXCContainerSpec{
+				ClusterRef: lxcv1.ClusterReference{Name: "pve"}, TemplateRef: lxcv1.LocalObjectReference{Name: "failing"},
+				Network:       &lxcv1.Network{IPv4: s.subnet.Addr().Next().Next().String() + "/24", Gateway: s.gateway().String()},
+				SSHPublicKeys: []lxcv1.SSHPublicKey{lxcv1.SSHPublicKey(userKey)},
+			},
+		},
+	)
+
+	// kstatus sees a provisioning container as InProgress.
+	eventually(t, 2*time.Minute, func() error {
+		res, err := s.kstatus(ctx, ns, "web-1")
+		if err != nil {
+			return err
+		}
+		if res.Status != status.InProgressStatus {
+			return fmt.Errorf("kstatus of a provisioning container is %s", res.Status)
+		}
+		return nil
+	})
+
+	// kubectl wait, as users and CI pipelines do.
+	if out, err := s.cp.TryKubectl("-n", ns, "wait", "--for=condition=Ready", "--timeout=5m", "lxcc/web-1"); err != nil {
+		dumpContainer(t, s, ns, "web-1")
+		t.Fatalf("kubectl wait: %v\n%s", err, out)
+	}
+	res, err := s.kstatus(ctx, ns, "web-1")
+	if err != nil || res.Status != status.CurrentStatus {
+		t.Errorf("kstatus of a Ready container: %+v, %v", res, err)
+	}
+
+	web := &lxcv1.LXCContainer{}
+	if err := s.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web-1"}, web); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{lxcv1.ContainerCreatedCondition, lxcv1.ContainerStartedCondition, lxcv1.ConfigManagerDeployedCondition,
+		lxcv1.ScriptsCompletedCondition, lxcv1.ServicesDiscoveredCondition, lxcv1.ReadyCondition} {
+		if !conditions.IsTrue(web, c) {
+			t.Errorf("%s is not True: %+v", c, conditions.Get(web, c))
+		}
+	}
+	if web.Status.ObservedGeneration != web.Generation || web.Status.Phase != "Ready" {
+		t.Errorf("observedGeneration %d (generation %d), phase %q", web.Status.ObservedGeneration, web.Generation, web.Status.Phase)
+	}
+	i := slices.IndexFunc(web.Status.Services, func(d lxcv1.DiscoveredService) bool { return d.Port == 8080 })
+	if i < 0 {
+		t.Fatalf("status.services lacks port 8080: %+v", web.Status.Services)
+	}
+	svc := web.Status.Services[i]
+	if svc.Unit != "hello-web.service" || svc.Name != "hello-web" || svc.Protocol != lxcv1.ProtocolTCP || svc.URL == "" {
+		t.Errorf("hello-web service: %+v", svc)
+	}
+	// The service answers at the URL status gives, with the page the first script wrote.
+	page := httpGet(t, svc.URL)
+	if !strings.Contains(page, "web-1 says hi") {
+		t.Errorf("the service at %s answered %q", svc.URL, page)
+	}
+
+	// Inside the container.
+	sh := dialContainer(t, web.Status.IPAddress, signer)
+	expect := func(cmd, want string) {
+		t.Helper()
+		out := run1(t, sh, cmd)
+		if strings.TrimSpace(out) != want {
+			t.Errorf("%s: got %q, want %q", cmd, out, want)
+		}
+	}
+	expect("systemctl is-enabled config-manager.service", "enabled")
+	expect("systemctl show -p Result --value config-manager.service", "success")
+	expect("systemctl is-active config-manager.service", "active")
+	env := run1(t, sh, "cat /etc/config-manager/config.env")
+	for _, want := range []string{`SITE_TITLE="web-1 says hi"`, `GREETING="hello \$world \"quoted\""`, `API_KEY="` + apiKey + `"`} {
+		if !strings.Contains(env, want) {
+			t.Errorf("config.env lacks %s:\n%s", want, env)
+		}
+	}
+	expect("stat -c %a /etc/config-manager/config.env", "600")
+	expect("cat /etc/apt/sources.list", "deb [trusted=yes] "+s.repoURL+" ./")
+	if motd := run1(t, sh, "cat /etc/motd"); strings.Contains(motd, "managed motd") || !strings.Contains(motd, "Debian") {
+		t.Errorf("policy default overwrote the existing /etc/motd: %q", motd)
+	}
+	expect("cat /etc/issue", "managed issue")
+	expect("stat -c %a /etc/issue", "640")
+	if bak := run1(t, sh, "cat /etc/issue.bak"); !strings.Contains(bak, "Debian GNU/Linux") {
+		t.Errorf("policy backup did not keep the old /etc/issue: %q", bak)
+	}
+	expect("dpkg-query -W -f '${Status}' hello-web", "install ok installed")
+	expect("systemctl is-active hello-web.service", "active")
+	fileToken := strings.TrimPrefix(strings.TrimSpace(run1(t, sh, "cat /etc/config-manager/credentials/hello-web.env")), "HELLO_WEB_TOKEN=")
+
+	// In Kubernetes: the credentials Secret holds what the script wrote; the root password
+	// Secret exists.
+	creds := &corev1.Secret{}
+	if err := s.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web-1-credentials"}, creds); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(creds.Data["HELLO_WEB_TOKEN"]); got == "" || got != fileToken {
+		t.Errorf("credentials Secret HELLO_WEB_TOKEN = %q, the file says %q", got, fileToken)
+	}
+	if web.Status.CredentialsSecretRef == nil || web.Status.CredentialsSecretRef.Name != "web-1-credentials" {
+		t.Errorf("status.credentialsSecretRef = %+v", web.Status.CredentialsSecretRef)
+	}
+	rootPassword := &corev1.Secret{}
+	if err := s.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web-1-root-password"}, rootPassword); err != nil {
+		t.Fatal(err)
+	}
+	password := string(rootPassword.Data["password"])
+	if len(password) != 16 {
+		t.Errorf("root password has %d characters", len(password))
+	}
+
+	// The failing container: the script is named with its exit code and last lines, and is
+	// not run again.
+	bad := &lxcv1.LXCContainer{}
+	eventually(t, 4*time.Minute, func() error {
+		if err := s.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "bad-1"}, bad); err != nil {
+			return err
+		}
+		c := conditions.Get(bad, lxcv1.ScriptsCompletedCondition)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != lxcv1.ScriptFailedReason {
+			return fmt.Errorf("ScriptsCompleted: %+v", c)
+		}
+		return nil
+	})
+	msg := conditions.GetMessage(bad, lxcv1.ScriptsCompletedCondition)
+	for _, want := range []string{"script boom", "exited 3", "second line", "it went boom"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("ScriptsCompleted message lacks %q: %q", want, msg)
+		}
+	}
+	if !conditions.IsStalled(bad) || bad.Status.IPAddress != s.subnet.Addr().Next().Next().String() {
+		t.Errorf("bad-1: stalled %v, address %s", conditions.IsStalled(bad), bad.Status.IPAddress)
+	}
+	boom := bad.Status.Scripts[slices.IndexFunc(bad.Status.Scripts, func(sc lxcv1.ScriptStatus) bool { return sc.Name == "boom" })]
+	if boom.ExitCode == nil || *boom.ExitCode != 3 || boom.StartedAt == nil || boom.FinishedAt == nil || !strings.Contains(boom.OutputTail, "second line") {
+		t.Errorf("status.scripts[boom] = %+v", boom)
+	}
+	// Give a hot loop every chance to show itself, then check nothing ran again.
+	badSh := dialContainer(t, bad.Status.IPAddress, signer)
+	runsBefore := run1(t, badSh, "ls /var/lib/config-manager/runs | sort; cat /var/lib/config-manager/runs/*boom*/started-at")
+	time.Sleep(15 * time.Second)
+	runsAfter := run1(t, badSh, "ls /var/lib/config-manager/runs | sort; cat /var/lib/config-manager/runs/*boom*/started-at")
+	if runsBefore != runsAfter {
+		t.Errorf("the failed script ran again:\nbefore %s\nafter %s", runsBefore, runsAfter)
+	}
+	if err := s.k8s.Get(ctx, client.ObjectKeyFromObject(bad), bad); err != nil {
+		t.Fatal(err)
+	}
+	if again := bad.Status.Scripts[slices.IndexFunc(bad.Status.Scripts, func(sc lxcv1.ScriptStatus) bool { return sc.Name == "boom" })]; !again.StartedAt.Equal(boom.StartedAt) {
+		t.Errorf("boom restarted at %v (first at %v)", again.StartedAt, boom.StartedAt)
+	}
+	if n := countEvents(t, s, ns, "bad-1", lxcv1.ScriptFailedReason); n != 1 {
+		t.Errorf("%d ScriptFailed events, want 1", n)
+	}
+
+	// No secret value appears in status, Events or the manager's logs.
+	secrets := map[string]string{"root password": password, "API key": apiKey, "script credentials": fileToken, "Proxmox token": s.token}
+	var everything strings.Builder
+	everything.WriteString(s.cp.Kubectl(t, "get", "lxcc,lxct,pkgb,pvec", "-A", "-o", "yaml"))
+	everything.WriteString(s.cp.Kubectl(t, "get", "events", "-A", "-o", "yaml"))
+	logs := s.logs(t)
+	for what, value := range secrets {
+		if strings.Contains(everything.String(), value) {
+			t.Errorf("the %s appears in objects or Events", what)
+		}
+		if strings.Contains(logs, value) {
+			t.Errorf("the %s appears in the manager's logs", what)
+		}
+	}
+
+	// kubectl delete destroys the Proxmox container and removes the finalizer.
+	vmid := int(web.Status.VMID)
+	if out, err := s.cp.TryKubectl("-n", ns, "delete", "lxcc/web-1", "--timeout=3m"); err != nil {
+		t.Fatalf("kubectl delete: %v\n%s", err, out)
+	}
+	if s.hasGuest(t, vmid) {
+		t.Errorf("CT %d is still in pvesim after kubectl delete", vmid)
+	}
+
+	// With deletionPolicy Retain the container stays.
+	badVMID := int(bad.Status.VMID)
+	s.cp.Kubectl(t, "-n", ns, "patch", "lxcc/bad-1", "--type=merge", "-p", `{"spec":{"deletionPolicy":"Retain"}}`)
+	if out, err := s.cp.TryKubectl("-n", ns, "delete", "lxcc/bad-1", "--timeout=2m"); err != nil {
+		t.Fatalf("kubectl delete: %v\n%s", err, out)
+	}
+	if !s.hasGuest(t, badVMID) {
+		t.Errorf("CT %d was destroyed although deletionPolicy is Retain", badVMID)
+	}
+}
+
+func (s *stack) hasGuest(t *testing.T, vmid int) bool {
+	t.Helper()
+	guests, err := s.px.Guests(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.ContainsFunc(guests, func(g proxmox.Guest) bool { return g.VMID == vmid })
+}
+
+// kstatus computes the kstatus of an LXCContainer as Flux and kpt do.
+func (s *stack) kstatus(ctx context.Context, ns, name string) (*status.Result, error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(lxcv1.GroupVersion.WithKind("LXCContainer"))
+	if err := s.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, u); err != nil {
+		return nil, err
+	}
+	return status.Compute(u)
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
+
+func dialContainer(t *testing.T, addr string, signer gossh.Signer) *gossh.Client {
+	t.Helper()
+	c, err := gossh.Dial("tcp", addr+":22", &gossh.ClientConfig{
+		User: "root", Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)},
+		HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("ssh %s: %v", addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func run1(t *testing.T, c *gossh.Client, cmd string) string {
+	t.Helper()
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	out, err := sess.CombinedOutput(cmd)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", cmd, err, out)
+	}
+	return string(out)
+}
+
+func countEvents(t *testing.T, s *stack, ns, name, reason string) int {
+	t.Helper()
+	list := &corev1.EventList{}
+	if err := s.k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range list.Items {
+		if e.InvolvedObject.Name == name && e.Reason == reason {
+			n += max(1, int(e.Count))
+		}
+	}
+	return n
+}
+
+func dumpContainer(t *testing.T, s *stack, ns, name string) {
+	out, _ := s.cp.TryKubectl("-n", ns, "get", "lxcc", name, "-o", "yaml")
+	t.Logf("%s", out)
+	out, _ = s.cp.TryKubectl("-n", ns, "get", "events")
+	t.Logf("%s", out)
+}
+
+// eventually polls fn until it returns nil or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
