@@ -20,7 +20,7 @@ ENVTEST_TOOLS := kube-apiserver etcd kubectl
 export KUBEBUILDER_ASSETS := $(BIN)
 
 # Debian packages the tests and the lxc backend need.
-DEB_PACKAGES := lxc debootstrap uidmap zstd dnsmasq-base dpkg-dev openssh-client openssh-server iproute2 nftables
+DEB_PACKAGES := lxc debootstrap uidmap zstd dnsmasq-base dpkg-dev openssh-client openssh-server iproute2 nftables curl
 
 GO_TEST_FLAGS ?= -count=1
 TEST_TIMEOUT ?= 30m

@@ -20,10 +20,24 @@ stop() {
   rm -f "$pidfile"
 }
 
+# Containers the demo provisioned go first, while the manager can still destroy them.
+if [ -f "$state/manager.pid" ] && kill -0 "$(cat "$state/manager.pid")" 2>/dev/null && [ -x "$root/bin/kubectl" ]; then
+  "$root/bin/kubectl" --kubeconfig "$state/kubeconfig" delete lxccontainers --all --all-namespaces \
+    --timeout=2m >/dev/null 2>&1 || true
+fi
+
 # The manager before the simulator before the control plane.
 stop manager
 stop apt-repo
 stop pvesim
+# The simulator leaves its containers running when it stops; nothing of the demo should outlive
+# local-down.
+if [ -d "$state/pvesim/lxc" ]; then
+  for ct in "$state"/pvesim/lxc/*/config; do
+    [ -f "$ct" ] || continue
+    lxc-stop -P "$state/pvesim/lxc" -n "$(basename "$(dirname "$ct")")" -k >/dev/null 2>&1 || true
+  done
+fi
 stop kube-apiserver
 stop etcd
 

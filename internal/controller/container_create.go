@@ -64,8 +64,9 @@ func (r *LXCContainerReconciler) reconcileCreate(ctx context.Context, s *contain
 			return "", Stall(lxcv1.TaskFailedReason, "creating the container failed: %v", err)
 		}
 	}
+	// A create that failed for this generation is not tried again until the spec changes.
 	if cond := conditions.Get(s.obj, lxcv1.ContainerCreatedCondition); cond != nil && cond.Reason == lxcv1.TaskFailedReason &&
-		cond.ObservedGeneration == s.obj.Generation && st.VMID == 0 && s.obj.Spec.VMID == nil {
+		cond.ObservedGeneration == s.obj.Generation && st.Operation == "" {
 		return "", Stall(lxcv1.TaskFailedReason, "%s", cond.Message)
 	}
 
@@ -194,6 +195,11 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 		// The VMID is used by a guest on another node, or by a VM.
 		return r.vmidTaken(s, fmt.Sprintf("VMID %d is in use elsewhere in the cluster", st.VMID))
 	}
+	if conditions.IsTrue(obj, lxcv1.ContainerCreatedCondition) {
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "ContainerVanished", "Create",
+			"CT %d is gone from node %s; creating it again", st.VMID, st.Node)
+	}
+	forgetProvisioning(obj)
 	password, err := r.rootPassword(ctx, obj)
 	if err != nil {
 		return err
@@ -369,4 +375,16 @@ func (a *vmidAllocator) release(cluster string, id int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.pending[cluster], id)
+}
+
+// forgetProvisioning clears what status knows of a container's inside, before a container is
+// created: a new container has a new host key, no config-manager, and has run no scripts.
+func forgetProvisioning(obj *lxcv1.LXCContainer) {
+	st := &obj.Status
+	st.IPAddress, st.SSHHostKey, st.ConfigHash, st.PackagesHash, st.AppliedResources = "", "", "", "", ""
+	st.Scripts, st.Services = nil, nil
+	for _, c := range []string{lxcv1.ContainerStartedCondition, lxcv1.ConfigManagerDeployedCondition,
+		lxcv1.ScriptsCompletedCondition, lxcv1.ServicesDiscoveredCondition} {
+		conditions.Delete(obj, c)
+	}
 }

@@ -428,3 +428,38 @@ func eventFor(obj client.Object, reason string) func() error {
 		return fmt.Errorf("no %s event for %s", reason, obj.GetName())
 	}
 }
+
+func TestContainerThatVanishesIsCreatedAgain(t *testing.T) {
+	f := newPipelineFixture(t, "pipe-vanish")
+	f.createTemplate(t)
+	c := f.container("phoenix")
+	create(t, c)
+	eventually(t, 20*time.Second, condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionTrue, ""))
+	vmid, node := int(c.Status.VMID), c.Status.Node
+
+	// Someone destroys it behind the controller's back.
+	upid, err := f.px.StopContainer(testCtx, node, vmid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTask(t, f.px, upid)
+	if upid, err = f.px.DeleteContainer(testCtx, node, vmid, proxmox.DeleteOptions{Purge: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitTask(t, f.px, upid)
+
+	// A change to the spec makes the controller look now rather than at the next resync.
+	update(t, c, func(c *lxcv1.LXCContainer) { c.Spec.Resources = &lxcv1.Resources{MemoryMiB: ptr(int32(640))} })
+	eventually(t, 30*time.Second, func() error {
+		cfg, err := f.px.ContainerConfig(testCtx, node, vmid)
+		if err != nil {
+			return err
+		}
+		if !ownedBy(cfg.Description, c) || cfg.MemoryMiB != 640 {
+			return fmt.Errorf("CT %d: description %q, memory %d", vmid, cfg.Description, cfg.MemoryMiB)
+		}
+		return nil
+	})
+	eventually(t, 20*time.Second, condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionTrue, ""))
+	eventually(t, 5*time.Second, eventFor(c, "ContainerVanished"))
+}
