@@ -1,14 +1,15 @@
 // Package lxc is pvesim's backend of real LXC containers. Each simulated CT is an LXC container
 // under the backend's own lxcpath (<state-dir>/lxc), booted by the lxc-* tools from the OS
 // template tarball: the tarball is extracted once into a cache and every container gets an
-// overlay on top of it (a full copy where the kernel cannot mount overlays). Containers sit on a
+// overlay on top of it, mounted by the backend on the host (a full copy where the kernel cannot
+// mount such overlays; see rootfs.go). Containers sit on a
 // bridge owned by the backend, addressed from a link-local subnet only; a dnsmasq bound to that
 // bridge hands each DHCP interface exactly the address the simulator leased to it.
 //
 // Close behaves like the API daemons of a Proxmox node going away: the DHCP server stops,
-// running containers keep running (with their bridge), the bridge goes once nothing runs, and
-// everything on disk stays. New on the same state directory finds the containers, the bridge
-// and the leases again.
+// running containers keep running (with their bridge and root filesystem), stopped ones are
+// unmounted, the bridge goes once nothing runs, and everything on disk stays. New on the same
+// state directory finds the containers, the bridge and the leases again.
 package lxc
 
 import (
@@ -25,8 +26,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"templatemanager.dev/lxc-template-manager/internal/pvesim"
 )
 
@@ -42,6 +41,10 @@ type Options struct {
 	// TemplateCache is where extracted OS templates live; by default <StateDir>/lxc-templates.
 	// Simulators (and tests) on one host may share it.
 	TemplateCache string
+	// FullCopies gives every container a full copy of the template tree instead of an
+	// overlay on it: slower to create and larger on disk. The backend does so by itself where
+	// the state directory cannot carry an overlay.
+	FullCopies bool
 }
 
 // Backend realises pvesim containers as LXC containers.
@@ -123,9 +126,12 @@ func New(opts Options) (*Backend, error) {
 	if err := os.Chmod(b.lxcPath, 0o755); err != nil {
 		return nil, err
 	}
-	b.overlay = probeOverlay(state)
-	if !b.overlay {
-		b.log.Warn("Overlay mounts are not available; containers get a copy of the template")
+	if !opts.FullCopies {
+		if err := probeOverlay(state); err != nil {
+			b.log.Warn("Overlay mounts are not available; containers get a copy of the template", "error", err)
+		} else {
+			b.overlay = true
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -142,7 +148,7 @@ func New(opts Options) (*Backend, error) {
 		_ = b.teardownBridge(ctx)
 		return nil, err
 	}
-	b.reattachRunning(ctx)
+	b.recoverContainers(ctx)
 	b.log.Info("LXC backend ready", "lxcpath", b.lxcPath, "bridge", b.bridge, "subnet", b.subnet,
 		"containers", len(b.records), "overlay", b.overlay)
 	return b, nil
@@ -160,10 +166,11 @@ func (b *Backend) LXCPath() string { return b.lxcPath }
 // Bridge is the name of the host bridge.
 func (b *Backend) Bridge() string { return b.bridge }
 
-// Close stops the DHCP server and, once no container runs, removes the bridge and its fence.
-// Running containers keep running on their bridge, as containers on a Proxmox node do while
-// its API daemons restart; the next New adopts them. Everything on disk stays. Calling Close
-// again after the containers stopped removes the bridge.
+// Close stops the DHCP server, unmounts the root filesystems of stopped containers and, once
+// no container runs, removes the bridge and its fence. Running containers keep running on
+// their bridge, as containers on a Proxmox node do while its API daemons restart; the next New
+// adopts them. Everything on disk stays. Calling Close again after the containers stopped
+// removes the bridge.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	b.closed = true
@@ -173,19 +180,27 @@ func (b *Backend) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var running []int
+	var errs []error
 	for _, vmid := range vmids {
-		if ok, err := b.state(ctx, vmid); err == nil && ok {
+		// The lock lets an operation still under way finish with its mount.
+		unlock := b.lock(vmid)
+		ok, err := b.state(ctx, vmid)
+		switch {
+		case err == nil && ok:
 			running = append(running, vmid)
+		case err == nil:
+			errs = append(errs, b.unmountRootfs(vmid))
 		}
+		unlock()
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	err := b.dhcp.stop()
+	errs = append(errs, b.dhcp.stop())
 	if len(running) > 0 {
 		b.log.Info("Leaving running containers and their bridge to the next simulator", "running", running)
-		return err
+		return errors.Join(errs...)
 	}
-	return errors.Join(err, b.teardownBridge(ctx))
+	return errors.Join(append(errs, b.teardownBridge(ctx))...)
 }
 
 // StopAll kills every running container, as a node losing power would; tests use it to
@@ -315,12 +330,18 @@ func (b *Backend) leases() map[string]netip.Addr {
 	return hosts
 }
 
-// reattachRunning puts containers that kept running (a simulator that ended without Close)
-// back on the bridge.
-func (b *Backend) reattachRunning(ctx context.Context) {
+// recoverContainers puts containers that kept running (a simulator that ended without Close)
+// back on the bridge, and unmounts what such a simulator left mounted for stopped ones.
+func (b *Backend) recoverContainers(ctx context.Context) {
 	for vmid, r := range b.records {
 		running, err := b.state(ctx, vmid)
-		if err != nil || !running {
+		if err != nil {
+			continue
+		}
+		if !running {
+			if err := b.unmountRootfs(vmid); err != nil {
+				b.log.Warn("Cannot unmount root filesystem of a stopped container", "vmid", vmid, "error", err)
+			}
 			continue
 		}
 		for _, n := range r.Spec.Networks {
@@ -329,26 +350,4 @@ func (b *Backend) reattachRunning(ctx context.Context) {
 			}
 		}
 	}
-}
-
-// probeOverlay checks that the kernel mounts an overlay with its upper layer in the state
-// directory.
-func probeOverlay(state string) bool {
-	dir, err := os.MkdirTemp(state, ".overlay-probe-")
-	if err != nil {
-		return false
-	}
-	defer os.RemoveAll(dir)
-	for _, d := range []string{"lower", "upper", "work", "merged"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
-			return false
-		}
-	}
-	merged := filepath.Join(dir, "merged")
-	if err := unix.Mount("overlay", merged, "overlay", 0, overlayOptions(
-		filepath.Join(dir, "lower"), filepath.Join(dir, "upper"), filepath.Join(dir, "work"))); err != nil {
-		return false
-	}
-	_ = unix.Unmount(merged, 0)
-	return true
 }

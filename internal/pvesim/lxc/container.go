@@ -58,18 +58,19 @@ func (b *Backend) Create(ctx context.Context, spec pvesim.ContainerSpec) (err er
 		return err
 	}
 	defer func() {
+		// The container stays stopped: nothing of it stays mounted.
+		err = errors.Join(err, b.unmountRootfs(spec.VMID))
 		if err != nil {
-			b.unmountStale(spec.VMID)
 			_ = os.RemoveAll(dir)
 		}
 	}()
-	if err := b.makeRootfs(ctx, spec.VMID, lower, spec.Unprivileged); err != nil {
+	if err := b.makeRootfs(ctx, spec.VMID, lower); err != nil {
 		return fmt.Errorf("create root filesystem: %w", err)
 	}
 	if err := b.prepareStopped(ctx, spec, lower, true); err != nil {
 		return err
 	}
-	if err := b.writeConfig(spec, lower); err != nil {
+	if err := b.writeConfig(spec); err != nil {
 		return err
 	}
 	if err := b.saveRecord(spec.VMID, &record{Spec: spec, Lower: lower}); err != nil {
@@ -81,17 +82,17 @@ func (b *Backend) Create(ctx context.Context, spec pvesim.ContainerSpec) (err er
 }
 
 // prepareStopped writes the configuration files into a stopped container; with secrets also
-// root's SSH keys and password, which Proxmox sets only at creation.
-func (b *Backend) prepareStopped(ctx context.Context, spec pvesim.ContainerSpec, lower string, secrets bool) (err error) {
+// root's SSH keys and password, which Proxmox sets only at creation. It leaves the root
+// filesystem mounted, for the start that may follow; callers unmount it otherwise.
+func (b *Backend) prepareStopped(ctx context.Context, spec pvesim.ContainerSpec, lower string, secrets bool) error {
 	shift := 0
 	if spec.Unprivileged {
 		shift = idShift
 	}
-	rootfs, unmount, err := b.mountRootfs(spec.VMID, lower)
+	rootfs, err := b.mountRootfs(spec.VMID, lower)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, unmount()) }()
 	files, err := openRootfs(rootfs, shift)
 	if err != nil {
 		return err
@@ -109,10 +110,10 @@ func (b *Backend) prepareStopped(ctx context.Context, spec pvesim.ContainerSpec,
 	return setRootPassword(ctx, rootfs, spec.RootPassword)
 }
 
-func (b *Backend) writeConfig(spec pvesim.ContainerSpec, lower string) error {
+func (b *Backend) writeConfig(spec pvesim.ContainerSpec) error {
 	dir := b.ctDir(spec.VMID)
 	p := filepath.Join(dir, "config")
-	if err := os.WriteFile(p+".new", []byte(b.renderConfig(spec, b.rootfsPath(spec.VMID, lower), dir)), 0o644); err != nil {
+	if err := os.WriteFile(p+".new", []byte(b.renderConfig(spec, b.rootfsPath(spec.VMID), dir)), 0o644); err != nil {
 		return err
 	}
 	return os.Rename(p+".new", p)
@@ -136,13 +137,13 @@ func (b *Backend) Reconfigure(ctx context.Context, spec pvesim.ContainerSpec) er
 	if err != nil {
 		return err
 	}
-	if err := b.writeConfig(spec, r.Lower); err != nil {
+	if err := b.writeConfig(spec); err != nil {
 		return err
 	}
 	identityChanged := spec.Hostname != r.Spec.Hostname || !slices.Equal(spec.Networks, r.Spec.Networks)
 	switch {
 	case !running && identityChanged:
-		err = b.prepareStopped(ctx, spec, r.Lower, false)
+		err = errors.Join(b.prepareStopped(ctx, spec, r.Lower, false), b.unmountRootfs(spec.VMID))
 	case running:
 		err = b.reconfigureLive(ctx, r.Spec, spec)
 	}
@@ -250,8 +251,9 @@ func (b *Backend) applyLimits(ctx context.Context, spec pvesim.ContainerSpec) er
 	return nil
 }
 
-// Start boots the container with the configuration of spec.
-func (b *Backend) Start(ctx context.Context, spec pvesim.ContainerSpec) error {
+// Start mounts the container's root filesystem and boots the container with the configuration
+// of spec.
+func (b *Backend) Start(ctx context.Context, spec pvesim.ContainerSpec) (err error) {
 	unlock := b.lock(spec.VMID)
 	defer unlock()
 	r, err := b.getRecord(spec.VMID)
@@ -277,18 +279,24 @@ func (b *Backend) Start(ctx context.Context, spec pvesim.ContainerSpec) error {
 			return err
 		}
 	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, b.unmountRootfs(spec.VMID))
+		}
+	}()
 	if spec.Hostname != r.Spec.Hostname || !slices.Equal(spec.Networks, r.Spec.Networks) {
 		if err := b.prepareStopped(ctx, spec, r.Lower, false); err != nil {
 			return err
 		}
+	} else if _, err := b.mountRootfs(spec.VMID, r.Lower); err != nil {
+		return err
 	}
-	if err := b.writeConfig(spec, r.Lower); err != nil {
+	if err := b.writeConfig(spec); err != nil {
 		return err
 	}
 	if err := b.saveRecord(spec.VMID, &record{Spec: spec, Lower: r.Lower}); err != nil {
 		return err
 	}
-	b.unmountStale(spec.VMID)
 	started := time.Now()
 	logFile := filepath.Join(b.ctDir(spec.VMID), "lxc.log")
 	_ = os.Remove(logFile)
@@ -302,7 +310,8 @@ func (b *Backend) Start(ctx context.Context, spec pvesim.ContainerSpec) error {
 	return nil
 }
 
-// Shutdown asks systemd inside the container to power off and waits up to timeout.
+// Shutdown asks systemd inside the container to power off, waits up to timeout and unmounts
+// its root filesystem.
 func (b *Backend) Shutdown(ctx context.Context, vmid int, timeout time.Duration) error {
 	unlock := b.lock(vmid)
 	defer unlock()
@@ -314,8 +323,11 @@ func (b *Backend) Shutdown(ctx context.Context, vmid int, timeout time.Duration)
 
 func (b *Backend) shutdown(ctx context.Context, vmid int, timeout time.Duration) error {
 	running, err := b.state(ctx, vmid)
-	if err != nil || !running {
+	if err != nil {
 		return err
+	}
+	if !running {
+		return b.unmountRootfs(vmid)
 	}
 	if timeout <= 0 {
 		timeout = 60 * time.Second
@@ -325,7 +337,7 @@ func (b *Backend) shutdown(ctx context.Context, vmid int, timeout time.Duration)
 	_, err = b.lxcTool(ctx, nil, "stop", vmid, "--nokill", "-t", strconv.Itoa(secs))
 	if running, serr := b.state(ctx, vmid); serr == nil && !running {
 		b.log.Info("Container powered off", "vmid", vmid, "took", time.Since(started).Round(time.Millisecond))
-		return nil
+		return b.unmountRootfs(vmid)
 	}
 	if err == nil {
 		err = errors.New("still running")
@@ -333,7 +345,7 @@ func (b *Backend) shutdown(ctx context.Context, vmid int, timeout time.Duration)
 	return fmt.Errorf("container %d did not power off within %s: %w", vmid, timeout, err)
 }
 
-// Stop kills the container.
+// Stop kills the container and unmounts its root filesystem.
 func (b *Backend) Stop(ctx context.Context, vmid int) error {
 	unlock := b.lock(vmid)
 	defer unlock()
@@ -345,13 +357,13 @@ func (b *Backend) Stop(ctx context.Context, vmid int) error {
 
 func (b *Backend) stop(ctx context.Context, vmid int) error {
 	_, err := b.lxcTool(ctx, nil, "stop", vmid, "-k")
-	if err != nil && exitCode(err) == 2 { // not running
-		return nil
-	}
-	if err == nil {
+	switch {
+	case err == nil:
 		b.log.Info("Killed container", "vmid", vmid)
+	case exitCode(err) != 2: // 2: not running
+		return err
 	}
-	return err
+	return b.unmountRootfs(vmid)
 }
 
 // Destroy kills the container if needed and removes its directory, its DHCP entries and its
@@ -365,7 +377,6 @@ func (b *Backend) Destroy(ctx context.Context, vmid int) error {
 	if err := b.stop(ctx, vmid); err != nil {
 		return err
 	}
-	b.unmountStale(vmid)
 	if _, err := b.lxcTool(ctx, nil, "destroy", vmid); err != nil {
 		b.log.Warn("lxc-destroy failed; removing the directory", "vmid", vmid, "error", err)
 	}
@@ -456,18 +467,11 @@ func normalizeMAC(mac string) string {
 }
 
 // prepareUnprivileged makes sure the host can map the ids of unprivileged containers and that
-// their root can reach the container and template directories.
+// their root can reach the container directories. The template trees it never sees itself:
+// the overlay reads them with the rights of the host's root, which mounted it.
 func (b *Backend) prepareUnprivileged(ctx context.Context) error {
 	if err := ensureSubordinateIDs(ctx, b.log); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(b.templates.dir, 0o755); err != nil {
-		return err
-	}
-	for _, dir := range []string{b.lxcPath, b.templates.dir} {
-		if err := grantSearch(dir, idShift); err != nil {
-			return err
-		}
-	}
-	return nil
+	return grantSearch(b.lxcPath, idShift)
 }

@@ -202,6 +202,7 @@ func TestLifecycle(t *testing.T) {
 	if running, err := b.State(ctx, spec.VMID); err != nil || running {
 		t.Fatalf("State after create = %v, %v; want stopped", running, err)
 	}
+	wantNothingMounted(t, b, spec.VMID, "after create")
 	if _, err := b.Interfaces(ctx, spec.VMID); err == nil {
 		t.Error("Interfaces of a stopped container succeeded")
 	}
@@ -217,6 +218,7 @@ func TestLifecycle(t *testing.T) {
 	if running, err := b.State(ctx, spec.VMID); err != nil || !running {
 		t.Fatalf("State after start = %v, %v; want running", running, err)
 	}
+	wantRootfsMounted(t, b, spec.VMID, "after start")
 	if got := cgroupValue(t, b, spec.VMID, "memory.limit_in_bytes"); got != strconv.Itoa(256<<20) {
 		t.Errorf("memory limit = %s, want 256 MiB", got)
 	}
@@ -260,6 +262,7 @@ func TestLifecycle(t *testing.T) {
 	if running, err := b.State(ctx, spec.VMID); err != nil || running {
 		t.Fatalf("State after shutdown = %v, %v; want stopped", running, err)
 	}
+	wantNothingMounted(t, b, spec.VMID, "after shutdown")
 	// A clean poweroff ran systemd's shutdown: the journal of the previous boot ends with it.
 	// Offline: a new hostname is written into the stopped container.
 	offline := live
@@ -267,6 +270,7 @@ func TestLifecycle(t *testing.T) {
 	if err := b.Reconfigure(ctx, offline); err != nil {
 		t.Fatal(err)
 	}
+	wantNothingMounted(t, b, spec.VMID, "after an offline reconfigure")
 	if err := b.Start(ctx, offline); err != nil {
 		t.Fatal(err)
 	}
@@ -284,6 +288,7 @@ func TestLifecycle(t *testing.T) {
 	if running, err := b.State(ctx, spec.VMID); err != nil || running {
 		t.Fatalf("State after stop = %v, %v; want stopped", running, err)
 	}
+	wantNothingMounted(t, b, spec.VMID, "after stop")
 	if err := b.Stop(ctx, spec.VMID); err != nil {
 		t.Errorf("stopping a stopped container: %v", err)
 	}
@@ -297,12 +302,15 @@ func TestLifecycle(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(b.LXCPath(), "200")); !os.IsNotExist(err) {
 		t.Errorf("container directory still exists: %v", err)
 	}
+	wantNothingMounted(t, b, spec.VMID, "after destroy")
 }
 
 // TestRestartRecovery closes a backend and opens a new one on the same state directory,
 // three ways: with the container running (it keeps running and stays reachable), with it
 // stopped (the bridge goes; the container starts again and gets its DHCP lease again), and
-// after a crash that also took the bridge (the new backend rebuilds it and reattaches).
+// after a crash that also took the bridge (the new backend rebuilds it and reattaches). The
+// container's root filesystem is mounted exactly once while it runs, whichever backend
+// started it, and a crashed backend's mount of a stopped container is gone after the restart.
 func TestRestartRecovery(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -344,6 +352,7 @@ func TestRestartRecovery(t *testing.T) {
 	}
 	ct := &lxctest.CT{Backend: b1, Spec: spec, Addr: lease.Addr(), Signer: signer}
 	ct.WaitBooted(t)
+	wantRootfsMounted(t, b1, spec.VMID, "after start")
 	dnsmasqPid := readPid(t, filepath.Join(state, "lxc-dhcp", "dnsmasq.pid"))
 
 	// Closed while running: the container and its bridge stay, the DHCP server goes.
@@ -357,10 +366,12 @@ func TestRestartRecovery(t *testing.T) {
 		t.Fatal("Close removed the bridge of a running container")
 	}
 	sshRun(t, ct.Dial(t), "true")
+	wantRootfsMounted(t, b1, spec.VMID, "after Close with the container running")
 	b2 := open()
 	if running, err := b2.State(ctx, spec.VMID); err != nil || !running {
 		t.Fatalf("State after restart = %v, %v; want running", running, err)
 	}
+	wantRootfsMounted(t, b2, spec.VMID, "after restart with the container running")
 	ct.Backend = b2
 	if eth0, _ := findInterface(mustInterfaces(t, b2, spec.VMID), "eth0"); !hasAddress(eth0, lease.Addr()) {
 		t.Fatalf("eth0 after restart = %+v, want the lease %s", eth0, lease)
@@ -370,6 +381,7 @@ func TestRestartRecovery(t *testing.T) {
 	if err := b2.Shutdown(ctx, spec.VMID, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	wantNothingMounted(t, b2, spec.VMID, "after shutdown")
 	if err := b2.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -385,6 +397,7 @@ func TestRestartRecovery(t *testing.T) {
 	}
 	ct.Backend = b3
 	ct.WaitBooted(t)
+	wantRootfsMounted(t, b3, spec.VMID, "after start by a restarted backend")
 	if eth0, _ := findInterface(mustInterfaces(t, b3, spec.VMID), "eth0"); !hasAddress(eth0, lease.Addr()) {
 		t.Fatalf("eth0 after restart = %+v, want the lease %s again", eth0, lease)
 	}
@@ -408,8 +421,44 @@ func TestRestartRecovery(t *testing.T) {
 		return err == nil
 	})
 	sshRun(t, ct.Dial(t), "true")
-	if err := b4.Destroy(ctx, spec.VMID); err != nil {
+	wantRootfsMounted(t, b4, spec.VMID, "after crash recovery")
+
+	// A container that powers itself off leaves its root filesystem mounted until the
+	// backend next touches it: a start uses that mount, and a backend restarted after a
+	// crash removes it.
+	powerOff := func(b *lxc.Backend) {
+		t.Helper()
+		ct.Exec(t, "systemctl", "--no-block", "poweroff")
+		waitFor(t, 30*time.Second, "the container to power off", func() bool {
+			running, err := b.State(ctx, spec.VMID)
+			return err == nil && !running
+		})
+		wantRootfsMounted(t, b, spec.VMID, "after a poweroff inside")
+	}
+	powerOff(b4)
+	if err := b4.Start(ctx, spec); err != nil {
 		t.Fatal(err)
+	}
+	ct.WaitBooted(t)
+	wantRootfsMounted(t, b4, spec.VMID, "after a start on the remaining mount")
+	powerOff(b4)
+	b5 := open() // b4 is abandoned, not closed
+	wantNothingMounted(t, b5, spec.VMID, "after a restart with the container stopped")
+	if err := b5.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	ct.Backend = b5
+	ct.WaitBooted(t)
+	wantRootfsMounted(t, b5, spec.VMID, "after start")
+	if got := strings.TrimSpace(sshRun(t, ct.Dial(t), "hostname")); got != "phoenix" {
+		t.Errorf("hostname after the restarts = %q", got)
+	}
+	if err := b5.Destroy(ctx, spec.VMID); err != nil {
+		t.Fatal(err)
+	}
+	wantNothingMounted(t, b5, spec.VMID, "after destroy")
+	if _, err := os.Stat(filepath.Join(b5.LXCPath(), strconv.Itoa(spec.VMID))); !os.IsNotExist(err) {
+		t.Errorf("container directory still exists: %v", err)
 	}
 }
 

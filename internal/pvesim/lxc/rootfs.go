@@ -7,16 +7,33 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
-// A container directory holds the LXC config, the overlay's upper layer (delta0) and work
-// directory (work, the name LXC derives from the upper layer), and rootfs: the mount point for
-// preparing a stopped container, or the full copy when overlays are unavailable.
+// A container directory holds the LXC config and rootfs, the container's root filesystem.
+// With overlays, rootfs is the mount point of an overlay of the shared template tree (the
+// lower layer) and the container's own layer (delta0, with the overlay's work directory in
+// work); on a host that cannot mount one, rootfs is a full copy of the template tree.
+//
+// The backend mounts the overlay itself, as root on the host, and gives LXC a plain dir:
+// rootfs. LXC's own overlay: rootfs is mounted without directory redirects, and inside an
+// unprivileged container's user namespace the kernel even forces redirect_dir=nofollow:
+// renaming a directory of the template then fails, and dpkg cannot install a package that
+// ships one. A host mount with redirect_dir=on renames like any filesystem and keeps creating
+// a container a matter of milliseconds, where a copy takes seconds.
+//
+// The overlay is mounted while the container runs or is being prepared. Stopping, destroying
+// or closing unmounts it; a container that powered itself off keeps it until one of those or
+// its next start, which uses it.
 
+// overlayOptions turns on redirect_dir so directories of the lower layer can be renamed.
+// Index and metacopy stay off whatever the module's defaults: a layer is then mounted again
+// even while an old mount of it lingers in some other mount namespace, and it holds whole
+// files, which clones and snapshots copy.
 func overlayOptions(lower, upper, work string) string {
-	return fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
+	return fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s,redirect_dir=on,index=off,metacopy=off", lower, upper, work)
 }
 
 // checkOverlayPath rejects paths that overlay mount options cannot carry.
@@ -27,77 +44,123 @@ func checkOverlayPath(p string) error {
 	return nil
 }
 
-// rootfsPath is the value of lxc.rootfs.path.
-func (b *Backend) rootfsPath(vmid int, lower string) string {
-	dir := b.ctDir(vmid)
-	if b.overlay {
-		return "overlay:" + lower + ":" + filepath.Join(dir, "delta0")
-	}
-	return "dir:" + filepath.Join(dir, "rootfs")
-}
+func (b *Backend) rootfsDir(vmid int) string { return filepath.Join(b.ctDir(vmid), "rootfs") }
 
-// makeRootfs creates the container's writable layer (or copy) on top of lower.
-func (b *Backend) makeRootfs(ctx context.Context, vmid int, lower string, unprivileged bool) error {
+// rootfsPath is the value of lxc.rootfs.path.
+func (b *Backend) rootfsPath(vmid int) string { return "dir:" + b.rootfsDir(vmid) }
+
+// makeRootfs creates the container's own layer on top of lower, or its copy of lower. Its
+// root directory is the container's root's and open to all, as a fresh volume's is, whatever
+// mode the template's tarball gave its top directory.
+func (b *Backend) makeRootfs(ctx context.Context, vmid int, lower string) error {
 	dir := b.ctDir(vmid)
-	owner := 0
-	if unprivileged {
-		owner = idShift
-	}
-	if err := os.Mkdir(filepath.Join(dir, "rootfs"), 0o755); err != nil {
+	rootfs := b.rootfsDir(vmid)
+	if err := os.Mkdir(rootfs, 0o755); err != nil {
 		return err
 	}
 	if !b.overlay {
-		_, err := run(ctx, nil, "cp", "-a", "--reflink=auto", lower+"/.", filepath.Join(dir, "rootfs"))
-		return err
+		if _, err := run(ctx, nil, "cp", "-a", "--reflink=auto", lower+"/.", rootfs); err != nil {
+			return err
+		}
+		return os.Chmod(rootfs, 0o755)
 	}
 	for _, p := range []string{lower, dir} {
 		if err := checkOverlayPath(p); err != nil {
 			return err
 		}
 	}
-	// Owned by the container's root: LXC mounts the overlay inside the container's user
-	// namespace, so its root creates what the kernel needs in the work directory.
-	for _, d := range []string{"delta0", "work"} {
-		p := filepath.Join(dir, d)
-		if err := os.Mkdir(p, 0o755); err != nil {
-			return err
-		}
-		if err := os.Chown(p, owner, owner); err != nil {
-			return err
-		}
+	// The upper layer's root is the root directory the container sees.
+	var st syscall.Stat_t
+	if err := syscall.Stat(lower, &st); err != nil {
+		return err
 	}
-	return nil
+	delta := filepath.Join(dir, "delta0")
+	if err := os.Mkdir(delta, 0o755); err != nil {
+		return err
+	}
+	if err := os.Chown(delta, int(st.Uid), int(st.Gid)); err != nil {
+		return err
+	}
+	return os.Mkdir(filepath.Join(dir, "work"), 0o700)
 }
 
-// mountRootfs makes a stopped container's root filesystem visible at <dir>/rootfs for
-// preparation and returns that path and the function that undoes it.
-func (b *Backend) mountRootfs(vmid int, lower string) (string, func() error, error) {
-	dir := b.ctDir(vmid)
-	target := filepath.Join(dir, "rootfs")
+// mountRootfs mounts the container's overlay at rootfs unless something is mounted there
+// already (the mount of an earlier operation or backend), so mounts never stack. It returns
+// the path of the root filesystem.
+func (b *Backend) mountRootfs(vmid int, lower string) (string, error) {
+	target := b.rootfsDir(vmid)
 	if !b.overlay {
-		return target, func() error { return nil }, nil
+		return target, nil
 	}
+	mounted, err := isMountPoint(target)
+	if err != nil {
+		return "", fmt.Errorf("root filesystem of container %d: %w", vmid, err)
+	}
+	if mounted {
+		return target, nil
+	}
+	dir := b.ctDir(vmid)
 	opts := overlayOptions(lower, filepath.Join(dir, "delta0"), filepath.Join(dir, "work"))
 	if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
-		return "", nil, fmt.Errorf("mount root filesystem: %w", err)
+		return "", fmt.Errorf("mount root filesystem of container %d: %w", vmid, err)
 	}
-	return target, func() error {
-		if err := unix.Unmount(target, 0); err != nil {
-			return fmt.Errorf("unmount root filesystem: %w", err)
-		}
-		return nil
-	}, nil
+	return target, nil
 }
 
-// unmountStale removes a preparation mount an interrupted operation left behind.
-func (b *Backend) unmountStale(vmid int) {
-	target := filepath.Join(b.ctDir(vmid), "rootfs")
+// unmountRootfs removes everything mounted at rootfs. A mount something still holds open is
+// detached, so the container directory can go anyway.
+func (b *Backend) unmountRootfs(vmid int) error {
+	target := b.rootfsDir(vmid)
 	for {
-		if err := unix.Unmount(target, unix.MNT_DETACH); err != nil {
-			if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-				b.log.Warn("Cannot unmount stale root filesystem", "vmid", vmid, "error", err)
+		err := unix.Unmount(target, 0)
+		switch {
+		case err == nil:
+		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOENT): // nothing (more) mounted
+			return nil
+		case errors.Is(err, unix.EBUSY):
+			b.log.Warn("Root filesystem is busy; detaching it", "vmid", vmid)
+			if err := unix.Unmount(target, unix.MNT_DETACH); err != nil {
+				return fmt.Errorf("unmount root filesystem of container %d: %w", vmid, err)
 			}
-			return
+		default:
+			return fmt.Errorf("unmount root filesystem of container %d: %w", vmid, err)
 		}
 	}
+}
+
+// isMountPoint reports whether p is the root of a mount.
+func isMountPoint(p string) (bool, error) {
+	var stx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS, &stx); err != nil {
+		return false, err
+	}
+	if stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 {
+		return false, errors.New("the kernel does not tell mount points (statx)")
+	}
+	return stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, nil
+}
+
+// probeOverlay checks that the kernel mounts an overlay with its upper layer in the state
+// directory and renames a directory of its lower layer there.
+func probeOverlay(state string) error {
+	dir, err := os.MkdirTemp(state, ".overlay-probe-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	for _, d := range []string{"lower", "lower/d", "upper", "work", "merged"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	merged := filepath.Join(dir, "merged")
+	if err := unix.Mount("overlay", merged, "overlay", 0, overlayOptions(
+		filepath.Join(dir, "lower"), filepath.Join(dir, "upper"), filepath.Join(dir, "work"))); err != nil {
+		return fmt.Errorf("mount: %w", err)
+	}
+	defer unix.Unmount(merged, unix.MNT_DETACH)
+	if err := os.Rename(filepath.Join(merged, "d"), filepath.Join(merged, "e")); err != nil {
+		return fmt.Errorf("rename a lower directory: %w", err)
+	}
+	return nil
 }

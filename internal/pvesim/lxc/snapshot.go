@@ -70,12 +70,13 @@ func (b *Backend) Clone(ctx context.Context, source int, spec pvesim.ContainerSp
 		return err
 	}
 	defer func() {
+		// The clone stays stopped: nothing of it stays mounted.
+		err = errors.Join(err, b.unmountRootfs(spec.VMID))
 		if err != nil {
-			b.unmountStale(spec.VMID)
 			_ = os.RemoveAll(dir)
 		}
 	}()
-	if err := b.makeRootfs(ctx, spec.VMID, src.Lower, spec.Unprivileged); err != nil {
+	if err := b.makeRootfs(ctx, spec.VMID, src.Lower); err != nil {
 		return err
 	}
 	if b.overlay {
@@ -95,7 +96,7 @@ func (b *Backend) Clone(ctx context.Context, source int, spec pvesim.ContainerSp
 	if err := b.clearMachineID(spec, src.Lower); err != nil {
 		return err
 	}
-	if err := b.writeConfig(spec, src.Lower); err != nil {
+	if err := b.writeConfig(spec); err != nil {
 		return err
 	}
 	if err := b.saveRecord(spec.VMID, &record{Spec: spec, Lower: src.Lower}); err != nil {
@@ -105,16 +106,15 @@ func (b *Backend) Clone(ctx context.Context, source int, spec pvesim.ContainerSp
 	return nil
 }
 
-func (b *Backend) clearMachineID(spec pvesim.ContainerSpec, lower string) (err error) {
+func (b *Backend) clearMachineID(spec pvesim.ContainerSpec, lower string) error {
 	shift := 0
 	if spec.Unprivileged {
 		shift = idShift
 	}
-	rootfs, unmount, err := b.mountRootfs(spec.VMID, lower)
+	rootfs, err := b.mountRootfs(spec.VMID, lower)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, unmount()) }()
 	files, err := openRootfs(rootfs, shift)
 	if err != nil {
 		return err
@@ -177,8 +177,7 @@ func (b *Backend) Snapshot(ctx context.Context, vmid int, name string) (err erro
 func (b *Backend) Rollback(ctx context.Context, vmid int, name string) error {
 	unlock := b.lock(vmid)
 	defer unlock()
-	r, err := b.getRecord(vmid)
-	if err != nil {
+	if _, err := b.getRecord(vmid); err != nil {
 		return err
 	}
 	dir, err := b.snapshotDir(vmid, name)
@@ -191,7 +190,10 @@ func (b *Backend) Rollback(ctx context.Context, vmid int, name string) error {
 	if running, err := b.state(ctx, vmid); err != nil || running {
 		return errors.Join(err, fmt.Errorf("container %d must be stopped for a rollback", vmid))
 	}
-	b.unmountStale(vmid)
+	// The layer must not change under a mount (one the container left when it powered off).
+	if err := b.unmountRootfs(vmid); err != nil {
+		return err
+	}
 	layer := b.layerDir(vmid)
 	if err := os.RemoveAll(layer); err != nil {
 		return err
@@ -202,14 +204,7 @@ func (b *Backend) Rollback(ctx context.Context, vmid int, name string) error {
 		if err := os.RemoveAll(work); err != nil {
 			return err
 		}
-		owner := 0
-		if r.Spec.Unprivileged {
-			owner = idShift
-		}
-		if err := os.Mkdir(work, 0o755); err != nil {
-			return err
-		}
-		if err := os.Chown(work, owner, owner); err != nil {
+		if err := os.Mkdir(work, 0o700); err != nil {
 			return err
 		}
 	}

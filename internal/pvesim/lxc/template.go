@@ -66,7 +66,7 @@ func (c *templateCache) rootfs(ctx context.Context, tarball string, shift int) (
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	// The tree must be traversable by the mapped root of unprivileged containers.
+	// Readable by all, as the template trees of a host usually are (MkdirTemp makes it private).
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return "", err
 	}

@@ -53,6 +53,7 @@ type config struct {
 	memoryMiB    int
 	cores        int
 	nesting      bool
+	fullCopies   bool
 }
 
 // Option changes the container Container boots.
@@ -73,6 +74,10 @@ func Hostname(h string) Option { return func(c *config) { c.hostname = h } }
 // Nesting turns on the nesting feature (containers inside the container).
 func Nesting() Option { return func(c *config) { c.nesting = true } }
 
+// FullCopies runs the container on a backend that copies the template tree for each
+// container instead of mounting an overlay on it.
+func FullCopies() Option { return func(c *config) { c.fullCopies = true } }
+
 // Resources sets cores and memory.
 func Resources(cores, memoryMiB int) Option {
 	return func(c *config) { c.cores, c.memoryMiB = cores, memoryMiB }
@@ -89,7 +94,7 @@ func Container(t testing.TB, opts ...Option) *CT {
 	if cfg.hostname == "" {
 		cfg.hostname = fmt.Sprintf("ct%d", cfg.vmid)
 	}
-	b, subnet := Backend(t)
+	b, subnet := newBackend(t, cfg.fullCopies)
 	signer := NewSigner(t)
 	password := randomHex(t, 12)
 
@@ -144,9 +149,16 @@ func Container(t testing.TB, opts ...Option) *CT {
 // it with the subnet. It is closed when the test ends.
 func Backend(t testing.TB) (*lxc.Backend, netip.Prefix) {
 	t.Helper()
+	return newBackend(t, false)
+}
+
+func newBackend(t testing.TB, fullCopies bool) (*lxc.Backend, netip.Prefix) {
+	t.Helper()
 	RequireHost(t)
 	bridge, subnet := Network(t)
-	b, err := lxc.New(Options(t, t.TempDir(), bridge, subnet))
+	opts := Options(t, t.TempDir(), bridge, subnet)
+	opts.FullCopies = fullCopies
+	b, err := lxc.New(opts)
 	if err != nil {
 		t.Fatalf("lxc backend: %v", err)
 	}
