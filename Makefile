@@ -33,7 +33,8 @@ all: manager pvesim
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the API types and markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./api/...;./internal/controller/..." output:crd:artifacts:config=config/crd/bases
-	@if [ -d charts/lxc-template-manager/crds ]; then cp config/crd/bases/*.yaml charts/lxc-template-manager/crds/; fi
+	cp config/crd/bases/*.yaml charts/lxc-template-manager/crds/
+	cp config/rbac/role.yaml charts/lxc-template-manager/files/manager-role.yaml
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
@@ -110,6 +111,29 @@ test-unit: ## Run the tests that need neither root nor a control plane.
 .PHONY: bench
 bench: envtest-tools pvesim ## Run the benchmarks.
 	go test -run '^$$' -bench . -benchmem ./...
+
+##@ Packaging
+
+IMG ?= lxc-template-manager:dev
+
+.PHONY: helm-lint
+helm-lint: $(HELM) ## Lint the Helm chart.
+	$(HELM) lint --strict charts/lxc-template-manager
+
+.PHONY: build-installer
+build-installer: manifests $(KUSTOMIZE) ## Render config/default with IMG into dist/install.yaml.
+	@mkdir -p dist; tmp=$$(mktemp -d); cp -r config "$$tmp/"; \
+	(cd "$$tmp/config/manager" && $(KUSTOMIZE) edit set image controller=$(IMG)); \
+	$(KUSTOMIZE) build "$$tmp/config/default" > dist/install.yaml; rm -rf "$$tmp"
+	@echo "dist/install.yaml"
+
+.PHONY: deploy
+deploy: build-installer ## Install the controller into the cluster of the current kubeconfig.
+	$(KUBECTL) apply --server-side -f dist/install.yaml
+
+.PHONY: undeploy
+undeploy: ## Remove what deploy installed.
+	$(KUBECTL) delete --ignore-not-found -f dist/install.yaml
 
 ##@ Local stack
 

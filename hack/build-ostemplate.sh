@@ -11,7 +11,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/bin/ostemplates}
 name=debian-12-standard_12.7-1_amd64.tar.zst
 packages=systemd,systemd-sysv,dbus,openssh-server,iproute2,ca-certificates,ifupdown,isc-dhcp-client,procps
-key=$(printf '%s' "bookworm $packages v3" | sha256sum | cut -c1-12)
+key=$(printf '%s' "bookworm $packages v4" | sha256sum | cut -c1-12)
 cache="${LXCTM_TOOLS_CACHE:-$HOME/.cache/lxc-template-manager/tools}/ostemplate-$key"
 
 log() { printf '[ostemplate] %s\n' "$*" >&2; }
@@ -37,6 +37,8 @@ if [ ! -s "$cache/$name" ]; then
   flock 9
   if [ ! -s "$cache/$name" ]; then
     rootfs=$(mktemp -d "$cache/.rootfs.XXXXXX")
+    # mktemp makes the directory 0700; a root filesystem is 0755 like any other /.
+    chmod 0755 "$rootfs"
     trap 'rm -rf "$rootfs"' EXIT
     log "debootstrap bookworm ($packages)"
     debootstrap --variant=minbase --include="$packages" bookworm "$rootfs" "$(mirror)" >"$cache/debootstrap.log" 2>&1 ||

@@ -325,6 +325,7 @@ type LXCContainer struct {
 
 	// status is the observed container.
 	// +optional
+	// +kubebuilder:default:={"observedGeneration":-1}
 	Status LXCContainerStatus `json:"status,omitempty"`
 }
 

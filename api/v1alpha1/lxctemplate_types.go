@@ -294,6 +294,7 @@ type LXCTemplate struct {
 
 	// status reports whether the template can be used.
 	// +optional
+	// +kubebuilder:default:={"observedGeneration":-1}
 	Status LXCTemplateStatus `json:"status,omitempty"`
 }
 

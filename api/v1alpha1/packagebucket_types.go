@@ -66,6 +66,7 @@ type PackageBucket struct {
 
 	// status reports the bucket's use.
 	// +optional
+	// +kubebuilder:default:={"observedGeneration":-1}
 	Status PackageBucketStatus `json:"status,omitempty"`
 }
 

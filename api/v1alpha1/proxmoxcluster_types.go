@@ -176,6 +176,7 @@ type ProxmoxCluster struct {
 
 	// status is what the controller last read from the cluster.
 	// +optional
+	// +kubebuilder:default:={"observedGeneration":-1}
 	Status ProxmoxClusterStatus `json:"status,omitempty"`
 }
 
