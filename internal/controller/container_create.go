@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
@@ -75,13 +76,20 @@ func (r *LXCContainerReconciler) reconcileCreate(ctx context.Context, s *contain
 	}
 
 	if st.VMID == 0 {
+		before := s.obj.DeepCopy()
 		if err := r.place(ctx, s); err != nil {
 			return "", err
 		}
 		// Record the VMID and node before asking Proxmox, so a crash between the two finds
-		// the container by its marker instead of creating a second one.
-		if err := s.checkpoint(ctx); err != nil {
-			return "", err
+		// the container by its marker instead of creating a second one. The write is
+		// conditional on the version read: a reconcile working from a stale copy of the object
+		// (one that has not seen an earlier placement yet) fails here instead of creating a
+		// second container.
+		if err := r.Status().Patch(ctx, s.obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			if s.obj.Spec.VMID == nil {
+				r.vmids.release(s.cluster.Name, int(st.VMID))
+			}
+			return "", fmt.Errorf("recording the placement of CT %d: %w", st.VMID, err)
 		}
 	}
 

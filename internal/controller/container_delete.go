@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
@@ -37,8 +38,10 @@ func (r *LXCContainerReconciler) reconcileDelete(ctx context.Context, s *contain
 		return ctrl.Result{}, err
 	}
 	r.lastDiscover.forget(obj.UID)
+	// The object goes away with its finalizer, so this is its last write.
+	patch := client.MergeFrom(obj.DeepCopy())
 	controllerutil.RemoveFinalizer(obj, lxcv1.Finalizer)
-	return ctrl.Result{}, s.checkpoint(ctx)
+	return ctrl.Result{}, client.IgnoreNotFound(r.Patch(ctx, obj, patch))
 }
 
 func (r *LXCContainerReconciler) destroy(ctx context.Context, s *containerScope) error {

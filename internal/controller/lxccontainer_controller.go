@@ -83,8 +83,8 @@ func (s *containerScope) close() {
 	}
 }
 
-// checkpoint persists the object now, mid-reconcile: the finalizer before any Proxmox call, the
-// VMID and node before the create call, so a crash loses nothing.
+// checkpoint persists the object now, mid-reconcile: the finalizer goes in before any Proxmox
+// call, so nothing is ever created without it.
 func (s *containerScope) checkpoint(ctx context.Context) error {
 	return s.patcher.patcher.Patch(ctx, s.obj)
 }

@@ -98,7 +98,7 @@ func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bad-1"},
 			Spec: lxcv1.LXCContainerSpec{
 				ClusterRef: lxcv1.ClusterReference{Name: "pve"}, TemplateRef: lxcv1.LocalObjectReference{Name: "failing"},
-				Network:       &lxcv1.Network{IPv4: s.subnet.Addr().Next().Next().String() + "/24", Gateway: s.gateway().String()},
+				Network:       &lxcv1.Network{IPv4: s.staticAddress().String() + "/24", Gateway: s.gateway().String()},
 				SSHPublicKeys: []lxcv1.SSHPublicKey{lxcv1.SSHPublicKey(userKey)},
 			},
 		},
@@ -225,7 +225,7 @@ func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
 			t.Errorf("ScriptsCompleted message lacks %q: %q", want, msg)
 		}
 	}
-	if !conditions.IsStalled(bad) || bad.Status.IPAddress != s.subnet.Addr().Next().Next().String() {
+	if !conditions.IsStalled(bad) || bad.Status.IPAddress != s.staticAddress().String() {
 		t.Errorf("bad-1: stalled %v, address %s", conditions.IsStalled(bad), bad.Status.IPAddress)
 	}
 	boom := bad.Status.Scripts[slices.IndexFunc(bad.Status.Scripts, func(sc lxcv1.ScriptStatus) bool { return sc.Name == "boom" })]
@@ -248,6 +248,11 @@ func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
 	}
 	if n := countEvents(t, s, ns, "bad-1", lxcv1.ScriptFailedReason); n != 1 {
 		t.Errorf("%d ScriptFailed events, want 1", n)
+	}
+
+	// One Proxmox container per LXCContainer, never a second create.
+	if guests, err := s.px.Guests(ctx); err != nil || len(guests) != 2 {
+		t.Errorf("Proxmox holds %d containers (%v), want 2", len(guests), err)
 	}
 
 	// No secret value appears in status, Events or the manager's logs.

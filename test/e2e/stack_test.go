@@ -211,6 +211,13 @@ func (s *stack) waitTask(ctx context.Context, upid proxmox.UPID) {
 	}
 }
 
+// staticAddress is an address for a static container, above the simulator's DHCP leases.
+func (s *stack) staticAddress() netip.Addr {
+	a := s.subnet.Addr().As4()
+	a[3] = 250
+	return netip.AddrFrom4(a)
+}
+
 // gateway is the bridge's host address, the first address of the subnet.
 func (s *stack) gateway() netip.Addr { return s.subnet.Addr().Next() }
 
