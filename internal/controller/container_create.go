@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -100,11 +101,15 @@ func (r *LXCContainerReconciler) reconcileCreate(ctx context.Context, s *contain
 	case err != nil:
 		return "", err
 	}
-	if !ownedBy(cfg.Description, s.obj) {
-		return "", r.vmidTaken(s, fmt.Sprintf("VMID %d on node %s is held by a container this LXCContainer does not own", st.VMID, st.Node))
-	}
 	if cfg.Lock == "create" {
+		// Until its create task ends a container shows no description, so whose it is cannot
+		// be told yet.
 		return "", Wait(r.taskPoll(), lxcv1.CreatingReason, "CT %d on %s is still being created", st.VMID, st.Node)
+	}
+	if !ownedBy(cfg.Description, s.obj) {
+		ctrl.LoggerFrom(ctx).Info("VMID held by a container without this object's marker", "vmid", st.VMID, "node", st.Node,
+			"descriptionLines", strings.Count(cfg.Description, "\n")+1)
+		return "", r.vmidTaken(s, fmt.Sprintf("VMID %d on node %s is held by a container this LXCContainer does not own", st.VMID, st.Node))
 	}
 	if !conditions.IsTrue(s.obj, lxcv1.ContainerCreatedCondition) && st.Operation == "" &&
 		conditions.GetReason(s.obj, lxcv1.ContainerCreatedCondition) != lxcv1.CreatingReason {

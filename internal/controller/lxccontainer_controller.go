@@ -86,7 +86,7 @@ func (s *containerScope) close() {
 // checkpoint persists the object now, mid-reconcile: the finalizer goes in before any Proxmox
 // call, so nothing is ever created without it.
 func (s *containerScope) checkpoint(ctx context.Context) error {
-	return s.patcher.patcher.Patch(ctx, s.obj)
+	return s.patcher.patch(ctx, s.obj, false)
 }
 
 func (r *LXCContainerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {

@@ -8,7 +8,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
-	"github.com/fluxcd/pkg/runtime/patch"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -64,11 +63,13 @@ func summarize(obj conditionedObject, readyMessage string, recErr error, resync 
 	}
 }
 
-// statusPatcher writes an object's status once, at the end of a reconcile, and emits an Event
-// when Ready changes.
+// statusPatcher writes an object's status once, at the end of a reconcile, in one request, and
+// emits an Event when Ready changes. One request matters: a client that sees Ready=True (kubectl
+// wait, Flux, Argo CD) must see the rest of the status that goes with it.
 type statusPatcher struct {
-	patcher  *patch.SerialPatcher
+	client   client.Client
 	recorder events.EventRecorder
+	base     client.Object
 	before   *metav1.Condition
 }
 
@@ -77,21 +78,29 @@ func newStatusPatcher(obj conditionedObject, c client.Client, recorder events.Ev
 	if cond := conditions.Get(obj, lxcv1.ReadyCondition); cond != nil {
 		before = cond.DeepCopy()
 	}
-	return &statusPatcher{patcher: patch.NewSerialPatcher(obj, c), recorder: recorder, before: before}
+	return &statusPatcher{client: c, recorder: recorder, base: obj.DeepCopyObject().(client.Object), before: before}
 }
 
-// owned are the condition types this controller writes; the patch helper resolves conflicts on
-// them in our favour.
-var owned = []string{
-	lxcv1.ReadyCondition, lxcv1.ReconcilingCondition, lxcv1.StalledCondition,
-	lxcv1.ContainerCreatedCondition, lxcv1.ContainerStartedCondition, lxcv1.ConfigManagerDeployedCondition,
-	lxcv1.ScriptsCompletedCondition, lxcv1.ServicesDiscoveredCondition,
+// patch sends what changed since the last write: metadata (finalizers) through the object,
+// status through its subresource. Each is a merge patch of the differences only.
+func (p *statusPatcher) patch(ctx context.Context, obj conditionedObject, status bool) error {
+	var err error
+	if status {
+		err = p.client.Status().Patch(ctx, obj, client.MergeFrom(p.base))
+	} else {
+		err = p.client.Patch(ctx, obj, client.MergeFrom(p.base))
+	}
+	if err != nil {
+		return err
+	}
+	p.base = obj.DeepCopyObject().(client.Object)
+	return nil
 }
 
 // Patch writes obj and reports a change of Ready as an Event with the condition's reason:
 // Normal on becoming Ready, Warning on a stall or a failure. Waiting is progress, not news.
 func (p *statusPatcher) Patch(ctx context.Context, obj conditionedObject, recErr error) error {
-	if err := p.patcher.Patch(ctx, obj, patch.WithOwnedConditions{Conditions: owned}, patch.WithFieldOwner(fieldOwner)); err != nil {
+	if err := p.patch(ctx, obj, true); err != nil {
 		return client.IgnoreNotFound(err)
 	}
 	after := conditions.Get(obj, lxcv1.ReadyCondition)
@@ -110,9 +119,6 @@ func (p *statusPatcher) Patch(ctx context.Context, obj conditionedObject, recErr
 	p.before = after.DeepCopy()
 	return nil
 }
-
-// fieldOwner is the manager's name in managedFields.
-const fieldOwner = "lxc-template-manager"
 
 // maxEventNote is the longest note the events API accepts.
 const maxEventNote = 1024
