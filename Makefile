@@ -150,7 +150,7 @@ install: manifests local-up ## Install the CRDs into the local control plane.
 	$(KUBECTL) --kubeconfig .local/kubeconfig apply --server-side -f config/crd/bases
 
 .PHONY: demo
-demo: deps envtest-tools ostemplate manager pvesim ## Run the main job on the local stack.
+demo: deps envtest-tools $(KUSTOMIZE) ostemplate manager pvesim ## Run the main job on the local stack.
 	hack/demo.sh
 
 .PHONY: help

@@ -73,14 +73,14 @@ if ! running manager; then
 fi
 
 say "Applying the samples (config/demo: the samples plus the local package source)"
-kubectl apply -k config/demo
+"$bin/kustomize" build --load-restrictor=LoadRestrictionsNone config/demo | kubectl apply -f -
 
 say "Following lxcc/web-1 until Ready"
 last=""
 deadline=$((SECONDS + 900))
 while :; do
   line=$(kubectl get lxcc web-1 --no-headers -o custom-columns='PHASE:.status.phase,READY:.status.conditions[?(@.type=="Ready")].status,MESSAGE:.status.conditions[?(@.type=="Ready")].message' 2>/dev/null || true)
-  if [ "$line" != "$last" ]; then
+  if [ "$line" != "$last" ] && [ -n "${line//[<>none ]/}" ]; then
     printf '  %s  %s\n' "$(date +%T)" "$line"
     last=$line
   fi

@@ -91,6 +91,7 @@ func (r *LXCContainerReconciler) reconcileConfigManager(ctx context.Context, s *
 		return "", Failed(lxcv1.ConfigSyncFailedReason, fmt.Errorf("%s did not succeed (%s): %s",
 			configmanager.UnitName, strings.Join(fields, " "), tail(string(log.Stdout)+string(log.Stderr), 5)))
 	}
+	s.configChanged = s.obj.Status.ConfigHash != ""
 	s.obj.Status.ConfigHash = hash
 	return done, nil
 }

@@ -47,11 +47,13 @@ func (r *LXCContainerReconciler) reconcileScripts(ctx context.Context, s *contai
 		return "", err
 	}
 	st := &s.obj.Status
-	// A failure is retried only for a new generation of the spec; the same spec would fail the
-	// same way, and running it again in a loop helps nobody.
+	// A failure is retried only when something it may depend on changed — a new generation of
+	// the container's spec, or new files or env from config-manager; the same inputs would fail
+	// the same way, and running them again in a loop helps nobody. (Changed scripts or packages
+	// run anyway: their runs are keyed by content.)
 	failed := conditions.Get(s.obj, lxcv1.ScriptsCompletedCondition)
 	retry := failed != nil && (failed.Reason == lxcv1.ScriptFailedReason || failed.Reason == lxcv1.PackagesFailedReason) &&
-		failed.ObservedGeneration < s.obj.Generation
+		(failed.ObservedGeneration < s.obj.Generation || s.configChanged)
 
 	for i := range runs {
 		rn := &runs[i]

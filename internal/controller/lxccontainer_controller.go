@@ -75,6 +75,9 @@ type containerScope struct {
 	session  ssh.Session
 	// guest is the container as the cluster-wide resource list last showed it, when known.
 	guest *proxmox.Guest
+	// configChanged says this reconcile deployed a changed config-manager bundle (files or
+	// env), which may be what a failed script was missing.
+	configChanged bool
 }
 
 func (s *containerScope) close() {
