@@ -30,3 +30,11 @@ const ProxmoxTag = "lxctm"
 // OwnerMarkerPrefix starts the description line that records which LXCContainer owns a Proxmox
 // container: "lxctm-owner: <namespace>/<name> uid=<metadata.uid>".
 const OwnerMarkerPrefix = "lxctm-owner:"
+
+// ReconcileRequestAnnotation asks for an immediate reconcile when its value changes, as Flux's
+// reconcile.fluxcd.io/requestedAt does; the value handled last is recorded in
+// status.lastHandledReconcileAt. On an LXCContainer it also retries a failed script or package
+// install without changing the spec:
+//
+//	kubectl annotate lxcc web-1 --overwrite lxc.templatemanager.dev/reconcile-requested-at="$(date +%s)"
+const ReconcileRequestAnnotation = "lxc.templatemanager.dev/reconcile-requested-at"

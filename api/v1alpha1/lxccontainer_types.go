@@ -295,6 +295,10 @@ type LXCContainerStatus struct {
 	// +optional
 	PackagesHash string `json:"packagesHash,omitempty"`
 
+	// lastHandledReconcileAt is the value of the reconcile-requested-at annotation last handled.
+	// +optional
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
+
 	// appliedResources are the cores, memory and swap last applied to the Proxmox container.
 	// +optional
 	AppliedResources string `json:"appliedResources,omitempty"`

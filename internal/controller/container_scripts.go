@@ -48,12 +48,13 @@ func (r *LXCContainerReconciler) reconcileScripts(ctx context.Context, s *contai
 	}
 	st := &s.obj.Status
 	// A failure is retried only when something it may depend on changed — a new generation of
-	// the container's spec, or new files or env from config-manager; the same inputs would fail
-	// the same way, and running them again in a loop helps nobody. (Changed scripts or packages
-	// run anyway: their runs are keyed by content.)
+	// the container's spec, new files or env from config-manager — or when a user asks for it
+	// with the reconcile-requested-at annotation; the same inputs would fail the same way, and
+	// running them again in a loop helps nobody. (Changed scripts or packages run anyway: their
+	// runs are keyed by content.)
 	failed := conditions.Get(s.obj, lxcv1.ScriptsCompletedCondition)
 	retry := failed != nil && (failed.Reason == lxcv1.ScriptFailedReason || failed.Reason == lxcv1.PackagesFailedReason) &&
-		(failed.ObservedGeneration < s.obj.Generation || s.configChanged)
+		(failed.ObservedGeneration < s.obj.Generation || s.configChanged || s.requested)
 
 	for i := range runs {
 		rn := &runs[i]

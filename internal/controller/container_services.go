@@ -32,7 +32,7 @@ func (r *LXCContainerReconciler) reconcileServices(ctx context.Context, s *conta
 		return fmt.Sprintf("%d services found, all %d promised present", len(st.Services), len(s.desired.Promises))
 	}
 	key := discoveryKey(s)
-	if conditions.IsTrue(s.obj, lxcv1.ServicesDiscoveredCondition) && r.lastDiscover.fresh(s.obj.UID, key, r.resync()) {
+	if !s.requested && conditions.IsTrue(s.obj, lxcv1.ServicesDiscoveredCondition) && r.lastDiscover.fresh(s.obj.UID, key, r.resync()) {
 		return done(), nil
 	}
 	addr, err := netip.ParseAddr(st.IPAddress)

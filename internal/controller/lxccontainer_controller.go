@@ -78,6 +78,9 @@ type containerScope struct {
 	// configChanged says this reconcile deployed a changed config-manager bundle (files or
 	// env), which may be what a failed script was missing.
 	configChanged bool
+	// requested says a user asked for this reconcile through the reconcile-requested-at
+	// annotation: failed runs are retried and services discovered afresh.
+	requested bool
 }
 
 func (s *containerScope) close() {
@@ -128,7 +131,10 @@ func (r *LXCContainerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			retErr = errors.Join(retErr, perr)
 		}
 	}()
+	requestedAt := obj.Annotations[lxcv1.ReconcileRequestAnnotation]
+	s.requested = requestedAt != "" && requestedAt != obj.Status.LastHandledReconcileAt
 	err = r.runPipeline(ctx, s)
+	obj.Status.LastHandledReconcileAt = requestedAt
 	return r.summarizeContainer(s, err)
 }
 

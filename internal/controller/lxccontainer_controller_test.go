@@ -33,7 +33,7 @@ type pipelineFixture struct {
 	template *lxcv1.LXCTemplate
 }
 
-func newPipelineFixture(t *testing.T, name string, opts ...pvesimtest.Option) *pipelineFixture {
+func newPipelineFixture(t testing.TB, name string, opts ...pvesimtest.Option) *pipelineFixture {
 	t.Helper()
 	sim := pvesimtest.Start(t, append([]pvesimtest.Option{pvesimtest.WithNodes("pve1", "pve2")}, opts...)...)
 	cluster := clusterFor(t, sim, name)
@@ -60,7 +60,7 @@ func newPipelineFixture(t *testing.T, name string, opts ...pvesimtest.Option) *p
 	return f
 }
 
-func (f *pipelineFixture) createTemplate(t *testing.T) {
+func (f *pipelineFixture) createTemplate(t testing.TB) {
 	t.Helper()
 	if err := k8s.Create(testCtx, f.template); err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func (f *pipelineFixture) container(name string, mutate ...func(*lxcv1.LXCContai
 }
 
 // guests lists the simulator's containers.
-func (f *pipelineFixture) guests(t *testing.T) []proxmox.Guest {
+func (f *pipelineFixture) guests(t testing.TB) []proxmox.Guest {
 	t.Helper()
 	g, err := f.px.Guests(testCtx)
 	if err != nil {
@@ -93,7 +93,7 @@ func (f *pipelineFixture) guests(t *testing.T) []proxmox.Guest {
 
 func ptr[T any](v T) *T { return &v }
 
-func create(t *testing.T, obj client.Object) {
+func create(t testing.TB, obj client.Object) {
 	t.Helper()
 	if err := k8s.Create(testCtx, obj); err != nil {
 		t.Fatal(err)

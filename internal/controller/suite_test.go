@@ -130,7 +130,7 @@ func zapLevel() zapcore.Level {
 }
 
 // newNamespace creates a namespace for one test.
-func newNamespace(t *testing.T, labels map[string]string) string {
+func newNamespace(t testing.TB, labels map[string]string) string {
 	t.Helper()
 	name := fmt.Sprintf("t%d-%s", nsCounter.Add(1), strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")))
 	if len(name) > 60 {
@@ -146,7 +146,7 @@ func newNamespace(t *testing.T, labels map[string]string) string {
 
 // clusterFor creates a ProxmoxCluster and its token Secret for a simulator; badSecret replaces
 // the token's secret.
-func clusterFor(t *testing.T, sim *pvesimtest.Simulator, name string, mutate ...func(*lxcv1.ProxmoxCluster, *corev1.Secret)) *lxcv1.ProxmoxCluster {
+func clusterFor(t testing.TB, sim *pvesimtest.Simulator, name string, mutate ...func(*lxcv1.ProxmoxCluster, *corev1.Secret)) *lxcv1.ProxmoxCluster {
 	t.Helper()
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: controllerNamespace, Name: name + "-token"},
@@ -182,7 +182,7 @@ func clusterFor(t *testing.T, sim *pvesimtest.Simulator, name string, mutate ...
 }
 
 // eventually polls fn until it returns nil or the timeout passes, then fails with fn's last error.
-func eventually(t *testing.T, timeout time.Duration, fn func() error) {
+func eventually(t testing.TB, timeout time.Duration, fn func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var err error
@@ -218,7 +218,7 @@ func condition(obj interface {
 }
 
 // update changes an object with mutate, re-reading it on conflicts with the controller's writes.
-func update[T client.Object](t *testing.T, obj T, mutate func(T)) {
+func update[T client.Object](t testing.TB, obj T, mutate func(T)) {
 	t.Helper()
 	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if err := k8s.Get(testCtx, client.ObjectKeyFromObject(obj), obj); err != nil {

@@ -249,6 +249,22 @@ func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
 	if n := countEvents(t, s, ns, "bad-1", lxcv1.ScriptFailedReason); n != 1 {
 		t.Errorf("%d ScriptFailed events, want 1", n)
 	}
+	// A user can ask for the retry without changing the spec.
+	s.cp.Kubectl(t, "-n", ns, "annotate", "lxcc/bad-1", "--overwrite", lxcv1.ReconcileRequestAnnotation+"=retry-1")
+	eventually(t, time.Minute, func() error {
+		if err := s.k8s.Get(ctx, client.ObjectKeyFromObject(bad), bad); err != nil {
+			return err
+		}
+		i := slices.IndexFunc(bad.Status.Scripts, func(sc lxcv1.ScriptStatus) bool { return sc.Name == "boom" })
+		if bad.Status.LastHandledReconcileAt != "retry-1" || i < 0 || bad.Status.Scripts[i].StartedAt.Equal(boom.StartedAt) ||
+			bad.Status.Scripts[i].ExitCode == nil {
+			return fmt.Errorf("boom not retried yet: lastHandledReconcileAt %q", bad.Status.LastHandledReconcileAt)
+		}
+		return nil
+	})
+	if !strings.Contains(run1(t, badSh, "cat /var/lib/config-manager/runs/*boom*/output.log"), "second line") {
+		t.Error("the retried run left no output")
+	}
 
 	// One Proxmox container per LXCContainer, never a second create.
 	if guests, err := s.px.Guests(ctx); err != nil || len(guests) != 2 {
