@@ -167,6 +167,12 @@ func TestInvalidManifestsAreRejected(t *testing.T) {
 			[]string{"spec.manager", "Unsupported value", `"apt"`}},
 		{"apt package in upper case", spec(bucketHead, "spec:\n  manager: apt\n", "  packages: [Curl]\n"),
 			[]string{"spec.packages", "apt package names are lowercase"}},
+		{"npm package in upper case", spec(bucketHead, "spec:\n  manager: npm\n", "  packages: [LeftPad]\n"),
+			[]string{"spec.packages", "npm package names are"}},
+		{"pip package pinned with @", spec(templateHead, goodTemplate, "  packages:\n  - {manager: pip, names: ['requests@2.0']}\n"),
+			[]string{"spec.packages[0].names", "pip package names are"}},
+		{"file under /proc", spec(templateHead, goodTemplate, "  files:\n  - {path: /proc/sys/kernel/hostname, content: x}\n"),
+			[]string{"spec.files[0].path", "must not be inside /proc"}},
 		{"empty package bucket", spec(bucketHead, "spec:\n  manager: apt\n", "  packages: []\n"),
 			[]string{"spec.packages", "should have at least 1 items"}},
 		// osTemplate, tags

@@ -66,6 +66,10 @@ type PackageName string
 
 // PackageList is a list of packages installed with one package manager.
 // +kubebuilder:validation:XValidation:rule="self.manager != 'apt' || self.names.all(n, n.matches('^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$'))",message="apt package names are lowercase Debian names with an optional =version",fieldPath=".names"
+// +kubebuilder:validation:XValidation:rule="self.manager != 'apk' || self.names.all(n, n.matches('^[A-Za-z0-9][A-Za-z0-9+._-]{0,127}((=|~|>=|<=|>|<)[0-9][A-Za-z0-9.+_~-]{0,63})?$'))",message="apk package names are name[=|~|>=|<=|>|<version]",fieldPath=".names"
+// +kubebuilder:validation:XValidation:rule="self.manager != 'dnf' || self.names.all(n, n.matches('^[A-Za-z0-9_][A-Za-z0-9+._:~-]{0,191}$'))",message="dnf package names are name[-version[-release]][.arch]",fieldPath=".names"
+// +kubebuilder:validation:XValidation:rule="self.manager != 'pip' || self.names.all(n, n.matches('^[A-Za-z0-9]([A-Za-z0-9._-]{0,126}[A-Za-z0-9])?([[][A-Za-z0-9._-]{1,64}(,[A-Za-z0-9._-]{1,64}){0,15}[]])?((==|===|!=|~=|>=|<=|>|<)[0-9][A-Za-z0-9.*+!_-]{0,63})?$'))",message="pip package names are name[extras][==|~=|>=|<=|!=|>|<version]",fieldPath=".names"
+// +kubebuilder:validation:XValidation:rule="self.manager != 'npm' || self.names.all(n, n.matches('^(@[a-z0-9][a-z0-9._~-]{0,100}/)?[a-z0-9][a-z0-9._~-]{0,100}(@([a-z][a-z0-9._-]{0,63}|([~^]|>=|<=|>|<)?[0-9][A-Za-z0-9.+-]{0,63}|[*]))?$'))",message="npm package names are [@scope/]name[@version]",fieldPath=".names"
 type PackageList struct {
 	// manager installs these packages: apt, apk, dnf, pip or npm.
 	// +required

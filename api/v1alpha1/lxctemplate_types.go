@@ -169,6 +169,7 @@ type ManagedFile struct {
 	// +kubebuilder:validation:Pattern=`^/[A-Za-z0-9._@+=,:~ -]+(/[A-Za-z0-9._@+=,:~ -]+)*$`
 	// +kubebuilder:validation:XValidation:rule="!self.matches('(^|/)[.][.]?(/|$)')",message="path must not contain . or .. segments"
 	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/etc/config-manager/') && !self.startsWith('/var/lib/config-manager/')",message="path must not be inside the config-manager's own directories"
+	// +kubebuilder:validation:XValidation:rule="!['/proc', '/sys', '/dev', '/run'].exists(d, self == d || self.startsWith(d + '/'))",message="path must not be inside /proc, /sys, /dev or /run"
 	Path string `json:"path"`
 
 	// content is the file's content.

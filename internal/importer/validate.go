@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/configmanager"
 )
 
 // The patterns and limits below are those of the validation markers in api/v1alpha1, which the
@@ -173,7 +174,7 @@ func validateNameserver(v string) error {
 }
 
 // validatePackage checks a package name against the API's pattern and, for apt, the stricter
-// Debian rule.
+// Debian rule, then against the rule of its package manager that config-manager installs by.
 func validatePackage(m lxcv1.PackageManager, name string) error {
 	if runes(name) > maxPackageName || !packageRE.MatchString(name) {
 		return fmt.Errorf("%q is not a package name with an optional version pin (no blanks, quotes or shell syntax, at most %d characters)", name, maxPackageName)
@@ -181,7 +182,7 @@ func validatePackage(m lxcv1.PackageManager, name string) error {
 	if m == lxcv1.PackageManagerApt && !aptPackageRE.MatchString(name) {
 		return fmt.Errorf("%q is not an apt package: lowercase Debian names of two or more characters with an optional :arch and =version", name)
 	}
-	return nil
+	return configmanager.ValidatePackageName(configmanager.PackageManager(m), name)
 }
 
 // packageManager maps a file extension to its package manager.
@@ -214,7 +215,8 @@ func validateFilePath(p string) error {
 	case strings.HasPrefix(p, "/etc/config-manager/") || strings.HasPrefix(p, "/var/lib/config-manager/"):
 		return fmt.Errorf("path %q is inside the config-manager's own directories", p)
 	}
-	return nil
+	// What config-manager refuses (/proc, /sys, /dev, /run) the API refuses too.
+	return configmanager.ValidateManagedPath(p)
 }
 
 func validateMode(v string) error {
