@@ -102,10 +102,7 @@ func (r *LXCContainerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	s := &containerScope{obj: obj, patcher: newStatusPatcher(obj, r.Client, r.Recorder)}
 	defer s.close()
-	start := time.Now()
-	defer func() {
-		r.Metrics.observeReconcile(obj, time.Since(start))
-	}()
+	defer r.Metrics.observeReconcile(obj)
 
 	if !obj.DeletionTimestamp.IsZero() {
 		defer func() {

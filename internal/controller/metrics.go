@@ -75,7 +75,7 @@ func (m *Metrics) ObserveSSH(op string, d time.Duration, err error) {
 }
 
 // observeReconcile keeps lxctm_containers in step with each container's printed phase.
-func (m *Metrics) observeReconcile(obj *lxcv1.LXCContainer, _ time.Duration) {
+func (m *Metrics) observeReconcile(obj *lxcv1.LXCContainer) {
 	if m == nil {
 		return
 	}

@@ -39,7 +39,7 @@ func Wait(after time.Duration, reason, format string, args ...any) error {
 }
 
 // ReasonedError is a failure with a condition reason; it is retried with backoff and reported
-// as a Warning event. Other errors get the reason ProgressingReason's failure counterpart.
+// as a Warning event. Errors without a reason are reported as FailedReason.
 type ReasonedError struct {
 	Reason string
 	Err    error
