@@ -47,7 +47,8 @@ func TestCreateLock(t *testing.T) {
 		}).upid(t)
 	}
 	t.Run("lock timeout shorter than the create", func(t *testing.T) {
-		sim := pvesimtest.Start(t, pvesimtest.WithTaskDurationOf("vzcreate", 2*time.Second),
+		// The create outlasts every call below by far, even on a busy machine.
+		sim := pvesimtest.Start(t, pvesimtest.WithTaskDurationOf("vzcreate", 6*time.Second),
 			pvesimtest.WithOptions(func(o *pvesim.Options) { o.LockTimeout = 150 * time.Millisecond }))
 		upid := create(sim)
 		conf := configOf(t, sim, "pve1", 100)

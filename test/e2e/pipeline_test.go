@@ -61,7 +61,10 @@ func (s *stack) webTemplate(ns, name string, extraScripts ...lxcv1.Script) *lxcv
 func webBucket(ns string) *lxcv1.PackageBucket {
 	return &lxcv1.PackageBucket{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
-		Spec:       lxcv1.PackageBucketSpec{Manager: lxcv1.PackageManagerApt, Packages: []lxcv1.PackageName{"hello-web"}},
+		Spec: lxcv1.PackageBucketSpec{Manager: lxcv1.PackageManagerApt,
+			// ca-certificates is already installed and not in the local repository: installing it
+			// must succeed without a network.
+			Packages: []lxcv1.PackageName{"hello-web", "ca-certificates"}},
 	}
 }
 
