@@ -70,28 +70,11 @@ func (im *importer) walkFiles(dir, prefix string, files map[string]*lxcv1.Manage
 // files/, or "PATH secret=NAME:KEY|configmap=NAME:KEY …" for files whose content is kept in
 // the cluster.
 func (im *importer) loadFilesConf(src *templateSource, files map[string]*lxcv1.ManagedFile) {
-	file := src.file(filesConf)
-	data, ok := im.readFile(file, 1<<20)
-	if !ok {
-		return
-	}
-	r := im.reporter(file)
-	lines, _ := textLines(r, data)
-	seen := map[string]int{}
-	for _, l := range meaningful(lines) {
-		fields, err := splitFields(l.Text)
-		if err != nil {
-			r.add(l.Line, "%v", err)
-			continue
-		}
-		p := fields[0]
-		if first, dup := seen[p]; dup {
-			r.add(l.Line, "%s is already configured on line %d", p, first)
-			continue
-		}
-		seen[p] = l.Line
+	r, entries := im.confEntries(src.file(filesConf))
+	for _, e := range entries {
+		p, line := e.name, e.line
 		if err := validateFilePath(p); err != nil {
-			r.add(l.Line, "%v", err)
+			r.add(line, "%v", err)
 			continue
 		}
 		var (
@@ -99,30 +82,30 @@ func (im *importer) loadFilesConf(src *templateSource, files map[string]*lxcv1.M
 			external bool // content from a Secret or ConfigMap
 		)
 		mf.Path = p
-		for _, kv := range settings(r, l.Line, fields[1:], fileKeys) {
+		for _, kv := range settings(r, line, e.fields, fileKeys) {
 			switch kv.key {
 			case "mode":
 				mf.Mode = kv.value
 				if err := validateMode(kv.value); err != nil {
-					r.add(l.Line, "%v", err)
+					r.add(line, "%v", err)
 				}
 			case "owner":
 				mf.Owner = kv.value
 				if err := validateOwner(kv.value); err != nil {
-					r.add(l.Line, "%v", err)
+					r.add(line, "%v", err)
 				}
 			case "policy":
 				mf.Policy = lxcv1.FilePolicy(kv.value)
 				if err := validatePolicy(kv.value); err != nil {
-					r.add(l.Line, "%v", err)
+					r.add(line, "%v", err)
 				}
 			case "secret", "configmap":
 				sel, err := parseKeySelector(kv.value)
 				if err != nil {
-					r.add(l.Line, "%s: %v", kv.key, err)
+					r.add(line, "%s: %v", kv.key, err)
 				}
 				if external {
-					r.add(l.Line, "give only one of secret= and configmap=")
+					r.add(line, "give only one of secret= and configmap=")
 					continue
 				}
 				external = true
@@ -136,11 +119,11 @@ func (im *importer) loadFilesConf(src *templateSource, files map[string]*lxcv1.M
 		fromTree, inTree := files[p]
 		switch {
 		case external && inTree:
-			r.add(l.Line, "%s has content in %s/ and from a %s; give only one", p, filesDir, sourceKind(&mf))
+			r.add(line, "%s has content in %s/ and from a %s; give only one", p, filesDir, sourceKind(&mf))
 		case external:
 			files[p] = &mf
 		case !inTree:
-			r.add(l.Line, "%s is not a file in %s/ (expected %s) and has no secret= or configmap=", p, filesDir, path.Join(src.file(filesDir), p))
+			r.add(line, "%s is not a file in %s/ (expected %s) and has no secret= or configmap=", p, filesDir, path.Join(src.file(filesDir), p))
 		default:
 			fromTree.Mode, fromTree.Owner, fromTree.Policy = mf.Mode, mf.Owner, mf.Policy
 		}

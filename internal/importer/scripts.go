@@ -86,37 +86,20 @@ func scriptName(file string) (string, error) {
 
 // loadScriptsConf applies scripts.conf: lines "FILE timeout=SECONDS" for files in scripts/.
 func (im *importer) loadScriptsConf(src *templateSource, byFile map[string]int) {
-	file := src.file(scriptsConf)
-	data, ok := im.readFile(file, 1<<20)
-	if !ok {
-		return
-	}
-	r := im.reporter(file)
-	lines, _ := textLines(r, data)
-	seen := map[string]int{}
-	for _, l := range meaningful(lines) {
-		fields, err := splitFields(l.Text)
-		if err != nil {
-			r.add(l.Line, "%v", err)
-			continue
-		}
-		script := fields[0]
-		if first, dup := seen[script]; dup {
-			r.add(l.Line, "%s is already configured on line %d", script, first)
-			continue
-		}
-		seen[script] = l.Line
+	r, entries := im.confEntries(src.file(scriptsConf))
+	for _, e := range entries {
+		script, l, fields := e.name, e.line, e.fields
 		i, present := byFile[script]
 		if !present {
-			r.add(l.Line, "%s is not a script in %s/", script, scriptsDir)
+			r.add(l, "%s is not a script in %s/", script, scriptsDir)
 		}
 		known := present && i >= 0
-		for _, kv := range settings(r, l.Line, fields[1:], scriptKeys) {
+		for _, kv := range settings(r, l, fields, scriptKeys) {
 			switch kv.key {
 			case "timeout":
 				v, valid, err := parseInt32(kv.value, timeoutRange)
 				if err != nil {
-					r.add(l.Line, "timeout: %v", err)
+					r.add(l, "timeout: %v", err)
 				}
 				if valid && known {
 					src.template.Spec.Scripts[i].TimeoutSeconds = &v
@@ -124,6 +107,41 @@ func (im *importer) loadScriptsConf(src *templateSource, byFile map[string]int) 
 			}
 		}
 	}
+}
+
+// confEntry is one line of files.conf or scripts.conf: what it configures and its settings.
+type confEntry struct {
+	name   string
+	line   int
+	fields []string // the KEY=VALUE fields after the name
+}
+
+// confEntries reads a per-entry configuration file: one line per file or script, the name
+// first. Lines that cannot be split, and a second line for the same name, are reported and left
+// out. A missing file has no entries.
+func (im *importer) confEntries(file string) (reporter, []confEntry) {
+	r := im.reporter(file)
+	data, ok := im.readFile(file, 1<<20)
+	if !ok {
+		return r, nil
+	}
+	lines, _ := textLines(r, data)
+	seen := map[string]int{}
+	var out []confEntry
+	for _, l := range meaningful(lines) {
+		fields, err := splitFields(l.Text)
+		if err != nil {
+			r.add(l.Line, "%v", err)
+			continue
+		}
+		if first, dup := seen[fields[0]]; dup {
+			r.add(l.Line, "%s is already configured on line %d", fields[0], first)
+			continue
+		}
+		seen[fields[0]] = l.Line
+		out = append(out, confEntry{name: fields[0], line: l.Line, fields: fields[1:]})
+	}
+	return r, out
 }
 
 // setting is one KEY=VALUE field of files.conf or scripts.conf.
