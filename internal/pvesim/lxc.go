@@ -374,20 +374,7 @@ func (s *Server) destroyContainer(r *request) (any, error) {
 		return nil, pveError("unable to destroy CT %d - container is running", vmid)
 	}
 	s.log.Info("Destroying container", "vmid", vmid, "user", r.user)
-	return s.tasks.start(ct.Node, "vzdestroy", strconv.Itoa(vmid), r.user, func(ctx context.Context, t *task) error {
-		if err := ct.lock(ctx, s.opts.LockTimeout); err != nil {
-			return err
-		}
-		defer ct.unlock()
-		s.mu.Lock()
-		err := ct.checkLock()
-		s.mu.Unlock()
-		if err != nil {
-			return err
-		}
-		if err := t.fault(); err != nil {
-			return err
-		}
+	return s.lockedTask(r, ct, "vzdestroy", false, func(ctx context.Context, t *task) error {
 		if s.running(ctx, vmid) {
 			if !force {
 				return fmt.Errorf("unable to destroy CT %d - container is running", vmid)

@@ -8,10 +8,9 @@ import (
 	"time"
 )
 
-// powerTask runs a power operation as PVE does: the worker takes the config lock (waiting up to
-// the lock timeout) and checks the config lock unless skiplock is set.
-func (s *Server) powerTask(r *request, ct *container, typ string, op func(ctx context.Context, t *task) error) string {
-	skiplock := r.bool("skiplock")
+// lockedTask starts a task whose worker does as PVE's do: it takes the config lock (waiting up
+// to the lock timeout), checks the config lock unless skiplock, and only then runs op.
+func (s *Server) lockedTask(r *request, ct *container, typ string, skiplock bool, op func(ctx context.Context, t *task) error) string {
 	return s.tasks.start(ct.Node, typ, strconv.Itoa(ct.VMID), r.user, func(ctx context.Context, t *task) error {
 		if err := ct.lock(ctx, s.opts.LockTimeout); err != nil {
 			return err
@@ -30,6 +29,11 @@ func (s *Server) powerTask(r *request, ct *container, typ string, op func(ctx co
 		}
 		return op(ctx, t)
 	})
+}
+
+// powerTask runs a power operation, which honours skiplock.
+func (s *Server) powerTask(r *request, ct *container, typ string, op func(ctx context.Context, t *task) error) string {
+	return s.lockedTask(r, ct, typ, r.bool("skiplock"), op)
 }
 
 func (s *Server) startContainer(r *request) (any, error) {

@@ -235,20 +235,7 @@ func (s *Server) snapshotTask(r *request, typ string, op func(ctx context.Contex
 	if err != nil {
 		return nil, err
 	}
-	return s.tasks.start(ct.Node, typ, strconv.Itoa(ct.VMID), r.user, func(ctx context.Context, t *task) error {
-		if err := ct.lock(ctx, s.opts.LockTimeout); err != nil {
-			return err
-		}
-		defer ct.unlock()
-		s.mu.Lock()
-		err := ct.checkLock()
-		s.mu.Unlock()
-		if err != nil {
-			return err
-		}
-		if err := t.fault(); err != nil {
-			return err
-		}
+	return s.lockedTask(r, ct, typ, false, func(ctx context.Context, t *task) error {
 		return op(ctx, t, ct)
 	}), nil
 }
