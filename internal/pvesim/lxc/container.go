@@ -85,15 +85,7 @@ func (b *Backend) Create(ctx context.Context, spec pvesim.ContainerSpec) (err er
 // root's SSH keys and password, which Proxmox sets only at creation. It leaves the root
 // filesystem mounted, for the start that may follow; callers unmount it otherwise.
 func (b *Backend) prepareStopped(ctx context.Context, spec pvesim.ContainerSpec, lower string, secrets bool) error {
-	shift := 0
-	if spec.Unprivileged {
-		shift = idShift
-	}
-	rootfs, err := b.mountRootfs(spec.VMID, lower)
-	if err != nil {
-		return err
-	}
-	files, err := openRootfs(rootfs, shift)
+	rootfs, files, err := b.openStopped(spec, lower)
 	if err != nil {
 		return err
 	}
@@ -108,6 +100,24 @@ func (b *Backend) prepareStopped(ctx context.Context, spec pvesim.ContainerSpec,
 		return err
 	}
 	return setRootPassword(ctx, rootfs, spec.RootPassword)
+}
+
+// openStopped mounts a stopped container's root filesystem and opens it for writing files as
+// the container's root (ids shifted for an unprivileged container). It returns the mount point.
+func (b *Backend) openStopped(spec pvesim.ContainerSpec, lower string) (string, *rootfsFiles, error) {
+	shift := 0
+	if spec.Unprivileged {
+		shift = idShift
+	}
+	rootfs, err := b.mountRootfs(spec.VMID, lower)
+	if err != nil {
+		return "", nil, err
+	}
+	files, err := openRootfs(rootfs, shift)
+	if err != nil {
+		return "", nil, err
+	}
+	return rootfs, files, nil
 }
 
 func (b *Backend) writeConfig(spec pvesim.ContainerSpec) error {

@@ -107,15 +107,7 @@ func (b *Backend) Clone(ctx context.Context, source int, spec pvesim.ContainerSp
 }
 
 func (b *Backend) clearMachineID(spec pvesim.ContainerSpec, lower string) error {
-	shift := 0
-	if spec.Unprivileged {
-		shift = idShift
-	}
-	rootfs, err := b.mountRootfs(spec.VMID, lower)
-	if err != nil {
-		return err
-	}
-	files, err := openRootfs(rootfs, shift)
+	_, files, err := b.openStopped(spec, lower)
 	if err != nil {
 		return err
 	}
