@@ -97,13 +97,6 @@ func parseFlag(v string) bool {
 	return v == "1" || strings.EqualFold(v, "true") || v == "yes" || v == "on"
 }
 
-func flag(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
-}
-
 // ParseNetConfig parses a net[n] property such as
 // "name=eth0,bridge=vmbr0,hwaddr=BC:24:11:00:00:01,ip=dhcp,type=veth".
 func ParseNetConfig(s string) (NetConfig, error) {
