@@ -106,6 +106,7 @@ func (r *LXCContainerReconciler) reconcileCreate(ctx context.Context, s *contain
 		// be told yet.
 		return "", Wait(r.taskPoll(), lxcv1.CreatingReason, "CT %d on %s is still being created", st.VMID, st.Node)
 	}
+	s.config = &cfg
 	if !ownedBy(cfg.Description, s.obj) {
 		ctrl.LoggerFrom(ctx).Info("VMID held by a container without this object's marker", "vmid", st.VMID, "node", st.Node,
 			"descriptionLines", strings.Count(cfg.Description, "\n")+1)

@@ -126,9 +126,13 @@ func (r *LXCContainerReconciler) applyResources(ctx context.Context, s *containe
 	if s.obj.Status.AppliedResources == want {
 		return nil
 	}
-	cfg, err := s.px.ContainerConfig(ctx, s.obj.Status.Node, int(s.obj.Status.VMID))
-	if err != nil {
-		return err
+	cfg := s.config
+	if cfg == nil {
+		read, err := s.px.ContainerConfig(ctx, s.obj.Status.Node, int(s.obj.Status.VMID))
+		if err != nil {
+			return err
+		}
+		cfg = &read
 	}
 	var u proxmox.ConfigUpdate
 	changed := false

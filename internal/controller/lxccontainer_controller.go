@@ -75,6 +75,8 @@ type containerScope struct {
 	session  ssh.Session
 	// guest is the container as the cluster-wide resource list last showed it, when known.
 	guest *proxmox.Guest
+	// config is the container's configuration when the create phase read it in this reconcile.
+	config *proxmox.ContainerConfig
 	// configChanged says this reconcile deployed a changed config-manager bundle (files or
 	// env), which may be what a failed script was missing.
 	configChanged bool
