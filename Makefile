@@ -19,8 +19,10 @@ KUBECTL := $(BIN)/kubectl
 ENVTEST_TOOLS := kube-apiserver etcd kubectl
 export KUBEBUILDER_ASSETS := $(BIN)
 
-# Debian packages the tests and the lxc backend need.
-DEB_PACKAGES := lxc debootstrap uidmap zstd dnsmasq-base dpkg-dev openssh-client openssh-server iproute2 nftables curl
+# Debian packages the tests and the lxc backend need: each program and file that pvesim's
+# lxc backend and the local stack use comes from one of these or from what they depend on
+# (never from what they merely recommend); test/e2e TestHostPackagesCoverWhatPvesimUses checks it.
+DEB_PACKAGES := lxc debootstrap uidmap zstd dnsmasq-base dpkg-dev openssh-client openssh-server iproute2 nftables curl openssl
 
 GO_TEST_FLAGS ?= -count=1
 TEST_TIMEOUT ?= 30m
@@ -87,6 +89,10 @@ deps: ## Install the Debian packages the tests need (only those missing).
 		esac; \
 	fi
 
+.PHONY: doctor
+doctor: pvesim ## Check the host for pvesim's lxc backend and the local stack; names what is missing.
+	$(BIN)/pvesim doctor --local-stack
+
 .PHONY: tools
 tools: ## Build every tool from the Go module proxy (cached, skipped when built).
 	hack/tools.sh controller-gen kustomize helm $(ENVTEST_TOOLS)
@@ -101,7 +107,7 @@ envtest-tools:
 ##@ Test
 
 .PHONY: test
-test: deps tools ostemplate manager pvesim ## Run every test.
+test: deps doctor tools ostemplate manager pvesim ## Run every test.
 	go test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: test-unit
@@ -150,7 +156,7 @@ install: manifests local-up ## Install the CRDs into the local control plane.
 	$(KUBECTL) --kubeconfig .local/kubeconfig apply --server-side -f config/crd/bases
 
 .PHONY: demo
-demo: deps envtest-tools $(KUSTOMIZE) ostemplate manager pvesim ## Run the main job on the local stack.
+demo: deps doctor envtest-tools $(KUSTOMIZE) ostemplate manager pvesim ## Run the main job on the local stack.
 	hack/demo.sh
 
 .PHONY: help

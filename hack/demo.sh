@@ -76,8 +76,29 @@ say "Applying the samples (config/demo: the samples plus the local package sourc
 "$bin/kustomize" build --load-restrictor=LoadRestrictionsNone config/demo | kubectl apply -f -
 
 say "Following lxcc/web-1 until Ready"
+# The demo gives up, and says why, when the container makes no progress (no condition changes
+# its status or reason) for stall_after seconds, goes Stalled, or keeps failing; the stack stays
+# up for a look.
+stall_after=${DEMO_STALL_AFTER:-180}
+diagnose() {
+  echo >&2
+  echo "web-1 did not become Ready: $1" >&2
+  echo "--- conditions" >&2
+  kubectl get lxcc web-1 -o jsonpath='{range .status.conditions[*]}{.type}{"\t"}{.status}{"\t"}{.reason}{"\t"}{.message}{"\n"}{end}' >&2 || true
+  kubectl get lxcc web-1 -o jsonpath='{.status.retry}{"\n"}' >&2 || true
+  echo "--- last events" >&2
+  kubectl get events --field-selector involvedObject.name=web-1 --sort-by=.metadata.creationTimestamp 2>/dev/null | tail -n 10 >&2 || true
+  echo "--- $state/manager.log (last lines)" >&2
+  tail -n 15 "$state/manager.log" >&2 || true
+  echo "--- $state/pvesim.log (last lines)" >&2
+  tail -n 15 "$state/pvesim.log" >&2 || true
+  echo >&2
+  echo "The stack is still up for inspection (KUBECONFIG=$root/$kubeconfig); stop it with: make local-down" >&2
+  exit 1
+}
 last=""
-deadline=$((SECONDS + 900))
+progress=""
+progress_at=$SECONDS
 while :; do
   line=$(kubectl get lxcc web-1 --no-headers -o custom-columns='PHASE:.status.phase,READY:.status.conditions[?(@.type=="Ready")].status,MESSAGE:.status.conditions[?(@.type=="Ready")].message' 2>/dev/null || true)
   if [ "$line" != "$last" ] && [ -n "${line//[<>none ]/}" ]; then
@@ -86,12 +107,17 @@ while :; do
   fi
   ready=$(kubectl get lxcc web-1 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null || true)
   [ "$ready" = True ] && break
-  stalled=$(kubectl get lxcc web-1 -o jsonpath='{.status.conditions[?(@.type=="Stalled")].status}' 2>/dev/null || true)
-  if [ "$stalled" = True ] || [ $SECONDS -gt $deadline ] || ! running manager; then
-    echo "web-1 did not become Ready; see $state/manager.log" >&2
-    kubectl get lxcc web-1 -o yaml >&2 || true
-    exit 1
+  state_now=$(kubectl get lxcc web-1 -o jsonpath='{.status.phase}{range .status.conditions[*]}/{.type}={.status}:{.reason}{end}' 2>/dev/null || true)
+  if [ "$state_now" != "$progress" ]; then
+    progress=$state_now
+    progress_at=$SECONDS
   fi
+  stalled=$(kubectl get lxcc web-1 -o jsonpath='{.status.conditions[?(@.type=="Stalled")].status}' 2>/dev/null || true)
+  attempts=$(kubectl get lxcc web-1 -o jsonpath='{.status.retry.attempts}' 2>/dev/null || true)
+  [ "$stalled" = True ] && diagnose "it is Stalled"
+  [ "${attempts:-0}" -ge 6 ] && diagnose "it failed $attempts times in a row"
+  [ $((SECONDS - progress_at)) -ge "$stall_after" ] && diagnose "no progress for ${stall_after}s"
+  running manager || diagnose "bin/manager exited"
   sleep 1
 done
 kubectl get lxcc,lxct,pkgb,pvec

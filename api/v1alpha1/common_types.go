@@ -1,5 +1,7 @@
 package v1alpha1
 
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 // LocalObjectReference names an object in the same namespace.
 type LocalObjectReference struct {
 	// name of the referenced object.
@@ -161,4 +163,30 @@ type Network struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=4094
 	VLANTag *int32 `json:"vlanTag,omitempty"`
+}
+
+// RetryStatus counts the consecutive failed attempts of a reconcile, so that retries back off
+// (2 s doubling to 5 min, with jitter) across reconciles and restarts of the controller. It is
+// cleared when the object becomes Ready, when its spec changes, and when the
+// reconcile-requested-at annotation asks for a retry now.
+type RetryStatus struct {
+	// attempts is the number of consecutive failed attempts.
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+
+	// reason of the last failure, as in the conditions.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+
+	// lastFailureTime is when the last attempt failed.
+	// +optional
+	LastFailureTime *metav1.Time `json:"lastFailureTime,omitempty"`
+
+	// nextAttemptTime is when the controller tries again.
+	// +optional
+	NextAttemptTime *metav1.Time `json:"nextAttemptTime,omitempty"`
+
+	// generation the failures were counted for: a new generation starts afresh.
+	// +optional
+	Generation int64 `json:"generation,omitempty"`
 }

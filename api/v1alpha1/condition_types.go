@@ -66,6 +66,9 @@ const (
 	TaskFailedReason = "TaskFailed"
 	// StartingReason: the start task runs.
 	StartingReason = "Starting"
+	// StoppedAfterStartReason: the container stopped again right after a start that succeeded —
+	// its init died at boot, like a Pod in CrashLoopBackOff. The console log on the node says why.
+	StoppedAfterStartReason = "StoppedAfterStart"
 	// WaitingForAddressReason: the container runs but has no IPv4 address yet.
 	WaitingForAddressReason = "WaitingForAddress"
 	// StoppedReason: the container is stopped as its powerState asks.

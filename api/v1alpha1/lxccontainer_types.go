@@ -302,6 +302,10 @@ type LXCContainerStatus struct {
 	// appliedResources are the cores, memory and swap last applied to the Proxmox container.
 	// +optional
 	AppliedResources string `json:"appliedResources,omitempty"`
+
+	// retry counts the consecutive failed attempts and says when the next one is due.
+	// +optional
+	Retry *RetryStatus `json:"retry,omitempty"`
 }
 
 // +kubebuilder:object:root=true

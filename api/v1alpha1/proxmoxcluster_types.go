@@ -109,6 +109,11 @@ type ProxmoxClusterStatus struct {
 	// lastSyncTime is when the cluster was last read successfully.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+
+	// retry counts the consecutive failed attempts to read the cluster and says when the next
+	// one is due.
+	// +optional
+	Retry *RetryStatus `json:"retry,omitempty"`
 }
 
 // ClusterNode is one node of a Proxmox cluster.

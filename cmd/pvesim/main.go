@@ -2,6 +2,7 @@
 //
 //	pvesim --listen 127.0.0.1:8006 --backend fake|lxc --state-dir DIR --nodes pve1,pve2 \
 //	       --api-token 'USER@REALM!ID=SECRET' [--template-dir DIR]
+//	pvesim doctor [--local-stack]
 //
 // The CA that signed the server certificate is written to DIR/ca.pem.
 package main
@@ -84,7 +85,8 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: pvesim --listen 127.0.0.1:PORT --backend fake|lxc --state-dir DIR --nodes pve1,pve2 --api-token 'USER@REALM!ID=SECRET' [--template-dir DIR]\n\n")
+		fmt.Fprintf(out, "Usage: pvesim --listen 127.0.0.1:PORT --backend fake|lxc --state-dir DIR --nodes pve1,pve2 --api-token 'USER@REALM!ID=SECRET' [--template-dir DIR]\n")
+		fmt.Fprintf(out, "       pvesim doctor [--local-stack]   check the host for the lxc backend (and the local stack)\n\n")
 		fmt.Fprintf(out, "Serves a simulated Proxmox VE API under https://HOST:PORT/api2/json, Prometheus metrics on /metrics\n")
 		fmt.Fprintf(out, "and its own endpoints under /_pvesim/ (faults, counters). The CA is written to DIR/ca.pem.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -97,6 +99,18 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	}
 	if c.stateDir == "" {
 		return nil, errors.New("--state-dir is required")
+	}
+	// Paths are taken from the working directory once: the backend hands them to tools that
+	// run elsewhere (lxc-start, tar), and Proxmox volids name absolute paths.
+	for _, p := range []*string{&c.stateDir, &c.templateDir} {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return nil, err
+		}
+		*p = abs
 	}
 	return c, nil
 }
@@ -184,6 +198,9 @@ func (c *config) options(log *slog.Logger) (pvesim.Options, string, error) {
 }
 
 func run(args []string, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "doctor" {
+		return doctor(args[1:], stderr)
+	}
 	c, err := parseFlags(args, stderr)
 	if err != nil {
 		return err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
 
@@ -13,9 +12,6 @@ import (
 	"templatemanager.dev/lxc-template-manager/internal/configmanager"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
 )
-
-// sshRetry is how soon a container that does not accept SSH yet is tried again.
-const sshRetry = 3 * time.Second
 
 // session opens, once per reconcile, the SSH session to the container, pinning its host key on
 // first contact and refusing a changed one.
@@ -39,9 +35,11 @@ func (r *LXCContainerReconciler) session(ctx context.Context, s *containerScope)
 			"the SSH host key of %s changed from %s to %s; if the container was rebuilt on purpose, clear status.sshHostKey",
 			s.obj.Status.IPAddress, mismatch.Expected, mismatch.Seen)
 	case errors.Is(err, ssh.ErrAuthentication):
-		return nil, Wait(sshRetry*10, lxcv1.SSHUnreachableReason, "the container at %s refused the controller's SSH key", s.obj.Status.IPAddress)
+		return nil, Failed(lxcv1.SSHUnreachableReason, fmt.Errorf("the container at %s refused the controller's SSH key", s.obj.Status.IPAddress))
 	case err != nil:
-		return nil, Wait(sshRetry, lxcv1.SSHUnreachableReason, "waiting for SSH on %s: %v", s.obj.Status.IPAddress, err)
+		// The dial already retried while the guest boots; what still fails is retried on the
+		// back-off schedule, so an address that never answers is not dialled forever.
+		return nil, Failed(lxcv1.SSHUnreachableReason, fmt.Errorf("no SSH on %s: %w", s.obj.Status.IPAddress, err))
 	}
 	if s.obj.Status.SSHHostKey == "" {
 		s.obj.Status.SSHHostKey = sess.HostKey()

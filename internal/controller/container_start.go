@@ -6,7 +6,9 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/fluxcd/pkg/runtime/conditions"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
@@ -19,6 +21,7 @@ const shutdownTimeout = 60 * time.Second
 // finds its IPv4 address: the static one from spec, or the DHCP lease from the interfaces list.
 func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containerScope) (string, error) {
 	st := &s.obj.Status
+	justStarted := false
 	if upid, ok := operationTask(st.Operation, "vzstart", "vzstop", "vzshutdown"); ok {
 		done, err := r.pollTask(ctx, s, upid, lxcv1.StartingReason, "changing the power state of CT %d", st.VMID)
 		if !done {
@@ -27,6 +30,10 @@ func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containe
 		if err != nil {
 			return "", Failed(lxcv1.TaskFailedReason, err)
 		}
+		// The guest list this reconcile read predates the task: ask the container itself.
+		s.guest = nil
+		_, isStart := operationTask(string(upid), "vzstart")
+		justStarted = isStart
 	}
 
 	if err := r.applyResources(ctx, s); err != nil {
@@ -51,6 +58,13 @@ func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containe
 		return "", Wait(r.taskPoll(), lxcv1.StartingReason, "shutting CT %d down", st.VMID)
 	}
 	if !running {
+		if justStarted || startedSinceReady(s.obj) {
+			// Like a Pod in CrashLoopBackOff: the start succeeded, the guest did not stay up.
+			// Starting it again right away would only repeat that, so it counts as a failure.
+			return "", Failed(lxcv1.StoppedAfterStartReason, fmt.Errorf(
+				"CT %d stopped right after it started: its init died at boot (the container's console log on node %s says why)",
+				st.VMID, st.Node))
+		}
 		upid, err := s.px.StartContainer(ctx, st.Node, int(st.VMID))
 		if err != nil {
 			return "", err
@@ -69,6 +83,19 @@ func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containe
 	}
 	st.IPAddress = addr
 	return fmt.Sprintf("running with address %s", addr), nil
+}
+
+// startedSinceReady says the controller started the container and saw it run, and it has not
+// been Ready since: a stop now is the guest failing at boot, not a change made from outside.
+func startedSinceReady(obj *lxcv1.LXCContainer) bool {
+	if conditions.IsReady(obj) {
+		return false
+	}
+	c := conditions.Get(obj, lxcv1.ContainerStartedCondition)
+	if c == nil {
+		return false
+	}
+	return c.Status == metav1.ConditionTrue || c.Reason == lxcv1.WaitingForAddressReason
 }
 
 // isRunning reads the power state, from the cluster-wide resource list when the create phase
@@ -100,7 +127,7 @@ func (r *LXCContainerReconciler) address(ctx context.Context, s *containerScope)
 	if addr, ok := eth0IPv4(ifaces); ok {
 		return addr.String(), nil
 	}
-	return "", Wait(r.taskPoll(), lxcv1.WaitingForAddressReason, "CT %d runs but eth0 has no IPv4 address yet", s.obj.Status.VMID)
+	return "", Wait(r.addressPoll(s.obj), lxcv1.WaitingForAddressReason, "CT %d runs but eth0 has no IPv4 address yet", s.obj.Status.VMID)
 }
 
 // eth0IPv4 finds the first global IPv4 address of eth0.
@@ -162,4 +189,16 @@ func (r *LXCContainerReconciler) forgetGuests(s *containerScope) {
 	if r.Guests != nil {
 		r.Guests.Forget(s.cluster.Name)
 	}
+}
+
+// addressPoll is how soon a container without an address is looked at again: at the task poll
+// interval at first, then less often the longer it has waited, so that a guest that never gets
+// a lease costs a request every few minutes rather than every few seconds.
+func (r *LXCContainerReconciler) addressPoll(obj *lxcv1.LXCContainer) time.Duration {
+	poll := r.taskPoll()
+	c := conditions.Get(obj, lxcv1.ContainerStartedCondition)
+	if c == nil || c.Reason != lxcv1.WaitingForAddressReason {
+		return poll
+	}
+	return min(max(poll, time.Since(c.LastTransitionTime.Time)/10), retryCap)
 }

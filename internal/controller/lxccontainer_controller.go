@@ -83,6 +83,8 @@ type containerScope struct {
 	// requested says a user asked for this reconcile through the reconcile-requested-at
 	// annotation: failed runs are retried and services discovered afresh.
 	requested bool
+	// failedPhase is the condition of the phase that failed in this reconcile, if one did.
+	failedPhase string
 }
 
 func (s *containerScope) close() {
@@ -124,17 +126,22 @@ func (r *LXCContainerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		}
 	}
 
+	requestedAt := obj.Annotations[lxcv1.ReconcileRequestAnnotation]
+	s.requested = requestedAt != "" && requestedAt != obj.Status.LastHandledReconcileAt
+	if wait := retryPending(obj, s.requested, time.Now()); wait > 0 {
+		// A failed attempt is retried on its schedule, whatever woke the container up.
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+
 	var err error
 	defer func() {
 		if perr := s.patcher.Patch(ctx, obj, err); perr != nil {
 			retErr = errors.Join(retErr, perr)
 		}
 	}()
-	requestedAt := obj.Annotations[lxcv1.ReconcileRequestAnnotation]
-	s.requested = requestedAt != "" && requestedAt != obj.Status.LastHandledReconcileAt
 	err = r.runPipeline(ctx, s)
 	obj.Status.LastHandledReconcileAt = requestedAt
-	return r.summarizeContainer(s, err)
+	return r.summarizeContainer(ctx, s, err)
 }
 
 // phase is one step of the pipeline with the condition that records it.
@@ -169,6 +176,7 @@ func (r *LXCContainerReconciler) runPipeline(ctx context.Context, s *containerSc
 		}
 		if err != nil {
 			conditions.MarkFalse(s.obj, p.condition, reasonOf(err, phaseFailedReason(err)), "%s", err.Error())
+			s.failedPhase = p.condition
 			return err
 		}
 		if !conditions.IsTrue(s.obj, p.condition) {
@@ -238,7 +246,7 @@ func (r *LXCContainerReconciler) resolve(ctx context.Context, s *containerScope)
 }
 
 // summarizeContainer computes Ready, Reconciling, Stalled, phase and observedGeneration.
-func (r *LXCContainerReconciler) summarizeContainer(s *containerScope, err error) (ctrl.Result, error) {
+func (r *LXCContainerReconciler) summarizeContainer(ctx context.Context, s *containerScope, err error) (ctrl.Result, error) {
 	obj := s.obj
 	resync := r.resync()
 	if errors.Is(err, errStopped) {
@@ -248,6 +256,17 @@ func (r *LXCContainerReconciler) summarizeContainer(s *containerScope, err error
 	}
 	res, serr := summarize(obj, readyMessage(obj), err, resync)
 	obj.Status.Phase = phaseOf(obj)
+	if err != nil && !isStallOrWait(err) && obj.Status.Retry != nil {
+		// The failed phase says how often it failed and when it is tried again, like Ready.
+		retry := obj.Status.Retry
+		delay := retry.NextAttemptTime.Sub(retry.LastFailureTime.Time)
+		note := attemptNote(retry.Attempts, delay)
+		if s.failedPhase != "" {
+			conditions.MarkFalse(obj, s.failedPhase, retry.Reason, "%s (%s)", err.Error(), note)
+		}
+		ctrl.LoggerFrom(ctx).Info("Reconcile failed; retrying with back-off", "reason", retry.Reason,
+			"error", err.Error(), "attempt", retry.Attempts, "after", delay.Round(time.Millisecond))
+	}
 	return res, serr
 }
 

@@ -5,7 +5,6 @@ import (
 
 	"errors"
 	"fmt"
-	"github.com/fluxcd/pkg/runtime/conditions"
 	"sort"
 	"strconv"
 	"time"
@@ -26,9 +25,6 @@ import (
 
 // DefaultSyncInterval is how often a ProxmoxCluster is read when spec.syncInterval is unset.
 const DefaultSyncInterval = 5 * time.Minute
-
-// clusterRetryInterval is how soon an unreachable or failing cluster is tried again.
-const clusterRetryInterval = 30 * time.Second
 
 // ProxmoxClusterReconciler keeps a ProxmoxCluster's status true to the cluster: version, nodes,
 // storages and OS templates.
@@ -67,22 +63,26 @@ func (r *ProxmoxClusterReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	interval := syncInterval(cluster)
 	err = r.sync(ctx, cluster)
 	if err != nil && !isStallOrWait(err) {
-		// An unreachable or refusing cluster is not a bug to back off from: it is waiting for
-		// the cluster or its credentials, retried at a steady pace.
 		reason := reasonOf(err, proxmoxReason(err))
 		if reason == lxcv1.AuthenticationFailedReason || reason == lxcv1.TLSFailedReason {
+			// Only a person can fix credentials or a certificate: Stalled says so.
 			err = Stall(reason, "%s", err.Error())
 		} else {
-			err = Wait(min(clusterRetryInterval, interval), reason, "%s", err.Error())
+			err = Failed(reason, err)
 		}
 	}
 	msg := fmt.Sprintf("Proxmox VE %s with %d nodes (%d online) and %d OS templates",
 		cluster.Status.Version, len(cluster.Status.Nodes), onlineNodes(cluster), len(cluster.Status.Templates))
 	result, retErr = summarize(cluster, msg, err, interval)
-	if !conditions.IsReady(cluster) {
-		// Credentials, certificates and outages are fixed outside the cluster object, so keep
-		// looking at a steady pace rather than waiting for a change that may never be seen.
-		result.RequeueAfter = min(clusterRetryInterval, interval)
+	var stall *StallError
+	if errors.As(err, &stall) {
+		// The fix may come from outside the object (a Secret's contents, the server's
+		// certificate), so look again, on the same back-off schedule as failures.
+		_, result.RequeueAfter = countFailure(cluster, stall.Reason, time.Now())
+	}
+	if retry := cluster.Status.Retry; err != nil && retry != nil {
+		ctrl.LoggerFrom(ctx).Info("Reading the cluster failed; retrying with back-off", "reason", retry.Reason,
+			"error", err.Error(), "attempt", retry.Attempts, "after", result.RequeueAfter.Round(time.Millisecond))
 	}
 	return result, retErr
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -11,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,14 +36,21 @@ const FailedReason = "ReconcileFailed"
 func summarize(obj conditionedObject, readyMessage string, recErr error, resync time.Duration) (ctrl.Result, error) {
 	var stall *StallError
 	var wait *WaitError
+	ro, counted := obj.(retrying)
 	switch {
 	case recErr == nil:
+		if counted {
+			ro.SetRetry(nil)
+		}
 		conditions.MarkTrue(obj, lxcv1.ReadyCondition, lxcv1.SucceededReason, "%s", readyMessage)
 		conditions.Delete(obj, lxcv1.ReconcilingCondition)
 		conditions.Delete(obj, lxcv1.StalledCondition)
 		obj.SetObservedGeneration(obj.GetGeneration())
 		return ctrl.Result{RequeueAfter: resync}, nil
 	case errors.As(recErr, &stall):
+		if counted {
+			ro.SetRetry(nil)
+		}
 		conditions.MarkFalse(obj, lxcv1.ReadyCondition, stall.Reason, "%s", stall.Message)
 		conditions.MarkStalled(obj, stall.Reason, "%s", stall.Message)
 		conditions.Delete(obj, lxcv1.ReconcilingCondition)
@@ -54,6 +63,16 @@ func summarize(obj conditionedObject, readyMessage string, recErr error, resync 
 		conditions.MarkReconciling(obj, wait.Reason, "%s", wait.Message)
 		conditions.Delete(obj, lxcv1.StalledCondition)
 		return ctrl.Result{RequeueAfter: wait.RequeueAfter}, nil
+	case counted:
+		// A failure is retried on the back-off schedule kept in status, not by the work
+		// queue's rate limiter, which any successful poll in between would reset.
+		reason := reasonOf(recErr, FailedReason)
+		attempts, delay := countFailure(ro, reason, time.Now())
+		msg := fmt.Sprintf("%s (%s)", recErr.Error(), attemptNote(attempts, delay))
+		conditions.MarkFalse(obj, lxcv1.ReadyCondition, reason, "%s", msg)
+		conditions.MarkReconciling(obj, reason, "retrying: %s", msg)
+		conditions.Delete(obj, lxcv1.StalledCondition)
+		return ctrl.Result{RequeueAfter: delay}, nil
 	default:
 		reason := reasonOf(recErr, FailedReason)
 		conditions.MarkFalse(obj, lxcv1.ReadyCondition, reason, "%s", recErr.Error())
@@ -135,20 +154,56 @@ func eventNote(msg string) string {
 	return msg[:cut] + "…"
 }
 
-// shortNotes is an EventRecorder that shortens every note to what the events API accepts, so
-// no Event is lost for being too long.
-type shortNotes struct {
+// eventRepeatWindow is how long an Event identical to one already emitted for the same object is
+// held back: a failure retried on the back-off schedule says so once, not on every attempt (the
+// condition carries the attempt count).
+const eventRepeatWindow = 10 * time.Minute
+
+// eventRecorder shortens every note to what the events API accepts, so that no Event is lost
+// for being too long, and drops repeats of an Event within eventRepeatWindow.
+type eventRecorder struct {
 	events.EventRecorder
+
+	mu   sync.Mutex
+	seen map[eventKey]time.Time
+}
+
+type eventKey struct {
+	uid                       types.UID
+	eventtype, reason, action string
+	note                      string
 }
 
 // withShortNotes wraps r once.
 func withShortNotes(r events.EventRecorder) events.EventRecorder {
-	if _, ok := r.(shortNotes); ok || r == nil {
+	if _, ok := r.(*eventRecorder); ok || r == nil {
 		return r
 	}
-	return shortNotes{r}
+	return &eventRecorder{EventRecorder: r, seen: map[eventKey]time.Time{}}
 }
 
-func (s shortNotes) Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...interface{}) {
-	s.EventRecorder.Eventf(regarding, related, eventtype, reason, action, "%s", eventNote(fmt.Sprintf(note, args...)))
+func (e *eventRecorder) Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...interface{}) {
+	text := eventNote(fmt.Sprintf(note, args...))
+	if m, ok := regarding.(metav1.Object); ok && e.repeated(eventKey{m.GetUID(), eventtype, reason, action, text}, time.Now()) {
+		return
+	}
+	e.EventRecorder.Eventf(regarding, related, eventtype, reason, action, "%s", text)
+}
+
+// repeated records k and reports whether it was seen within the window.
+func (e *eventRecorder) repeated(k eventKey, now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if last, ok := e.seen[k]; ok && now.Sub(last) < eventRepeatWindow {
+		return true
+	}
+	if len(e.seen) >= 4096 {
+		for key, t := range e.seen {
+			if now.Sub(t) >= eventRepeatWindow {
+				delete(e.seen, key)
+			}
+		}
+	}
+	e.seen[k] = now
+	return false
 }

@@ -20,7 +20,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -63,6 +62,9 @@ type Backend struct {
 	ctLocks map[int]*sync.Mutex
 	dhcp    *dhcpServer
 	closed  bool
+	// booted holds when the backend started each container it has not seen stop since, so
+	// that a container that stops by itself is noticed and reported once.
+	booted map[int]time.Time
 }
 
 var _ pvesim.Backend = (*Backend)(nil)
@@ -83,17 +85,15 @@ func New(opts Options) (*Backend, error) {
 	if err := checkNetwork(opts.Bridge, opts.Subnet); err != nil {
 		return nil, err
 	}
-	for _, tool := range []string{"lxc-start", "lxc-stop", "lxc-attach", "lxc-info", "lxc-destroy", "dnsmasq", "ip", "tar", "chroot"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return nil, fmt.Errorf("%s is missing: the lxc backend needs the packages lxc, dnsmasq-base, iproute2 and zstd", tool)
-		}
-	}
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the lxc backend must run as root")
 	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
+	}
+	if err := checkHost(log); err != nil {
+		return nil, err
 	}
 	state, err := filepath.Abs(opts.StateDir)
 	if err != nil {
@@ -114,6 +114,7 @@ func New(opts Options) (*Backend, error) {
 		cgroups:   detectCgroups(),
 		records:   map[int]*record{},
 		ctLocks:   map[int]*sync.Mutex{},
+		booted:    map[int]time.Time{},
 	}
 	// The state directory may hold secrets of the simulator and stays as private as it is;
 	// unprivileged containers get through it by an ACL entry (see grantSearch).
@@ -124,6 +125,9 @@ func New(opts Options) (*Backend, error) {
 		return nil, err
 	}
 	if err := os.Chmod(b.lxcPath, 0o755); err != nil {
+		return nil, err
+	}
+	if err := writeCommonConfigs(b.lxcPath); err != nil {
 		return nil, err
 	}
 	if !opts.FullCopies {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -125,9 +126,9 @@ func (b *Backend) renderConfig(spec pvesim.ContainerSpec, rootfsPath, ctDir stri
 	var w strings.Builder
 	set := func(key, value string) { fmt.Fprintf(&w, "%s = %s\n", key, value) }
 
-	set("lxc.include", "/usr/share/lxc/config/debian.common.conf")
+	set("lxc.include", filepath.Join(b.lxcPath, commonConfigName))
 	if spec.Unprivileged {
-		set("lxc.include", "/usr/share/lxc/config/debian.userns.conf")
+		set("lxc.include", filepath.Join(b.lxcPath, usernsConfigName))
 		set("lxc.idmap", fmt.Sprintf("u 0 %d %d", idShift, idCount))
 		set("lxc.idmap", fmt.Sprintf("g 0 %d %d", idShift, idCount))
 	}

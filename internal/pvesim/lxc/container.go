@@ -317,6 +317,9 @@ func (b *Backend) Start(ctx context.Context, spec pvesim.ContainerSpec) (err err
 		return fmt.Errorf("start container %d: %w", spec.VMID, err)
 	}
 	b.log.Info("Started container", "vmid", spec.VMID, "took", time.Since(started).Round(time.Millisecond))
+	b.mu.Lock()
+	b.booted[spec.VMID] = time.Now()
+	b.mu.Unlock()
 	return nil
 }
 
@@ -332,6 +335,7 @@ func (b *Backend) Shutdown(ctx context.Context, vmid int, timeout time.Duration)
 }
 
 func (b *Backend) shutdown(ctx context.Context, vmid int, timeout time.Duration) error {
+	b.forgetBoot(vmid)
 	running, err := b.state(ctx, vmid)
 	if err != nil {
 		return err
@@ -366,6 +370,7 @@ func (b *Backend) Stop(ctx context.Context, vmid int) error {
 }
 
 func (b *Backend) stop(ctx context.Context, vmid int) error {
+	b.forgetBoot(vmid)
 	_, err := b.lxcTool(ctx, nil, "stop", vmid, "-k")
 	switch {
 	case err == nil:
@@ -405,7 +410,38 @@ func (b *Backend) State(ctx context.Context, vmid int) (bool, error) {
 	if _, err := b.getRecord(vmid); err != nil {
 		return false, err
 	}
-	return b.state(ctx, vmid)
+	running, err := b.state(ctx, vmid)
+	if err == nil && !running {
+		b.noticeStop(vmid)
+	}
+	return running, err
+}
+
+// noticeStop reports, once, a container that stopped without being asked to — its init died,
+// as systemd does at boot when it runs out of inotify instances — with the end of its console
+// log, and unmounts its root filesystem as the stop hook of a Proxmox node does.
+func (b *Backend) noticeStop(vmid int) {
+	b.mu.Lock()
+	since, ok := b.booted[vmid]
+	delete(b.booted, vmid)
+	b.mu.Unlock()
+	if !ok {
+		return
+	}
+	console, _ := os.ReadFile(filepath.Join(b.ctDir(vmid), "console.log"))
+	b.log.Warn("Container stopped by itself", "vmid", vmid, "ran", time.Since(since).Round(time.Second),
+		"console", lastLines(strings.TrimSpace(string(console)), 10))
+	unlock := b.lock(vmid)
+	defer unlock()
+	if err := b.unmountRootfs(vmid); err != nil {
+		b.log.Warn("Cannot unmount the root filesystem of a stopped container", "vmid", vmid, "error", err)
+	}
+}
+
+func (b *Backend) forgetBoot(vmid int) {
+	b.mu.Lock()
+	delete(b.booted, vmid)
+	b.mu.Unlock()
 }
 
 func (b *Backend) state(ctx context.Context, vmid int) (bool, error) {

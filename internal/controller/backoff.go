@@ -1,0 +1,79 @@
+package controller
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+)
+
+// The retry schedule after failures: the first retry after retryBase, each next one after
+// twice as long up to retryCap, each with up to retryJitter more, so that a fleet that failed
+// together does not retry together. The count lives in status (status.retry), so a restarted
+// or newly elected controller carries on with the schedule instead of starting it over.
+const (
+	retryBase   = 2 * time.Second
+	retryCap    = 5 * time.Minute
+	retryJitter = 0.2
+)
+
+// retrying is an object whose failed attempts are counted in its status.
+type retrying interface {
+	conditionedObject
+	GetRetry() *lxcv1.RetryStatus
+	SetRetry(*lxcv1.RetryStatus)
+}
+
+// retryDelay is the wait after the given number of consecutive failed attempts.
+func retryDelay(attempts int32) time.Duration {
+	d := retryBase
+	for i := int32(1); i < attempts && d < retryCap; i++ {
+		d *= 2
+	}
+	d = min(d, retryCap)
+	return d + time.Duration(rand.Float64()*retryJitter*float64(d))
+}
+
+// countFailure records one more failed attempt with its reason and returns the count and the
+// wait until the next attempt.
+func countFailure(obj retrying, reason string, now time.Time) (int32, time.Duration) {
+	r := obj.GetRetry()
+	if r == nil || r.Generation != obj.GetGeneration() {
+		r = &lxcv1.RetryStatus{Generation: obj.GetGeneration()}
+	} else {
+		r = r.DeepCopy()
+	}
+	r.Attempts++
+	r.Reason = reason
+	delay := retryDelay(r.Attempts)
+	last, next := metav1.NewTime(now), metav1.NewTime(now.Add(delay))
+	r.LastFailureTime, r.NextAttemptTime = &last, &next
+	obj.SetRetry(r)
+	return r.Attempts, delay
+}
+
+// retryPending returns how long the next attempt of a failing object is still away: zero when
+// it is due, or nothing failed. A new generation, or a request to reconcile now, forgets the
+// failures: the user changed something, so the next attempt is a first one.
+func retryPending(obj retrying, requested bool, now time.Time) time.Duration {
+	r := obj.GetRetry()
+	if r == nil {
+		return 0
+	}
+	if requested || r.Generation != obj.GetGeneration() {
+		obj.SetRetry(nil)
+		return 0
+	}
+	if r.NextAttemptTime == nil {
+		return 0
+	}
+	return max(r.NextAttemptTime.Sub(now), 0)
+}
+
+// attemptNote is what a condition message says of a failure that is retried.
+func attemptNote(attempts int32, delay time.Duration) string {
+	return fmt.Sprintf("attempt %d, next in %s", attempts, delay.Round(time.Second))
+}
