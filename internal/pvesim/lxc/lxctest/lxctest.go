@@ -26,6 +26,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"templatemanager.dev/lxc-template-manager/internal/preflight"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/lxc"
 )
@@ -213,10 +214,12 @@ func RequireHost(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Fatal("LXC container tests need root (run them as root, as CI does)")
 	}
-	for _, tool := range []string{"lxc-start", "dnsmasq", "debootstrap", "zstd"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is missing: install the packages lxc, debootstrap, uidmap, zstd and dnsmasq-base (make deps)", tool)
-		}
+	// The same preflight as pvesim's lxc backend and make doctor, limits raised as they do.
+	if _, err := preflight.Tune(preflight.Limits); err != nil {
+		t.Fatal(err)
+	}
+	if err := preflight.Error(preflight.Run(append(preflight.LXCBackend(), preflight.LocalStack()...))); err != nil {
+		t.Fatalf("%v\n(make deps installs the packages)", err)
 	}
 }
 
