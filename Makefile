@@ -21,7 +21,7 @@ export KUBEBUILDER_ASSETS := $(BIN)
 
 # Debian packages the tests and the lxc backend need: each program and file that pvesim's
 # lxc backend and the local stack use comes from one of these or from what they depend on
-# (never from what they merely recommend); test/e2e TestHostPackagesCoverWhatPvesimUses checks it.
+# (never from what they merely recommend); internal/pvesim/lxc TestHostPackagesCoverWhatPvesimUses checks it.
 DEB_PACKAGES := lxc debootstrap uidmap zstd dnsmasq-base dpkg-dev openssh-client openssh-server iproute2 nftables curl openssl
 
 GO_TEST_FLAGS ?= -count=1
