@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
@@ -85,6 +86,24 @@ func TestProxmoxClusterUnreachable(t *testing.T) {
 	if err := condition(cluster, lxcv1.ReconcilingCondition, metav1.ConditionTrue, lxcv1.UnreachableReason)(); err != nil {
 		t.Errorf("an unreachable cluster should be retried (Reconciling): %v", err)
 	}
+	// It is retried on the back-off schedule: the third attempt waits four times the first.
+	eventually(t, time.Minute, func() error {
+		got := &lxcv1.ProxmoxCluster{}
+		if err := k8s.Get(testCtx, client.ObjectKeyFromObject(cluster), got); err != nil {
+			return err
+		}
+		r := got.Status.Retry
+		if r == nil || r.Attempts < 3 {
+			return fmt.Errorf("status.retry = %+v, want 3 attempts", r)
+		}
+		if wait := r.NextAttemptTime.Sub(r.LastFailureTime.Time); wait < 4*retryBase {
+			return fmt.Errorf("attempt %d waits %s for the next", r.Attempts, wait)
+		}
+		if msg := readyMessageOf(got); !strings.Contains(msg, fmt.Sprintf("attempt %d, next in", r.Attempts)) {
+			return fmt.Errorf("Ready message %q does not count the attempts", msg)
+		}
+		return nil
+	})
 }
 
 func TestProxmoxClusterWithUnknownCA(t *testing.T) {
