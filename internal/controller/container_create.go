@@ -58,18 +58,13 @@ func (r *LXCContainerReconciler) reconcileCreate(ctx context.Context, s *contain
 		}
 		if err != nil {
 			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeWarning, lxcv1.TaskFailedReason, "Create", "%v", err)
-			// A failed create leaves nothing behind in Proxmox. Retrying the same spec would
-			// fail the same way, so wait for a change.
+			// A failed create leaves nothing behind in Proxmox; it is tried again, with a
+			// VMID allocated afresh, on the back-off schedule.
 			if s.obj.Spec.VMID == nil {
 				st.VMID = 0
 			}
-			return "", Stall(lxcv1.TaskFailedReason, "creating the container failed: %v", err)
+			return "", Failed(lxcv1.TaskFailedReason, fmt.Errorf("creating the container failed: %w", err))
 		}
-	}
-	// A create that failed for this generation is not tried again until the spec changes.
-	if cond := conditions.Get(s.obj, lxcv1.ContainerCreatedCondition); cond != nil && cond.Reason == lxcv1.TaskFailedReason &&
-		cond.ObservedGeneration == s.obj.Generation && st.Operation == "" {
-		return "", Stall(lxcv1.TaskFailedReason, "%s", cond.Message)
 	}
 
 	if st.VMID != 0 && r.knownGuest(ctx, s) {

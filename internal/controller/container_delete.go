@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
 	corev1 "k8s.io/api/core/v1"
@@ -24,6 +25,9 @@ func (r *LXCContainerReconciler) reconcileDelete(ctx context.Context, s *contain
 	if !controllerutil.ContainsFinalizer(obj, lxcv1.Finalizer) {
 		return ctrl.Result{}, nil
 	}
+	if wait := retryPending(obj, false, time.Now()); wait > 0 {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
 	err := r.destroy(ctx, s)
 	var wait *WaitError
 	switch {
@@ -33,9 +37,12 @@ func (r *LXCContainerReconciler) reconcileDelete(ctx context.Context, s *contain
 		obj.Status.Phase = "Deleting"
 		return ctrl.Result{RequeueAfter: wait.RequeueAfter}, nil
 	case err != nil:
-		conditions.MarkFalse(obj, lxcv1.ReadyCondition, lxcv1.DeletingReason, "deleting: %v", err)
+		attempts, delay := countFailure(obj, reasonOf(err, phaseFailedReason(err)), time.Now())
+		conditions.MarkFalse(obj, lxcv1.ReadyCondition, lxcv1.DeletingReason, "deleting: %v (%s)", err, attemptNote(attempts, delay))
+		conditions.MarkReconciling(obj, lxcv1.DeletingReason, "deleting: %v (%s)", err, attemptNote(attempts, delay))
 		obj.Status.Phase = "Deleting"
-		return ctrl.Result{}, err
+		ctrl.LoggerFrom(ctx).Info("Deleting failed; retrying with back-off", "error", err.Error(), "attempt", attempts, "after", delay.Round(time.Millisecond))
+		return ctrl.Result{RequeueAfter: delay}, nil
 	}
 	r.lastDiscover.forget(obj.UID)
 	// The object goes away with its finalizer, so this is its last write.
@@ -74,6 +81,9 @@ func (r *LXCContainerReconciler) destroy(ctx context.Context, s *containerScope)
 		done, err := r.pollTask(ctx, s, upid, lxcv1.DeletingReason, "waiting for the task on CT %d", st.VMID)
 		if !done {
 			return err
+		}
+		if _, ours := operationTask(string(upid), "vzstop", "vzdestroy"); ours && err != nil {
+			return Failed(lxcv1.TaskFailedReason, err)
 		}
 	}
 	st.Operation = ""

@@ -95,12 +95,7 @@ func TestGuestDyingAtBootBacksOff(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	var starts int
-	for _, tc := range s.simCounters(t).Tasks {
-		if tc.Type == "vzstart" && tc.Result == "OK" {
-			starts += tc.Count
-		}
-	}
+	starts := s.simCounters(t).TaskTotal("vzstart", "ok")
 	t.Logf("%d successful starts in %s; ContainerStarted said %q", starts, observeFor, sawCrash)
 	if starts > 12 {
 		t.Errorf("%d starts in %s, want at most 12", starts, observeFor)
