@@ -62,6 +62,8 @@ const (
 	VMIDConflictReason = "VMIDConflict"
 	// NoNodeAvailableReason: no online node can take the container.
 	NoNodeAvailableReason = "NoNodeAvailable"
+	// TaskWarningsReason: a Proxmox task succeeded but logged warnings (exit status "WARNINGS: n").
+	TaskWarningsReason = "TaskWarnings"
 	// TaskFailedReason: a Proxmox task ended with an error.
 	TaskFailedReason = "TaskFailed"
 	// StartingReason: the start task runs.

@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 )
 
@@ -41,5 +46,26 @@ func (r *LXCContainerReconciler) pollTask(ctx context.Context, s *containerScope
 	if terr := ts.Err(); terr != nil {
 		return true, fmt.Errorf("task %s: %s", ts.Type, ts.ExitStatus)
 	}
+	if ts.Warnings() > 0 {
+		r.reportWarnings(ctx, s, ts)
+	}
 	return true, nil
+}
+
+// reportWarnings keeps what a task that succeeded with warnings logged ("WARN: …" lines) in an
+// Event: the task did its work, but what it warns of (a systemd guest without nesting, a
+// filesystem that was not grown) is worth a look.
+func (r *LXCContainerReconciler) reportWarnings(ctx context.Context, s *containerScope, ts proxmox.TaskStatus) {
+	lines, err := s.px.TaskLogTail(ctx, ts.UPID, 50)
+	var warnings []string
+	for _, l := range lines {
+		if w, ok := strings.CutPrefix(l, "WARN: "); ok {
+			warnings = append(warnings, w)
+		}
+	}
+	if err != nil || len(warnings) == 0 {
+		warnings = []string{ts.ExitStatus}
+	}
+	r.Recorder.Eventf(s.obj, nil, corev1.EventTypeWarning, lxcv1.TaskWarningsReason, "Poll",
+		"Task %s on CT %d succeeded with warnings: %s", ts.Type, s.obj.Status.VMID, strings.Join(warnings, "; "))
 }

@@ -11,7 +11,9 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -334,14 +336,29 @@ type TaskStatus struct {
 // Done reports whether the task has stopped.
 func (t TaskStatus) Done() bool { return !t.Running }
 
-// Succeeded reports whether the task stopped with exit status "OK". "WARNINGS: n" is not
-// success.
-func (t TaskStatus) Succeeded() bool { return !t.Running && t.ExitStatus == "OK" }
+// Succeeded reports whether the task stopped with exit status "OK" or "WARNINGS: n": Proxmox
+// VE counts a task that logged warnings as a success (pve-common's status_is_error), and so do
+// we, although go-proxmox does not.
+func (t TaskStatus) Succeeded() bool {
+	return !t.Running && (t.ExitStatus == "OK" || warningsStatus.MatchString(t.ExitStatus))
+}
+
+// Warnings is the number of warnings a task that succeeded with "WARNINGS: n" logged.
+func (t TaskStatus) Warnings() int {
+	m := warningsStatus.FindStringSubmatch(t.ExitStatus)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+var warningsStatus = regexp.MustCompile(`^WARNINGS: (\d+)$`)
 
 // Err returns nil while the task runs or after it succeeded, and a *TaskError carrying the
 // exit status otherwise.
 func (t TaskStatus) Err() error {
-	if t.Running || t.ExitStatus == "OK" {
+	if t.Running || t.Succeeded() {
 		return nil
 	}
 	kind, _ := classifyMessage(t.ExitStatus)

@@ -122,8 +122,13 @@ func TestTaskStatusErr(t *testing.T) {
 		t.Error("OK task")
 	}
 	warn := TaskStatus{UPID: "UPID:pve:00000001:00000002:00000003:vzstart:100:root@pam:", Type: "vzstart", ExitStatus: "WARNINGS: 1"}
-	if warn.Succeeded() || warn.Err() == nil || !errors.Is(warn.Err(), ErrTaskFailed) {
-		t.Error("WARNINGS counted as success")
+	if !warn.Succeeded() || warn.Err() != nil || warn.Warnings() != 1 {
+		t.Error("WARNINGS: 1 is not a success with one warning, as Proxmox VE counts it")
+	}
+	for _, status := range []string{"WARNINGS: x", "WARNINGS:", "unable to start: WARNINGS: 1"} {
+		if bad := (TaskStatus{ExitStatus: status}); bad.Succeeded() || bad.Err() == nil {
+			t.Errorf("exit status %q counted as success", status)
+		}
 	}
 	locked := TaskStatus{ExitStatus: "CT is locked (create)"}
 	err := locked.Err()

@@ -19,6 +19,9 @@ const (
 	FaultLock    = "lock"    // hold the container's config lock, so the request meets contention
 	FaultDrop    = "drop"    // close the connection without an answer
 	FaultTask    = "task"    // let a task fail
+	// FaultWarn lets a task do its work and end with a warning, as Proxmox VE tasks often do
+	// (exit status "WARNINGS: n", which PVE counts as success).
+	FaultWarn = "warn"
 )
 
 // FaultRule injects one kind of fault into matching requests or tasks.
@@ -70,12 +73,12 @@ func (f *FaultRule) validate() error {
 		if f.Task != "" {
 			return fmt.Errorf("%s fault takes an endpoint, not a task", f.Kind)
 		}
-	case FaultTask:
+	case FaultTask, FaultWarn:
 		if f.Endpoint != "" {
-			return fmt.Errorf("task fault takes a task type, not an endpoint")
+			return fmt.Errorf("%s fault takes a task type, not an endpoint", f.Kind)
 		}
 	default:
-		return fmt.Errorf("unknown fault kind %q (want error, latency, lock, drop or task)", f.Kind)
+		return fmt.Errorf("unknown fault kind %q (want error, latency, lock, drop, task or warn)", f.Kind)
 	}
 	if f.Rate < 0 || f.Rate > 1 {
 		return fmt.Errorf("rate %v is not between 0 and 1", f.Rate)
@@ -230,7 +233,7 @@ func (fi *faultInjector) before(ctx context.Context, method, pattern string) *re
 	var res *requestFault
 	fi.mu.Lock()
 	for _, r := range fi.rules {
-		if r.Kind == FaultTask || !endpointMatches(r.Endpoint, method, pattern) {
+		if r.Kind == FaultTask || r.Kind == FaultWarn || !endpointMatches(r.Endpoint, method, pattern) {
 			continue
 		}
 		if (r.Kind != FaultLatency && res != nil) || !fi.fireLocked(r) {
@@ -269,17 +272,26 @@ func (fi *faultInjector) before(ctx context.Context, method, pattern string) *re
 
 // taskFailure reports whether a task of type typ must fail, and with which exit status.
 func (fi *faultInjector) taskFailure(typ string) (string, bool) {
+	return fi.taskFault(FaultTask, typ, "injected task failure")
+}
+
+// taskWarning reports whether a task of type typ must end with a warning, and which.
+func (fi *faultInjector) taskWarning(typ string) (string, bool) {
+	return fi.taskFault(FaultWarn, typ, "injected warning")
+}
+
+func (fi *faultInjector) taskFault(kind, typ, fallback string) (string, bool) {
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
 	for _, r := range fi.rules {
-		if r.Kind != FaultTask || (r.Task != "" && r.Task != "*" && r.Task != typ) {
+		if r.Kind != kind || (r.Task != "" && r.Task != "*" && r.Task != typ) {
 			continue
 		}
 		if fi.fireLocked(r) {
 			if r.Message != "" {
 				return r.Message, true
 			}
-			return "injected task failure", true
+			return fallback, true
 		}
 	}
 	return "", false

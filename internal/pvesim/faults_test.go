@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -186,6 +187,35 @@ func TestFaultTaskFailure(t *testing.T) {
 	}
 	if c := sim.Counters(); c.TaskTotal("vzcreate", "error") != 1 || c.TaskTotal("vzstart", "error") != 1 || c.TaskTotal("vzcreate", "ok") != 1 {
 		t.Fatalf("task counters: %+v", c.Tasks)
+	}
+}
+
+// TestFaultTaskWarning: a task that logs a warning does its work and ends "WARNINGS: 1", which
+// Proxmox VE counts as success.
+func TestFaultTaskWarning(t *testing.T) {
+	sim := pvesimtest.Start(t)
+	sim.Fault(t, pvesim.FaultRule{Kind: pvesim.FaultWarn, Task: "vzcreate", Count: 1, Message: "Systemd 257 detected. You may need to enable nesting."})
+	res := call(t, sim, "POST", "/nodes/pve1/lxc", map[string]any{
+		"vmid": 100, "ostemplate": "local:vztmpl/" + fake.Template, "rootfs": "local-lvm:4",
+	})
+	upid := waitTask(t, sim, "pve1", res, "WARNINGS: 1")
+	var log []struct {
+		N int    `json:"n"`
+		T string `json:"t"`
+	}
+	call(t, sim, "GET", "/nodes/pve1/tasks/"+upid+"/log", nil).data(t, &log)
+	var lines []string
+	for _, l := range log {
+		lines = append(lines, l.T)
+	}
+	if !slices.Contains(lines, "WARN: Systemd 257 detected. You may need to enable nesting.") || lines[len(lines)-1] != "TASK WARNINGS: 1" {
+		t.Fatalf("log: %q", lines)
+	}
+	if res := call(t, sim, "GET", "/nodes/pve1/lxc/100/config", nil); res.Code != 200 {
+		t.Fatalf("the container of a create that warned does not exist: %d %s", res.Code, res.Status)
+	}
+	if c := sim.Counters(); c.TaskTotal("vzcreate", "ok") != 1 {
+		t.Fatalf("a task with warnings is not counted as succeeded: %+v", c.Tasks)
 	}
 }
 

@@ -36,6 +36,8 @@ type task struct {
 	// deadline is the earliest end the configured duration allows.
 	deadline time.Time
 	tm       *taskManager
+	// warnings counts the WARN lines logged; guarded by tm.mu.
+	warnings int
 }
 
 // taskManager runs tasks in goroutines and answers for them as pvedaemon's workers would.
@@ -138,7 +140,19 @@ func (t *task) run(ctx context.Context, w work) (err error) {
 	if err := w(ctx, t); err != nil {
 		return err
 	}
+	if msg, ok := t.tm.s.faults.taskWarning(t.rec.Type); ok {
+		t.warn("%s", msg)
+	}
 	return t.pad(ctx)
+}
+
+// warn logs a warning, as PVE's log_warn does: the task still succeeds, and its exit status
+// counts the warnings.
+func (t *task) warn(format string, a ...any) {
+	t.logf("WARN: "+format, a...)
+	t.tm.mu.Lock()
+	t.warnings++
+	t.tm.mu.Unlock()
 }
 
 // pad waits until the task has taken its configured duration.
@@ -193,13 +207,16 @@ func (t *task) finish(err error) {
 		}
 		rec.ExitStatus = msg
 		rec.Log = append(rec.Log, "TASK ERROR: "+msg)
+	} else if t.warnings > 0 {
+		rec.ExitStatus = fmt.Sprintf("WARNINGS: %d", t.warnings)
+		rec.Log = append(rec.Log, "TASK "+rec.ExitStatus)
 	} else {
 		rec.ExitStatus = "OK"
 		rec.Log = append(rec.Log, "TASK OK")
 	}
 	_ = tm.s.store.saveTask(rec)
 	tm.mu.Unlock()
-	tm.s.metrics.taskFinished(rec.Type, rec.ExitStatus == "OK")
+	tm.s.metrics.taskFinished(rec.Type, err == nil)
 	tm.s.log.Debug("Task finished", "upid", rec.UPID, "exitstatus", rec.ExitStatus)
 }
 
