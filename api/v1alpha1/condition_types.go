@@ -77,6 +77,11 @@ const (
 	StoppedReason = "Stopped"
 	// SSHUnreachableReason: the container does not accept SSH connections yet.
 	SSHUnreachableReason = "SSHUnreachable"
+	// AddressConflictReason: the machine answering at the container's address is another one
+	// (its eth0 MAC address is not net0's); nothing is run there.
+	AddressConflictReason = "AddressConflict"
+	// UnsupportedGuestReason: the guest lacks what config-manager needs (systemd as init, bash).
+	UnsupportedGuestReason = "UnsupportedGuest"
 	// HostKeyMismatchReason: the container's SSH host key differs from the pinned one.
 	HostKeyMismatchReason = "HostKeyMismatch"
 	// ConfigSyncFailedReason: config-manager.service failed.

@@ -116,15 +116,22 @@ func (r *LXCContainerReconciler) address(ctx context.Context, s *containerScope)
 	if !s.desired.DHCP() {
 		return s.desired.staticAddress(), nil
 	}
-	if s.guest != nil && s.obj.Status.IPAddress != "" {
-		// A Ready container keeps its lease; the interfaces are read again when it restarts.
-		return s.obj.Status.IPAddress, nil
+	uid, known := s.obj.UID, s.obj.Status.IPAddress
+	if s.guest != nil && known != "" && r.lastAddress.fresh(uid, known, r.resync()) {
+		// A running container keeps its lease between looks, one per resync period.
+		return known, nil
 	}
 	ifaces, err := s.px.ContainerInterfaces(ctx, s.obj.Status.Node, int(s.obj.Status.VMID))
 	if err != nil {
 		return "", err
 	}
 	if addr, ok := eth0IPv4(ifaces); ok {
+		if known != "" && known != addr.String() {
+			// The DHCP server moved the lease: services' URLs follow at the next discovery.
+			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, "AddressChanged", "Start",
+				"The DHCP lease of CT %d moved from %s to %s", s.obj.Status.VMID, known, addr)
+		}
+		r.lastAddress.mark(uid, addr.String())
 		return addr.String(), nil
 	}
 	return "", Wait(r.addressPoll(s.obj), lxcv1.WaitingForAddressReason, "CT %d runs but eth0 has no IPv4 address yet", s.obj.Status.VMID)

@@ -56,6 +56,8 @@ type LXCContainerReconciler struct {
 
 	vmids        vmidAllocator
 	lastDiscover discoveryClock
+	// lastAddress remembers when a DHCP container's interfaces were last read.
+	lastAddress discoveryClock
 }
 
 // +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=lxccontainers,verbs=get;list;watch;update;patch

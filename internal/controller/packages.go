@@ -44,8 +44,10 @@ func missingBuckets(names []string) string {
 	return fmt.Sprintf("PackageBuckets %s not found", strings.Join(names, ", "))
 }
 
-// resolvePackages merges packages per manager in installation order: buckets in reference
-// order, then the template's own lists, then extra; each name once.
+// resolvePackages merges packages per manager in installation order: the system's package
+// manager (apt, apk, dnf) first, since it brings pip and npm themselves, then pip, then npm;
+// within one manager, buckets in reference order, then the template's own lists, then extra;
+// each name once.
 func resolvePackages(buckets []*lxcv1.PackageBucket, lists ...[]lxcv1.PackageList) []lxcv1.ResolvedPackages {
 	var out []lxcv1.ResolvedPackages
 	add := func(m lxcv1.PackageManager, names []lxcv1.PackageName) {
@@ -68,7 +70,20 @@ func resolvePackages(buckets []*lxcv1.PackageBucket, lists ...[]lxcv1.PackageLis
 			add(p.Manager, p.Names)
 		}
 	}
+	slices.SortStableFunc(out, func(a, b lxcv1.ResolvedPackages) int { return installRank(a.Manager) - installRank(b.Manager) })
 	return out
+}
+
+// installRank orders package managers for installation: language managers come after the
+// system's, which installs them.
+func installRank(m lxcv1.PackageManager) int {
+	switch m {
+	case lxcv1.PackageManagerPip:
+		return 1
+	case lxcv1.PackageManagerNpm:
+		return 2
+	}
+	return 0
 }
 
 // countPackages is the number of packages over all managers.

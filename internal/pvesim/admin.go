@@ -2,6 +2,7 @@ package pvesim
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 //	DELETE /_pvesim/faults/{id}     remove one rule
 //	GET    /_pvesim/counters        request, task and fault counters as JSON
 //	POST   /_pvesim/counters/reset  zero the JSON counters
+//	POST   /_pvesim/leases/{vmid}/{net}  give a DHCP interface another address (a lease that moved)
 //
 // Reads are open like /metrics; changes need an API token or ticket of the simulator.
 const adminPrefix = "/_pvesim/"
@@ -71,6 +73,18 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, http.StatusOK, s.Faults())
+	case strings.HasPrefix(path, "leases/") && r.Method == http.MethodPost:
+		var vmid, net int
+		if _, err := fmt.Sscanf(strings.TrimPrefix(path, "leases/"), "%d/%d", &vmid, &net); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want /_pvesim/leases/{vmid}/{net}"})
+			return
+		}
+		p, err := s.RenewLease(r.Context(), vmid, net)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"lease": p.String()})
 	case path == "counters" && r.Method == http.MethodGet:
 		writeJSON(w, http.StatusOK, s.Counters())
 	case path == "counters/reset" && r.Method == http.MethodPost:

@@ -156,6 +156,20 @@ func TestLifecycle(t *testing.T) {
 					if be.realContainers {
 						checkSSH(t, ctx, addr.Addr(), signer)
 					}
+					if c.name == "dhcp" {
+						// A lease that moves: the running guest's DHCP client takes the new address.
+						renewed, err := sim.RenewLease(ctx, c.vmid, 0)
+						if err != nil || renewed == addr {
+							t.Fatalf("renewing the lease of %s: %s, %v", addr, renewed, err)
+						}
+						for now := waitForAddress(t, ctx, ct, "eth0"); now != renewed; now = waitForAddress(t, ctx, ct, "eth0") {
+							time.Sleep(200 * time.Millisecond)
+						}
+						addr = renewed
+						if be.realContainers {
+							checkSSH(t, ctx, addr.Addr(), signer)
+						}
+					}
 
 					task, err = ct.Config(ctx,
 						proxmox.ContainerOption{Name: "memory", Value: 1024},

@@ -1,6 +1,7 @@
 package pvesim
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"net/netip"
@@ -139,4 +140,51 @@ func checkBridges(nets []NetworkSpec) error {
 		}
 	}
 	return nil
+}
+
+// RenewLease hands DHCP interface net of container vmid another address, as a DHCP server does
+// when a lease expired and its address went to someone else. The guest's DHCP client of a
+// running container takes the new address at once; a stopped one at its next start.
+func (s *Server) RenewLease(ctx context.Context, vmid, net int) (netip.Prefix, error) {
+	s.mu.Lock()
+	ct, ok := s.containers[vmid]
+	s.mu.Unlock()
+	if !ok {
+		return netip.Prefix{}, fmt.Errorf("container %d does not exist", vmid)
+	}
+	if err := ct.lock(ctx, s.opts.LockTimeout); err != nil {
+		return netip.Prefix{}, err
+	}
+	defer ct.unlock()
+	key := strconv.Itoa(net)
+	s.mu.Lock()
+	old, leased := ct.Leases[key]
+	if leased {
+		// The old address stays taken while the next one is drawn, so the lease really moves.
+		ct.Leases["renewing"] = old
+		delete(ct.Leases, key)
+	}
+	s.mu.Unlock()
+	if !leased {
+		return netip.Prefix{}, fmt.Errorf("net%d of container %d has no DHCP lease", net, vmid)
+	}
+	p, err := s.lease(ct, net)
+	s.mu.Lock()
+	delete(ct.Leases, "renewing")
+	s.mu.Unlock()
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if err := s.store.saveContainer(ct); err != nil {
+		return netip.Prefix{}, err
+	}
+	spec, err := s.spec(ct)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if err := s.backend.Reconfigure(ctx, spec); err != nil {
+		return netip.Prefix{}, err
+	}
+	s.log.Info("DHCP lease renewed", "vmid", vmid, "net", net, "old", old, "new", p)
+	return p, nil
 }
