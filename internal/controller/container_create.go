@@ -146,7 +146,11 @@ func (r *LXCContainerReconciler) place(ctx context.Context, s *containerScope) e
 	if err != nil {
 		return err
 	}
-	node, err := pickNode(nodes, s.obj.Spec.Node)
+	refusals, err := r.placementRefusals(ctx, s, nodes)
+	if err != nil {
+		return err
+	}
+	node, err := pickNode(nodes, s.obj.Spec.Node, refusals)
 	if err != nil {
 		return err
 	}
@@ -164,9 +168,68 @@ func (r *LXCContainerReconciler) place(ctx context.Context, s *containerScope) e
 	return nil
 }
 
-// pickNode returns the requested node if it is online, else the online node with the most free
-// memory (ties broken by name, so placement is stable).
-func pickNode(nodes []proxmox.Node, requested string) (string, error) {
+// placementRefusals says, for each online node that cannot take the container, why: the
+// storage for its root disk is missing, inactive or too full, the OS template is not on the
+// node, or the node lacks the memory.
+func (r *LXCContainerReconciler) placementRefusals(ctx context.Context, s *containerScope, nodes []proxmox.Node) (map[string]string, error) {
+	d := s.desired
+	templateStorage, _, _ := strings.Cut(d.OSTemplate, ":")
+	listed := map[string]bool{} // node → the cluster's discovery saw OS templates there
+	hasTemplate := map[string]bool{}
+	for _, t := range s.cluster.Status.Templates {
+		listed[t.Node] = true
+		if t.VolID == d.OSTemplate {
+			hasTemplate[t.Node] = true
+		}
+	}
+	refusals := map[string]string{}
+	for _, n := range nodes {
+		if !n.Online() {
+			continue
+		}
+		if need := uint64(d.MemoryMiB) << 20; n.MaxMemory > 0 && n.FreeMemory < need {
+			refusals[n.Name] = fmt.Sprintf("%d MiB of memory free, the container needs %d MiB", n.FreeMemory>>20, d.MemoryMiB)
+			continue
+		}
+		storages, err := s.px.Storages(ctx, n.Name)
+		if err != nil {
+			return nil, err
+		}
+		if why := storageRefusal(storages, d.Storage, "rootdir", uint64(d.DiskGiB)<<30); why != "" {
+			refusals[n.Name] = why
+			continue
+		}
+		if why := storageRefusal(storages, templateStorage, "vztmpl", 0); why != "" {
+			refusals[n.Name] = why + " (for the OS template)"
+			continue
+		}
+		if listed[n.Name] && !hasTemplate[n.Name] {
+			refusals[n.Name] = fmt.Sprintf("no OS template %s", d.OSTemplate)
+		}
+	}
+	return refusals, nil
+}
+
+// storageRefusal says why a node's storage cannot hold content of the given kind and size.
+func storageRefusal(storages []proxmox.Storage, name, content string, size uint64) string {
+	i := slices.IndexFunc(storages, func(st proxmox.Storage) bool { return st.Name == name })
+	switch {
+	case i < 0:
+		return fmt.Sprintf("no storage %s", name)
+	case !storages[i].Active || !storages[i].Enabled:
+		return fmt.Sprintf("storage %s is not active", name)
+	case !storages[i].HasContent(content):
+		return fmt.Sprintf("storage %s does not hold %s content", name, content)
+	case size > 0 && storages[i].Total > 0 && storages[i].Avail < size:
+		return fmt.Sprintf("storage %s has %d GiB free, the container needs %d GiB", name, storages[i].Avail>>30, size>>30)
+	}
+	return ""
+}
+
+// pickNode returns the requested node if it can take the container, else the online node with
+// the most free memory among those that can (ties broken by name, so placement is stable).
+// refusals says why a node cannot.
+func pickNode(nodes []proxmox.Node, requested string, refusals map[string]string) (string, error) {
 	if requested != "" {
 		i := slices.IndexFunc(nodes, func(n proxmox.Node) bool { return n.Name == requested })
 		if i < 0 {
@@ -175,11 +238,19 @@ func pickNode(nodes []proxmox.Node, requested string) (string, error) {
 		if !nodes[i].Online() {
 			return "", Wait(dependencyRetry, lxcv1.NoNodeAvailableReason, "node %s is %s", requested, nodes[i].Status)
 		}
+		if why := refusals[requested]; why != "" {
+			return "", Stall(lxcv1.NoNodeAvailableReason, "node %s cannot take the container: %s", requested, why)
+		}
 		return requested, nil
 	}
 	best := -1
+	online := 0
 	for i, n := range nodes {
 		if !n.Online() {
+			continue
+		}
+		online++
+		if refusals[n.Name] != "" {
 			continue
 		}
 		if best < 0 || n.FreeMemory > nodes[best].FreeMemory ||
@@ -187,10 +258,19 @@ func pickNode(nodes []proxmox.Node, requested string) (string, error) {
 			best = i
 		}
 	}
-	if best < 0 {
+	switch {
+	case best >= 0:
+		return nodes[best].Name, nil
+	case online == 0:
 		return "", Wait(dependencyRetry, lxcv1.NoNodeAvailableReason, "no node of the cluster is online")
 	}
-	return nodes[best].Name, nil
+	var why []string
+	for _, n := range nodes {
+		if r := refusals[n.Name]; r != "" {
+			why = append(why, n.Name+": "+r)
+		}
+	}
+	return "", Stall(lxcv1.NoNodeAvailableReason, "no node can take the container: %s", strings.Join(why, "; "))
 }
 
 // create starts the create task and records it.

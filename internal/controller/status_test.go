@@ -115,22 +115,63 @@ func TestPickNode(t *testing.T) {
 		{Name: "pve3", Status: "offline", FreeMemory: 64 << 30},
 		{Name: "pve4", Status: "online", FreeMemory: 8 << 30},
 	}
-	if got, err := pickNode(nodes, ""); err != nil || got != "pve2" {
+	if got, err := pickNode(nodes, "", nil); err != nil || got != "pve2" {
 		t.Errorf("placement = %s, %v; want pve2 (most free memory among online, ties by name)", got, err)
 	}
-	if got, err := pickNode(nodes, "pve1"); err != nil || got != "pve1" {
+	if got, err := pickNode(nodes, "", map[string]string{"pve2": "no storage local-lvm"}); err != nil || got != "pve4" {
+		t.Errorf("placement = %s, %v; want pve4 (pve2 is refused)", got, err)
+	}
+	if got, err := pickNode(nodes, "pve1", nil); err != nil || got != "pve1" {
 		t.Errorf("requested node = %s, %v", got, err)
 	}
 	var wait *WaitError
-	if _, err := pickNode(nodes, "pve3"); !errors.As(err, &wait) || wait.Reason != lxcv1.NoNodeAvailableReason {
+	if _, err := pickNode(nodes, "pve3", nil); !errors.As(err, &wait) || wait.Reason != lxcv1.NoNodeAvailableReason {
 		t.Errorf("an offline requested node: %v", err)
 	}
 	var stall *StallError
-	if _, err := pickNode(nodes, "pve9"); !errors.As(err, &stall) {
+	if _, err := pickNode(nodes, "pve9", nil); !errors.As(err, &stall) {
 		t.Errorf("an unknown node: %v", err)
 	}
-	if _, err := pickNode(nodes[2:3], ""); !errors.As(err, &wait) {
+	if _, err := pickNode(nodes, "pve1", map[string]string{"pve1": "no OS template local:vztmpl/x.tar.zst"}); !errors.As(err, &stall) ||
+		!strings.Contains(stall.Message, "node pve1 cannot take the container: no OS template") {
+		t.Errorf("a refused requested node: %v", err)
+	}
+	if _, err := pickNode(nodes[2:3], "", nil); !errors.As(err, &wait) {
 		t.Errorf("no online node: %v", err)
+	}
+	refused := map[string]string{"pve1": "storage local-lvm has 1 GiB free, the container needs 8 GiB", "pve2": "no storage local-lvm", "pve4": "3 MiB of memory free, the container needs 512 MiB"}
+	_, err := pickNode(nodes, "", refused)
+	if !errors.As(err, &stall) || stall.Reason != lxcv1.NoNodeAvailableReason {
+		t.Fatalf("every node refused: %v", err)
+	}
+	for node, why := range refused {
+		if !strings.Contains(stall.Message, node+": "+why) {
+			t.Errorf("the stall does not say why %s was refused: %s", node, stall.Message)
+		}
+	}
+}
+
+func TestStorageRefusal(t *testing.T) {
+	storages := []proxmox.Storage{
+		{Name: "local", Content: []string{"vztmpl", "iso"}, Active: true, Enabled: true},
+		{Name: "local-lvm", Content: []string{"rootdir", "images"}, Active: true, Enabled: true, Total: 100 << 30, Avail: 5 << 30},
+		{Name: "nfs", Content: []string{"rootdir"}, Active: false, Enabled: true},
+	}
+	for _, c := range []struct {
+		name, content string
+		size          uint64
+		want          string
+	}{
+		{"local-lvm", "rootdir", 4 << 30, ""},
+		{"local-lvm", "rootdir", 8 << 30, "storage local-lvm has 5 GiB free, the container needs 8 GiB"},
+		{"local", "vztmpl", 0, ""},
+		{"local", "rootdir", 1 << 30, "storage local does not hold rootdir content"},
+		{"nfs", "rootdir", 1 << 30, "storage nfs is not active"},
+		{"ceph", "rootdir", 1 << 30, "no storage ceph"},
+	} {
+		if got := storageRefusal(storages, c.name, c.content, c.size); got != c.want {
+			t.Errorf("storageRefusal(%s, %s, %d) = %q, want %q", c.name, c.content, c.size, got, c.want)
+		}
 	}
 }
 
