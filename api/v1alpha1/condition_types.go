@@ -94,6 +94,9 @@ const (
 	ScriptFailedReason = "ScriptFailed"
 	// ServicesMissingReason: a promised service was not found listening.
 	ServicesMissingReason = "ServicesMissing"
+	// InUseReason: a ProxmoxCluster being deleted still has LXCContainers; it stays until they
+	// are gone, so their Proxmox containers can still be destroyed.
+	InUseReason = "InUse"
 	// DeletingReason: the Proxmox container is being stopped and destroyed.
 	DeletingReason = "Deleting"
 )

@@ -5,16 +5,21 @@ import (
 
 	"errors"
 	"fmt"
+
+	"github.com/fluxcd/pkg/runtime/conditions"
 	"sort"
 	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -36,6 +41,7 @@ type ProxmoxClusterReconciler struct {
 
 // +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=proxmoxclusters,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=proxmoxclusters/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=proxmoxclusters/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -47,12 +53,17 @@ func (r *ProxmoxClusterReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	sp := newStatusPatcher(cluster, r.Client, r.Recorder)
 	if !cluster.DeletionTimestamp.IsZero() {
-		r.Connector.Factory.Forget(cluster.Name)
-		return ctrl.Result{}, nil
+		return r.reconcileDelete(ctx, cluster, sp)
+	}
+	if !controllerutil.ContainsFinalizer(cluster, lxcv1.Finalizer) {
+		controllerutil.AddFinalizer(cluster, lxcv1.Finalizer)
+		if err := sp.patch(ctx, cluster, false); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding the finalizer: %w", err)
+		}
 	}
 
-	sp := newStatusPatcher(cluster, r.Client, r.Recorder)
 	var err error
 	defer func() {
 		if perr := sp.Patch(ctx, cluster, err); perr != nil {
@@ -85,6 +96,29 @@ func (r *ProxmoxClusterReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 			"error", err.Error(), "attempt", retry.Attempts, "after", result.RequeueAfter.Round(time.Millisecond))
 	}
 	return result, retErr
+}
+
+// reconcileDelete keeps a cluster that containers still use until they are gone, so that
+// deleting them afterwards can still destroy their Proxmox containers; then lets it go.
+func (r *ProxmoxClusterReconciler) reconcileDelete(ctx context.Context, cluster *lxcv1.ProxmoxCluster, sp *statusPatcher) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(cluster, lxcv1.Finalizer) {
+		r.Connector.Factory.Forget(cluster.Name)
+		return ctrl.Result{}, nil
+	}
+	users := &lxcv1.LXCContainerList{}
+	if err := r.List(ctx, users, client.MatchingFields{containerClusterIndex: cluster.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+	if n := len(users.Items); n > 0 {
+		msg := fmt.Sprintf("deleting: in use by %d containers; it goes once they are deleted", n)
+		conditions.MarkFalse(cluster, lxcv1.ReadyCondition, lxcv1.InUseReason, "%s", msg)
+		conditions.MarkReconciling(cluster, lxcv1.InUseReason, "%s", msg)
+		// The containers' deletion wakes the cluster up (see SetupWithManager).
+		return ctrl.Result{}, sp.Patch(ctx, cluster, errDeleting)
+	}
+	r.Connector.Factory.Forget(cluster.Name)
+	controllerutil.RemoveFinalizer(cluster, lxcv1.Finalizer)
+	return ctrl.Result{}, client.IgnoreNotFound(sp.patch(ctx, cluster, false))
 }
 
 // sync reads the cluster into status.
@@ -182,6 +216,13 @@ func (r *ProxmoxClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Secret{},
 			handler.EnqueueRequestsFromMapFunc(r.clustersForSecret),
 			builder.OnlyMetadata).
+		// A deleted container may be the last that held a deleting cluster.
+		Watches(&lxcv1.LXCContainer{}, handler.EnqueueRequestsFromMapFunc(clusterOfContainer),
+			builder.WithPredicates(predicate.Funcs{
+				CreateFunc:  func(event.CreateEvent) bool { return false },
+				UpdateFunc:  func(event.UpdateEvent) bool { return false },
+				GenericFunc: func(event.GenericEvent) bool { return false },
+			})).
 		Named("proxmoxcluster").
 		Complete(r)
 }
@@ -195,4 +236,13 @@ func (r *ProxmoxClusterReconciler) clustersForSecret(ctx context.Context, obj cl
 		return nil
 	}
 	return requestsFor(list.Items)
+}
+
+// clusterOfContainer requeues the cluster a container names.
+func clusterOfContainer(_ context.Context, obj client.Object) []reconcile.Request {
+	c, ok := obj.(*lxcv1.LXCContainer)
+	if !ok {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: c.Spec.ClusterRef.Name}}}
 }

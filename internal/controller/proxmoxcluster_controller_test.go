@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
 )
 
@@ -149,4 +151,36 @@ func readyMessageOf(c *lxcv1.ProxmoxCluster) string {
 		}
 	}
 	return ""
+}
+
+// TestClusterInUseStaysUntilItsContainersAreGone: deleting a ProxmoxCluster before its
+// containers keeps it (Ready says why) until they are deleted, and they are still destroyed in
+// Proxmox; then the cluster goes.
+func TestClusterInUseStaysUntilItsContainersAreGone(t *testing.T) {
+	f := newPipelineFixture(t, "in-use")
+	f.createTemplate(t)
+	c := f.container("user")
+	create(t, c)
+	eventually(t, 20*time.Second, condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionTrue, ""))
+	vmid, node := int(c.Status.VMID), c.Status.Node
+
+	if err := k8s.Delete(testCtx, f.cluster); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, condition(f.cluster, lxcv1.ReadyCondition, metav1.ConditionFalse, lxcv1.InUseReason))
+	if msg := readyMessageOf(f.cluster); !strings.Contains(msg, "in use by 1 containers") {
+		t.Errorf("Ready message %q does not say the cluster is in use", msg)
+	}
+	if f.cluster.DeletionTimestamp.IsZero() {
+		t.Fatal("the cluster is not being deleted")
+	}
+
+	if err := k8s.Delete(testCtx, c); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, gone(c))
+	if _, err := f.px.ContainerConfig(testCtx, node, vmid); !errors.Is(err, proxmox.ErrNotFound) {
+		t.Errorf("CT %d still exists after its LXCContainer was deleted: %v", vmid, err)
+	}
+	eventually(t, 20*time.Second, gone(f.cluster))
 }
