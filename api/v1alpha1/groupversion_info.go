@@ -38,3 +38,10 @@ const OwnerMarkerPrefix = "lxctm-owner:"
 //
 //	kubectl annotate lxcc web-1 --overwrite lxc.templatemanager.dev/reconcile-requested-at="$(date +%s)"
 const ReconcileRequestAnnotation = "lxc.templatemanager.dev/reconcile-requested-at"
+
+// AdoptAnnotation, set to "true" on an LXCContainer with spec.vmid, takes over the Proxmox
+// container at that VMID when it carries no owner marker, or the marker of an LXCContainer of
+// the same namespace and name (one restored from a backup, or deleted with deletionPolicy
+// Retain and applied again): the marker is rewritten to this object's uid and the container is
+// converged to the spec. A container whose marker names another LXCContainer is never taken.
+const AdoptAnnotation = "lxc.templatemanager.dev/adopt"

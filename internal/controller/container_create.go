@@ -102,10 +102,19 @@ func (r *LXCContainerReconciler) reconcileCreate(ctx context.Context, s *contain
 		return "", Wait(r.taskPoll(), lxcv1.CreatingReason, "CT %d on %s is still being created", st.VMID, st.Node)
 	}
 	s.config = &cfg
+	if !ownedBy(cfg.Description, s.obj) && adoptable(cfg.Description, s.obj) {
+		if err := r.adopt(ctx, s, &cfg); err != nil {
+			return "", err
+		}
+	}
 	if !ownedBy(cfg.Description, s.obj) {
 		ctrl.LoggerFrom(ctx).Info("VMID held by a container without this object's marker", "vmid", st.VMID, "node", st.Node,
 			"descriptionLines", strings.Count(cfg.Description, "\n")+1)
-		return "", r.vmidTaken(s, fmt.Sprintf("VMID %d on node %s is held by a container this LXCContainer does not own", st.VMID, st.Node))
+		msg := fmt.Sprintf("VMID %d on node %s is held by a container this LXCContainer does not own", st.VMID, st.Node)
+		if s.obj.Spec.VMID != nil && s.obj.Annotations[lxcv1.AdoptAnnotation] != "true" && adoptable(cfg.Description, adoptingCopy(s.obj)) {
+			msg += fmt.Sprintf("; to take it over (a restore, or a container kept by deletionPolicy Retain), annotate this LXCContainer with %s=true", lxcv1.AdoptAnnotation)
+		}
+		return "", r.vmidTaken(s, msg)
 	}
 	if !conditions.IsTrue(s.obj, lxcv1.ContainerCreatedCondition) && st.Operation == "" &&
 		conditions.GetReason(s.obj, lxcv1.ContainerCreatedCondition) != lxcv1.CreatingReason {
@@ -113,6 +122,59 @@ func (r *LXCContainerReconciler) reconcileCreate(ctx context.Context, s *contain
 			"Adopted CT %d on node %s, which carries this LXCContainer's marker", st.VMID, st.Node)
 	}
 	return fmt.Sprintf("CT %d exists on node %s", st.VMID, st.Node), nil
+}
+
+// adoptable says whether obj asks to adopt the container at its spec.vmid (the adopt
+// annotation) and the container's description allows it: no owner marker at all, or the
+// marker of an LXCContainer of the same namespace and name — an earlier incarnation of this
+// object, since two objects of one name cannot exist at once.
+func adoptable(description string, obj *lxcv1.LXCContainer) bool {
+	if obj.Annotations[lxcv1.AdoptAnnotation] != "true" || obj.Spec.VMID == nil {
+		return false
+	}
+	same := fmt.Sprintf("%s %s/%s uid=", lxcv1.OwnerMarkerPrefix, obj.Namespace, obj.Name)
+	for _, line := range strings.Split(description, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, lxcv1.OwnerMarkerPrefix) && !strings.HasPrefix(line, same) {
+			return false
+		}
+	}
+	return true
+}
+
+// adoptingCopy is obj as it would be with the adopt annotation.
+func adoptingCopy(obj *lxcv1.LXCContainer) *lxcv1.LXCContainer {
+	c := obj.DeepCopy()
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	c.Annotations[lxcv1.AdoptAnnotation] = "true"
+	return c
+}
+
+// adopt writes obj's marker into the container's description (replacing an earlier marker of
+// the same object) and its tag, with the digest read, so a concurrent edit is not overwritten.
+func (r *LXCContainerReconciler) adopt(ctx context.Context, s *containerScope, cfg *proxmox.ContainerConfig) error {
+	st := &s.obj.Status
+	lines := []string{ownerMarker(s.obj)}
+	for _, line := range strings.Split(cfg.Description, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), lxcv1.OwnerMarkerPrefix) && strings.TrimSpace(line) != "" {
+			lines = append(lines, line)
+		}
+	}
+	description := strings.Join(lines, "\n")
+	tags := cfg.Tags
+	if !slices.Contains(tags, lxcv1.ProxmoxTag) {
+		tags = append(slices.Clone(tags), lxcv1.ProxmoxTag)
+	}
+	if err := s.px.UpdateContainerConfig(ctx, st.Node, int(st.VMID), proxmox.ConfigUpdate{Description: &description, Tags: tags, Digest: cfg.Digest}); err != nil {
+		return fmt.Errorf("writing this LXCContainer's marker into CT %d: %w", st.VMID, err)
+	}
+	cfg.Description, cfg.Tags = description, tags
+	r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.AdoptedReason, "Adopt",
+		"Adopted CT %d on node %s as the adopt annotation asks; its marker now names uid %s", st.VMID, st.Node, s.obj.UID)
+	r.forgetGuests(s)
+	return nil
 }
 
 // knownGuest answers, from the cluster-wide resource list, whether a container that was already
@@ -146,6 +208,14 @@ func (r *LXCContainerReconciler) place(ctx context.Context, s *containerScope) e
 	if err != nil {
 		return err
 	}
+	if node, ok, err := r.nodeOfVMID(ctx, s); err != nil || ok {
+		// A container that already exists at the requested VMID (one to adopt, or one found by
+		// its marker after a restore) is where it is.
+		if err == nil {
+			s.obj.Status.Node, s.obj.Status.VMID = node, *s.obj.Spec.VMID
+		}
+		return err
+	}
 	refusals, err := r.placementRefusals(ctx, s, nodes)
 	if err != nil {
 		return err
@@ -166,6 +236,23 @@ func (r *LXCContainerReconciler) place(ctx context.Context, s *containerScope) e
 	s.obj.Status.Node = node
 	s.obj.Status.VMID = int32(vmid)
 	return nil
+}
+
+// nodeOfVMID finds the node of an existing container at spec.vmid, from the cluster-wide list.
+func (r *LXCContainerReconciler) nodeOfVMID(ctx context.Context, s *containerScope) (string, bool, error) {
+	if s.obj.Spec.VMID == nil {
+		return "", false, nil
+	}
+	guests, err := s.px.Guests(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	for _, g := range guests {
+		if g.VMID == int(*s.obj.Spec.VMID) && (s.obj.Spec.Node == "" || g.Node == s.obj.Spec.Node) {
+			return g.Node, true, nil
+		}
+	}
+	return "", false, nil
 }
 
 // placementRefusals says, for each online node that cannot take the container, why: the
