@@ -151,16 +151,19 @@ func (b *Backend) Reconfigure(ctx context.Context, spec pvesim.ContainerSpec) er
 		return err
 	}
 	identityChanged := spec.Hostname != r.Spec.Hostname || !slices.Equal(spec.Networks, r.Spec.Networks)
+	old := r.Spec
+	// The record goes first: it feeds the DHCP server, which must hand out a moved lease
+	// before the guest's DHCP client asks again.
+	if err := b.saveRecord(spec.VMID, &record{Spec: spec, Lower: r.Lower}); err != nil {
+		return err
+	}
 	switch {
 	case !running && identityChanged:
 		err = errors.Join(b.prepareStopped(ctx, spec, r.Lower, false), b.unmountRootfs(spec.VMID))
 	case running:
-		err = b.reconfigureLive(ctx, r.Spec, spec)
+		err = b.reconfigureLive(ctx, old, spec)
 	}
 	if err != nil {
-		return err
-	}
-	if err := b.saveRecord(spec.VMID, &record{Spec: spec, Lower: r.Lower}); err != nil {
 		return err
 	}
 	b.log.Info("Reconfigured container", "vmid", spec.VMID, "running", running)
