@@ -66,14 +66,9 @@ const guestProbe = `cat /sys/class/net/eth0/address 2>/dev/null || echo -; ` +
 // address with the one Proxmox gave net0; our scripts would run there, and its credentials
 // would be copied here. It also refuses a guest config-manager cannot run on.
 func (r *LXCContainerReconciler) checkGuest(ctx context.Context, s *containerScope, sess ssh.Session) error {
-	cfg := s.config
-	if cfg == nil {
-		read, err := s.px.ContainerConfig(ctx, s.obj.Status.Node, int(s.obj.Status.VMID))
-		if err != nil {
-			return err
-		}
-		cfg = &read
-		s.config = cfg
+	cfg, err := s.containerConfig(ctx)
+	if err != nil {
+		return err
 	}
 	res, err := sess.Exec(ctx, ssh.Command{Line: guestProbe})
 	if err != nil {

@@ -160,13 +160,9 @@ func (r *LXCContainerReconciler) applyResources(ctx context.Context, s *containe
 	if s.obj.Status.AppliedResources == want {
 		return nil
 	}
-	cfg := s.config
-	if cfg == nil {
-		read, err := s.px.ContainerConfig(ctx, s.obj.Status.Node, int(s.obj.Status.VMID))
-		if err != nil {
-			return err
-		}
-		cfg = &read
+	cfg, err := s.containerConfig(ctx)
+	if err != nil {
+		return err
 	}
 	var u proxmox.ConfigUpdate
 	changed := false

@@ -89,6 +89,18 @@ type containerScope struct {
 	failedPhase string
 }
 
+// containerConfig returns the container's configuration, read at most once per reconcile.
+func (s *containerScope) containerConfig(ctx context.Context) (*proxmox.ContainerConfig, error) {
+	if s.config == nil {
+		cfg, err := s.px.ContainerConfig(ctx, s.obj.Status.Node, int(s.obj.Status.VMID))
+		if err != nil {
+			return nil, err
+		}
+		s.config = &cfg
+	}
+	return s.config, nil
+}
+
 func (s *containerScope) close() {
 	if s.session != nil {
 		_ = s.session.Close()

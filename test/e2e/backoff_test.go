@@ -179,10 +179,7 @@ func (s *stack) getContainer(t *testing.T, ns, name string) *lxcv1.LXCContainer 
 // simCounters reads pvesim's request and task counters.
 func (s *stack) simCounters(t *testing.T) pvesim.Counters {
 	t.Helper()
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(s.simCA)
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	resp, err := hc.Get("https://" + s.simAddr + "/_pvesim/counters")
+	resp, err := s.simHTTP().Get("https://" + s.simAddr + "/_pvesim/counters")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +189,13 @@ func (s *stack) simCounters(t *testing.T) pvesim.Counters {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// simHTTP is an HTTP client that trusts pvesim's CA, for its own endpoints under /_pvesim/.
+func (s *stack) simHTTP() *http.Client {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(s.simCA)
+	return &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 }
 
 // eventsAbout lists the Events regarding one LXCContainer, a line each, counting every

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -242,12 +240,9 @@ func (s *stack) guestsAt(t *testing.T, vmid int) int {
 // renewLease asks pvesim to move the DHCP lease of net0, and returns the new address.
 func (s *stack) renewLease(t *testing.T, vmid int) string {
 	t.Helper()
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(s.simCA)
-	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("https://%s/_pvesim/leases/%d/0", s.simAddr, vmid), nil)
 	req.Header.Set("Authorization", "PVEAPIToken="+s.tokenID+"="+s.token)
-	resp, err := hc.Do(req)
+	resp, err := s.simHTTP().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
