@@ -80,6 +80,9 @@ func (r *LXCContainerReconciler) checkGuest(ctx context.Context, s *containerSco
 	}
 	addr := s.obj.Status.IPAddress
 	want, seen := cfg.Nets[0].HWAddr, strings.TrimSpace(lines[0])
+	if seen == "" || seen == "-" {
+		seen = "(none)"
+	}
 	if want != "" && !strings.EqualFold(want, seen) {
 		return Stall(lxcv1.AddressConflictReason,
 			"the machine answering at %s is not CT %d: its eth0 has MAC address %s, while net0 of CT %d has %s; another container holds the address, so nothing was run there",
