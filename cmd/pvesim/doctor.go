@@ -18,6 +18,7 @@ func doctor(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("pvesim doctor", flag.ContinueOnError)
 	fs.SetOutput(out)
 	stack := fs.Bool("local-stack", false, "also check what the demo and the tests need: the OS template build, the local apt repository, SSH")
+	verbose := fs.Bool("v", false, "list every check, not only those that did not pass")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -27,7 +28,7 @@ func doctor(args []string, out io.Writer) error {
 			return err
 		}
 		for _, c := range changed {
-			fmt.Fprintf(out, "raised  %s\n", c)
+			fmt.Fprintf(out, "  raised  %s\n", c)
 		}
 	}
 	checks := preflight.LXCBackend()
@@ -36,13 +37,13 @@ func doctor(args []string, out io.Writer) error {
 	}
 	results := preflight.Run(checks)
 	for _, r := range results {
-		fmt.Fprintln(out, r.String())
-	}
-	if layout := preflight.CgroupLayout(); layout != "" {
-		fmt.Fprintf(out, "cgroup layout: %s\n", layout)
+		if *verbose || !r.OK() {
+			fmt.Fprintln(out, r.String())
+		}
 	}
 	failed := preflight.Failed(results)
 	if len(failed) == 0 {
+		fmt.Fprintf(out, "doctor: the host has all %d prerequisites (cgroup layout %s)\n", len(results), preflight.CgroupLayout())
 		return nil
 	}
 	var pkgs []string

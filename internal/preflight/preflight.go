@@ -38,11 +38,11 @@ func (r Result) OK() bool { return r.Problem == "" }
 func (r Result) String() string {
 	switch {
 	case r.OK():
-		return "ok      " + r.Name
+		return "  found   " + r.Name
 	case r.Optional:
-		return "warning " + r.Name + ": " + r.Problem
+		return "  warning " + r.Name + ": " + r.Problem
 	}
-	return "missing " + r.Name + ": " + r.Problem
+	return "  missing " + r.Name + ": " + r.Problem
 }
 
 // Run runs checks in order.

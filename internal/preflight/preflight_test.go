@@ -31,7 +31,7 @@ func TestAMissingProgramIsNamedWithItsPackage(t *testing.T) {
 
 func TestOptionalChecksOnlyWarn(t *testing.T) {
 	results := Run([]Check{Kernel("overlayfs", true, func() string { return "no overlay" })})
-	if Error(results) != nil || results[0].OK() || !strings.HasPrefix(results[0].String(), "warning overlayfs") {
+	if Error(results) != nil || results[0].OK() || !strings.HasPrefix(results[0].String(), "  warning overlayfs") {
 		t.Errorf("an optional check failed the preflight: %v", results)
 	}
 }
