@@ -421,8 +421,8 @@ func (b *Backend) State(ctx context.Context, vmid int) (bool, error) {
 }
 
 // noticeStop reports, once, a container that stopped without being asked to — its init died,
-// as systemd does at boot when it runs out of inotify instances — with the end of its console
-// log, and unmounts its root filesystem as the stop hook of a Proxmox node does.
+// as systemd does at boot when it runs out of inotify instances, or it powered itself off —
+// with the end of its console log. Its root filesystem stays mounted for the next start.
 func (b *Backend) noticeStop(vmid int) {
 	b.mu.Lock()
 	since, ok := b.booted[vmid]
@@ -434,11 +434,6 @@ func (b *Backend) noticeStop(vmid int) {
 	console, _ := os.ReadFile(filepath.Join(b.ctDir(vmid), "console.log"))
 	b.log.Warn("Container stopped by itself", "vmid", vmid, "ran", time.Since(since).Round(time.Second),
 		"console", lastLines(strings.TrimSpace(string(console)), 10))
-	unlock := b.lock(vmid)
-	defer unlock()
-	if err := b.unmountRootfs(vmid); err != nil {
-		b.log.Warn("Cannot unmount the root filesystem of a stopped container", "vmid", vmid, "error", err)
-	}
 }
 
 func (b *Backend) forgetBoot(vmid int) {
