@@ -68,6 +68,11 @@ const (
 	TaskFailedReason = "TaskFailed"
 	// StartingReason: the start task runs.
 	StartingReason = "Starting"
+	// ResizingReason: a resize task grows the root disk.
+	ResizingReason = "Resizing"
+	// DiskShrinkRefusedReason: the spec asks for a smaller disk than the container has; Proxmox
+	// cannot shrink a disk.
+	DiskShrinkRefusedReason = "DiskShrinkRefused"
 	// StoppedAfterStartReason: the container stopped again right after a start that succeeded —
 	// its init died at boot, like a Pod in CrashLoopBackOff. The console log on the node says why.
 	StoppedAfterStartReason = "StoppedAfterStart"

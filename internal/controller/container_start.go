@@ -22,7 +22,7 @@ const shutdownTimeout = 60 * time.Second
 func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containerScope) (string, error) {
 	st := &s.obj.Status
 	justStarted := false
-	if upid, ok := operationTask(st.Operation, "vzstart", "vzstop", "vzshutdown"); ok {
+	if upid, ok := operationTask(st.Operation, "vzstart", "vzstop", "vzshutdown", "resize"); ok {
 		done, err := r.pollTask(ctx, s, upid, lxcv1.StartingReason, "changing the power state of CT %d", st.VMID)
 		if !done {
 			return "", err
@@ -153,10 +153,10 @@ func eth0IPv4(ifaces []proxmox.Interface) (netip.Addr, bool) {
 }
 
 // applyResources changes cores, memory and swap in place when the desired values differ from
-// what the container was created or last updated with. Proxmox applies them to a running
-// container live.
+// what the container was created or last updated with — Proxmox applies them to a running
+// container live — and grows the root disk with a resize task. Proxmox cannot shrink a disk.
 func (r *LXCContainerReconciler) applyResources(ctx context.Context, s *containerScope) error {
-	want := fmt.Sprintf("cores=%d,memory=%d,swap=%d", s.desired.Cores, s.desired.MemoryMiB, s.desired.SwapMiB)
+	want := fmt.Sprintf("cores=%d,memory=%d,swap=%d,disk=%dG", s.desired.Cores, s.desired.MemoryMiB, s.desired.SwapMiB, s.desired.DiskGiB)
 	if s.obj.Status.AppliedResources == want {
 		return nil
 	}
@@ -183,8 +183,37 @@ func (r *LXCContainerReconciler) applyResources(ctx context.Context, s *containe
 		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, "ResourcesChanged", "Update",
 			"Resized CT %d to %d cores, %d MiB memory, %d MiB swap", s.obj.Status.VMID, s.desired.Cores, s.desired.MemoryMiB, s.desired.SwapMiB)
 	}
+	if err := r.growDisk(ctx, s, cfg); err != nil {
+		return err
+	}
 	s.obj.Status.AppliedResources = want
 	return nil
+}
+
+// growDisk starts the resize task when the root disk is smaller than asked, and refuses a
+// smaller size: Proxmox cannot shrink a disk.
+func (r *LXCContainerReconciler) growDisk(ctx context.Context, s *containerScope, cfg *proxmox.ContainerConfig) error {
+	st := &s.obj.Status
+	have, want := cfg.RootFS.SizeBytes, uint64(s.desired.DiskGiB)<<30
+	switch {
+	case have == 0 || want == have:
+		return nil
+	case want < have:
+		return Stall(lxcv1.DiskShrinkRefusedReason,
+			"resources.diskGiB asks for %d GiB, but the root disk of CT %d has %s already: Proxmox cannot shrink a disk (set it to at least that, or recreate the container)",
+			s.desired.DiskGiB, st.VMID, cfg.RootFS.Size)
+	}
+	upid, err := s.px.ResizeDisk(ctx, st.Node, int(st.VMID), "rootfs", fmt.Sprintf("%dG", s.desired.DiskGiB))
+	if err != nil {
+		return err
+	}
+	if upid == "" {
+		return nil // an earlier request grew it already
+	}
+	st.Operation = string(upid)
+	r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.ResizingReason, "Update",
+		"Growing the root disk of CT %d from %s to %d GiB", st.VMID, cfg.RootFS.Size, s.desired.DiskGiB)
+	return Wait(r.taskPoll(), lxcv1.ResizingReason, "growing the root disk of CT %d to %d GiB", st.VMID, s.desired.DiskGiB)
 }
 
 // forgetGuests drops the cluster's guest list after a power change, so the next look sees it.

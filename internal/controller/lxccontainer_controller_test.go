@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fluxcd/pkg/runtime/conditions"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -371,6 +372,45 @@ func TestContainerResourcesChangeInPlace(t *testing.T) {
 	})
 	if guests := f.guests(t); len(guests) != 1 {
 		t.Errorf("resizing created or lost containers: %d guests", len(guests))
+	}
+}
+
+// TestContainerDiskGrowsAndRefusesToShrink: a larger diskGiB grows the root disk with a
+// resize task; a smaller one stalls naming the field, and the disk stays as it is.
+func TestContainerDiskGrowsAndRefusesToShrink(t *testing.T) {
+	f := newPipelineFixture(t, "pipe-disk")
+	f.createTemplate(t) // diskGiB 4
+	c := f.container("disk")
+	create(t, c)
+	eventually(t, 20*time.Second, condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionTrue, ""))
+	vmid, node := int(c.Status.VMID), c.Status.Node
+	rootfsSize := func() string {
+		cfg, err := f.px.ContainerConfig(testCtx, node, vmid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.RootFS.Size
+	}
+
+	update(t, c, func(c *lxcv1.LXCContainer) { c.Spec.Resources = &lxcv1.Resources{DiskGiB: ptr(int32(12))} })
+	eventually(t, 20*time.Second, func() error {
+		if got := rootfsSize(); got != "12G" {
+			return fmt.Errorf("rootfs size %s", got)
+		}
+		return nil
+	})
+	eventually(t, 20*time.Second, eventFor(c, lxcv1.ResizingReason))
+	if n := f.sim.Counters().TaskTotal("resize", "ok"); n != 1 {
+		t.Errorf("%d resize tasks, want 1", n)
+	}
+
+	update(t, c, func(c *lxcv1.LXCContainer) { c.Spec.Resources = &lxcv1.Resources{DiskGiB: ptr(int32(6))} })
+	eventually(t, 20*time.Second, condition(c, lxcv1.StalledCondition, metav1.ConditionTrue, lxcv1.DiskShrinkRefusedReason))
+	if msg := conditions.GetMessage(c, lxcv1.ReadyCondition); !strings.Contains(msg, "resources.diskGiB asks for 6 GiB") || !strings.Contains(msg, "12G") {
+		t.Errorf("the refusal does not name the field and the sizes: %q", msg)
+	}
+	if got := rootfsSize(); got != "12G" {
+		t.Errorf("a refused shrink changed the disk to %s", got)
 	}
 }
 

@@ -50,6 +50,10 @@ type Client interface {
 	// then stops hard if forceStop. A container that is not running is success with an empty
 	// UPID.
 	ShutdownContainer(ctx context.Context, node string, vmid int, timeout time.Duration, forceStop bool) (UPID, error)
+	// ResizeDisk starts a task that grows rootfs or mpN to size ("12G", or "+2G" for a delta).
+	// Proxmox refuses a shrink, and a size the disk already has; asked again after an answer
+	// was lost, the latter means the first request did it, so it returns no task and no error.
+	ResizeDisk(ctx context.Context, node string, vmid int, disk, size string) (UPID, error)
 	// DeleteContainer starts the destroy task. A container that does not exist is ErrNotFound.
 	DeleteContainer(ctx context.Context, node string, vmid int, opts DeleteOptions) (UPID, error)
 	// UpdateContainerConfig changes a container's configuration. Proxmox applies it

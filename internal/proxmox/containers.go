@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -126,6 +127,19 @@ func (c *APIClient) ShutdownContainer(ctx context.Context, node string, vmid int
 			return c.api.Post(ctx, containerPath(node, vmid)+"/status/shutdown", body, upid)
 		})
 	if errors.Is(err, ErrNotRunning) {
+		return "", nil
+	}
+	return upid, err
+}
+
+// ResizeDisk implements Client.
+func (c *APIClient) ResizeDisk(ctx context.Context, node string, vmid int, disk, size string) (UPID, error) {
+	body := map[string]any{"disk": disk, "size": size}
+	upid, err := c.startTask(ctx, "resize disk", containerTarget(node, vmid), repeatable,
+		func(ctx context.Context, upid *flexString) error {
+			return c.api.Put(ctx, containerPath(node, vmid)+"/resize", body, upid)
+		})
+	if err != nil && !strings.HasPrefix(size, "+") && strings.Contains(err.Error(), "disk is already at specified size") {
 		return "", nil
 	}
 	return upid, err

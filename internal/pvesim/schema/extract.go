@@ -36,6 +36,7 @@ var paths = []string{
 	"/nodes/{node}/lxc/{vmid}/status/suspend",
 	"/nodes/{node}/lxc/{vmid}/status/resume",
 	"/nodes/{node}/lxc/{vmid}/interfaces",
+	"/nodes/{node}/lxc/{vmid}/resize",
 	"/nodes/{node}/lxc/{vmid}/clone",
 	"/nodes/{node}/lxc/{vmid}/template",
 	"/nodes/{node}/lxc/{vmid}/snapshot",
