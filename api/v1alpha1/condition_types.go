@@ -68,6 +68,9 @@ const (
 	TaskFailedReason = "TaskFailed"
 	// StartingReason: the start task runs.
 	StartingReason = "Starting"
+	// DriftCorrectedReason: a change made to the container outside the controller (its power
+	// state, resources) was set back to the spec.
+	DriftCorrectedReason = "DriftCorrected"
 	// ResizingReason: a resize task grows the root disk.
 	ResizingReason = "Resizing"
 	// DiskShrinkRefusedReason: the spec asks for a smaller disk than the container has; Proxmox

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
@@ -71,7 +72,13 @@ func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containe
 		}
 		st.Operation = string(upid)
 		r.forgetGuests(s)
-		if upid != "" {
+		switch {
+		case upid != "" && conditions.IsReady(s.obj):
+			// It was running and Ready: someone stopped it behind the controller's back.
+			r.Metrics.observeDrift("powerState")
+			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.DriftCorrectedReason, "Start",
+				"CT %d was stopped outside the controller; starting it as spec.powerState asks", st.VMID)
+		case upid != "":
 			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.StartingReason, "Start", "Starting CT %d", st.VMID)
 		}
 		return "", Wait(r.taskPoll(), lxcv1.StartingReason, "starting CT %d", st.VMID)
@@ -157,7 +164,8 @@ func eth0IPv4(ifaces []proxmox.Interface) (netip.Addr, bool) {
 // container live — and grows the root disk with a resize task. Proxmox cannot shrink a disk.
 func (r *LXCContainerReconciler) applyResources(ctx context.Context, s *containerScope) error {
 	want := fmt.Sprintf("cores=%d,memory=%d,swap=%d,disk=%dG", s.desired.Cores, s.desired.MemoryMiB, s.desired.SwapMiB, s.desired.DiskGiB)
-	if s.obj.Status.AppliedResources == want {
+	drift := drifted(s.guest, s.desired)
+	if s.obj.Status.AppliedResources == want && len(drift) == 0 {
 		return nil
 	}
 	cfg, err := s.containerConfig(ctx)
@@ -165,29 +173,57 @@ func (r *LXCContainerReconciler) applyResources(ctx context.Context, s *containe
 		return err
 	}
 	var u proxmox.ConfigUpdate
-	changed := false
+	var changed []string
 	if cfg.Cores != s.desired.Cores {
-		u.Cores, changed = &s.desired.Cores, true
+		u.Cores, changed = &s.desired.Cores, append(changed, "cores")
 	}
 	if cfg.MemoryMiB != s.desired.MemoryMiB {
-		u.MemoryMiB, changed = &s.desired.MemoryMiB, true
+		u.MemoryMiB, changed = &s.desired.MemoryMiB, append(changed, "memory")
 	}
 	if cfg.SwapMiB != s.desired.SwapMiB {
-		u.SwapMiB, changed = &s.desired.SwapMiB, true
+		u.SwapMiB, changed = &s.desired.SwapMiB, append(changed, "swap")
 	}
-	if changed {
+	if len(changed) > 0 {
 		u.Digest = cfg.Digest
 		if err := s.px.UpdateContainerConfig(ctx, s.obj.Status.Node, int(s.obj.Status.VMID), u); err != nil {
 			return err
 		}
-		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, "ResourcesChanged", "Update",
-			"Resized CT %d to %d cores, %d MiB memory, %d MiB swap", s.obj.Status.VMID, s.desired.Cores, s.desired.MemoryMiB, s.desired.SwapMiB)
+		if s.obj.Status.AppliedResources == want {
+			// Nothing changed in the spec: the container was changed outside the controller.
+			r.Metrics.observeDrift(changed...)
+			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.DriftCorrectedReason, "Update",
+				"CT %d was changed outside the controller (%s); set back to %d cores, %d MiB memory, %d MiB swap",
+				s.obj.Status.VMID, strings.Join(changed, ", "), s.desired.Cores, s.desired.MemoryMiB, s.desired.SwapMiB)
+		} else {
+			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, "ResourcesChanged", "Update",
+				"Resized CT %d to %d cores, %d MiB memory, %d MiB swap", s.obj.Status.VMID, s.desired.Cores, s.desired.MemoryMiB, s.desired.SwapMiB)
+		}
 	}
 	if err := r.growDisk(ctx, s, cfg); err != nil {
 		return err
 	}
 	s.obj.Status.AppliedResources = want
 	return nil
+}
+
+// drifted names the resources in which the cluster-wide resource list shows the container
+// differing from the spec: changes made outside the controller (the Proxmox UI, pct, the API),
+// noticed without a request of their own.
+func drifted(g *proxmox.Guest, d *desiredContainer) []string {
+	if g == nil {
+		return nil
+	}
+	var fields []string
+	if g.MaxMemory > 0 && g.MaxMemory != uint64(d.MemoryMiB)<<20 {
+		fields = append(fields, "memory")
+	}
+	if g.CPUs > 0 && d.Cores > 0 && int(g.CPUs) != d.Cores {
+		fields = append(fields, "cores")
+	}
+	if g.MaxDisk > 0 && g.MaxDisk != uint64(d.DiskGiB)<<30 {
+		fields = append(fields, "disk")
+	}
+	return fields
 }
 
 // growDisk starts the resize task when the root disk is smaller than asked, and refuses a

@@ -22,6 +22,7 @@ type Metrics struct {
 	scriptFailures *prometheus.CounterVec
 	sshOps         *prometheus.CounterVec
 	sshDuration    *prometheus.HistogramVec
+	drift          *prometheus.CounterVec
 
 	mu     sync.Mutex
 	phases map[types.UID]string
@@ -51,14 +52,27 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "lxctm_ssh_operation_duration_seconds", Help: "Duration of SSH operations.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 		}, []string{"operation"}),
+		drift: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lxctm_drift_corrected_total", Help: "Changes made to containers outside the controller, and set back to the spec, by field.",
+		}, []string{"field"}),
 		phases: map[types.UID]string{},
 	}
-	for _, c := range []prometheus.Collector{m.containers, m.phaseDuration, m.scriptDuration, m.scriptFailures, m.sshOps, m.sshDuration} {
+	for _, c := range []prometheus.Collector{m.containers, m.phaseDuration, m.scriptDuration, m.scriptFailures, m.sshOps, m.sshDuration, m.drift} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// observeDrift counts corrected fields.
+func (m *Metrics) observeDrift(fields ...string) {
+	if m == nil {
+		return
+	}
+	for _, f := range fields {
+		m.drift.WithLabelValues(f).Inc()
+	}
 }
 
 // ObserveSSH is the ssh.Dialer's Observe hook.

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/lxc/lxctest"
 )
 
@@ -115,6 +116,40 @@ func TestOwnership(t *testing.T) {
 			}
 			return nil
 		})
+	})
+
+	t.Run("changes made behind the controller's back are set back", func(t *testing.T) {
+		c := s.getContainer(t, ns, "leased")
+		node, vmid := c.Status.Node, int(c.Status.VMID)
+		memory := 1024
+		if err := s.px.UpdateContainerConfig(ctx, node, vmid, proxmox.ConfigUpdate{MemoryMiB: &memory}); err != nil {
+			t.Fatal(err)
+		}
+		upid, err := s.px.StopContainer(ctx, node, vmid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.waitTask(ctx, upid)
+		// The test's manager looks at a Ready container once a minute.
+		eventually(t, 3*time.Minute, func() error {
+			cfg, err := s.px.ContainerConfig(ctx, node, vmid)
+			if err != nil {
+				return err
+			}
+			st, err := s.px.ContainerStatus(ctx, node, vmid)
+			if err != nil {
+				return err
+			}
+			if cfg.MemoryMiB != 256 || !st.Running() {
+				return fmt.Errorf("memory %d MiB, running %v", cfg.MemoryMiB, st.Running())
+			}
+			return nil
+		})
+		notes := eventsAbout(t, s, ns, "leased")
+		if !containsLine(notes, lxcv1.DriftCorrectedReason, "memory") || !containsLine(notes, lxcv1.DriftCorrectedReason, "stopped outside the controller") {
+			t.Errorf("no DriftCorrected Events for the memory and the stop:\n%s", strings.Join(notes, "\n"))
+		}
+		s.waitReady(t, ns, "leased")
 	})
 
 	t.Run("a container kept by Retain is adopted again", func(t *testing.T) {
