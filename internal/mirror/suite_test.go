@@ -39,7 +39,7 @@ var (
 	mgrCache  cache.Cache
 	// stopManager ends the shared manager before the control plane goes.
 	stopManager context.CancelFunc
-	nsCounter atomic.Int32
+	nsCounter   atomic.Int32
 )
 
 func TestMain(m *testing.M) {
