@@ -22,7 +22,8 @@ export KUBEBUILDER_ASSETS := $(BIN)
 # Debian packages the tests and the lxc backend need: each program and file that pvesim's
 # lxc backend and the local stack use comes from one of these or from what they depend on
 # (never from what they merely recommend); internal/pvesim/lxc TestHostPackagesCoverWhatPvesimUses checks it.
-DEB_PACKAGES := lxc debootstrap uidmap zstd dnsmasq-base dpkg-dev openssh-client openssh-server iproute2 nftables curl openssl
+# postgresql: the status mirror's tests (the server, and initdb for servers of their own).
+DEB_PACKAGES := lxc debootstrap uidmap zstd dnsmasq-base dpkg-dev openssh-client openssh-server iproute2 nftables curl openssl postgresql
 
 GO_TEST_FLAGS ?= -count=1
 TEST_TIMEOUT ?= 30m
@@ -34,7 +35,7 @@ all: manager pvesim
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the API types and markers.
-	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./api/...;./internal/controller/..." output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./api/...;./internal/controller/...;./internal/mirror/..." output:crd:artifacts:config=config/crd/bases
 	cp config/crd/bases/*.yaml charts/lxc-template-manager/crds/
 	cp config/rbac/role.yaml charts/lxc-template-manager/files/manager-role.yaml
 

@@ -15,6 +15,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -22,6 +23,7 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/controller"
+	"templatemanager.dev/lxc-template-manager/internal/mirror"
 )
 
 // defaultNamespace holds the controller's own Secrets (its SSH key pair) when neither
@@ -52,6 +54,7 @@ func run() int {
 		namespace      string
 		metricsCertDir string
 		copts          controllerOptions
+		mopts          mirrorOptions
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443",
 		"Address the metrics endpoint binds to (HTTPS with authentication unless --metrics-secure=false); 0 disables it.")
@@ -75,6 +78,12 @@ func run() int {
 		"How old a cluster's bulk guest list may be before drift checks read it again.")
 	flag.IntVar(&copts.sshDialRetries, "ssh-dial-attempts", 2,
 		"SSH connection attempts per reconcile; further attempts happen on later reconciles.")
+	flag.BoolVar(&mopts.enabled, "mirror", false,
+		"Keep the PostgreSQL status mirror in step (leader only); the DSN comes from the environment variable "+mirror.DSNEnv+".")
+	flag.DurationVar(&mopts.resync, "mirror-resync-interval", mirror.DefaultResyncInterval,
+		"How often the mirror compares every row with the cluster and removes rows of objects that are gone.")
+	flag.DurationVar(&mopts.eventRetention, "mirror-event-retention", mirror.DefaultEventRetention,
+		"How long the mirror keeps a container's Events after they happened.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -101,8 +110,13 @@ func run() int {
 		log.Error(err, "Unable to load a kubeconfig")
 		return 1
 	}
+	var cacheOpts cache.Options
+	if mopts.enabled {
+		cacheOpts.ByObject = mirror.CacheByObject()
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
+		Cache:                         cacheOpts,
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        probeAddr,
 		LeaderElection:                leaderElect,
@@ -122,6 +136,11 @@ func run() int {
 		return 1
 	}
 
+	if err := setupMirror(mgr, mopts); err != nil {
+		log.Error(err, "Unable to set up the status mirror")
+		return 1
+	}
+
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		log.Error(err, "Unable to set up the health check")
 		return 1
@@ -131,7 +150,7 @@ func run() int {
 		return 1
 	}
 
-	log.Info("Starting the manager", "namespace", namespace, "leaderElection", leaderElect)
+	log.Info("Starting the manager", "namespace", namespace, "leaderElection", leaderElect, "mirror", mopts.enabled)
 	// The signal handler cancels ctx on SIGTERM or SIGINT; the manager then drains its workers.
 	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "The manager stopped with an error")

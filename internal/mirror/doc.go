@@ -7,3 +7,6 @@
 // turns the notes into batched, resourceVersion-guarded writes, reconnecting with back-off and
 // repairing everything with a full resync after an outage.
 package mirror
+
+// The mirror reads the Events about LXCContainers from the shared cache.
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=get;list;watch

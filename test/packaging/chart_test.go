@@ -239,6 +239,30 @@ func TestChartOptions(t *testing.T) {
 			t.Errorf("leader election off still renders %d Roles", n)
 		}
 	})
+	t.Run("status mirror", func(t *testing.T) {
+		c := managerContainer(t, bundle{helmTemplate(t, "lxctm", controllerNS)}.deployment(t))
+		if _, on := flagValue(c.Args, "mirror"); on || len(c.Env) != 1 {
+			t.Errorf("the mirror is on by default: args %v, env %+v", c.Args, c.Env)
+		}
+		objs := helmTemplate(t, "lxctm", controllerNS, "--set", "mirror.enabled=true",
+			"--set", "mirror.dsnSecretRef.name=pg", "--set", "mirror.dsnSecretRef.key=url", "--set", "mirror.eventRetention=168h")
+		c = managerContainer(t, bundle{objs}.deployment(t))
+		for flag, want := range map[string]string{"mirror": "true", "mirror-event-retention": "168h", "mirror-resync-interval": "10m0s"} {
+			if v, _ := flagValue(c.Args, flag); v != want {
+				t.Errorf("--%s=%q, want %q", flag, v, want)
+			}
+		}
+		var dsn *corev1.EnvVar
+		for i := range c.Env {
+			if c.Env[i].Name == "LXCTM_MIRROR_DSN" {
+				dsn = &c.Env[i]
+			}
+		}
+		if dsn == nil || dsn.Value != "" || dsn.ValueFrom == nil || dsn.ValueFrom.SecretKeyRef == nil ||
+			dsn.ValueFrom.SecretKeyRef.Name != "pg" || dsn.ValueFrom.SecretKeyRef.Key != "url" {
+			t.Errorf("LXCTM_MIRROR_DSN is not taken from the Secret: %+v", dsn)
+		}
+	})
 	t.Run("existing service account", func(t *testing.T) {
 		objs := helmTemplate(t, "lxctm", controllerNS, "--set", "serviceAccount.create=false", "--set", "serviceAccount.name=ops")
 		if n := len(only(objs, "ServiceAccount")); n != 0 {
@@ -269,6 +293,7 @@ func TestChartRejectsBadValues(t *testing.T) {
 		"misspelt value":                   {[]string{"--set", "controller.maxConcurentReconciles=8"}, "maxConcurentReconciles"},
 		"bad duration":                     {[]string{"--set", "controller.taskPollInterval=soon"}, "taskPollInterval"},
 		"bad log encoder":                  {[]string{"--set", "logging.encoder=xml"}, "encoder"},
+		"mirror without its Secret":        {[]string{"--set", "mirror.enabled=true"}, "needs mirror.dsnSecretRef.name"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			out, err := runErr(t, "helm", append([]string{"template", "lxctm", chartDir}, tc.flags...)...)

@@ -43,16 +43,21 @@ func TestManagerRunsUnderPackagedRBAC(t *testing.T) {
 	e := apiServer(t)
 	bin := manager(t)
 	for _, tc := range []struct {
-		name string
-		objs func(t *testing.T) []*unstructured.Unstructured
+		name   string
+		objs   func(t *testing.T) []*unstructured.Unstructured
+		mirror bool
 	}{
 		{"chart", func(t *testing.T) []*unstructured.Unstructured {
 			ensureNamespace(t, e.Client, "lxctm-run")
 			return helmTemplate(t, "lxctm", "lxctm-run")
-		}},
+		}, false},
 		{"kustomize", func(t *testing.T) []*unstructured.Unstructured {
 			return kustomizeBuild(t, "config/default")
-		}},
+		}, false},
+		{"chart with the mirror", func(t *testing.T) []*unstructured.Unstructured {
+			ensureNamespace(t, e.Client, "lxctm-run")
+			return helmTemplate(t, "lxctm", "lxctm-run", "--set", "mirror.enabled=true", "--set", "mirror.dsnSecretRef.name=lxctm-mirror")
+		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := tc.objs(t)
@@ -60,12 +65,31 @@ func TestManagerRunsUnderPackagedRBAC(t *testing.T) {
 			if t.Failed() {
 				t.FailNow()
 			}
-			runPackagedManager(t, e, bin, bundle{objs}, "lxctm-run-"+tc.name)
+			workNS := "lxctm-run-" + strings.ReplaceAll(tc.name, " ", "-")
+			if !tc.mirror {
+				// The DSN is set, but without --mirror nothing may connect to it.
+				db := newConnectionCounter(t)
+				runPackagedManager(t, e, bin, bundle{objs}, workNS, []string{"LXCTM_MIRROR_DSN=" + db.dsn()}, nil)
+				if n := db.accepted(); n != 0 {
+					t.Errorf("the manager without --mirror opened %d database connections", n)
+				}
+				return
+			}
+			dsn, pool := newMirrorDatabase(t)
+			runPackagedManager(t, e, bin, bundle{objs}, workNS, []string{"LXCTM_MIRROR_DSN=" + dsn},
+				func(bucket *lxcv1.PackageBucket, exited <-chan error) {
+					eventually(t, 30*time.Second, "the mirror holds the Ready bucket", func() error {
+						return mirroredBucketReady(pool, bucket)
+					}, exited)
+				})
 		})
 	}
 }
 
-func runPackagedManager(t *testing.T, e *testenv.Env, bin string, b bundle, workNS string) {
+// runPackagedManager runs the manager as bundle b's Deployment would, with extraEnv added to
+// its environment; whileRunning, when set, checks more while it runs.
+func runPackagedManager(t *testing.T, e *testenv.Env, bin string, b bundle, workNS string, extraEnv []string,
+	whileRunning func(bucket *lxcv1.PackageBucket, exited <-chan error)) {
 	ctx := context.Background()
 	cs, err := kubernetes.NewForConfig(e.Config)
 	if err != nil {
@@ -89,7 +113,7 @@ func runPackagedManager(t *testing.T, e *testenv.Env, bin string, b bundle, work
 	defer logFile.Close()
 	cmd := exec.Command(bin, args...)
 	// POD_NAMESPACE is what the downward API gives the Pod (checked by checkManagerContainer).
-	cmd.Env = []string{"KUBECONFIG=" + kubeconfig, "POD_NAMESPACE=" + ns, "HOME=" + t.TempDir()}
+	cmd.Env = append([]string{"KUBECONFIG=" + kubeconfig, "POD_NAMESPACE=" + ns, "HOME=" + t.TempDir()}, extraEnv...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -153,6 +177,9 @@ func runPackagedManager(t *testing.T, e *testenv.Env, bin string, b bundle, work
 		t.Errorf("packageCount %d, want 2", bucket.Status.PackageCount)
 	}
 	checkLiveHealth(t, bucket)
+	if whileRunning != nil {
+		whileRunning(bucket, exited)
+	}
 
 	eventually(t, 30*time.Second, "an Event records the bucket's reconcile", func() error {
 		events := &eventsv1.EventList{}
