@@ -124,7 +124,7 @@ func setContainerStatus(t *testing.T, c *lxcv1.LXCContainer, change func(*lxcv1.
 	}
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

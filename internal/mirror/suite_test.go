@@ -63,7 +63,7 @@ func zapLevel() zapcore.Level {
 }
 
 // controlPlane starts the shared control plane and manager on first use.
-func controlPlane(t *testing.T) {
+func controlPlane(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs a control plane; not in -short mode")
@@ -123,7 +123,7 @@ func newManager(leaderElect bool, id string) (ctrl.Manager, error) {
 
 func durationp(d time.Duration) *time.Duration { return &d }
 
-func newNamespace(t *testing.T) string {
+func newNamespace(t testing.TB) string {
 	t.Helper()
 	name := fmt.Sprintf("mirror-%d-%d", os.Getpid()%10000, nsCounter.Add(1))
 	if err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
@@ -204,7 +204,7 @@ func startMirror(t *testing.T, c cache.Cache, opts Options) *running {
 }
 
 // eventually retries f until it succeeds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, f func() error) {
+func eventually(t testing.TB, timeout time.Duration, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
