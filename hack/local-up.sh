@@ -3,7 +3,8 @@
 # kubeconfig to .local/kubeconfig. hack/local-down.sh stops exactly what this started.
 #
 # Ports: LOCAL_APISERVER_PORT (default 6443) and LOCAL_ETCD_PORT (default 2379); state in
-# LOCAL_STATE_DIR (default .local/).
+# LOCAL_STATE_DIR (default .local/); LOCAL_APISERVER_ARGS adds kube-apiserver flags (such as
+# --event-ttl=1m).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -72,6 +73,7 @@ if ! running kube-apiserver; then
     --service-account-signing-key-file "$pki/sa.key" \
     --authorization-mode RBAC --service-cluster-ip-range 10.0.0.0/24 --allow-privileged \
     --disable-admission-plugins ServiceAccount --endpoint-reconciler-type none \
+    ${LOCAL_APISERVER_ARGS:-} \
     >"$state/kube-apiserver.log" 2>&1 &
   echo $! >"$state/kube-apiserver.pid"
 fi

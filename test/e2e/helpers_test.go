@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"templatemanager.dev/lxc-template-manager/internal/testenv"
@@ -35,11 +36,12 @@ func freePort(t *testing.T) int {
 }
 
 // StartLocalControlPlane runs hack/local-up.sh on free ports with its own state directory and
-// stops it with hack/local-down.sh when the test ends.
-func StartLocalControlPlane(t *testing.T) *LocalControlPlane {
+// stops it with hack/local-down.sh when the test ends; apiserverArgs go to kube-apiserver.
+func StartLocalControlPlane(t *testing.T, apiserverArgs ...string) *LocalControlPlane {
 	t.Helper()
 	state := t.TempDir()
 	env := append(os.Environ(),
+		"LOCAL_APISERVER_ARGS="+strings.Join(apiserverArgs, " "),
 		"LOCAL_STATE_DIR="+state,
 		"LOCAL_APISERVER_PORT="+strconv.Itoa(freePort(t)),
 		"LOCAL_ETCD_PORT="+strconv.Itoa(freePort(t)),

@@ -71,7 +71,12 @@ func webBucket(ns string) *lxcv1.PackageBucket {
 func ptr[T any](v T) *T { return &v }
 
 func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
-	s := startStack(t)
+	// The status mirror follows the whole pipeline; the API server expires Events early so the
+	// test sees the mirror keep them.
+	s := startStackWith(t, stackOptions{apiserverArgs: []string{"--event-ttl=" + eventTTL.String()}})
+	db := newMirrorDB(t)
+	s.managerArgs = []string{"--mirror"}
+	s.managerEnv = []string{"LXCTM_MIRROR_DSN=" + db.dsn}
 	s.startManager(t)
 	ctx := context.Background()
 	ns := "e2e"
@@ -289,6 +294,8 @@ func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
 		}
 	}
 
+	checkMirrorOfPipeline(t, s, db, ns, secrets)
+
 	// kubectl delete destroys the Proxmox container and removes the finalizer.
 	vmid := int(web.Status.VMID)
 	if out, err := s.cp.TryKubectl("-n", ns, "delete", "lxcc/web-1", "--timeout=3m"); err != nil {
@@ -307,6 +314,7 @@ func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
 	if !s.hasGuest(t, badVMID) {
 		t.Errorf("CT %d was destroyed although deletionPolicy is Retain", badVMID)
 	}
+	checkMirrorAfterDeletes(t, s, db, ns)
 }
 
 func (s *stack) hasGuest(t *testing.T, vmid int) bool {

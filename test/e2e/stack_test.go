@@ -77,6 +77,15 @@ type stack struct {
 	px       proxmox.Client
 	repoURL  string
 	managers []*managerProcess
+	// managerArgs and managerEnv are added to every manager the stack starts.
+	managerArgs []string
+	managerEnv  []string
+}
+
+// stackOptions change how startStackWith brings the stack up.
+type stackOptions struct {
+	apiserverArgs []string // extra kube-apiserver flags
+	simArgs       []string // extra pvesim flags
 }
 
 const e2eControllerNamespace = "lxctm-e2e-system"
@@ -84,10 +93,16 @@ const e2eControllerNamespace = "lxctm-e2e-system"
 // startStack brings the whole stack up; everything stops when the test ends.
 func startStack(t *testing.T, simArgs ...string) *stack {
 	t.Helper()
+	return startStackWith(t, stackOptions{simArgs: simArgs})
+}
+
+func startStackWith(t *testing.T, opts stackOptions) *stack {
+	t.Helper()
+	simArgs := opts.simArgs
 	lxctest.RequireHost(t)
 	buildBinaries(t)
 	s := &stack{namespace: e2eControllerNamespace}
-	s.cp = StartLocalControlPlane(t)
+	s.cp = StartLocalControlPlane(t, opts.apiserverArgs...)
 	s.cp.Kubectl(t, "apply", "--server-side", "-f", filepath.Join(RepoRoot, "config", "crd", "bases"))
 	s.cp.Kubectl(t, "wait", "--for=condition=Established", "--timeout=60s",
 		"crd/lxccontainers.lxc.templatemanager.dev", "crd/lxctemplates.lxc.templatemanager.dev",
@@ -285,11 +300,11 @@ func (s *stack) startManager(t *testing.T) *managerProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binaries.manager,
+	cmd := exec.Command(binaries.manager, append([]string{
 		"--metrics-bind-address=0", "--health-probe-bind-address=0",
 		"--namespace", s.namespace, "--task-poll-interval=1s", "--container-resync-interval=1m",
-		"--zap-log-level=debug")
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+s.cp.Kubeconfig)
+		"--zap-log-level=debug"}, s.managerArgs...)...)
+	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+s.cp.Kubeconfig), s.managerEnv...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
