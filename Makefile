@@ -115,9 +115,11 @@ test: deps doctor tools ostemplate manager pvesim ## Run every test.
 test-unit: ## Run the tests that need neither root nor a control plane.
 	go test -short $(GO_TEST_FLAGS) ./internal/...
 
+BENCH ?= .
+
 .PHONY: bench
-bench: envtest-tools pvesim ## Run the benchmarks.
-	go test -run '^$$' -bench . -benchmem ./...
+bench: envtest-tools pvesim ## Run the benchmarks (BENCH=regex picks some).
+	go test -run '^$$' -bench '$(BENCH)' -benchmem ./...
 
 ##@ Packaging
 
