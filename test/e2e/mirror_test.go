@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/mirror/pgtest"
 )
 
 // eventTTL is the API server's --event-ttl in the pipeline test: long enough for the pipeline's
@@ -31,36 +30,13 @@ type mirrorDB struct {
 
 func newMirrorDB(t *testing.T) *mirrorDB {
 	t.Helper()
-	admin := os.Getenv("LXCTM_TEST_POSTGRES_DSN")
-	if admin == "" {
-		admin = "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("PostgreSQL at %q is needed for this test: %v", admin, err)
-	}
-	defer conn.Close(ctx)
-	name := fmt.Sprintf("lxctm_e2e_%d", rand.IntN(1_000_000_000))
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	cfg := conn.Config()
-	db := &mirrorDB{dsn: fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", cfg.Host, cfg.Port, cfg.User, name)}
-	db.pool, err = pgxpool.New(ctx, db.dsn)
+	db := &mirrorDB{dsn: pgtest.NewDatabase(t)}
+	var err error
+	db.pool, err = pgxpool.New(context.Background(), db.dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		db.pool.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if conn, err := pgx.Connect(ctx, admin); err == nil {
-			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			conn.Close(ctx)
-		}
-	})
+	t.Cleanup(db.pool.Close)
 	return db
 }
 

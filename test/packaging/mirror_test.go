@@ -3,17 +3,14 @@ package packaging
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net"
-	"os"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/mirror/pgtest"
 )
 
 // connectionCounter is a loopback TCP port that counts who connects to it, standing in for a
@@ -50,39 +47,15 @@ func (c *connectionCounter) dsn() string {
 
 func (c *connectionCounter) accepted() int { return int(c.count.Load()) }
 
-// newMirrorDatabase creates a database on the machine's PostgreSQL for one test and drops it after.
+// newMirrorDatabase creates a database for one test and drops it after.
 func newMirrorDatabase(t *testing.T) (string, *pgxpool.Pool) {
 	t.Helper()
-	admin := os.Getenv("LXCTM_TEST_POSTGRES_DSN")
-	if admin == "" {
-		admin = "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("PostgreSQL at %q is needed for this test: %v", admin, err)
-	}
-	defer conn.Close(ctx)
-	name := fmt.Sprintf("lxctm_packaging_%d", rand.IntN(1_000_000_000))
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	cfg := conn.Config()
-	dsn := fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", cfg.Host, cfg.Port, cfg.User, name)
-	pool, err := pgxpool.New(ctx, dsn)
+	dsn := pgtest.NewDatabase(t)
+	pool, err := pgxpool.New(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		pool.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if conn, err := pgx.Connect(ctx, admin); err == nil {
-			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			conn.Close(ctx)
-		}
-	})
+	t.Cleanup(pool.Close)
 	return dsn, pool
 }
 
