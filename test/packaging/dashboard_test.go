@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"templatemanager.dev/lxc-template-manager/internal/controller"
+	"templatemanager.dev/lxc-template-manager/internal/mirror"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 )
 
@@ -24,6 +25,7 @@ var requiredDashboardMetrics = []string{
 	"lxctm_ssh_operations_total",
 	"lxctm_script_duration_seconds",
 	"lxctm_script_failures_total",
+	"lxctm_mirror_lag_seconds",
 }
 
 var (
@@ -97,6 +99,9 @@ func managerMetrics(t *testing.T) map[string][]string {
 		t.Fatal(err)
 	}
 	if _, err := proxmox.NewMetrics(rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mirror.NewMetrics(rec); err != nil {
 		t.Fatal(err)
 	}
 	metrics := map[string][]string{}
