@@ -251,10 +251,14 @@ func (m *Mirror) session(ctx context.Context) (worked bool, err error) {
 
 	resync := time.NewTicker(m.opts.ResyncInterval)
 	defer resync.Stop()
+	counts := time.NewTicker(rowCountInterval)
+	defer counts.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return true, nil
+		case <-counts.C:
+			m.countRows(ctx, pool, true)
 		case <-resync.C:
 			if err := m.resync(ctx, pool); err != nil {
 				return true, fmt.Errorf("resync: %w", err)
@@ -414,9 +418,12 @@ func (m *Mirror) resync(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
-// countRows refreshes the row-count metric, at most every few seconds unless forced.
+// rowCountInterval is how often the row-count metric is refreshed at most.
+const rowCountInterval = 5 * time.Second
+
+// countRows refreshes the row-count metric, at most every rowCountInterval unless forced.
 func (m *Mirror) countRows(ctx context.Context, pool *pgxpool.Pool, force bool) {
-	if !force && time.Since(m.countedAt) < 5*time.Second {
+	if !force && time.Since(m.countedAt) < rowCountInterval {
 		return
 	}
 	counts, err := countRows(ctx, pool)

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 )
@@ -213,10 +214,12 @@ func TestMirrorFollowsCluster(t *testing.T) {
 			}
 			return nil
 		})
-		r.mirror.countRows(ctx, pool, true)
-		if v := gaugeValue(t, r.metrics.Rows.WithLabelValues("container_events")); v < 3 {
-			t.Errorf("rows of container_events %v", v)
-		}
+		eventually(t, 2*rowCountInterval, func() error {
+			if v := gaugeValue(t, r.metrics.Rows.WithLabelValues("container_events")); v < 3 {
+				return fmt.Errorf("rows of container_events %v", v)
+			}
+			return nil
+		})
 	})
 }
 
@@ -237,11 +240,24 @@ func TestResyncRemovesRowsOfVanishedObjects(t *testing.T) {
 	must(t, inTx(ctx, pool, b))
 	must(t, rowCount(ctx, pool, "templates", ns, 1))
 
-	startMirror(t, mgrCache, Options{DSN: dsn, ResyncInterval: time.Second})
+	// Events past the retention go; younger ones stay, also when Kubernetes no longer has them.
+	eb := &pgx.Batch{}
+	for name, age := range map[string]time.Duration{"old": 2 * time.Hour, "young": 10 * time.Minute} {
+		e := containerEvent(f.container, "web-1."+name, "Normal", lxcv1.StartingReason, "Start", name)
+		e.UID = types.UID("event-" + name + "-" + ns)
+		e.EventTime = metav1.NewMicroTime(time.Now().Add(-age))
+		eb.Queue(insertEvent, eventRow(e, time.Now())...)
+	}
+	must(t, inTx(ctx, pool, eb))
+
+	startMirror(t, mgrCache, Options{DSN: dsn, ResyncInterval: time.Second, EventRetention: time.Hour})
 	eventually(t, 20*time.Second, func() error {
 		got := queryStrings(t, pool, `SELECT name FROM templates WHERE namespace = $1`, ns)
 		if !reflect.DeepEqual(got, []string{"web"}) {
 			return fmt.Errorf("templates %v", got)
+		}
+		if got := queryStrings(t, pool, `SELECT note FROM container_events WHERE namespace = $1`, ns); !reflect.DeepEqual(got, []string{"young"}) {
+			return fmt.Errorf("events kept %v, want only the young one", got)
 		}
 		return nil
 	})
