@@ -59,18 +59,19 @@ const (
 )
 
 // PackageName is a package name with an optional version pin, such as `nginx`, `nginx=1.22.1-9`,
-// `requests==2.32.3` or `@scope/tool@1.2.3`. The pattern admits no shell syntax: no spaces, quotes,
-// `;`, `&`, `|`, `$`, backticks or redirections.
+// `nodejs=24.*`, `requests>=2.31,<3`, `@scope/tool@^1.2.3` or `nodejs-24.*`. The pattern admits
+// no shell syntax: no spaces, quotes, `;`, `&`, `|`, `$`, backticks, parentheses or backslashes;
+// `<`, `>`, `*`, `^` and `!` only as version syntax, and the install scripts quote every name.
 // +kubebuilder:validation:MinLength=1
 // +kubebuilder:validation:MaxLength=128
-// +kubebuilder:validation:Pattern=`^[A-Za-z0-9@_][A-Za-z0-9._+/:@-]*(\[[A-Za-z0-9._,-]+\])?((==|>=|<=|~=|!=|=)[A-Za-z0-9._+:~*-]+)?$`
+// +kubebuilder:validation:Pattern=`^[A-Za-z0-9@_][A-Za-z0-9._+/:@~^*-]*(\[[A-Za-z0-9._,-]+\])?((==|===|!=|~=|>=|<=|=|~|>|<)[A-Za-z0-9._+:~*!^-]+(,(==|===|!=|~=|>=|<=|>|<)[A-Za-z0-9._+:~*!-]+){0,7})?$`
 type PackageName string
 
 // PackageList is a list of packages installed with one package manager.
-// +kubebuilder:validation:XValidation:rule="self.manager != 'apt' || self.names.all(n, n.matches('^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$'))",message="apt package names are lowercase Debian names with an optional =version",fieldPath=".names"
+// +kubebuilder:validation:XValidation:rule="self.manager != 'apt' || self.names.all(n, n.matches('^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:*-]+|/[a-z0-9][a-z0-9.-]*)?$'))",message="apt package names are lowercase Debian names with an optional =version (globs such as =24.* allowed) or /release",fieldPath=".names"
 // +kubebuilder:validation:XValidation:rule="self.manager != 'apk' || self.names.all(n, n.matches('^[A-Za-z0-9][A-Za-z0-9+._-]{0,127}((=|~|>=|<=|>|<)[0-9][A-Za-z0-9.+_~-]{0,63})?$'))",message="apk package names are name[=|~|>=|<=|>|<version]",fieldPath=".names"
-// +kubebuilder:validation:XValidation:rule="self.manager != 'dnf' || self.names.all(n, n.matches('^[A-Za-z0-9_][A-Za-z0-9+._:~-]{0,191}$'))",message="dnf package names are name[-version[-release]][.arch]",fieldPath=".names"
-// +kubebuilder:validation:XValidation:rule="self.manager != 'pip' || self.names.all(n, n.matches('^[A-Za-z0-9]([A-Za-z0-9._-]{0,126}[A-Za-z0-9])?([[][A-Za-z0-9._-]{1,64}(,[A-Za-z0-9._-]{1,64}){0,15}[]])?((==|===|!=|~=|>=|<=|>|<)[0-9][A-Za-z0-9.*+!_-]{0,63})?$'))",message="pip package names are name[extras][==|~=|>=|<=|!=|>|<version]",fieldPath=".names"
+// +kubebuilder:validation:XValidation:rule="self.manager != 'dnf' || self.names.all(n, n.matches('^[A-Za-z0-9_][A-Za-z0-9+._:~*-]{0,191}$'))",message="dnf package names are name[-version[-release]][.arch]",fieldPath=".names"
+// +kubebuilder:validation:XValidation:rule="self.manager != 'pip' || self.names.all(n, n.matches('^[A-Za-z0-9]([A-Za-z0-9._-]{0,126}[A-Za-z0-9])?([[][A-Za-z0-9._-]{1,64}(,[A-Za-z0-9._-]{1,64}){0,15}[]])?((==|===|!=|~=|>=|<=|>|<)[0-9][A-Za-z0-9.*+!_-]{0,63}(,(==|===|!=|~=|>=|<=|>|<)[0-9][A-Za-z0-9.*+!_-]{0,63}){0,7})?$'))",message="pip package names are name[extras][==|~=|>=|<=|!=|>|<version[,specifier…]]",fieldPath=".names"
 // +kubebuilder:validation:XValidation:rule="self.manager != 'npm' || self.names.all(n, n.matches('^(@[a-z0-9][a-z0-9._~-]{0,100}/)?[a-z0-9][a-z0-9._~-]{0,100}(@([a-z][a-z0-9._-]{0,63}|([~^]|>=|<=|>|<)?[0-9][A-Za-z0-9.+-]{0,63}|[*]))?$'))",message="npm package names are [@scope/]name[@version]",fieldPath=".names"
 type PackageList struct {
 	// manager installs these packages: apt, apk, dnf, pip or npm.

@@ -255,6 +255,11 @@ type LXCContainerStatus struct {
 	// +optional
 	Node string `json:"node,omitempty"`
 
+	// osTemplate is the volume id of the OS template the container was created from: the
+	// template's osTemplate, or the volume its short form resolved to on the node.
+	// +optional
+	OSTemplate string `json:"osTemplate,omitempty"`
+
 	// ipAddress of eth0.
 	// +optional
 	IPAddress string `json:"ipAddress,omitempty"`

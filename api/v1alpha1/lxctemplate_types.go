@@ -18,12 +18,14 @@ type LXCTemplateSpec struct {
 	// +listType=set
 	Tags []Tag `json:"tags,omitempty"`
 
-	// osTemplate is the Proxmox volume id of the OS template tarball, such as
-	// local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst.
+	// osTemplate is the OS template: a Proxmox volume id such as
+	// local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst, or the short form debian-12-standard
+	// (the file name up to its first _), which the controller resolves to the newest version of
+	// that template on the node it places the container on.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=255
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z][A-Za-z0-9_.-]*:vztmpl/[A-Za-z0-9_.+-]+[.](tar[.](gz|xz|zst|bz2)|tgz)$')",message="osTemplate must be a volume id of the form <storage>:vztmpl/<file>.tar.(gz|xz|zst), such as local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z][A-Za-z0-9_.-]*:vztmpl/[A-Za-z0-9_.+-]+[.](tar[.](gz|xz|zst|bz2)|tgz)$') || self.matches('^[a-z0-9][a-z0-9.+-]*$')",message="osTemplate must be a volume id of the form <storage>:vztmpl/<file>.tar.(gz|xz|zst), such as local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst, or a short form such as debian-12-standard (lowercase letters, digits and . + -)"
 	OSTemplate string `json:"osTemplate"`
 
 	// resources size the containers. Unset fields take the Proxmox defaults (1 core, 512 MiB memory,
@@ -137,6 +139,15 @@ type Script struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=86400
 	TimeoutSeconds *int32 `json:"timeoutSeconds,omitempty"`
+
+	// check is a shell command (run with bash -c) that exits 0 when what the script installs is
+	// already in place; the script then does not run. It is checked again before the script
+	// runs, after it ran (a script that leaves the check failing has failed), and whenever a
+	// reconcile is requested with the reconcile-requested-at annotation.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=4096
+	Check *string `json:"check,omitempty"`
 
 	// env adds variables for this script only.
 	// +optional
@@ -263,6 +274,22 @@ type LXCTemplateStatus struct {
 	// usedBy is the number of LXCContainers in the namespace that use the template.
 	// +optional
 	UsedBy int32 `json:"usedBy,omitempty"`
+
+	// osTemplates are the volume ids osTemplate stands for on each node of the Ready clusters
+	// allowed for the namespace: the volid itself, or for a short form the newest matching one.
+	// +optional
+	// +listType=atomic
+	OSTemplates []ResolvedOSTemplate `json:"osTemplates,omitempty"`
+}
+
+// ResolvedOSTemplate is the OS template volume a template uses on one node.
+type ResolvedOSTemplate struct {
+	// cluster is the ProxmoxCluster.
+	Cluster string `json:"cluster"`
+	// node of the cluster.
+	Node string `json:"node"`
+	// volid used on that node.
+	VolID string `json:"volid"`
 }
 
 // ResolvedPackages are the packages one manager installs, merged from the template and its buckets.

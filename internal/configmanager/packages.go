@@ -27,14 +27,14 @@ var PackageManagers = []PackageManager{Apt, Apk, Dnf, Pip, Npm}
 // followed by a version starting with a digit, so a name is one inert word in any shell; the
 // install scripts quote them all the same.
 var packagePatterns = map[PackageManager]*regexp.Regexp{
-	// name[:arch][=version]
-	Apt: regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]{0,127}(:[a-z0-9-]{1,32})?(=[A-Za-z0-9.+~:-]{1,128})?$`),
+	// name[:arch][=version | =version-glob | /release]
+	Apt: regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]{0,127}(:[a-z0-9-]{1,32})?(=[A-Za-z0-9.+~:*-]{1,128}|/[a-z0-9][a-z0-9.-]{0,63})?$`),
 	// name[=version | ~version | >=version | <=version | >version | <version]
 	Apk: regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9+._-]{0,127}((=|~|>=|<=|>|<)[0-9][A-Za-z0-9.+_~-]{0,63})?$`),
-	// name[-version[-release]][.arch], epochs included
-	Dnf: regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9+._:~-]{0,191}$`),
-	// name[extra,…][specifier version]
-	Pip: regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,126}[A-Za-z0-9])?(\[[A-Za-z0-9._-]{1,64}(,[A-Za-z0-9._-]{1,64}){0,15}\])?((==|===|!=|~=|>=|<=|>|<)[0-9][A-Za-z0-9.*+!_-]{0,63})?$`),
+	// name[-version[-release]][.arch], epochs and globs included
+	Dnf: regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9+._:~*-]{0,191}$`),
+	// name[extra,…][specifier version[,specifier version…]]
+	Pip: regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,126}[A-Za-z0-9])?(\[[A-Za-z0-9._-]{1,64}(,[A-Za-z0-9._-]{1,64}){0,15}\])?((==|===|!=|~=|>=|<=|>|<)[0-9][A-Za-z0-9.*+!_-]{0,63}(,(==|===|!=|~=|>=|<=|>|<)[0-9][A-Za-z0-9.*+!_-]{0,63}){0,7})?$`),
 	// [@scope/]name[@version-or-range]
 	Npm: regexp.MustCompile(`^(@[a-z0-9][a-z0-9._~-]{0,100}/)?[a-z0-9][a-z0-9._~-]{0,100}(@([a-z][a-z0-9._-]{0,63}|(\^|~|>=|<=|>|<)?[0-9][A-Za-z0-9.+-]{0,63}|\*))?$`),
 }

@@ -10,10 +10,10 @@ import (
 
 func TestValidatePackageName(t *testing.T) {
 	ok := map[PackageManager][]string{
-		Apt: {"nginx", "libc6:amd64", "g++", "python3.11", "curl=7.88.1-10+deb12u5", "openssh-server=1:9.2p1-2", "lib32z1:i386=1:1.2.13"},
+		Apt: {"nginx", "libc6:amd64", "g++", "python3.11", "curl=7.88.1-10+deb12u5", "openssh-server=1:9.2p1-2", "lib32z1:i386=1:1.2.13", "nodejs=24.*", "nginx/bookworm-backports"},
 		Apk: {"nginx", "py3-pip", "busybox=1.36.1-r2", "curl~8", "openssl>=3.1", "gcc<13"},
-		Dnf: {"nginx", "nginx-1.20.1", "nginx-1:1.20.1-14.el9.x86_64", "python3.11", "gcc-c++", "perl_Test"},
-		Pip: {"requests", "Django==4.2.7", "uvicorn[standard]", "black[d,jupyter]>=23.1", "zope.interface~=6.0", "foo-bar_baz", "pkg!=1.0", "numpy<2", "pip===23.3.1"},
+		Dnf: {"nginx", "nginx-1.20.1", "nginx-1:1.20.1-14.el9.x86_64", "python3.11", "gcc-c++", "perl_Test", "nodejs-24.*"},
+		Pip: {"requests", "Django==4.2.7", "uvicorn[standard]", "black[d,jupyter]>=23.1", "zope.interface~=6.0", "foo-bar_baz", "pkg!=1.0", "numpy<2", "pip===23.3.1", "requests>=2.31,<3"},
 		Npm: {"express", "@types/node", "@angular/cli@17.0.0", "typescript@^5.2", "lodash@~4.17.21", "pm2@latest", "left-pad@>=1.0.0"},
 	}
 	for m, names := range ok {
@@ -26,7 +26,7 @@ func TestValidatePackageName(t *testing.T) {
 	hostile := []string{
 		"", " nginx", "nginx curl", "nginx;id", "nginx&&id", "nginx|id", "$(id)", "`id`", "nginx'", `nginx"`,
 		"nginx\nid", "nginx\\", "-y", "--allow-unauthenticated", "../../etc/passwd", "nginx>out", "(x)",
-		"nginx\x00", "nginx\t", "n\u00e4me", strings.Repeat("a", 300),
+		"nginx\x00", "nginx\t", "nginx=1.*;id", "nginx=$(id)", "nginx/../x", "n\u00e4me", strings.Repeat("a", 300),
 	}
 	for _, m := range PackageManagers {
 		for _, n := range hostile {

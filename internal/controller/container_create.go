@@ -375,7 +375,13 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "ContainerVanished", "Create",
 			"CT %d is gone from node %s; creating it again", st.VMID, st.Node)
 	}
+	volid, ok := resolveOSTemplate(d.OSTemplate, s.cluster.Status.Templates, st.Node)
+	if !ok {
+		return Wait(dependencyRetry, lxcv1.OSTemplateNotFoundReason, "node %s of cluster %s has no OS template %s",
+			st.Node, s.cluster.Name, osTemplateWanted(d.OSTemplate))
+	}
 	forgetProvisioning(obj)
+	st.OSTemplate = volid
 	password, err := r.rootPassword(ctx, obj)
 	if err != nil {
 		return err
@@ -391,7 +397,7 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 	swap := d.SwapMiB
 	spec := proxmox.CreateSpec{
 		VMID:        int(st.VMID),
-		OSTemplate:  d.OSTemplate,
+		OSTemplate:  volid,
 		Hostname:    d.Hostname,
 		Description: ownerMarker(obj) + "\nManaged by LXC Template Manager from template " + s.template.Namespace + "/" + s.template.Name + ".",
 		Tags:        d.Tags,
@@ -424,7 +430,7 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 	r.vmids.release(s.cluster.Name, int(st.VMID))
 	st.Operation = string(upid)
 	r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, lxcv1.CreatingReason, "Create",
-		"Creating CT %d on node %s from %s", st.VMID, st.Node, d.OSTemplate)
+		"Creating CT %d on node %s from %s", st.VMID, st.Node, volid)
 	return Wait(r.taskPoll(), lxcv1.CreatingReason, "creating CT %d on %s", st.VMID, st.Node)
 }
 

@@ -59,6 +59,8 @@ type desiredScript struct {
 	Content []byte
 	Env     []configmanager.EnvVar
 	Timeout time.Duration
+	// Check, when set, is the command that tells the script's work is already done.
+	Check string
 	// Hash keys the script's done-marker: a script runs again only when it changes.
 	Hash string
 }
@@ -212,7 +214,10 @@ func buildDesired(ctx context.Context, r resolver, c *lxcv1.LXCContainer, t *lxc
 		for _, e := range s.Env {
 			ds.Env = append(ds.Env, configmanager.EnvVar{Name: e.Name, Value: e.Value})
 		}
-		ds.Hash = scriptHash(ds)
+		if s.Check != nil {
+			ds.Check = *s.Check
+		}
+		ds.Hash = scriptHash(ds, checkRound(c, ds))
 		d.Scripts = append(d.Scripts, ds)
 	}
 
@@ -293,15 +298,29 @@ func scriptContent(ctx context.Context, r resolver, s lxcv1.Script) ([]byte, err
 	return nil, Stall(lxcv1.InvalidSpecReason, "script %s has no content source", s.Name)
 }
 
-// scriptHash covers what makes a run different: the content, the script's own env and timeout.
-func scriptHash(s desiredScript) string {
+// scriptHash covers what makes a run different: the content, the script's own env and timeout,
+// its check and the round of checks it belongs to.
+func scriptHash(s desiredScript, round string) string {
 	h := sha256.New()
 	h.Write(s.Content)
 	for _, e := range s.Env {
 		fmt.Fprintf(h, "\x00%s=%s", e.Name, e.Value)
 	}
 	fmt.Fprintf(h, "\x00timeout=%d", s.Timeout)
+	if s.Check != "" {
+		fmt.Fprintf(h, "\x00check=%s\x00round=%s", s.Check, round)
+	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// checkRound is what makes a checked script run again: each reconcile a user requests with the
+// reconcile-requested-at annotation starts a new round, in which the check is asked again and
+// the script runs only if it fails. Scripts without a check are keyed by content alone.
+func checkRound(c *lxcv1.LXCContainer, s desiredScript) string {
+	if s.Check == "" {
+		return ""
+	}
+	return c.Annotations[lxcv1.ReconcileRequestAnnotation]
 }
 
 // mergeNetwork lays the container's network over the template's, field by field.

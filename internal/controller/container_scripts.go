@@ -172,9 +172,13 @@ func (r *LXCContainerReconciler) plannedRuns(s *containerScope) ([]run, error) {
 		for _, e := range ds.Env {
 			scriptEnv[e.Name] = e.Value
 		}
+		script := ds.Content
+		if ds.Check != "" {
+			script = configmanager.RenderCheckedScript(ds.Name, ds.Check, ds.Content)
+		}
 		runs = append(runs, run{
 			id: ssh.MakeRunID("script", ds.Name, ds.Hash[:12]), label: "script " + ds.Name,
-			script: ds.Content, env: scriptEnv, timeout: ds.Timeout, status: &s.obj.Status.Scripts[i], hash: ds.Hash,
+			script: script, env: scriptEnv, timeout: ds.Timeout, status: &s.obj.Status.Scripts[i], hash: ds.Hash,
 		})
 	}
 	return runs, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -73,30 +74,34 @@ func (r *LXCTemplateReconciler) reconcile(ctx context.Context, tmpl *lxcv1.LXCTe
 	}
 	tmpl.Status.ResolvedPackages = resolvePackages(buckets, tmpl.Spec.Packages)
 
-	clusters, err := r.clustersListing(ctx, tmpl)
+	resolved, err := r.osTemplatesListed(ctx, tmpl)
 	if err != nil {
 		return err
 	}
-	if len(clusters) == 0 {
+	tmpl.Status.OSTemplates = resolved
+	if len(resolved) == 0 {
 		return Wait(dependencyRetry, lxcv1.OSTemplateNotFoundReason,
-			"no Ready ProxmoxCluster allowed for namespace %s lists OS template %s", tmpl.Namespace, tmpl.Spec.OSTemplate)
+			"no Ready ProxmoxCluster allowed for namespace %s lists OS template %s", tmpl.Namespace, osTemplateWanted(tmpl.Spec.OSTemplate))
 	}
 	return nil
 }
 
-// clustersListing returns the names of the Ready clusters, allowed for the template's
-// namespace, that list its OS template.
-func (r *LXCTemplateReconciler) clustersListing(ctx context.Context, tmpl *lxcv1.LXCTemplate) ([]string, error) {
+// osTemplatesListed returns, for each node of the Ready clusters allowed for the template's
+// namespace, the volume its OS template stands for there, sorted by cluster and node.
+func (r *LXCTemplateReconciler) osTemplatesListed(ctx context.Context, tmpl *lxcv1.LXCTemplate) ([]lxcv1.ResolvedOSTemplate, error) {
 	clusters := &lxcv1.ProxmoxClusterList{}
 	if err := r.List(ctx, clusters); err != nil {
 		return nil, err
 	}
-	var names []string
+	slices.SortFunc(clusters.Items, func(a, b lxcv1.ProxmoxCluster) int { return strings.Compare(a.Name, b.Name) })
+	var out []lxcv1.ResolvedOSTemplate
 	for i := range clusters.Items {
 		c := &clusters.Items[i]
-		if !conditions.IsReady(c) || !slices.ContainsFunc(c.Status.Templates, func(t lxcv1.ClusterTemplate) bool {
-			return t.VolID == tmpl.Spec.OSTemplate
-		}) {
+		if !conditions.IsReady(c) {
+			continue
+		}
+		found := resolvedOSTemplates(tmpl.Spec.OSTemplate, c)
+		if len(found) == 0 {
 			continue
 		}
 		ok, err := namespaceAllowed(ctx, r.Client, c, tmpl.Namespace)
@@ -104,10 +109,10 @@ func (r *LXCTemplateReconciler) clustersListing(ctx context.Context, tmpl *lxcv1
 			return nil, err
 		}
 		if ok {
-			names = append(names, c.Name)
+			out = append(out, found...)
 		}
 	}
-	return names, nil
+	return out, nil
 }
 
 // SetupWithManager watches templates, their buckets, the clusters' template lists and the

@@ -1,0 +1,127 @@
+package controller
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+)
+
+// isShortOSTemplate reports whether osTemplate is the short form (debian-12-standard) rather
+// than a volume id, which always holds a colon.
+func isShortOSTemplate(osTemplate string) bool { return !strings.Contains(osTemplate, ":") }
+
+// osTemplateWanted says what a short form or volid is looked for as, for messages.
+func osTemplateWanted(osTemplate string) string {
+	if isShortOSTemplate(osTemplate) {
+		return fmt.Sprintf("%s (a volume <storage>:vztmpl/%s_<version>_<arch>.tar.*)", osTemplate, osTemplate)
+	}
+	return osTemplate
+}
+
+// resolveOSTemplate returns the volume id osTemplate stands for on node among the cluster's
+// discovered templates: a volid as it is, if the node has it; a short form as the newest
+// version of that template on the node's storages (ties broken by volid, so the choice is
+// stable). ok is false when the node has nothing that matches.
+func resolveOSTemplate(osTemplate string, templates []lxcv1.ClusterTemplate, node string) (volid string, ok bool) {
+	var best *lxcv1.ClusterTemplate
+	bestVersion := ""
+	for i := range templates {
+		t := &templates[i]
+		if t.Node != node {
+			continue
+		}
+		if !isShortOSTemplate(osTemplate) {
+			if t.VolID == osTemplate {
+				return t.VolID, true
+			}
+			continue
+		}
+		short, version, match := splitTemplateFile(t.VolID)
+		if !match || short != osTemplate {
+			continue
+		}
+		if best == nil || cmp.Or(compareVersions(version, bestVersion), strings.Compare(best.VolID, t.VolID)) > 0 {
+			best, bestVersion = t, version
+		}
+	}
+	if best == nil {
+		return "", false
+	}
+	return best.VolID, true
+}
+
+// splitTemplateFile splits a volid like local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst
+// into its short form (debian-12-standard) and version (12.7-1), as Proxmox names the
+// templates of its appliance index.
+func splitTemplateFile(volid string) (short, version string, ok bool) {
+	_, file, found := strings.Cut(volid, ":vztmpl/")
+	if !found {
+		return "", "", false
+	}
+	parts := strings.Split(file, "_")
+	if len(parts) < 3 || parts[0] == "" || parts[1] == "" {
+		return "", "", false
+	}
+	return parts[0], parts[1], true
+}
+
+// compareVersions orders versions such as 12.7-1 and 12.10-1 the way people read them: runs of
+// digits compare as numbers, everything else byte by byte.
+func compareVersions(a, b string) int {
+	for a != "" && b != "" {
+		ra, rb := leadingRun(a), leadingRun(b)
+		da, db := unicode.IsDigit(rune(a[0])), unicode.IsDigit(rune(b[0]))
+		var c int
+		switch {
+		case da && db:
+			na, nb := strings.TrimLeft(ra, "0"), strings.TrimLeft(rb, "0")
+			c = cmp.Or(cmp.Compare(len(na), len(nb)), strings.Compare(na, nb))
+		case da != db:
+			// A number sorts after a separator: 12.7.1 is newer than 12.7-1.
+			if da {
+				c = 1
+			} else {
+				c = -1
+			}
+		default:
+			c = strings.Compare(ra, rb)
+		}
+		if c != 0 {
+			return c
+		}
+		a, b = a[len(ra):], b[len(rb):]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+// leadingRun is the longest prefix of s made only of digits, or only of non-digits.
+func leadingRun(s string) string {
+	digit := unicode.IsDigit(rune(s[0]))
+	i := 1
+	for i < len(s) && unicode.IsDigit(rune(s[i])) == digit {
+		i++
+	}
+	return s[:i]
+}
+
+// resolvedOSTemplates lists what osTemplate stands for on each node of a cluster, by node name.
+func resolvedOSTemplates(osTemplate string, cluster *lxcv1.ProxmoxCluster) []lxcv1.ResolvedOSTemplate {
+	var nodes []string
+	for _, t := range cluster.Status.Templates {
+		if !slices.Contains(nodes, t.Node) {
+			nodes = append(nodes, t.Node)
+		}
+	}
+	slices.Sort(nodes)
+	var out []lxcv1.ResolvedOSTemplate
+	for _, n := range nodes {
+		if volid, ok := resolveOSTemplate(osTemplate, cluster.Status.Templates, n); ok {
+			out = append(out, lxcv1.ResolvedOSTemplate{Cluster: cluster.Name, Node: n, VolID: volid})
+		}
+	}
+	return out
+}
