@@ -182,6 +182,28 @@ func TestInvalidManifestsAreRejected(t *testing.T) {
 			[]string{"spec.osTemplate", "<storage>:vztmpl/<file>"}},
 		{"missing osTemplate", templateHead + "spec:\n  description: x\n",
 			[]string{"spec.osTemplate", "Required value"}},
+		{"osTemplate short form in upper case", templateHead + "spec:\n  osTemplate: Debian-12-standard\n",
+			[]string{"spec.osTemplate", "short form such as debian-12-standard"}},
+		{"osTemplate short form with a blank", templateHead + "spec:\n  osTemplate: 'debian 12'\n",
+			[]string{"spec.osTemplate", "short form such as debian-12-standard"}},
+		{"osTemplate short form with a slash", templateHead + "spec:\n  osTemplate: vztmpl/debian-12-standard\n",
+			[]string{"spec.osTemplate", "short form such as debian-12-standard"}},
+		{"apt glob with shell after it", spec(bucketHead, "spec:\n  manager: apt\n", "  packages: ['nodejs=24.*;id']\n"),
+			[]string{"spec.packages[0]", "should match"}},
+		{"apt glob in the name", spec(bucketHead, "spec:\n  manager: apt\n", "  packages: ['node*']\n"),
+			[]string{"spec.packages", "apt package names are lowercase"}},
+		{"apt release with ..", spec(bucketHead, "spec:\n  manager: apt\n", "  packages: ['nginx/../x']\n"),
+			[]string{"spec.packages", "apt package names are lowercase"}},
+		{"pip specifier list with a blank", spec(bucketHead, "spec:\n  manager: pip\n", "  packages: ['requests>=2, <3']\n"),
+			[]string{"spec.packages[0]", "should match"}},
+		{"pip specifier with a redirection", spec(bucketHead, "spec:\n  manager: pip\n", "  packages: ['requests>/etc/passwd']\n"),
+			[]string{"spec.packages[0]", "should match"}},
+		{"npm caret range with shell", spec(templateHead, goodTemplate, "  packages:\n  - {manager: npm, names: ['tool@^1.2;id']}\n"),
+			[]string{"spec.packages[0].names[0]", "should match"}},
+		{"empty script check", spec(templateHead, goodTemplate, "  scripts:\n  - {name: s, content: 'true', check: ''}\n"),
+			[]string{"spec.scripts[0].check", "at least 1 chars"}},
+		{"script check too long", spec(templateHead, goodTemplate, "  scripts:\n  - {name: s, content: 'true', check: '"+strings.Repeat("x", 4097)+"'}\n"),
+			[]string{"spec.scripts[0].check", "Too long"}},
 		{"tag with a space", spec(templateHead, goodTemplate, "  tags: ['web server']\n"),
 			[]string{"spec.tags[0]", "should match"}},
 		// network
@@ -264,6 +286,30 @@ metadata: {name: web.example, namespace: default}
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error does not mention %q:\n%v", want, err)
 				}
+			}
+		})
+	}
+}
+
+// TestStoreFormsAreAccepted admits what the original template store writes: the short form of
+// an OS template, version globs and the other managers' usual pins, and scripts with a check.
+func TestStoreFormsAreAccepted(t *testing.T) {
+	ctx := context.Background()
+	manifests := map[string]string{
+		"osTemplate short form":   templateHead + "spec:\n  osTemplate: debian-12-standard\n",
+		"osTemplate ubuntu short": templateHead + "spec:\n  osTemplate: ubuntu-24.04-standard\n",
+		"apt glob and release":    spec(bucketHead, "spec:\n  manager: apt\n", "  packages: ['nodejs=24.*', 'nginx/bookworm-backports', 'curl=7.88.1-10+deb12u8']\n"),
+		"dnf glob":                spec(bucketHead, "spec:\n  manager: dnf\n", "  packages: ['nodejs-24.*', 'gcc-c++']\n"),
+		"pip specifier list":      spec(bucketHead, "spec:\n  manager: pip\n", "  packages: ['requests>=2.31,<3', 'numpy<2', 'black[d]~=23.1']\n"),
+		"npm ranges":              spec(bucketHead, "spec:\n  manager: npm\n", "  packages: ['typescript@^5.2', 'pm2@latest', '@scope/tool@~1.2.3']\n"),
+		"apk pins":                spec(bucketHead, "spec:\n  manager: apk\n", "  packages: ['busybox=1.36.1-r2', 'curl~8', 'openssl>=3.1']\n"),
+		"script with a check": spec(templateHead, goodTemplate,
+			"  scripts:\n  - {name: foundry, content: \"#!/bin/bash\\ncurl -L https://example.invalid | bash\\n\", check: 'command -v forge && forge --version | grep -q \\\"forge\\\"', timeoutSeconds: 300}\n"),
+	}
+	for name, manifest := range manifests {
+		t.Run(name, func(t *testing.T) {
+			if err := env.Client.Create(ctx, decode(t, manifest), client.DryRunAll); err != nil {
+				t.Errorf("rejected: %v\n%s", err, manifest)
 			}
 		})
 	}
