@@ -1,209 +1,158 @@
 package importer
 
 import (
-	"bytes"
 	"fmt"
 	"regexp"
 	"strings"
-	"unicode/utf8"
 )
 
-// assignment is one KEY=VALUE line of template.conf or config.env.
+// templateConf is the file that makes a directory a template.
+const templateConf = "template.conf"
+
+// assignment is one VARIABLE=value line of template.conf.
 type assignment struct {
-	Key   string
-	Value string
-	Line  int
+	value string
+	line  int
 }
 
-// line is one meaningful line of a file: not blank, not a comment.
-type line struct {
-	Text string
-	Line int
-}
+var assignmentRE = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)=(.*)$`)
 
-var assignmentKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
-// textLines splits a text file into its lines without line endings. A line that is not UTF-8
-// is reported and blanked: guessing its encoding would change the input. clean is false when
-// that happened.
-func textLines(r reporter, data []byte) (lines []string, clean bool) {
-	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
-	text := strings.TrimSuffix(string(data), "\n")
-	if text == "" {
-		return nil, true
-	}
-	lines = strings.Split(text, "\n")
-	clean = true
-	for i, l := range lines {
-		l = strings.TrimSuffix(l, "\r")
-		lines[i] = l
-		switch {
-		case !utf8.ValidString(l):
-			r.add(i+1, "line is not valid UTF-8")
-		case strings.IndexByte(l, 0) >= 0:
-			r.add(i+1, "line contains a NUL byte")
-		default:
+// parseTemplateConf reads template.conf as bash would source it, for the one thing the store
+// writes there: assignments of quoted or bare words, ${VAR:-default} defaults and trailing
+// comments. A default is taken as written (the importer does not see the environment a store's
+// creation script ran in), which is how the original dashboard reads it. Anything else bash
+// would run — commands, command substitutions, redirections — cannot be carried over and is a
+// problem.
+func parseTemplateConf(lines []string, r reporter) map[string]assignment {
+	vars := map[string]assignment{}
+	for i, raw := range lines {
+		n := i + 1
+		line := strings.TrimSpace(raw)
+		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		lines[i] = ""
-		clean = false
-	}
-	return lines, clean
-}
-
-// meaningful returns the lines that are neither blank nor comments (first non-blank character
-// #), trimmed of surrounding blanks.
-func meaningful(lines []string) []line {
-	var out []line
-	for i, l := range lines {
-		t := strings.TrimSpace(l)
-		if t == "" || strings.HasPrefix(t, "#") {
+		m := assignmentRE.FindStringSubmatch(line)
+		if m == nil {
+			r.add(n, "not a VARIABLE=value assignment; template.conf may hold only assignments, comments and blank lines")
 			continue
 		}
-		out = append(out, line{Text: t, Line: i + 1})
-	}
-	return out
-}
-
-// parseAssignments reads KEY=VALUE lines. Blanks around the key and the value are ignored;
-// a value may be wrapped in double quotes (with the escapes \\ \" \n \t) or single quotes
-// (literal). Comments are whole lines only, so an unquoted value is taken to the end of its
-// line, # included.
-// clean is false when a line was not text.
-func parseAssignments(r reporter, data []byte) (out []assignment, clean bool) {
-	lines, clean := textLines(r, data)
-	for _, l := range meaningful(lines) {
-		key, raw, found := strings.Cut(l.Text, "=")
-		key = strings.TrimSpace(key)
-		if !found {
-			r.add(l.Line, "expected KEY=VALUE, got %q", l.Text)
-			continue
-		}
-		if !assignmentKeyRE.MatchString(key) {
-			r.add(l.Line, "%q is not a valid key (letters, digits and _, not starting with a digit)", key)
-			continue
-		}
-		value, err := unquote(strings.TrimSpace(raw))
+		key := m[1]
+		value, err := shellWord(m[2], vars)
 		if err != nil {
-			r.add(l.Line, "%s: %v", key, err)
+			r.add(n, "%s: %v", key, err)
 			continue
 		}
-		out = append(out, assignment{Key: key, Value: value, Line: l.Line})
+		if prev, dup := vars[key]; dup {
+			r.add(n, "%s is already set on line %d", key, prev.line)
+			continue
+		}
+		vars[key] = assignment{value: value, line: n}
 	}
-	return out, clean
+	return vars
 }
 
-// unquote returns a value with its quotes removed. Only a value that starts with a quote is
-// quoted; it must then end with the matching quote.
-func unquote(raw string) (string, error) {
-	if raw == "" {
-		return "", nil
-	}
-	switch raw[0] {
-	case '"':
-		v, rest, err := readDoubleQuoted(raw[1:])
-		if err != nil {
-			return "", err
-		}
-		if rest != "" {
-			return "", fmt.Errorf("unexpected text %q after the closing quote", rest)
-		}
-		return v, nil
-	case '\'':
-		v, rest, ok := strings.Cut(raw[1:], "'")
-		if !ok {
-			return "", fmt.Errorf("unterminated single quote")
-		}
-		if rest != "" {
-			return "", fmt.Errorf("unexpected text %q after the closing quote", rest)
-		}
-		return v, nil
-	}
-	return raw, nil
-}
-
-// readDoubleQuoted reads up to the closing double quote of s (which follows the opening one)
-// and returns the value and what follows the closing quote.
-func readDoubleQuoted(s string) (value, rest string, err error) {
+// shellWord evaluates the right-hand side of a bash assignment: one word made of bare, '…' and
+// "…" parts, followed by nothing or a # comment.
+func shellWord(s string, vars map[string]assignment) (string, error) {
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '"':
-			return b.String(), s[i+1:], nil
-		case '\\':
-			if i+1 == len(s) {
-				return "", "", fmt.Errorf("unterminated double quote")
-			}
-			i++
-			switch s[i] {
-			case '\\', '"':
-				b.WriteByte(s[i])
-			case 'n':
-				b.WriteByte('\n')
-			case 't':
-				b.WriteByte('\t')
-			default:
-				return "", "", fmt.Errorf("unknown escape \\%c in double quotes (known: \\\\ \\\" \\n \\t)", s[i])
-			}
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return "", "", fmt.Errorf("unterminated double quote")
-}
-
-// splitFields splits a line of files.conf or scripts.conf into blank-separated fields. A field
-// may be quoted in whole or in part, as in a shell: "a b" and 'a b' are one field.
-func splitFields(s string) ([]string, error) {
-	var (
-		fields []string
-		b      strings.Builder
-		in     bool // inside a field
-	)
-	for i := 0; i < len(s); i++ {
+	i := 0
+	for i < len(s) {
 		c := s[i]
 		switch {
 		case c == ' ' || c == '\t':
-			if in {
-				fields = append(fields, b.String())
-				b.Reset()
-				in = false
+			rest := strings.TrimLeft(s[i:], " \t")
+			if rest != "" && rest[0] != '#' {
+				return "", fmt.Errorf("%q follows the value; quote a value with blanks", rest)
 			}
-		case c == '"':
-			v, rest, err := readDoubleQuoted(s[i+1:])
-			if err != nil {
-				return nil, err
-			}
-			b.WriteString(v)
-			in = true
-			i = len(s) - len(rest) - 1
+			return b.String(), nil
 		case c == '\'':
-			v, _, ok := strings.Cut(s[i+1:], "'")
-			if !ok {
-				return nil, fmt.Errorf("unterminated single quote")
+			end := strings.IndexByte(s[i+1:], '\'')
+			if end < 0 {
+				return "", fmt.Errorf("unterminated '")
+			}
+			b.WriteString(s[i+1 : i+1+end])
+			i += end + 2
+		case c == '"':
+			j := i + 1
+			for {
+				if j >= len(s) {
+					return "", fmt.Errorf("unterminated \"")
+				}
+				d := s[j]
+				if d == '"' {
+					break
+				}
+				switch d {
+				case '\\':
+					if j+1 < len(s) && strings.IndexByte("$`\"\\", s[j+1]) >= 0 {
+						b.WriteByte(s[j+1])
+						j += 2
+						continue
+					}
+					b.WriteByte(d)
+					j++
+				case '$':
+					v, k, err := expansion(s[j:], vars)
+					if err != nil {
+						return "", err
+					}
+					b.WriteString(v)
+					j += k
+				case '`':
+					return "", fmt.Errorf("command substitution cannot be carried over")
+				default:
+					b.WriteByte(d)
+					j++
+				}
+			}
+			i = j + 1
+		case c == '\\':
+			if i+1 < len(s) {
+				b.WriteByte(s[i+1])
+			}
+			i += 2
+		case c == '$':
+			v, k, err := expansion(s[i:], vars)
+			if err != nil {
+				return "", err
 			}
 			b.WriteString(v)
-			in = true
-			i += len(v) + 1
+			i += k
+		case strings.IndexByte(";&|<>()`", c) >= 0:
+			return "", fmt.Errorf("%q is shell syntax that cannot be carried over", string(c))
 		default:
 			b.WriteByte(c)
-			in = true
+			i++
 		}
 	}
-	if in {
-		fields = append(fields, b.String())
-	}
-	return fields, nil
+	return b.String(), nil
 }
 
-// splitList splits a semicolon-separated value into its trimmed items. Empty items, from a
-// trailing or doubled semicolon, carry nothing and are skipped.
-func splitList(value string) []string {
-	var out []string
-	for item := range strings.SplitSeq(value, ";") {
-		if item = strings.TrimSpace(item); item != "" {
-			out = append(out, item)
+var expansionRE = regexp.MustCompile(`^\$(\{([A-Za-z_][A-Za-z0-9_]*)((:?-)([^}$"'\\` + "`" + `]*))?\}|([A-Za-z_][A-Za-z0-9_]*))`)
+
+// expansion evaluates the $… at the start of s and returns its value and length. A variable set
+// earlier in the file has its value; ${VAR:-default} and ${VAR-default} otherwise give the default.
+func expansion(s string, vars map[string]assignment) (string, int, error) {
+	m := expansionRE.FindStringSubmatch(s)
+	if m == nil {
+		if strings.HasPrefix(s, "$(") {
+			return "", 0, fmt.Errorf("command substitution cannot be carried over")
 		}
+		return "", 0, fmt.Errorf("%q is an expansion the importer cannot evaluate; write the value or ${VAR:-default}", firstWord(s))
 	}
-	return out
+	name := m[2] + m[6]
+	if v, ok := vars[name]; ok && !(m[4] == ":-" && v.value == "") {
+		return v.value, len(m[0]), nil
+	}
+	if m[4] != "" {
+		return m[5], len(m[0]), nil
+	}
+	return "", 0, fmt.Errorf("$%s is not set in template.conf and has no default; the importer does not read the environment", name)
+}
+
+func firstWord(s string) string {
+	if i := strings.IndexAny(s, " \t\""); i > 0 {
+		return s[:i]
+	}
+	return s
 }

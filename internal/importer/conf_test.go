@@ -1,159 +1,73 @@
 package importer
 
 import (
-	"reflect"
 	"strings"
 	"testing"
 )
 
-func TestParseAssignments(t *testing.T) {
-	input := strings.Join([]string{
-		"# a comment",
-		"",
-		"   # an indented comment",
-		"plain=some value",
-		"  spaced  =   trimmed value   ",
-		`double="quoted \"value\" with \\ and\ttab\nnewline"`,
-		`single='literal \n $HOME "x"'`,
-		"hash=issue #5 stays",
-		"empty=",
-		`emptyquoted=""`,
-		"equals=a=b=c",
-		"crlf=value\r",
-	}, "\n") + "\n"
+func TestParseTemplateConf(t *testing.T) {
+	conf := `#!/usr/bin/env bash
+# comment
+TEMPLATE_APP="Web3 Dev Container"
+TEMPLATE_TAGS='web3;development'   # trailing comment
+TEMPLATE_CPU="${TEMPLATE_CPU:-4}"
+TEMPLATE_RAM=${TEMPLATE_RAM:-8192}  # MiB
+TEMPLATE_DISK="${UNSET-20}"
+TEMPLATE_OS=debian#not-a-comment
+TEMPLATE_VERSION="1\"2\$"
+TEMPLATE_DESCRIPTION="${TEMPLATE_APP} for ${TEMPLATE_OS:-x}"
+TEMPLATE_NESTING=
+`
 	var problems Problems
-	got, clean := parseAssignments(reporter{file: "f", problems: &problems}, []byte(input))
-	if len(problems) > 0 || !clean {
-		t.Fatalf("unexpected problems: %v", problems)
+	vars := parseTemplateConf(strings.Split(conf, "\n"), reporter{file: "t/template.conf", problems: &problems})
+	if len(problems) > 0 {
+		t.Fatal(problems.Error())
 	}
-	want := []assignment{
-		{"plain", "some value", 4},
-		{"spaced", "trimmed value", 5},
-		{"double", "quoted \"value\" with \\ and\ttab\nnewline", 6},
-		{"single", `literal \n $HOME "x"`, 7},
-		{"hash", "issue #5 stays", 8},
-		{"empty", "", 9},
-		{"emptyquoted", "", 10},
-		{"equals", "a=b=c", 11},
-		{"crlf", "value", 12},
+	want := map[string]string{
+		"TEMPLATE_APP": "Web3 Dev Container", "TEMPLATE_TAGS": "web3;development", "TEMPLATE_CPU": "4",
+		"TEMPLATE_RAM": "8192", "TEMPLATE_DISK": "20", "TEMPLATE_OS": "debian#not-a-comment",
+		"TEMPLATE_VERSION": `1"2$`, "TEMPLATE_DESCRIPTION": "Web3 Dev Container for debian#not-a-comment", "TEMPLATE_NESTING": "",
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got  %#v\nwant %#v", got, want)
+	for k, v := range want {
+		if vars[k].value != v {
+			t.Errorf("%s = %q, want %q", k, vars[k].value, v)
+		}
+	}
+	if len(vars) != len(want) {
+		t.Errorf("%d variables, want %d", len(vars), len(want))
 	}
 }
 
-func TestParseAssignmentsProblems(t *testing.T) {
-	input := strings.Join([]string{
-		"good=1",
-		"no equals sign",
-		"export NAME=value",
-		"1abc=x",
-		`open="unterminated`,
-		`open2='unterminated`,
-		`after="closed" extra`,
-		`after2='closed'extra`,
-		`esc="bad \q escape"`,
-		`trailing="ends with backslash\`,
-		"bad=\xff\xfe",
-		"nul=a\x00b",
-		"last=ok",
+func TestParseTemplateConfProblems(t *testing.T) {
+	conf := strings.Join([]string{
+		`export TEMPLATE_CPU=2`,
+		`TEMPLATE_RAM=$(nproc)`,
+		`TEMPLATE_DISK="20`,
+		`TEMPLATE_OS=debian bookworm`,
+		`TEMPLATE_VERSION=$HOME`,
+		`TEMPLATE_APP=a;reboot`,
+		`TEMPLATE_TAGS=a`,
+		`TEMPLATE_TAGS=b`,
+		`if true; then`,
 	}, "\n")
 	var problems Problems
-	got, clean := parseAssignments(reporter{file: "f.conf", problems: &problems}, []byte(input))
-	if clean {
-		t.Error("a file with lines that are not UTF-8 was called clean")
+	parseTemplateConf(strings.Split(conf, "\n"), reporter{file: "t/template.conf", problems: &problems})
+	want := []string{
+		"t/template.conf:1: not a VARIABLE=value assignment",
+		"t/template.conf:2: TEMPLATE_RAM: command substitution",
+		"t/template.conf:3: TEMPLATE_DISK: unterminated",
+		`t/template.conf:4: TEMPLATE_OS: "bookworm" follows the value`,
+		"t/template.conf:5: TEMPLATE_VERSION: $HOME is not set",
+		`t/template.conf:6: TEMPLATE_APP: ";" is shell syntax`,
+		"t/template.conf:8: TEMPLATE_TAGS is already set on line 7",
+		"t/template.conf:9: not a VARIABLE=value assignment",
 	}
-	problems.sort() // encoding problems are found first
-	if len(got) != 2 || got[0].Key != "good" || got[1].Key != "last" || got[1].Line != 13 {
-		t.Errorf("got %v, want good and last", got)
-	}
-	wantProblems(t, problems,
-		`f.conf:2: expected KEY=VALUE, got "no equals sign"`,
-		`f.conf:3: "export NAME" is not a valid key`,
-		`f.conf:4: "1abc" is not a valid key`,
-		`f.conf:5: open: unterminated double quote`,
-		`f.conf:6: open2: unterminated single quote`,
-		`f.conf:7: after: unexpected text " extra" after the closing quote`,
-		`f.conf:8: after2: unexpected text "extra" after the closing quote`,
-		`f.conf:9: esc: unknown escape \q`,
-		`f.conf:10: trailing: unterminated double quote`,
-		"f.conf:11: line is not valid UTF-8",
-		"f.conf:12: line contains a NUL byte",
-	)
-}
-
-func TestSplitList(t *testing.T) {
-	for in, want := range map[string][]string{
-		"web;debian;prod":  {"web", "debian", "prod"},
-		" web ; debian ; ": {"web", "debian"},
-		"a;;b;":            {"a", "b"},
-		"single":           {"single"},
-		"":                 nil,
-		";":                nil,
-		"a,b;c":            {"a,b", "c"},
-	} {
-		if got := splitList(in); !reflect.DeepEqual(got, want) {
-			t.Errorf("splitList(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestSplitFields(t *testing.T) {
-	for in, want := range map[string][]string{
-		"/etc/motd policy=backup":             {"/etc/motd", "policy=backup"},
-		"  /a\t\tmode=0600  ":                 {"/a", "mode=0600"},
-		`"/srv/about us.html" owner=www-data`: {"/srv/about us.html", "owner=www-data"},
-		`'/srv/it''s' x`:                      {"/srv/its", "x"},
-		`/srv/"a b"/c mode="0644"`:            {"/srv/a b/c", "mode=0644"},
-		`"esc \"q\" \\"`:                      {`esc "q" \`},
-		`""`:                                  {""},
-		"one":                                 {"one"},
-	} {
-		got, err := splitFields(in)
-		if err != nil || !reflect.DeepEqual(got, want) {
-			t.Errorf("splitFields(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	for _, in := range []string{`"open`, `'open`, `a "b\x"`} {
-		if got, err := splitFields(in); err == nil {
-			t.Errorf("splitFields(%q) = %q, want an error", in, got)
-		}
-	}
-}
-
-func TestScriptName(t *testing.T) {
-	for file, want := range map[string]string{
-		"10-install.sh":      "10-install",
-		"20_Site Setup.sh":   "20_site-setup",
-		"install":            "install",
-		"30-db.migrate.py":   "30-db.migrate",
-		"Weird!!Name.bash":   "weird-name",
-		"-leading-dash-.sh":  "leading-dash",
-		"trailing.dots...sh": "trailing.dots",
-		"ünïcode.sh":         "n-code",
-	} {
-		got, err := scriptName(file)
-		if err != nil || got != want {
-			t.Errorf("scriptName(%q) = %q, %v; want %q", file, got, err, want)
-		}
-	}
-	for _, file := range []string{".hidden.sh", "---.sh", "!!!", strings.Repeat("a", 64) + ".sh"} {
-		if got, err := scriptName(file); err == nil {
-			t.Errorf("scriptName(%q) = %q, want an error", file, got)
-		}
-	}
-}
-
-// wantProblems checks that problems are exactly those given, each as the start of the
-// problem's text (file:line: message).
-func wantProblems(t *testing.T, problems Problems, want ...string) {
-	t.Helper()
 	if len(problems) != len(want) {
-		t.Errorf("got %d problems, want %d:\n%v", len(problems), len(want), problems.Error())
+		t.Fatalf("%d problems, want %d:\n%s", len(problems), len(want), problems.Error())
 	}
-	for i := range min(len(problems), len(want)) {
-		if !strings.HasPrefix(problems[i].String(), want[i]) {
-			t.Errorf("problem %d:\n got  %s\n want %s…", i, problems[i], want[i])
+	for i, w := range want {
+		if !strings.HasPrefix(problems[i].String(), w) {
+			t.Errorf("problem %d: %q, want prefix %q", i, problems[i].String(), w)
 		}
 	}
 }

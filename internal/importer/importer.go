@@ -17,21 +17,28 @@ import (
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 )
 
-// Result is what a template directory holds, in a stable order: buckets and templates each
-// sorted by name.
+// Result is what a template store holds, in a stable order: buckets and templates each sorted
+// by name, and notes on what was skipped.
 type Result struct {
 	Buckets   []lxcv1.PackageBucket
 	Templates []lxcv1.LXCTemplate
+	// Notes name the entries skipped on purpose (documentation, the store's container.sh), as
+	// "FILE: reason".
+	Notes []string
 }
 
 // Options adjust an import.
 type Options struct {
 	// Namespace is set on every object; empty leaves it to whoever applies the manifests.
 	Namespace string
+	// RepoRoot is the repository root TEMPLATE_CONFIG_PATH is relative to. Empty: the nearest
+	// directory above each template where that path exists.
+	RepoRoot string
 }
 
-// Import reads the template directory dir. It returns Problems, listing every problem found,
-// when anything in dir is wrong or not understood; then no objects are returned.
+// Import reads the template store dir: one directory per template, each holding a
+// template.conf. It returns Problems, listing every problem found, when anything in dir is
+// wrong or cannot be carried over; then no objects are returned.
 func Import(dir string, opts Options) (*Result, error) {
 	if opts.Namespace != "" {
 		if errs := validation.IsDNS1123Label(opts.Namespace); len(errs) > 0 {
@@ -45,6 +52,11 @@ func Import(dir string, opts Options) (*Result, error) {
 	if !info.IsDir() {
 		return nil, fmt.Errorf("%s is not a directory", dir)
 	}
+	if opts.RepoRoot != "" {
+		if info, err := os.Stat(opts.RepoRoot); err != nil || !info.IsDir() {
+			return nil, fmt.Errorf("repository root %s is not a directory", opts.RepoRoot)
+		}
+	}
 	res, problems := load(dir, opts)
 	if len(problems) > 0 {
 		return nil, problems
@@ -56,42 +68,39 @@ func Import(dir string, opts Options) (*Result, error) {
 // break a rule are kept in the objects where they can be represented, which lets the tests
 // compare the importer's verdict with the API server's.
 func load(dir string, opts Options) (*Result, Problems) {
-	im := &importer{root: dir, namespace: opts.Namespace}
+	im := &importer{root: dir, opts: opts, buckets: map[string]*bucketSource{}}
 	entries, ok := im.readDir(".")
-	var (
-		buckets   []lxcv1.PackageBucket
-		templates []*templateSource
-	)
+	var templates []lxcv1.LXCTemplate
 	for _, e := range entries {
 		name := e.Name()
 		switch {
 		case strings.HasPrefix(name, "."):
-			// Hidden entries at the top, such as .git, are not part of the store.
-		case name == bucketsDir:
-			if im.isDir(name, e) {
-				buckets = im.loadBuckets()
-			}
+			// Hidden entries, such as .git or .gitkeep, are not part of the store.
+		case isDoc(name):
+			im.note(name, "documentation, not imported")
 		case e.IsDir():
-			templates = append(templates, im.loadTemplate(name))
-		case isReadme(name):
+			if t, ok := im.loadTemplate(name); ok {
+				templates = append(templates, *t)
+			}
 		case name == templateConf:
-			im.problem(name, 0, "this is a single template directory; import the directory that holds it")
+			im.problem(name, 0, "this is a single template directory; import the directory that holds it (such as infra/lxc/templates)")
 		default:
-			im.problem(name, 0, "unexpected %s at the top of the template directory, which holds one directory per template and %s/", kindOf(e), bucketsDir)
+			im.problem(name, 0, "unexpected %s in the template store, which holds one directory per template", kindOf(e))
 		}
 	}
-	if ok && len(templates) == 0 && len(buckets) == 0 {
+	if ok && len(templates) == 0 && len(im.problems) == 0 {
 		im.problem(".", 0, "no templates found: a template is a directory holding %s", templateConf)
 	}
-	im.checkNames(templates)
-	im.checkBucketRefs(templates, buckets)
 
-	res := &Result{Buckets: buckets}
-	for _, t := range templates {
-		if data, err := json.Marshal(t.template); err == nil {
-			im.checkSize(t, len(data))
+	res := &Result{Templates: templates, Notes: im.notes}
+	for _, b := range im.buckets {
+		res.Buckets = append(res.Buckets, b.bucket)
+	}
+	for i := range res.Templates {
+		if data, err := json.Marshal(res.Templates[i]); err == nil && len(data) > maxObjectBytes {
+			im.problem(filepath.ToSlash(filepath.Join(res.Templates[i].Name, templateConf)), 0,
+				"the template's manifest would be %d bytes, more than the %d etcd stores in one object", len(data), maxObjectBytes)
 		}
-		res.Templates = append(res.Templates, t.template)
 	}
 	slices.SortFunc(res.Buckets, func(a, b lxcv1.PackageBucket) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(res.Templates, func(a, b lxcv1.LXCTemplate) int { return strings.Compare(a.Name, b.Name) })
@@ -99,47 +108,15 @@ func load(dir string, opts Options) (*Result, Problems) {
 	return res, im.problems
 }
 
-// checkNames reports templates that end up with the same name.
-func (im *importer) checkNames(templates []*templateSource) {
-	first := map[string]*templateSource{}
-	for _, t := range templates {
-		name := t.template.Name
-		if t.nameLine == 0 {
-			// The directory name is the template's name; check it as one.
-			if err := validateObjectName(name); err != nil {
-				im.problem(t.file(templateConf), 0, "the directory name is used as the template name, but %v; set name= in %s", err, templateConf)
-			}
-		}
-		if other, dup := first[name]; dup {
-			im.problem(t.file(templateConf), t.nameLine, "template name %q is already used by %s", name, other.dir)
-			continue
-		}
-		first[name] = t
-	}
-}
-
-// checkBucketRefs reports package_buckets items that name no bucket under buckets/: the
-// directory is imported as a whole, so a missing bucket is a mistake rather than one defined
-// elsewhere.
-func (im *importer) checkBucketRefs(templates []*templateSource, buckets []lxcv1.PackageBucket) {
-	defined := map[string]bool{}
-	for _, b := range buckets {
-		defined[b.Name] = true
-	}
-	for _, t := range templates {
-		for _, ref := range t.bucketRefs {
-			if !defined[ref.name] {
-				im.problem(ref.file, ref.line, "package_buckets: no bucket %q under %s/ (expected a file %s/%s.<manager>)", ref.name, bucketsDir, bucketsDir, ref.name)
-			}
-		}
-	}
-}
-
-// importer reads one template directory.
+// importer reads one template store.
 type importer struct {
-	root      string
-	namespace string
-	problems  Problems
+	root     string
+	opts     Options
+	problems Problems
+	notes    []string
+	// buckets are the PackageBuckets seen so far, by name: the original store names buckets by
+	// file name across all templates.
+	buckets map[string]*bucketSource
 }
 
 func (im *importer) reporter(file string) reporter {
@@ -150,7 +127,22 @@ func (im *importer) problem(file string, line int, format string, args ...any) {
 	im.reporter(file).add(line, format, args...)
 }
 
+func (im *importer) note(file, format string, args ...any) {
+	im.notes = append(im.notes, file+": "+fmt.Sprintf(format, args...))
+}
+
 func (im *importer) abs(rel string) string { return filepath.Join(im.root, filepath.FromSlash(rel)) }
+
+// rel names an absolute path relative to the store, with forward slashes.
+func (im *importer) rel(abs string) string {
+	root, err := filepath.Abs(im.root)
+	if err == nil {
+		if r, err := filepath.Rel(root, abs); err == nil {
+			return filepath.ToSlash(r)
+		}
+	}
+	return filepath.ToSlash(abs)
+}
 
 func (im *importer) readDir(rel string) ([]fs.DirEntry, bool) {
 	entries, err := os.ReadDir(im.abs(rel))
@@ -162,20 +154,12 @@ func (im *importer) readDir(rel string) ([]fs.DirEntry, bool) {
 }
 
 // isRegular reports whether e is a regular file, reporting it otherwise. Symbolic links are
-// refused: they could point outside the directory being imported.
+// refused: they could point outside the store being imported.
 func (im *importer) isRegular(rel string, e fs.DirEntry) bool {
 	if e.Type().IsRegular() {
 		return true
 	}
 	im.problem(rel, 0, "expected a file, found a %s", kindOf(e))
-	return false
-}
-
-func (im *importer) isDir(rel string, e fs.DirEntry) bool {
-	if e.IsDir() {
-		return true
-	}
-	im.problem(rel, 0, "expected a directory, found a %s", kindOf(e))
 	return false
 }
 
@@ -199,9 +183,8 @@ func (im *importer) readFile(rel string, maxBytes int64) ([]byte, bool) {
 	return data, true
 }
 
-// readText reads a script or managed file whose content goes into the manifest as a string:
-// UTF-8 text without NUL bytes of at most maxRunes characters. Anything else could not be
-// carried unchanged.
+// readText reads a file whose content goes into the manifest as a string: UTF-8 text without
+// NUL bytes of at most maxRunes characters. Anything else could not be carried unchanged.
 func (im *importer) readText(rel string, maxRunes int) (string, bool) {
 	data, ok := im.readFile(rel, int64(maxRunes)*utf8.UTFMax)
 	if !ok {
@@ -222,6 +205,38 @@ func (im *importer) readText(rel string, maxRunes int) (string, bool) {
 		return "", false
 	}
 	return string(data), true
+}
+
+// readLines reads a small text file as lines without their line ends.
+func (im *importer) readLines(rel string) ([]string, bool) {
+	text, ok := im.readText(rel, 1<<20)
+	if !ok {
+		return nil, false
+	}
+	text = strings.TrimPrefix(text, "\ufeff")
+	lines := strings.Split(text, "\n")
+	if len(lines) > 0 && lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	for i, l := range lines {
+		lines[i] = strings.TrimSuffix(l, "\r")
+	}
+	return lines, true
+}
+
+// isDoc reports documentation for people, which the original store keeps beside everything.
+func isDoc(name string) bool { return strings.HasSuffix(strings.ToLower(name), ".md") }
+
+func kindOf(e fs.DirEntry) string {
+	switch {
+	case e.IsDir():
+		return "directory"
+	case e.Type()&fs.ModeSymlink != 0:
+		return "symbolic link"
+	case e.Type().IsRegular():
+		return "file"
+	}
+	return "special file"
 }
 
 // unwrapPath drops the absolute path from an fs error: messages name files relative to the

@@ -11,17 +11,14 @@ import (
 type Problem struct {
 	// File is the path relative to the imported directory, with forward slashes.
 	File string
-	// Line is the 1-based line in File, or 0 when the problem concerns the whole file.
+	// Line is the 1-based line in File; a problem with a whole file or directory is at line 1.
 	Line int
 	// Message says what is wrong.
 	Message string
 }
 
 func (p Problem) String() string {
-	if p.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Message)
-	}
-	return fmt.Sprintf("%s: %s", p.File, p.Message)
+	return fmt.Sprintf("%s:%d: %s", p.File, max(p.Line, 1), p.Message)
 }
 
 // Problems is every problem found in one import. It is the error Import returns.

@@ -20,6 +20,7 @@ import (
 var (
 	tagRE         = regexp.MustCompile(`^[a-z0-9_][a-z0-9_+.-]*$`)
 	osTemplateRE  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]*:vztmpl/[A-Za-z0-9_.+-]+[.](tar[.](gz|xz|zst|bz2)|tgz)$`)
+	osShortRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9.+-]*$`)
 	storageRE     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]*$`)         // storage and bridge
 	dnsishNameRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$`) // script and service names
 	objectRefRE   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
@@ -28,8 +29,8 @@ var (
 	dotSegmentRE  = regexp.MustCompile(`(^|/)[.][.]?(/|$)`)
 	fileModeRE    = regexp.MustCompile(`^0?[0-7]{3}$`)
 	ownerRE       = regexp.MustCompile(`^[a-z_][a-z0-9_-]*(:[a-z_][a-z0-9_-]*)?$`)
-	packageRE     = regexp.MustCompile(`^[A-Za-z0-9@_][A-Za-z0-9._+/:@-]*(\[[A-Za-z0-9._,-]+\])?((==|>=|<=|~=|!=|=)[A-Za-z0-9._+:~*-]+)?$`)
-	aptPackageRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$`)
+	packageRE     = regexp.MustCompile(`^[A-Za-z0-9@_][A-Za-z0-9._+/:@~^*-]*(\[[A-Za-z0-9._,-]+\])?((==|===|!=|~=|>=|<=|=|~|>|<)[A-Za-z0-9._+:~*!^-]+(,(==|===|!=|~=|>=|<=|>|<)[A-Za-z0-9._+:~*!-]+){0,7})?$`)
+	aptPackageRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:*-]+|/[a-z0-9][a-z0-9.-]*)?$`)
 	envNameRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
@@ -53,6 +54,7 @@ const (
 	maxScripts           = 64
 	maxScriptName        = 63
 	maxScriptContent     = 262144
+	maxCheck             = 4096
 	maxFiles             = 64
 	maxFilePath          = 512
 	maxFileContent       = 1048576
@@ -122,8 +124,8 @@ func validateTag(tag string) error {
 }
 
 func validateOSTemplate(v string) error {
-	if runes(v) > maxOSTemplate || !osTemplateRE.MatchString(v) {
-		return fmt.Errorf("%q is not a volume id of the form <storage>:vztmpl/<file>.tar.(gz|xz|zst|bz2) or .tgz, such as local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", v)
+	if runes(v) > maxOSTemplate || !(osTemplateRE.MatchString(v) || osShortRE.MatchString(v)) {
+		return fmt.Errorf("%q is neither a short form such as debian-12-standard (lowercase letters, digits and . + -) nor a volume id such as local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", v)
 	}
 	return nil
 }
@@ -180,7 +182,7 @@ func validatePackage(m lxcv1.PackageManager, name string) error {
 		return fmt.Errorf("%q is not a package name with an optional version pin (no blanks, quotes or shell syntax, at most %d characters)", name, maxPackageName)
 	}
 	if m == lxcv1.PackageManagerApt && !aptPackageRE.MatchString(name) {
-		return fmt.Errorf("%q is not an apt package: lowercase Debian names of two or more characters with an optional :arch and =version", name)
+		return fmt.Errorf("%q is not an apt package: lowercase Debian names of two or more characters with an optional :arch and =version (globs such as =24.* allowed) or /release", name)
 	}
 	return configmanager.ValidatePackageName(configmanager.PackageManager(m), name)
 }

@@ -13,15 +13,8 @@ import (
 // the importer never sets — status, creationTimestamp, empty sections — are left out, so the
 // manifests read like hand-written ones.
 func WriteYAML(w io.Writer, res *Result) error {
-	var objects []any
-	for i := range res.Buckets {
-		objects = append(objects, &res.Buckets[i])
-	}
-	for i := range res.Templates {
-		objects = append(objects, &res.Templates[i])
-	}
 	var out bytes.Buffer
-	for _, obj := range objects {
+	for _, obj := range objectsOf(res) {
 		doc, err := manifest(obj)
 		if err != nil {
 			return err
@@ -35,6 +28,15 @@ func WriteYAML(w io.Writer, res *Result) error {
 
 // manifest renders one object as YAML without status and without empty values.
 func manifest(obj any) ([]byte, error) {
+	data, err := manifestJSON(obj)
+	if err != nil {
+		return nil, err
+	}
+	return yaml.JSONToYAML(data)
+}
+
+// manifestJSON renders one object as JSON without status and without empty values.
+func manifestJSON(obj any) ([]byte, error) {
 	data, err := json.Marshal(obj)
 	if err != nil {
 		return nil, fmt.Errorf("encoding %T: %w", obj, err)
@@ -47,11 +49,10 @@ func manifest(obj any) ([]byte, error) {
 	}
 	delete(m, "status")
 	prune(m)
-	data, err = json.Marshal(m)
-	if err != nil {
-		return nil, err
+	if md, ok := m["metadata"].(map[string]any); ok {
+		delete(md, "creationTimestamp")
 	}
-	return yaml.JSONToYAML(data)
+	return json.Marshal(m)
 }
 
 // prune removes nulls and empty objects, which carry nothing, from m and its children.
