@@ -1,8 +1,10 @@
-// Package importer turns a template directory — one directory per template holding a
-// template.conf with scripts, managed files, environment and package lists beside it, plus
-// shared package buckets — into LXCTemplate and PackageBucket objects.
+// Package importer turns a template store in the original dashboard's layout — one directory
+// per template holding template.conf and container-configs/ with scripts, package lists,
+// custom installers and managed files — into LXCTemplate and PackageBucket objects, and applies
+// them.
 //
-// The format is described in docs/template-directory.md. The importer checks every value
+// The layout is described in docs/template-directory.md. The importer checks every value
 // against the rules the API server enforces for the CRDs, reports each problem with its file
-// and line, and never drops input it does not understand: an unknown key or file is a problem.
+// and line, and never drops input it does not understand: only documentation and the store's
+// container.sh are skipped, with a note.
 package importer
