@@ -1,8 +1,8 @@
 // Command manager runs the LXC Template Manager controllers.
 //
 //	manager [flags]                   run the controllers
-//	manager import-templates DIR      print LXCTemplate and PackageBucket manifests for a
-//	                                  directory of template.conf templates
+//	manager import-templates DIR      print (or --apply) LXCTemplate and PackageBucket manifests
+//	                                  for a template store in the original dashboard's layout
 package main
 
 import (
