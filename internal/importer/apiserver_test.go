@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -34,6 +35,109 @@ func TestAPIServer(t *testing.T) {
 	})
 	t.Run("SampleManifestsAreStored", func(t *testing.T) { testSampleManifestsAreStored(t, env) })
 	t.Run("ApplyAndDryRun", func(t *testing.T) { testApplyAndDryRun(t, env) })
+	t.Run("VerdictsMatchTheAPIServer", func(t *testing.T) { testVerdictsMatchTheAPIServer(t, env) })
+}
+
+// testVerdictsMatchTheAPIServer imports one-template stores that are valid or break one rule
+// and checks that the API server accepts exactly the objects the importer accepts, so the
+// importer's checks are the API's rules rather than a guess at them.
+func testVerdictsMatchTheAPIServer(t *testing.T, env *testenv.Env) {
+	ctx := context.Background()
+	conf := func(lines ...string) map[string]string {
+		return map[string]string{tp + "template.conf": strings.Join(lines, "\n") + "\n"}
+	}
+	with := func(store map[string]string, kv ...string) map[string]string {
+		for i := 0; i < len(kv); i += 2 {
+			store[tp+"container-configs/"+kv[i]] = kv[i+1]
+		}
+		return store
+	}
+	file := func(name, dir, policy string) []string {
+		return []string{"files/" + name, "x\n", "files/" + name + ".path", dir + "\n", "files/" + name + ".policy", policy + "\n"}
+	}
+	cases := []struct {
+		name  string
+		store map[string]string
+		valid bool
+	}{
+		{"upper bounds", conf("TEMPLATE_CPU=8192", "TEMPLATE_RAM=268435456", "TEMPLATE_DISK=131072"), true},
+		{"lower bounds", conf("TEMPLATE_CPU=1", "TEMPLATE_RAM=16", "TEMPLATE_DISK=1"), true},
+		{"32 tags", conf(`TEMPLATE_TAGS="` + tags(32) + `"`), true},
+		{"ubuntu short form", conf("TEMPLATE_OS=ubuntu", "TEMPLATE_VERSION=24.04"), true},
+		{"longest description", conf(`TEMPLATE_DESCRIPTION="` + strings.Repeat("é", 4096) + `"`), true},
+		{"privileged", conf("TEMPLATE_UNPRIVILEGED=0"), true},
+		{"script names", with(conf(), "scripts/00-a_b.c-d.sh", "true\n", "scripts/99-z.sh", "true\n"), true},
+		{"files at their paths", with(conf(), append(file("a b@c+d=e,f:g~h", "/srv/www", "Default"), file("x", "/etc/", "backup")...)...), true},
+		{"custom installer", with(conf(), "packages/t.custom", "Tool One|command -v one|curl -fsSL x && echo ok|86400\n"), true},
+		{"cores 0", conf("TEMPLATE_CPU=0"), false},
+		{"cores 8193", conf("TEMPLATE_CPU=8193"), false},
+		{"memory 15", conf("TEMPLATE_RAM=15"), false},
+		{"disk 0", conf("TEMPLATE_DISK=0"), false},
+		{"uppercase tag", conf("TEMPLATE_TAGS=Web"), false},
+		{"tag too long", conf("TEMPLATE_TAGS=" + strings.Repeat("t", 65)), false},
+		{"33 tags", conf(`TEMPLATE_TAGS="` + tags(33) + `"`), false},
+		{"uppercase OS", conf("TEMPLATE_OS=Debian"), false},
+		{"OS with a blank", conf(`TEMPLATE_OS="debian bookworm"`), false},
+		{"description too long", conf(`TEMPLATE_DESCRIPTION="` + strings.Repeat("é", 4097) + `"`), false},
+		{"uppercase script name", with(conf(), "scripts/00-Setup.sh", "true\n"), false},
+		{"relative .path", with(conf(), file("motd", "etc", "replace")...), false},
+		{"file under /proc", with(conf(), file("x", "/proc/sys", "replace")...), false},
+		{"file in config-manager", with(conf(), file("state", "/var/lib/config-manager", "replace")...), false},
+		{"unknown policy", with(conf(), file("motd", "/etc", "merge")...), false},
+		{"custom timeout 0", with(conf(), "packages/t.custom", "tool|true|true|0\n"), false},
+		{"custom timeout above a day", with(conf(), "packages/t.custom", "tool|true|true|86401\n"), false},
+		{"custom check too long", with(conf(), "packages/t.custom", "tool|"+strings.Repeat("x", 4097)+"|true\n"), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res, problems := load(writeStore(t, tc.store), Options{Namespace: "default"})
+			if got := len(problems) == 0; got != tc.valid {
+				t.Fatalf("importer accepted=%v, want %v: %v", got, tc.valid, problems.Error())
+			}
+			if len(res.Templates) != 1 {
+				t.Fatalf("%d templates, want 1", len(res.Templates))
+			}
+			err := env.Client.Create(ctx, &res.Templates[0], client.DryRunAll)
+			if (err == nil) != tc.valid {
+				t.Errorf("API server accepted=%v, importer accepted=%v (importer: %v; server: %v)", err == nil, tc.valid, problems.Error(), err)
+			}
+		})
+	}
+	// Package names: the bucket the importer accepts, the API server accepts, and the other way round.
+	names := []struct {
+		manager, name string
+		valid         bool
+	}{
+		{"apt", "nodejs=24.*", true}, {"apt", "nginx/bookworm-backports", true}, {"apt", "libc6:amd64=2.36-9", true},
+		{"dnf", "nodejs-24.*", true}, {"pip", "requests>=2.31,<3", true}, {"npm", "typescript@^5.4", true}, {"apk", "curl~8", true},
+		{"apt", "Curl", false}, {"apt", "node*", false}, {"apt", "nodejs=24.*;id", false}, {"pip", "requests>=2, <3", false},
+		{"npm", "tool@^1.2;id", false}, {"apk", "curl>", false}, {"dnf", "$(id)", false},
+	}
+	for _, n := range names {
+		t.Run(n.manager+" "+n.name, func(t *testing.T) {
+			store := with(conf(), "packages/b."+n.manager, n.name+"\n")
+			res, problems := load(writeStore(t, store), Options{Namespace: "default"})
+			if got := len(problems) == 0; got != n.valid {
+				t.Fatalf("importer accepted=%v, want %v: %v", got, n.valid, problems.Error())
+			}
+			if len(res.Buckets) != 1 {
+				t.Fatalf("%d buckets, want 1", len(res.Buckets))
+			}
+			err := env.Client.Create(ctx, &res.Buckets[0], client.DryRunAll)
+			if (err == nil) != n.valid {
+				t.Errorf("API server accepted=%v, importer accepted=%v (server: %v)", err == nil, n.valid, err)
+			}
+		})
+	}
+}
+
+// tags is n distinct tags separated by ;.
+func tags(n int) string {
+	var out []string
+	for i := range n {
+		out = append(out, "t"+strconv.Itoa(i))
+	}
+	return strings.Join(out, ";")
 }
 
 func createNamespace(t *testing.T, env *testenv.Env, ns string) {
