@@ -375,7 +375,7 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "ContainerVanished", "Create",
 			"CT %d is gone from node %s; creating it again", st.VMID, st.Node)
 	}
-	volid, ok := resolveOSTemplate(d.OSTemplate, s.cluster.Status.Templates, st.Node)
+	volid, ok := createOSTemplate(d.OSTemplate, s.cluster, st.Node)
 	if !ok {
 		return Wait(dependencyRetry, lxcv1.OSTemplateNotFoundReason, "node %s of cluster %s has no OS template %s",
 			st.Node, s.cluster.Name, osTemplateWanted(d.OSTemplate))

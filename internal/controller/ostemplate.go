@@ -54,6 +54,16 @@ func resolveOSTemplate(osTemplate string, templates []lxcv1.ClusterTemplate, nod
 	return best.VolID, true
 }
 
+// createOSTemplate is the volume a container on node is created from. A volid is passed to
+// Proxmox as it is, which knows best whether the node has it (the cluster's list may be a sync
+// behind); a short form is resolved against the cluster's discovered templates.
+func createOSTemplate(osTemplate string, cluster *lxcv1.ProxmoxCluster, node string) (string, bool) {
+	if !isShortOSTemplate(osTemplate) {
+		return osTemplate, true
+	}
+	return resolveOSTemplate(osTemplate, cluster.Status.Templates, node)
+}
+
 // splitTemplateFile splits a volid like local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst
 // into its short form (debian-12-standard) and version (12.7-1), as Proxmox names the
 // templates of its appliance index.
