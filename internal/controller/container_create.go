@@ -260,15 +260,6 @@ func (r *LXCContainerReconciler) nodeOfVMID(ctx context.Context, s *containerSco
 // node, or the node lacks the memory.
 func (r *LXCContainerReconciler) placementRefusals(ctx context.Context, s *containerScope, nodes []proxmox.Node) (map[string]string, error) {
 	d := s.desired
-	templateStorage, _, _ := strings.Cut(d.OSTemplate, ":")
-	listed := map[string]bool{} // node → the cluster's discovery saw OS templates there
-	hasTemplate := map[string]bool{}
-	for _, t := range s.cluster.Status.Templates {
-		listed[t.Node] = true
-		if t.VolID == d.OSTemplate {
-			hasTemplate[t.Node] = true
-		}
-	}
 	refusals := map[string]string{}
 	for _, n := range nodes {
 		if !n.Online() {
@@ -286,12 +277,8 @@ func (r *LXCContainerReconciler) placementRefusals(ctx context.Context, s *conta
 			refusals[n.Name] = why
 			continue
 		}
-		if why := storageRefusal(storages, templateStorage, "vztmpl", 0); why != "" {
-			refusals[n.Name] = why + " (for the OS template)"
-			continue
-		}
-		if listed[n.Name] && !hasTemplate[n.Name] {
-			refusals[n.Name] = fmt.Sprintf("no OS template %s", d.OSTemplate)
+		if why := osTemplateRefusal(d.OSTemplate, s.cluster.Status.Templates, n.Name, storages); why != "" {
+			refusals[n.Name] = why
 		}
 	}
 	return refusals, nil

@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 )
 
 // isShortOSTemplate reports whether osTemplate is the short form (debian-12-standard) rather
@@ -62,6 +63,28 @@ func createOSTemplate(osTemplate string, cluster *lxcv1.ProxmoxCluster, node str
 		return osTemplate, true
 	}
 	return resolveOSTemplate(osTemplate, cluster.Status.Templates, node)
+}
+
+// osTemplateRefusal says why node cannot create a container from osTemplate: the storage of a
+// volid is missing there, or the cluster's discovery lists OS templates on the node but none
+// that osTemplate stands for. A short form is only ever found through that list.
+func osTemplateRefusal(osTemplate string, templates []lxcv1.ClusterTemplate, node string, storages []proxmox.Storage) string {
+	volid, found := resolveOSTemplate(osTemplate, templates, node)
+	missing := fmt.Sprintf("no OS template %s", osTemplateWanted(osTemplate))
+	if !found {
+		if isShortOSTemplate(osTemplate) {
+			return missing
+		}
+		volid = osTemplate
+	}
+	storage, _, _ := strings.Cut(volid, ":")
+	if why := storageRefusal(storages, storage, "vztmpl", 0); why != "" {
+		return why + " (for the OS template)"
+	}
+	if !found && slices.ContainsFunc(templates, func(t lxcv1.ClusterTemplate) bool { return t.Node == node }) {
+		return missing
+	}
+	return ""
 }
 
 // splitTemplateFile splits a volid like local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst

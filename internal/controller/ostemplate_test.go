@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
 )
 
@@ -39,6 +40,34 @@ func TestResolveOSTemplate(t *testing.T) {
 		got, ok := resolveOSTemplate(tc.osTemplate, templates, tc.node)
 		if got != tc.want || ok != (tc.want != "") {
 			t.Errorf("resolveOSTemplate(%s, %s) = %q, %v; want %q", tc.osTemplate, tc.node, got, ok, tc.want)
+		}
+	}
+}
+
+func TestOSTemplateRefusal(t *testing.T) {
+	templates := []lxcv1.ClusterTemplate{
+		{Node: "pve1", Storage: "nfs", VolID: "nfs:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"},
+		{Node: "pve2", Storage: "local", VolID: "local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz"},
+	}
+	local := []proxmox.Storage{{Name: "local", Content: []string{"vztmpl"}, Active: true, Enabled: true}}
+	withNFS := append([]proxmox.Storage{{Name: "nfs", Content: []string{"vztmpl"}, Active: true, Enabled: true}}, local...)
+	cases := []struct {
+		osTemplate, node string
+		storages         []proxmox.Storage
+		want             string
+	}{
+		{"debian-12-standard", "pve1", withNFS, ""},
+		{"debian-12-standard", "pve1", local, "no storage nfs (for the OS template)"},
+		{"debian-12-standard", "pve2", withNFS, "no OS template debian-12-standard (a volume <storage>:vztmpl/debian-12-standard_<version>_<arch>.tar.*)"},
+		{"debian-12-standard", "pve3", withNFS, "no OS template debian-12-standard (a volume <storage>:vztmpl/debian-12-standard_<version>_<arch>.tar.*)"},
+		{"local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "pve2", withNFS, "no OS template local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"},
+		// A node the discovery has not listed yet is left to Proxmox for a volid.
+		{"local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "pve3", withNFS, ""},
+		{"backup:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "pve3", withNFS, "no storage backup (for the OS template)"},
+	}
+	for _, tc := range cases {
+		if got := osTemplateRefusal(tc.osTemplate, templates, tc.node, tc.storages); got != tc.want {
+			t.Errorf("osTemplateRefusal(%s, %s) = %q, want %q", tc.osTemplate, tc.node, got, tc.want)
 		}
 	}
 }
