@@ -10,9 +10,11 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 )
@@ -112,6 +114,9 @@ func runCommand(args []string, stdout, stderr io.Writer, config func(kubeconfig 
 		if err != nil {
 			return fail("%v", err)
 		}
+		// The client logs through controller-runtime, which warns when nobody set a logger;
+		// this command reports on stdout and stderr itself.
+		ctrllog.SetLogger(logr.Discard())
 		c, err := client.New(cfg, client.Options{Scheme: scheme})
 		if err != nil {
 			return fail("%v", err)
