@@ -125,8 +125,10 @@ type Script struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$`
 	Name string `json:"name"`
 
-	// content is the script itself, with a #! line (default interpreter /bin/sh).
+	// content is the script itself, with a #! line (default interpreter /bin/sh). An empty
+	// script is refused: it would run as nothing and pass.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=262144
 	Content *string `json:"content,omitempty"`
 
@@ -183,8 +185,9 @@ type ManagedFile struct {
 	// +kubebuilder:validation:XValidation:rule="!['/proc', '/sys', '/dev', '/run'].exists(d, self == d || self.startsWith(d + '/'))",message="path must not be inside /proc, /sys, /dev or /run"
 	Path string `json:"path"`
 
-	// content is the file's content.
+	// content is the file's content; it is never empty (write a newline for an empty file).
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=1048576
 	Content *string `json:"content,omitempty"`
 
