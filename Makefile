@@ -26,6 +26,7 @@ export KUBEBUILDER_ASSETS := $(BIN)
 DEB_PACKAGES := lxc debootstrap uidmap zstd dnsmasq-base dpkg-dev openssh-client openssh-server iproute2 nftables curl openssl postgresql
 
 GO_TEST_FLAGS ?= -count=1
+FUZZTIME ?= 15s
 TEST_TIMEOUT ?= 30m
 
 .PHONY: all
@@ -114,6 +115,15 @@ test: deps doctor tools ostemplate manager pvesim ## Run every test.
 .PHONY: test-unit
 test-unit: ## Run the tests that need neither root nor a control plane.
 	go test -short $(GO_TEST_FLAGS) ./internal/...
+
+.PHONY: fuzz
+fuzz: ## Run every Fuzz target for FUZZTIME each (default 15s); plain go test runs only their seeds.
+	@for pkg in $$(grep -l --include='*_test.go' -r '^func Fuzz' api internal cmd | xargs -n1 dirname | sort -u); do \
+		for target in $$(grep -h -o '^func Fuzz[A-Za-z0-9_]*' $$pkg/*_test.go | cut -d' ' -f2); do \
+			echo "fuzz $$pkg $$target"; \
+			go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+		done; \
+	done
 
 BENCH ?= .
 

@@ -211,7 +211,12 @@ func ParseFeatures(s string) (Features, error) {
 		case "force_rw_sys":
 			f.ForceRWSys = parseFlag(v)
 		case "mount":
-			f.Mount = strings.FieldsFunc(v, func(r rune) bool { return r == ';' })
+			f.Mount = nil
+			for _, fs := range strings.Split(v, ";") {
+				if fs = strings.TrimSpace(fs); fs != "" {
+					f.Mount = append(f.Mount, fs)
+				}
+			}
 		default:
 			return Features{}, fmt.Errorf("unknown feature %q in %q", k, s)
 		}
@@ -263,30 +268,33 @@ func ParseRootFS(s string) (RootFS, error) {
 	return r, nil
 }
 
+// diskSizePattern is pve-common's parse_size: a decimal number with an optional unit.
+var diskSizePattern = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)([KMGTkmgt]?)$`)
+
 // ParseDiskSize parses a Proxmox disk size such as "8G", "512M" or "1.5T" (bytes when no unit).
 func ParseDiskSize(s string) (uint64, error) {
-	s = strings.TrimSpace(s)
-	mult := 1.0
-	if s != "" {
-		switch unit := s[len(s)-1]; unit {
-		case 'K', 'k':
-			mult = 1 << 10
-		case 'M', 'm':
-			mult = 1 << 20
-		case 'G', 'g':
-			mult = 1 << 30
-		case 'T', 't':
-			mult = 1 << 40
-		}
-		if mult != 1 {
-			s = s[:len(s)-1]
-		}
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || v < 0 {
+	m := diskSizePattern.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
 		return 0, fmt.Errorf("malformed disk size %q", s)
 	}
-	return uint64(v * mult), nil
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0, fmt.Errorf("malformed disk size %q", s)
+	}
+	switch strings.ToUpper(m[2]) {
+	case "K":
+		v *= 1 << 10
+	case "M":
+		v *= 1 << 20
+	case "G":
+		v *= 1 << 30
+	case "T":
+		v *= 1 << 40
+	}
+	if v >= 1<<64 {
+		return 0, fmt.Errorf("disk size %q is too large", s)
+	}
+	return uint64(v), nil
 }
 
 var netKey = regexp.MustCompile(`^net(\d+)$`)

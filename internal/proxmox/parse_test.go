@@ -94,6 +94,10 @@ func TestFeatures(t *testing.T) {
 	if got := (Features{}).String(); got != "" {
 		t.Errorf("empty features = %q", got)
 	}
+	// Found by FuzzParseFeatures: blank mount entries made String and Parse disagree.
+	if f, err := ParseFeatures("mount=nfs; ;cifs ;"); err != nil || !reflect.DeepEqual(f.Mount, []string{"nfs", "cifs"}) {
+		t.Errorf("blank mount entries: %q, %v", f.Mount, err)
+	}
 	if _, err := ParseFeatures("teleport=1"); err == nil {
 		t.Error("unknown feature accepted")
 	}
@@ -113,8 +117,11 @@ func TestRootFSAndDiskSize(t *testing.T) {
 			t.Errorf("ParseDiskSize(%q) = %d, %v; want %d", s, got, err, want)
 		}
 	}
-	if _, err := ParseDiskSize("lots"); err == nil {
-		t.Error("malformed size accepted")
+	// Found by FuzzParseRootFS: strconv.ParseFloat reads more than pve-common's sizes.
+	for _, bad := range []string{"lots", "", "NaN", "Inf", "-1G", "+8G", "1e3G", "0x10", "8GG", "99999999999T"} {
+		if got, err := ParseDiskSize(bad); err == nil {
+			t.Errorf("ParseDiskSize(%q) = %d, want an error", bad, got)
+		}
 	}
 }
 
