@@ -40,6 +40,9 @@ const (
 	AuthenticationFailedReason = "AuthenticationFailed"
 	// CredentialsNotFoundReason: the referenced credentials Secret or one of its keys is missing.
 	CredentialsNotFoundReason = "CredentialsNotFound"
+	// CredentialsNamespaceNotAllowedReason: a ProxmoxCluster references a Secret outside the
+	// controller's namespace, and the manager was not started with a flag that allows it.
+	CredentialsNamespaceNotAllowedReason = "CredentialsNamespaceNotAllowed"
 	// TLSFailedReason: the Proxmox certificate could not be verified.
 	TLSFailedReason = "TLSFailed"
 	// UnreachableReason: the Proxmox API did not answer.

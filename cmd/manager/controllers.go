@@ -15,12 +15,14 @@ import (
 
 // controllerOptions tune the container pipeline.
 type controllerOptions struct {
-	namespace      string
-	workers        int
-	resync         time.Duration
-	taskPoll       time.Duration
-	guestListAge   time.Duration
-	sshDialRetries int
+	namespace string
+	// credentialsNamespaces are namespaces besides namespace for ProxmoxCluster Secrets.
+	credentialsNamespaces []string
+	workers               int
+	resync                time.Duration
+	taskPoll              time.Duration
+	guestListAge          time.Duration
+	sshDialRetries        int
 }
 
 // setupControllers registers every reconciler with the manager.
@@ -35,6 +37,9 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts controllerOpti
 	connector := &controller.ClusterConnector{
 		Secrets: mgr.GetAPIReader(),
 		Factory: proxmox.NewFactory(proxmox.WithMetrics(pxMetrics)),
+
+		Namespace:             opts.namespace,
+		CredentialsNamespaces: opts.credentialsNamespaces,
 	}
 	if err := (&controller.ProxmoxClusterReconciler{
 		Client:    mgr.GetClient(),

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"flag"
 	"os"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -84,6 +85,17 @@ func run() int {
 		"How often the mirror compares every row with the cluster and removes rows of objects that are gone.")
 	flag.DurationVar(&mopts.eventRetention, "mirror-event-retention", mirror.DefaultEventRetention,
 		"How long the mirror keeps a container's Events after they happened.")
+	flag.Func(controller.CredentialsNamespacesFlag,
+		"Further namespaces, comma-separated, a ProxmoxCluster may take its credentials and CA Secrets from; "+
+			"* allows every namespace. The controller's own namespace is always allowed.",
+		func(v string) error {
+			for _, ns := range strings.Split(v, ",") {
+				if ns = strings.TrimSpace(ns); ns != "" {
+					copts.credentialsNamespaces = append(copts.credentialsNamespaces, ns)
+				}
+			}
+			return nil
+		})
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()

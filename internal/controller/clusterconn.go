@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -32,6 +33,31 @@ const (
 type ClusterConnector struct {
 	Secrets client.Reader
 	Factory *proxmox.Factory
+	// Namespace is the controller's namespace, the only one a ProxmoxCluster's Secrets are read
+	// from by default: whoever may create a cluster-scoped ProxmoxCluster must not be able to
+	// send any namespace's Secret to an endpoint of their choice.
+	Namespace string
+	// CredentialsNamespaces are further namespaces allowed for those Secrets; "*" allows every
+	// namespace.
+	CredentialsNamespaces []string
+}
+
+// AnyNamespace in CredentialsNamespaces allows a ProxmoxCluster's Secrets in every namespace.
+const AnyNamespace = "*"
+
+// CredentialsNamespacesFlag is the manager flag that sets CredentialsNamespaces.
+const CredentialsNamespacesFlag = "credentials-namespaces"
+
+// checkSecretNamespace refuses a Secret reference outside the allowed namespaces; field names
+// the reference in the message.
+func (c *ClusterConnector) checkSecretNamespace(field, namespace string) error {
+	if namespace == c.Namespace || slices.Contains(c.CredentialsNamespaces, namespace) ||
+		slices.Contains(c.CredentialsNamespaces, AnyNamespace) {
+		return nil
+	}
+	return Stall(lxcv1.CredentialsNamespaceNotAllowedReason,
+		"%s is in namespace %s, but a ProxmoxCluster takes its Secrets only from the controller's namespace %s "+
+			"unless the manager is started with --%s naming another", field, namespace, c.Namespace, CredentialsNamespacesFlag)
 }
 
 // Connect returns the client for a cluster. A missing Secret or key is a StallError: nothing
@@ -50,6 +76,14 @@ func (c *ClusterConnector) Connect(ctx context.Context, cluster *lxcv1.ProxmoxCl
 
 func (c *ClusterConnector) settings(ctx context.Context, cluster *lxcv1.ProxmoxCluster) (proxmox.Settings, error) {
 	ref := cluster.Spec.CredentialsRef
+	if err := c.checkSecretNamespace("spec.credentialsRef", ref.Namespace); err != nil {
+		return proxmox.Settings{}, err
+	}
+	if tls := cluster.Spec.TLS; tls != nil && tls.CASecretRef != nil {
+		if err := c.checkSecretNamespace("spec.tls.caSecretRef", tls.CASecretRef.Namespace); err != nil {
+			return proxmox.Settings{}, err
+		}
+	}
 	data, err := c.secretData(ctx, ref.Namespace, ref.Name)
 	if err != nil {
 		return proxmox.Settings{}, err

@@ -38,6 +38,10 @@ var (
 
 const controllerNamespace = "lxctm-system"
 
+// sharedCredentialsNamespace is allowed for ProxmoxCluster Secrets besides the controller's
+// namespace, as --credentials-namespaces allows it.
+const sharedCredentialsNamespace = "lxctm-shared-credentials"
+
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel())))
 	var err error
@@ -75,8 +79,10 @@ func startManager(ctx context.Context) error {
 	if err := SetupIndexes(ctx, mgr); err != nil {
 		return err
 	}
-	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllerNamespace}}); err != nil {
-		return err
+	for _, ns := range []string{controllerNamespace, sharedCredentialsNamespace} {
+		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return err
+		}
 	}
 	reg := prometheus.NewRegistry()
 	pxMetrics, err := proxmox.NewMetrics(reg)
@@ -87,7 +93,8 @@ func startManager(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	connector := &ClusterConnector{Secrets: mgr.GetAPIReader(), Factory: proxmox.NewFactory(proxmox.WithMetrics(pxMetrics))}
+	connector := &ClusterConnector{Secrets: mgr.GetAPIReader(), Factory: proxmox.NewFactory(proxmox.WithMetrics(pxMetrics)),
+		Namespace: controllerNamespace, CredentialsNamespaces: []string{sharedCredentialsNamespace}}
 	if err := (&ProxmoxClusterReconciler{Client: mgr.GetClient(), Connector: connector,
 		Recorder: mgr.GetEventRecorder("proxmoxcluster-controller")}).SetupWithManager(mgr); err != nil {
 		return err

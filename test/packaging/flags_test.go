@@ -63,7 +63,8 @@ func sameFlagValue(a, b string) bool {
 func TestRenderedArgsAreManagerFlags(t *testing.T) {
 	defaults := managerDefaults(t)
 	for name, b := range map[string]bundle{
-		"chart": {helmTemplate(t, "lxctm", controllerNS, "--set", "metrics.certSecretName=tls")},
+		"chart": {helmTemplate(t, "lxctm", controllerNS, "--set", "metrics.certSecretName=tls",
+			"--set", "proxmoxClusters.credentialsNamespaces={platform-secrets,team-a}")},
 		"chart with the mirror": {helmTemplate(t, "lxctm", controllerNS, "--set", "mirror.enabled=true",
 			"--set", "mirror.dsnSecretRef.name=pg")},
 		"kustomize": {kustomizeBuild(t, "config/default")},
