@@ -373,6 +373,7 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 	if err != nil {
 		return err
 	}
+	s.redactor.Add(password)
 	_, controllerKey, err := r.Key.Load(ctx)
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/configmanager"
 	"templatemanager.dev/lxc-template-manager/internal/discovery"
+	"templatemanager.dev/lxc-template-manager/internal/redact"
 )
 
 // Proxmox defaults, applied when neither the template nor the container sets a value.
@@ -79,6 +80,8 @@ func (d *desiredContainer) staticAddress() string {
 type resolver struct {
 	reader    client.Reader
 	namespace string
+	// redactor, when set, learns the value of every Secret read, for redaction.
+	redactor *redact.Redactor
 }
 
 func (r resolver) key(ctx context.Context, secret bool, name, key string) ([]byte, error) {
@@ -99,6 +102,9 @@ func (r resolver) data(ctx context.Context, secret bool, name string) (map[strin
 		s := &corev1.Secret{}
 		if err := r.reader.Get(ctx, nn, s); err != nil {
 			return nil, notFoundAsWait(err, "Secret", name)
+		}
+		if r.redactor != nil {
+			r.redactor.AddData(s.Data)
 		}
 		return s.Data, nil
 	}

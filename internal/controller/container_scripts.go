@@ -87,6 +87,8 @@ func (r *LXCContainerReconciler) reconcileScripts(ctx context.Context, s *contai
 				return "", err
 			}
 		}
+		// Scripts see the container's Secrets in their environment and may print them.
+		rs.OutputTail = s.redactor.String(rs.OutputTail)
 		r.recordRun(rn, rs)
 		switch rs.State {
 		case ssh.RunRunning:

@@ -98,6 +98,7 @@ func discoveredServices(services []discovery.Service, promises []discovery.Promi
 // go only into the Secret; status names the Secret.
 func (r *LXCContainerReconciler) writeCredentials(ctx context.Context, s *containerScope, files []discovery.CredentialsFile) error {
 	data, err := discovery.CredentialsData(files)
+	s.redactor.AddData(data)
 	if err != nil {
 		// A clash or a bad file is reported by name; the readable keys are still stored.
 		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeWarning, "CredentialsProblem", "Discover", "%v", err)

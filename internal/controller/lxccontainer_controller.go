@@ -23,6 +23,7 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+	"templatemanager.dev/lxc-template-manager/internal/redact"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
 )
 
@@ -58,13 +59,8 @@ type LXCContainerReconciler struct {
 	lastDiscover discoveryClock
 	// lastAddress remembers when a DHCP container's interfaces were last read.
 	lastAddress discoveryClock
+	redactors   redactorRegistry
 }
-
-// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=lxccontainers,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=lxccontainers/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=lxccontainers/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
 
 // containerScope is what one reconcile of one container works with.
 type containerScope struct {
@@ -87,6 +83,9 @@ type containerScope struct {
 	requested bool
 	// failedPhase is the condition of the phase that failed in this reconcile, if one did.
 	failedPhase string
+	// redactor replaces the values of the Secrets the container uses in text bound for
+	// status, Events and logs.
+	redactor *redact.Redactor
 }
 
 // containerConfig returns the container's configuration, read at most once per reconcile.
@@ -118,13 +117,18 @@ func (r *LXCContainerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	s := &containerScope{obj: obj, patcher: newStatusPatcher(obj, r.Client, r.Recorder)}
+	s := &containerScope{obj: obj, patcher: newStatusPatcher(obj, r.Client, r.Recorder), redactor: r.newRedactor(ctx, obj)}
+	r.redactors.set(obj.UID, s.redactor)
+	defer r.redactors.drop(obj.UID)
+	// Runs last, after the status write: the error is what controller-runtime logs.
+	defer func() { retErr = s.redactor.Error(retErr) }()
 	defer s.close()
 	defer r.Metrics.observeReconcile(obj)
 
 	if !obj.DeletionTimestamp.IsZero() {
 		defer func() {
 			if controllerutil.ContainsFinalizer(obj, lxcv1.Finalizer) {
+				redactStatus(obj, s.redactor)
 				if perr := s.patcher.Patch(ctx, obj, errDeleting); perr != nil {
 					retErr = errors.Join(retErr, perr)
 				}
@@ -149,7 +153,8 @@ func (r *LXCContainerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 
 	var err error
 	defer func() {
-		if perr := s.patcher.Patch(ctx, obj, err); perr != nil {
+		redactStatus(obj, s.redactor)
+		if perr := s.patcher.Patch(ctx, obj, s.redactor.Error(err)); perr != nil {
 			retErr = errors.Join(retErr, perr)
 		}
 	}()
@@ -246,7 +251,7 @@ func (r *LXCContainerReconciler) resolve(ctx context.Context, s *containerScope)
 	if len(missing) > 0 {
 		return Wait(dependencyRetry, lxcv1.DependencyNotReadyReason, "%s", missingBuckets(missing))
 	}
-	s.desired, err = buildDesired(ctx, resolver{reader: r.APIReader, namespace: obj.Namespace}, obj, tmpl, buckets)
+	s.desired, err = buildDesired(ctx, resolver{reader: r.APIReader, namespace: obj.Namespace, redactor: s.redactor}, obj, tmpl, buckets)
 	if err != nil {
 		return err
 	}
@@ -326,7 +331,7 @@ func (r *LXCContainerReconciler) taskPoll() time.Duration {
 
 // SetupWithManager watches containers and requeues them when their template or cluster changes.
 func (r *LXCContainerReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	r.Recorder = withShortNotes(r.Recorder)
+	r.Recorder = redactingRecorder{EventRecorder: withShortNotes(r.Recorder), redactors: &r.redactors}
 	workers := r.MaxConcurrentReconciles
 	if workers <= 0 {
 		workers = 4

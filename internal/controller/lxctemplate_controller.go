@@ -34,10 +34,6 @@ type LXCTemplateReconciler struct {
 	Recorder events.EventRecorder
 }
 
-// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=lxctemplates,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=lxctemplates/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
-
 func (r *LXCTemplateReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	tmpl := &lxcv1.LXCTemplate{}
 	if err := r.Get(ctx, req.NamespacedName, tmpl); err != nil {

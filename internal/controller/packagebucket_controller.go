@@ -21,9 +21,6 @@ type PackageBucketReconciler struct {
 	Recorder events.EventRecorder
 }
 
-// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=packagebuckets,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=packagebuckets/status,verbs=get;update;patch
-
 func (r *PackageBucketReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	bucket := &lxcv1.PackageBucket{}
 	if err := r.Get(ctx, req.NamespacedName, bucket); err != nil {

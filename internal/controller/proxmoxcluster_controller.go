@@ -39,12 +39,6 @@ type ProxmoxClusterReconciler struct {
 	Recorder  events.EventRecorder
 }
 
-// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=proxmoxclusters,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=proxmoxclusters/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=proxmoxclusters/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
-// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-
 func (r *ProxmoxClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	cluster := &lxcv1.ProxmoxCluster{}
 	if err := r.Get(ctx, req.NamespacedName, cluster); err != nil {

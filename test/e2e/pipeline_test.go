@@ -83,13 +83,16 @@ func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
 	signer := lxctest.NewSigner(t)
 	userKey := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(signer.PublicKey()))) + " e2e@test"
 	const apiKey = "s3cr3t-api-key-value"
+	// The failing script prints a value it has from a Secret through envFrom.
+	const boomKey = "boom-k3y-from-a-secret"
 
 	failing := s.webTemplate(ns, "failing", lxcv1.Script{Name: "boom",
-		Content: str("#!/bin/sh\necho first line\necho second line\necho 'it went boom' >&2\nexit 3\n")})
+		Content: str("#!/bin/sh\necho first line\necho \"the key is $BOOM_KEY\"\necho second line\necho \"it went boom with $BOOM_KEY\" >&2\nexit 3\n")})
 	failing.Spec.Services = nil
 	s.create(t,
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-1-env"}, Data: map[string][]byte{"API_KEY": []byte(apiKey)}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bad-1-env"}, Data: map[string][]byte{"BOOM_KEY": []byte(boomKey)}},
 		webBucket(ns), s.webTemplate(ns, "web"), failing,
 		&lxcv1.LXCContainer{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-1"},
@@ -108,6 +111,9 @@ func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
 				ClusterRef: lxcv1.ClusterReference{Name: "pve"}, TemplateRef: lxcv1.LocalObjectReference{Name: "failing"},
 				Network:       &lxcv1.Network{IPv4: s.staticAddress().String() + "/24", Gateway: s.gateway().String()},
 				SSHPublicKeys: []lxcv1.SSHPublicKey{lxcv1.SSHPublicKey(userKey)},
+				Config: &lxcv1.ContainerConfig{
+					EnvFrom: []lxcv1.EnvFromSource{{SecretRef: &lxcv1.LocalObjectReference{Name: "bad-1-env"}}},
+				},
 			},
 		},
 	)
@@ -228,7 +234,8 @@ func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
 		return nil
 	})
 	msg := conditions.GetMessage(bad, lxcv1.ScriptsCompletedCondition)
-	for _, want := range []string{"script boom", "exited 3", "second line", "it went boom"} {
+	// The rest of the output stays; the Secret's value is redacted.
+	for _, want := range []string{"script boom", "exited 3", "second line", "it went boom with [redacted]", "the key is [redacted]"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("ScriptsCompleted message lacks %q: %q", want, msg)
 		}
@@ -237,8 +244,12 @@ func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
 		t.Errorf("bad-1: stalled %v, address %s", conditions.IsStalled(bad), bad.Status.IPAddress)
 	}
 	boom := bad.Status.Scripts[slices.IndexFunc(bad.Status.Scripts, func(sc lxcv1.ScriptStatus) bool { return sc.Name == "boom" })]
-	if boom.ExitCode == nil || *boom.ExitCode != 3 || boom.StartedAt == nil || boom.FinishedAt == nil || !strings.Contains(boom.OutputTail, "second line") {
+	if boom.ExitCode == nil || *boom.ExitCode != 3 || boom.StartedAt == nil || boom.FinishedAt == nil || !strings.Contains(boom.OutputTail, "second line") ||
+		!strings.Contains(boom.OutputTail, "the key is [redacted]") {
 		t.Errorf("status.scripts[boom] = %+v", boom)
+	}
+	if !strings.Contains(run1(t, dialContainer(t, bad.Status.IPAddress, signer), "cat /var/lib/config-manager/runs/*boom*/output.log"), boomKey) {
+		t.Error("the script did not print the value: the redaction test proves nothing")
 	}
 	// Give a hot loop every chance to show itself, then check nothing ran again.
 	badSh := dialContainer(t, bad.Status.IPAddress, signer)
@@ -280,11 +291,15 @@ func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
 	}
 
 	// No secret value appears in status, Events or the manager's logs.
-	secrets := map[string]string{"root password": password, "API key": apiKey, "script credentials": fileToken, "Proxmox token": s.token}
+	secrets := map[string]string{"root password": password, "API key": apiKey, "script credentials": fileToken, "Proxmox token": s.token,
+		"value a failed script printed": boomKey}
 	var everything strings.Builder
 	everything.WriteString(s.cp.Kubectl(t, "get", "lxcc,lxct,pkgb,pvec", "-A", "-o", "yaml"))
 	everything.WriteString(s.cp.Kubectl(t, "get", "events", "-A", "-o", "yaml"))
 	logs := s.logs(t)
+	if !strings.Contains(everything.String(), "the key is [redacted]") {
+		t.Error("the failed script's output is not in objects or Events")
+	}
 	for what, value := range secrets {
 		if strings.Contains(everything.String(), value) {
 			t.Errorf("the %s appears in objects or Events", what)

@@ -1,0 +1,141 @@
+// Package redact removes Secret values from text before it is stored or shown: script output
+// tails, condition messages, Events and logs.
+package redact
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Placeholder replaces every occurrence of a Secret value.
+const Placeholder = "[redacted]"
+
+// MinLength is the shortest value searched for: shorter ones ("1", "yes", "on") would redact
+// ordinary words everywhere and hide more than they protect.
+const MinLength = 4
+
+// Redactor knows the Secret values one object uses and replaces them in text. Values can be
+// added as they are read; Loaders run once, on the first redaction, for values that are only
+// needed when there is text to clean. The zero value is ready to use and safe for concurrent use.
+type Redactor struct {
+	mu      sync.Mutex
+	values  []string // longest first, so a value containing another is replaced whole
+	loaders []func() ([]string, error)
+	loadErr error
+}
+
+// Add records values to redact. A multi-line value is also recorded line by line: output is cut
+// at line boundaries, so a tail may hold only some of its lines.
+func (r *Redactor) Add(values ...string) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.add(values)
+}
+
+// AddData records every value of a Secret's data.
+func (r *Redactor) AddData(data map[string][]byte) {
+	if r == nil {
+		return
+	}
+	values := make([]string, 0, len(data))
+	for _, v := range data {
+		values = append(values, string(v))
+	}
+	r.Add(values...)
+}
+
+// AddLoader records a function that supplies further values when text is first redacted.
+func (r *Redactor) AddLoader(load func() ([]string, error)) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.loaders = append(r.loaders, load)
+}
+
+func (r *Redactor) add(values []string) {
+	changed := false
+	for _, v := range values {
+		candidates := []string{v, strings.TrimSpace(v)}
+		if strings.Contains(v, "\n") {
+			candidates = append(candidates, strings.Split(v, "\n")...)
+		}
+		for _, c := range candidates {
+			c = strings.TrimRight(c, "\r")
+			if len(c) >= MinLength && !slices.Contains(r.values, c) {
+				r.values = append(r.values, c)
+				changed = true
+			}
+		}
+	}
+	if changed {
+		slices.SortStableFunc(r.values, func(a, b string) int { return len(b) - len(a) })
+	}
+}
+
+// load runs the pending loaders. A loader that fails leaves its error for Err; what the others
+// supplied is still used.
+func (r *Redactor) load() {
+	loaders := r.loaders
+	r.loaders = nil
+	for _, l := range loaders {
+		values, err := l()
+		if err != nil {
+			r.loadErr = errors.Join(r.loadErr, err)
+		}
+		r.add(values)
+	}
+}
+
+// Err reports whether a loader failed: then text may hold a value that could not be learnt.
+func (r *Redactor) Err() error {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.loadErr
+}
+
+// String returns s with every known value replaced by Placeholder.
+func (r *Redactor) String(s string) string {
+	if r == nil || s == "" {
+		return s
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.load()
+	for _, v := range r.values {
+		if strings.Contains(s, v) {
+			s = strings.ReplaceAll(s, v, Placeholder)
+		}
+	}
+	return s
+}
+
+// Error returns err with its message redacted. errors.Is and errors.As still see the errors it
+// wraps, whose own messages are not redacted: callers that print those must redact them too.
+func (r *Redactor) Error(err error) error {
+	if err == nil || r == nil {
+		return err
+	}
+	msg := err.Error()
+	if red := r.String(msg); red != msg {
+		return &redactedError{msg: red, err: err}
+	}
+	return err
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
