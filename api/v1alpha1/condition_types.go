@@ -93,6 +93,9 @@ const (
 	AddressConflictReason = "AddressConflict"
 	// UnsupportedGuestReason: the guest lacks what config-manager needs (systemd as init, bash).
 	UnsupportedGuestReason = "UnsupportedGuest"
+	// SSHKeyLostReason: the container trusts a controller SSH key that the controller's key
+	// Secret no longer holds.
+	SSHKeyLostReason = "SSHKeyLost"
 	// HostKeyMismatchReason: the container's SSH host key differs from the pinned one.
 	HostKeyMismatchReason = "HostKeyMismatch"
 	// ConfigSyncFailedReason: config-manager.service failed.

@@ -292,6 +292,11 @@ type LXCContainerStatus struct {
 	// +optional
 	SSHHostKey string `json:"sshHostKey,omitempty"`
 
+	// sshKeyFingerprint is the SHA256 fingerprint of the controller's SSH key the container
+	// trusts: the cluster's current key, or during a key rotation the key being replaced.
+	// +optional
+	SSHKeyFingerprint string `json:"sshKeyFingerprint,omitempty"`
+
 	// configHash identifies the config-manager bundle last deployed.
 	// +optional
 	ConfigHash string `json:"configHash,omitempty"`

@@ -19,14 +19,15 @@ func (r *LXCContainerReconciler) session(ctx context.Context, s *containerScope)
 	if s.session != nil {
 		return s.session, nil
 	}
-	signer, _, err := r.Key.Load(ctx)
+	signer, fallback, err := r.loginKeys(ctx, s)
 	if err != nil {
 		return nil, err
 	}
 	sess, err := r.SSH.Connect(ctx, ssh.Target{
-		Address: s.obj.Status.IPAddress,
-		Signer:  signer,
-		HostKey: s.obj.Status.SSHHostKey,
+		Address:  s.obj.Status.IPAddress,
+		Signer:   signer,
+		Fallback: fallback,
+		HostKey:  s.obj.Status.SSHHostKey,
 	})
 	var mismatch *ssh.HostKeyMismatchError
 	switch {

@@ -374,11 +374,12 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 		return err
 	}
 	s.redactor.Add(password)
-	_, controllerKey, err := r.Key.Load(ctx)
+	key, err := r.Key.Load(ctx, s.cluster.Name)
 	if err != nil {
 		return err
 	}
-	keys := []string{controllerKey}
+	st.SSHKeyFingerprint = key.Current.fingerprint
+	keys := []string{key.Current.authorized}
 	for _, k := range obj.Spec.SSHPublicKeys {
 		keys = append(keys, string(k))
 	}

@@ -183,7 +183,7 @@ func (r *LXCContainerReconciler) runPipeline(ctx context.Context, s *containerSc
 	phases := []phase{
 		{lxcv1.ContainerCreatedCondition, r.reconcileCreate},
 		{lxcv1.ContainerStartedCondition, r.reconcileStart},
-		{lxcv1.ConfigManagerDeployedCondition, r.reconcileConfigManager},
+		{lxcv1.ConfigManagerDeployedCondition, r.deployConfigManager},
 		{lxcv1.ScriptsCompletedCondition, r.reconcileScripts},
 		{lxcv1.ServicesDiscoveredCondition, r.reconcileServices},
 	}
@@ -344,6 +344,7 @@ func (r *LXCContainerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			CreateFunc: func(event.CreateEvent) bool { return false },
 			UpdateFunc: func(event.UpdateEvent) bool { return false },
 		})).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.containersForKeySecret), builder.OnlyMetadata).
 		Watches(&lxcv1.LXCTemplate{}, handler.EnqueueRequestsFromMapFunc(r.containersForTemplate),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&lxcv1.ProxmoxCluster{}, handler.EnqueueRequestsFromMapFunc(r.containersForCluster),

@@ -109,7 +109,7 @@ func (d *Dialer) dial(ctx context.Context, target Target) (*Client, error) {
 		pin := &hostKeyPin{expected: target.HostKey}
 		config := &gossh.ClientConfig{
 			User:              user,
-			Auth:              []gossh.AuthMethod{gossh.PublicKeys(target.Signer)},
+			Auth:              []gossh.AuthMethod{gossh.PublicKeys(append([]gossh.Signer{target.Signer}, target.Fallback...)...)},
 			HostKeyCallback:   pin.check,
 			HostKeyAlgorithms: hostKeyAlgorithms,
 		}

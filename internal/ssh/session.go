@@ -47,6 +47,9 @@ type Target struct {
 	User string
 	// Signer is the controller's private key.
 	Signer gossh.Signer
+	// Fallback are further keys offered, in order, when Signer is refused: the keys a rotation
+	// is replacing.
+	Fallback []gossh.Signer
 	// HostKey is the pinned host key fingerprint; empty on first contact, when any key is
 	// accepted and Session.HostKey tells the caller what to record.
 	HostKey string

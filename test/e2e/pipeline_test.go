@@ -311,6 +311,8 @@ func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
 
 	checkMirrorOfPipeline(t, s, db, ns, secrets)
 
+	testKeyRotation(t, s, ns, []string{"web-1", "bad-1"})
+
 	// kubectl delete destroys the Proxmox container and removes the finalizer.
 	vmid := int(web.Status.VMID)
 	if out, err := s.cp.TryKubectl("-n", ns, "delete", "lxcc/web-1", "--timeout=3m"); err != nil {
@@ -425,5 +427,97 @@ func eventually(t *testing.T, timeout time.Duration, fn func() error) {
 			t.Fatalf("after %s: %v", timeout, err)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// testKeyRotation rotates the controller's SSH key of cluster pve while web-1 is Ready: the
+// containers get the new key, the old one stops logging in, web-1 stays Ready throughout and
+// the old key leaves the Secret.
+func testKeyRotation(t *testing.T, s *stack, ns string, containers []string) {
+	t.Helper()
+	ctx := context.Background()
+	const keySecret = "lxc-template-manager-ssh-key-pve"
+	signerIn := func(secret *corev1.Secret, key string) gossh.Signer {
+		t.Helper()
+		signer, err := gossh.ParsePrivateKey(secret.Data[key])
+		if err != nil {
+			t.Fatalf("Secret %s key %s: %v", keySecret, key, err)
+		}
+		return signer
+	}
+	secret := &corev1.Secret{}
+	if err := s.k8s.Get(ctx, types.NamespacedName{Namespace: s.namespace, Name: keySecret}, secret); err != nil {
+		t.Fatal(err)
+	}
+	oldKey := signerIn(secret, "id_ed25519")
+	web := &lxcv1.LXCContainer{}
+	if err := s.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web-1"}, web); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := web.Status.SSHKeyFingerprint, gossh.FingerprintSHA256(oldKey.PublicKey()); got != want {
+		t.Fatalf("web-1 trusts %s, the key Secret holds %s", got, want)
+	}
+	dialContainer(t, web.Status.IPAddress, oldKey).Close()
+
+	s.cp.Kubectl(t, "-n", s.namespace, "annotate", "secret/"+keySecret, "--overwrite", "lxc.templatemanager.dev/rotate-ssh-key=e2e-1")
+	var newKey gossh.Signer
+	notReady := ""
+	eventually(t, 3*time.Minute, func() error {
+		if err := s.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web-1"}, web); err != nil {
+			return err
+		}
+		if !conditions.IsReady(web) && notReady == "" {
+			notReady = fmt.Sprintf("%+v", conditions.Get(web, lxcv1.ReadyCondition))
+		}
+		if err := s.k8s.Get(ctx, types.NamespacedName{Namespace: s.namespace, Name: keySecret}, secret); err != nil {
+			return err
+		}
+		if secret.Annotations["lxc.templatemanager.dev/ssh-key-rotated"] != "e2e-1" {
+			return fmt.Errorf("the rotation was not started: annotations %v", secret.Annotations)
+		}
+		newKey = signerIn(secret, "id_ed25519")
+		want := gossh.FingerprintSHA256(newKey.PublicKey())
+		for _, name := range containers {
+			c := &lxcv1.LXCContainer{}
+			if err := s.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, c); err != nil {
+				return err
+			}
+			if c.Status.SSHKeyFingerprint != want {
+				return fmt.Errorf("%s trusts %s, not yet the new key %s", name, c.Status.SSHKeyFingerprint, want)
+			}
+		}
+		if _, ok := secret.Data["previous_id_ed25519"]; ok {
+			return fmt.Errorf("every container has the new key, but the old one is still in the Secret")
+		}
+		return nil
+	})
+	if notReady != "" {
+		t.Errorf("web-1 was not Ready during the rotation: %s", notReady)
+	}
+	if gossh.FingerprintSHA256(newKey.PublicKey()) == gossh.FingerprintSHA256(oldKey.PublicKey()) {
+		t.Fatal("the rotation kept the same key")
+	}
+	for _, name := range containers {
+		c := &lxcv1.LXCContainer{}
+		if err := s.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, c); err != nil {
+			t.Fatal(err)
+		}
+		// The new key logs in; the old one is refused.
+		if out := run1(t, dialContainer(t, c.Status.IPAddress, newKey), "echo ok"); strings.TrimSpace(out) != "ok" {
+			t.Errorf("%s with the new key: %q", name, out)
+		}
+		_, err := gossh.Dial("tcp", c.Status.IPAddress+":22", &gossh.ClientConfig{
+			User: "root", Auth: []gossh.AuthMethod{gossh.PublicKeys(oldKey)},
+			HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second,
+		})
+		if err == nil || !strings.Contains(err.Error(), "unable to authenticate") {
+			t.Errorf("%s with the old key: %v, want an authentication failure", name, err)
+		}
+	}
+	if err := s.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web-1"}, web); err != nil || !conditions.IsReady(web) {
+		t.Errorf("web-1 after the rotation: %+v, %v", conditions.Get(web, lxcv1.ReadyCondition), err)
+	}
+	if n := countEvents(t, s, ns, "web-1", "SSHKeyRotated"); n != 1 {
+		t.Errorf("%d SSHKeyRotated events for web-1, want 1", n)
 	}
 }
