@@ -235,6 +235,7 @@ func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
 	})
 	msg := conditions.GetMessage(bad, lxcv1.ScriptsCompletedCondition)
 	// The rest of the output stays; the Secret's value is redacted.
+	t.Logf("ScriptsCompleted of bad-1: %s", msg)
 	for _, want := range []string{"script boom", "exited 3", "second line", "it went boom with [redacted]", "the key is [redacted]"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("ScriptsCompleted message lacks %q: %q", want, msg)
@@ -497,6 +498,7 @@ func testKeyRotation(t *testing.T, s *stack, ns string, containers []string) {
 	if gossh.FingerprintSHA256(newKey.PublicKey()) == gossh.FingerprintSHA256(oldKey.PublicKey()) {
 		t.Fatal("the rotation kept the same key")
 	}
+	t.Logf("SSH key of cluster pve rotated from %s to %s", gossh.FingerprintSHA256(oldKey.PublicKey()), gossh.FingerprintSHA256(newKey.PublicKey()))
 	for _, name := range containers {
 		c := &lxcv1.LXCContainer{}
 		if err := s.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, c); err != nil {
