@@ -26,22 +26,37 @@ func (r *LXCContainerReconciler) loginKeys(ctx context.Context, s *containerScop
 	if err != nil {
 		return nil, nil, err
 	}
+	// The key the container is known to trust goes first; the cluster's other key follows, as the
+	// status read may be older than a rotation this controller already carried out.
 	fp := s.obj.Status.SSHKeyFingerprint
-	if fp == "" {
-		// Adopted, or created before fingerprints were recorded: whichever key it has.
-		var fallback []gossh.Signer
-		if key.Previous != nil {
-			fallback = append(fallback, key.Previous.signer)
+	known := key.find(fp)
+	if fp != "" && known == nil {
+		// The cached object may predate this controller's own rotation; only the live status
+		// can tell a lost key.
+		live := &lxcv1.LXCContainer{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s.obj), live); err == nil {
+			if k := key.find(live.Status.SSHKeyFingerprint); k != nil {
+				s.obj.Status.SSHKeyFingerprint, fp, known = k.fingerprint, k.fingerprint, k
+			}
 		}
-		return key.Current.signer, fallback, nil
 	}
-	if k := key.find(fp); k != nil {
-		return k.signer, nil, nil
+	if fp != "" && known == nil {
+		return nil, nil, Stall(lxcv1.SSHKeyLostReason,
+			"the container trusts the controller's SSH key %s, which Secret %s no longer holds (it holds %s): the key Secret was deleted or replaced; "+
+				"restore it, or put the lost private key under %s, and the container is moved to the current key",
+			fp, key.Secret, key.Current.fingerprint, sshPreviousPrivateKeyKey)
 	}
-	return nil, nil, Stall(lxcv1.SSHKeyLostReason,
-		"the container trusts the controller's SSH key %s, which Secret %s no longer holds (it holds %s): the key Secret was deleted or replaced; "+
-			"restore it, or put the lost private key under %s, and the container is moved to the current key",
-		fp, key.Secret, key.Current.fingerprint, sshPreviousPrivateKeyKey)
+	first := key.Current
+	if known != nil {
+		first = known
+	}
+	var fallback []gossh.Signer
+	for _, k := range []*sshKey{key.Current, key.Previous} {
+		if k != nil && k != first {
+			fallback = append(fallback, k.signer)
+		}
+	}
+	return first.signer, fallback, nil
 }
 
 // deployConfigManager is the ConfigManagerDeployed phase: the container first trusts the
@@ -73,8 +88,10 @@ func (r *LXCContainerReconciler) reconcileSSHKey(ctx context.Context, s *contain
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", authorizedKeysPath, err)
 	}
+	changed := false
 	withNew := authorizedKeys(old, key.Current, nil)
 	if !bytes.Equal(withNew, old) {
+		changed = true
 		if err := sess.Upload(ctx, ssh.File{Path: authorizedKeysPath, Content: withNew, Mode: 0o600, Owner: "root:root"}); err != nil {
 			return fmt.Errorf("adding the controller's new SSH key: %w", err)
 		}
@@ -87,6 +104,7 @@ func (r *LXCContainerReconciler) reconcileSSHKey(ctx context.Context, s *contain
 	_ = check.Close()
 	if key.Previous != nil {
 		if withoutOld := authorizedKeys(withNew, key.Current, key.Previous); !bytes.Equal(withoutOld, withNew) {
+			changed = true
 			if err := sess.Upload(ctx, ssh.File{Path: authorizedKeysPath, Content: withoutOld, Mode: 0o600, Owner: "root:root"}); err != nil {
 				return fmt.Errorf("removing the controller's old SSH key: %w", err)
 			}
@@ -94,7 +112,7 @@ func (r *LXCContainerReconciler) reconcileSSHKey(ctx context.Context, s *contain
 	}
 	from := st.SSHKeyFingerprint
 	st.SSHKeyFingerprint = key.Current.fingerprint
-	if from != "" {
+	if from != "" && changed {
 		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, "SSHKeyRotated", "RotateSSHKey", "The controller's SSH key changed from %s to %s", from, key.Current.fingerprint)
 	}
 	return r.retireSSHKey(ctx, s, key)

@@ -105,13 +105,13 @@ func TestClusterKeyStartsFromTheSharedKeyOfEarlierVersions(t *testing.T) {
 }
 
 func TestLostKeyStallsWithAReason(t *testing.T) {
-	r := &LXCContainerReconciler{Key: testKeys(t)}
+	r := &LXCContainerReconciler{Key: testKeys(t), APIReader: k8s}
 	cluster := &lxcv1.ProxmoxCluster{ObjectMeta: metav1.ObjectMeta{Name: "keys-lost"}}
 	key, err := r.Key.Load(testCtx, cluster.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &containerScope{cluster: cluster, obj: &lxcv1.LXCContainer{}}
+	s := &containerScope{cluster: cluster, obj: &lxcv1.LXCContainer{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "keys-lost"}}}
 	s.obj.Status.SSHKeyFingerprint = key.Current.fingerprint
 	if _, _, err := r.loginKeys(testCtx, s); err != nil {
 		t.Fatalf("with its key: %v", err)
@@ -149,5 +149,36 @@ func TestAuthorizedKeysAddsThenRemoves(t *testing.T) {
 	}
 	if got := string(authorizedKeys(both, newKey, oldKey)); got != user+"\n"+newKey.authorized+"\n" {
 		t.Errorf("removing: %q", got)
+	}
+}
+
+func TestLoginKeysOfferTheClustersOtherKey(t *testing.T) {
+	r := &LXCContainerReconciler{Key: testKeys(t), APIReader: k8s}
+	cluster := &lxcv1.ProxmoxCluster{ObjectMeta: metav1.ObjectMeta{Name: "keys-login"}}
+	first, err := r.Key.Load(testCtx, cluster.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := keySecret(t, cluster.Name)
+	secret.Annotations[RotateSSHKeyAnnotation] = "1"
+	if err := k8s.Update(testCtx, secret); err != nil {
+		t.Fatal(err)
+	}
+	r.Key.Forget(cluster.Name)
+	key, err := r.Key.Load(testCtx, cluster.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &containerScope{cluster: cluster, obj: &lxcv1.LXCContainer{}}
+	s.obj.Status.SSHKeyFingerprint = first.Current.fingerprint
+	signer, fallback, err := r.loginKeys(testCtx, s)
+	if err != nil || len(fallback) != 1 {
+		t.Fatalf("got %v, %d fallback keys, %v", signer, len(fallback), err)
+	}
+	// The key the status names first, then the current one: a status read before the rotation
+	// reached it still logs in.
+	if string(signer.PublicKey().Marshal()) != string(first.Current.signer.PublicKey().Marshal()) ||
+		string(fallback[0].PublicKey().Marshal()) != string(key.Current.signer.PublicKey().Marshal()) {
+		t.Error("login keys are not the trusted key followed by the current one")
 	}
 }
