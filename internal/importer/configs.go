@@ -99,6 +99,10 @@ func (im *importer) loadScripts(t *lxcv1.LXCTemplate, rel string) {
 		if !ok {
 			continue
 		}
+		if strings.TrimSpace(content) == "" {
+			im.problem(erel, 0, "is empty: a script must have content (the API refuses an empty one)")
+			continue
+		}
 		scripts = append(scripts, numbered{order, lxcv1.Script{Name: name, Content: &content}})
 	}
 	slices.SortStableFunc(scripts, func(a, b numbered) int { return compareUint(a.order, b.order) })
@@ -311,6 +315,10 @@ func (im *importer) loadFiles(t *lxcv1.LXCTemplate, rel string) {
 		}
 		content, ok := im.readText(erel, maxFileContent)
 		if !ok {
+			continue
+		}
+		if content == "" {
+			im.problem(erel, 0, "is empty: a managed file must have content (the API refuses an empty one)")
 			continue
 		}
 		if slices.ContainsFunc(t.Spec.Files, func(f lxcv1.ManagedFile) bool { return f.Path == target }) {
