@@ -83,6 +83,26 @@ func (f *pipelineFixture) container(name string, mutate ...func(*lxcv1.LXCContai
 }
 
 // guests lists the simulator's containers.
+// started creates c and waits until its container runs; it returns where that is.
+func (f *pipelineFixture) started(t testing.TB, c *lxcv1.LXCContainer) (*lxcv1.LXCContainer, int, string) {
+	t.Helper()
+	create(t, c)
+	eventually(t, 20*time.Second, condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionTrue, ""))
+	return c, int(c.Status.VMID), c.Status.Node
+}
+
+// deleteAndExpectDestroyed deletes c and expects its Proxmox container gone with it.
+func (f *pipelineFixture) deleteAndExpectDestroyed(t testing.TB, c *lxcv1.LXCContainer, node string, vmid int) {
+	t.Helper()
+	if err := k8s.Delete(testCtx, c); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, gone(c))
+	if _, err := f.px.ContainerConfig(testCtx, node, vmid); !errors.Is(err, proxmox.ErrNotFound) {
+		t.Errorf("CT %d still exists after its LXCContainer was deleted: %v", vmid, err)
+	}
+}
+
 func (f *pipelineFixture) guests(t testing.TB) []proxmox.Guest {
 	t.Helper()
 	g, err := f.px.Guests(testCtx)
@@ -272,18 +292,9 @@ func TestContainerWithMarkerIsAdoptedNotCreatedTwice(t *testing.T) {
 func TestContainerDeleteDestroysTheProxmoxContainer(t *testing.T) {
 	f := newPipelineFixture(t, "pipe-delete")
 	f.createTemplate(t)
-	c := f.container("doomed")
-	create(t, c)
-	eventually(t, 20*time.Second, condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionTrue, ""))
-	vmid, node := int(c.Status.VMID), c.Status.Node
+	c, vmid, node := f.started(t, f.container("doomed"))
 
-	if err := k8s.Delete(testCtx, c); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 30*time.Second, gone(c))
-	if _, err := f.px.ContainerConfig(testCtx, node, vmid); !errors.Is(err, proxmox.ErrNotFound) {
-		t.Errorf("CT %d still exists after delete: %v", vmid, err)
-	}
+	f.deleteAndExpectDestroyed(t, c, node, vmid)
 }
 
 func TestContainerDeleteDuringCreateWaitsThenDestroys(t *testing.T) {
@@ -301,22 +312,13 @@ func TestContainerDeleteDuringCreateWaitsThenDestroys(t *testing.T) {
 		return nil
 	})
 	vmid, node := int(c.Status.VMID), c.Status.Node
-	if err := k8s.Delete(testCtx, c); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 30*time.Second, gone(c))
-	if _, err := f.px.ContainerConfig(testCtx, node, vmid); !errors.Is(err, proxmox.ErrNotFound) {
-		t.Errorf("CT %d survived a delete during its creation: %v", vmid, err)
-	}
+	f.deleteAndExpectDestroyed(t, c, node, vmid)
 }
 
 func TestContainerRetainLeavesTheProxmoxContainer(t *testing.T) {
 	f := newPipelineFixture(t, "pipe-retain")
 	f.createTemplate(t)
-	c := f.container("kept", func(c *lxcv1.LXCContainer) { c.Spec.DeletionPolicy = lxcv1.DeletionPolicyRetain })
-	create(t, c)
-	eventually(t, 20*time.Second, condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionTrue, ""))
-	vmid, node := int(c.Status.VMID), c.Status.Node
+	c, vmid, node := f.started(t, f.container("kept", func(c *lxcv1.LXCContainer) { c.Spec.DeletionPolicy = lxcv1.DeletionPolicyRetain }))
 	if err := k8s.Delete(testCtx, c); err != nil {
 		t.Fatal(err)
 	}
@@ -352,10 +354,7 @@ func TestContainerStoppedIsReadyAndStopped(t *testing.T) {
 func TestContainerResourcesChangeInPlace(t *testing.T) {
 	f := newPipelineFixture(t, "pipe-resize")
 	f.createTemplate(t)
-	c := f.container("growing")
-	create(t, c)
-	eventually(t, 20*time.Second, condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionTrue, ""))
-	vmid, node := int(c.Status.VMID), c.Status.Node
+	c, vmid, node := f.started(t, f.container("growing"))
 
 	update(t, c, func(c *lxcv1.LXCContainer) {
 		c.Spec.Resources = &lxcv1.Resources{Cores: ptr(int32(3)), MemoryMiB: ptr(int32(2048)), SwapMiB: ptr(int32(0))}
@@ -380,10 +379,7 @@ func TestContainerResourcesChangeInPlace(t *testing.T) {
 func TestContainerDiskGrowsAndRefusesToShrink(t *testing.T) {
 	f := newPipelineFixture(t, "pipe-disk")
 	f.createTemplate(t) // diskGiB 4
-	c := f.container("disk")
-	create(t, c)
-	eventually(t, 20*time.Second, condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionTrue, ""))
-	vmid, node := int(c.Status.VMID), c.Status.Node
+	c, vmid, node := f.started(t, f.container("disk"))
 	rootfsSize := func() string {
 		cfg, err := f.px.ContainerConfig(testCtx, node, vmid)
 		if err != nil {
@@ -472,10 +468,7 @@ func eventFor(obj client.Object, reason string) func() error {
 func TestContainerThatVanishesIsCreatedAgain(t *testing.T) {
 	f := newPipelineFixture(t, "pipe-vanish")
 	f.createTemplate(t)
-	c := f.container("phoenix")
-	create(t, c)
-	eventually(t, 20*time.Second, condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionTrue, ""))
-	vmid, node := int(c.Status.VMID), c.Status.Node
+	c, vmid, node := f.started(t, f.container("phoenix"))
 
 	// Someone destroys it behind the controller's back.
 	upid, err := f.px.StopContainer(testCtx, node, vmid)

@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -14,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
-	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
 )
 
@@ -159,10 +157,7 @@ func readyMessageOf(c *lxcv1.ProxmoxCluster) string {
 func TestClusterInUseStaysUntilItsContainersAreGone(t *testing.T) {
 	f := newPipelineFixture(t, "in-use")
 	f.createTemplate(t)
-	c := f.container("user")
-	create(t, c)
-	eventually(t, 20*time.Second, condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionTrue, ""))
-	vmid, node := int(c.Status.VMID), c.Status.Node
+	c, vmid, node := f.started(t, f.container("user"))
 
 	if err := k8s.Delete(testCtx, f.cluster); err != nil {
 		t.Fatal(err)
@@ -175,12 +170,6 @@ func TestClusterInUseStaysUntilItsContainersAreGone(t *testing.T) {
 		t.Fatal("the cluster is not being deleted")
 	}
 
-	if err := k8s.Delete(testCtx, c); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 30*time.Second, gone(c))
-	if _, err := f.px.ContainerConfig(testCtx, node, vmid); !errors.Is(err, proxmox.ErrNotFound) {
-		t.Errorf("CT %d still exists after its LXCContainer was deleted: %v", vmid, err)
-	}
+	f.deleteAndExpectDestroyed(t, c, node, vmid)
 	eventually(t, 20*time.Second, gone(f.cluster))
 }
