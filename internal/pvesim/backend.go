@@ -49,6 +49,20 @@ type ContainerSpec struct {
 	MemoryMiB    int
 	SwapMiB      int
 	Networks     []NetworkSpec
+	// Nameservers and SearchDomains go into the guest's resolv.conf at each start, as PVE's
+	// pre-start hook writes it; none set leaves the guest's own file alone.
+	Nameservers   []string
+	SearchDomains []string
+	// Mounts are the volume mount points (mp[n]) in the order of their keys.
+	Mounts []MountSpec
+}
+
+// MountSpec is one parsed volume mount point.
+type MountSpec struct {
+	Key    string // mp[n]
+	Volume string // storage:volume-name
+	Path   string // absolute path inside the container
+	Size   int64  // bytes, 0 when unknown
 }
 
 // NetworkSpec is one parsed net[n] entry.

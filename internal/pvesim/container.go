@@ -21,6 +21,9 @@ type container struct {
 	VMID int               `json:"vmid"`
 	Node string            `json:"node"`
 	Conf map[string]string `json:"config"`
+	// Pending is the [pve:pending] section: changes a running container takes at its next
+	// start, and under "delete" the options to remove then.
+	Pending map[string]string `json:"pending,omitempty"`
 	// OSTemplate is the volid the CT was created from; clones without backend support are
 	// created from it again.
 	OSTemplate string            `json:"ostemplate,omitempty"`
@@ -101,6 +104,12 @@ func (ct *container) raw() string {
 			fmt.Fprintf(&b, "%s: %s\n", k, ct.Conf[k])
 		}
 	}
+	if len(ct.Pending) > 0 {
+		b.WriteString("\n[pve:pending]\n")
+		for _, k := range slices.Sorted(maps.Keys(ct.Pending)) {
+			fmt.Fprintf(&b, "%s: %s\n", k, ct.Pending[k])
+		}
+	}
 	for _, sn := range ct.Snapshots {
 		fmt.Fprintf(&b, "\n[%s]\n", sn.Name)
 		for _, k := range slices.Sorted(maps.Keys(sn.Conf)) {
@@ -118,6 +127,7 @@ func (ct *container) digest() string {
 func (ct *container) clone() *container {
 	c := *ct
 	c.Conf = maps.Clone(ct.Conf)
+	c.Pending = maps.Clone(ct.Pending)
 	c.Leases = maps.Clone(ct.Leases)
 	c.Snapshots = slices.Clone(ct.Snapshots)
 	c.flock = nil
@@ -319,10 +329,34 @@ func (s *Server) specOf(ct *container) ContainerSpec {
 			sp.Nesting = feats["nesting"] == "1"
 		}
 	}
+	sp.Nameservers = strings.Fields(strings.NewReplacer(",", " ", ";", " ").Replace(conf["nameserver"]))
+	sp.SearchDomains = strings.Fields(strings.NewReplacer(",", " ", ";", " ").Replace(conf["searchdomain"]))
+	for _, k := range slices.SortedFunc(maps.Keys(conf), compareIndexed) {
+		if !indexed(k, "mp") {
+			continue
+		}
+		mp, err := schema.ParsePropertyString(createSchema.Property("mp0").FormatProps, conf[k])
+		if err != nil || mountType(mp["volume"]) != "volume" {
+			continue
+		}
+		size, _ := schema.ParseSize(mp["size"])
+		sp.Mounts = append(sp.Mounts, MountSpec{Key: k, Volume: mp["volume"], Path: mp["mp"], Size: size})
+	}
 	if _, name, ok := schema.ParseVolumeID(ct.OSTemplate); ok {
 		sp.OSTemplate = s.templatePath(strings.TrimPrefix(name, "vztmpl/"))
 	} else if strings.HasPrefix(ct.OSTemplate, "/") {
 		sp.OSTemplate = ct.OSTemplate
 	}
 	return sp
+}
+
+// compareIndexed orders keys such as mp2 and mp10 by their number.
+func compareIndexed(a, b string) int {
+	na, nb := strings.TrimLeft(a, "abcdefghijklmnopqrstuvwxyz"), strings.TrimLeft(b, "abcdefghijklmnopqrstuvwxyz")
+	ia, ea := strconv.Atoi(na)
+	ib, eb := strconv.Atoi(nb)
+	if ea == nil && eb == nil && a[:len(a)-len(na)] == b[:len(b)-len(nb)] {
+		return ia - ib
+	}
+	return strings.Compare(a, b)
 }

@@ -433,6 +433,9 @@ func (s *Server) getConfig(r *request) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	conf := ct.Conf
+	if !r.bool("current") {
+		conf = withPending(ct.Conf, ct.Pending)
+	}
 	if name := r.params["snapshot"]; name != "" {
 		sn := ct.snapshot(name)
 		if sn == nil {
@@ -522,18 +525,28 @@ func (s *Server) updateConfig(r *request) (any, error) {
 		return nil, err
 	}
 
-	conf := maps.Clone(old)
+	pending := maps.Clone(ct.Pending)
+	if pending == nil {
+		pending = map[string]string{}
+	}
+	for _, opt := range reverts {
+		delete(pending, opt)
+		removePendingDelete(pending, opt)
+	}
 	for _, opt := range deletes {
-		if _, ok := conf[opt]; !ok {
+		_, set := old[opt]
+		if _, inPending := pending[opt]; !set && !inPending {
 			continue // PVE warns: not set in current configuration
 		}
-		switch opt {
-		case "memory", "rootfs", "ostype":
+		switch {
+		case opt == "memory" || opt == "rootfs" || opt == "ostype":
 			return nil, pveError("unable to delete required option '%s'", opt)
-		case "unprivileged":
+		case opt == "unprivileged":
 			return nil, pveError("unable to delete read-only option: '%s'", opt)
+		case (indexed(opt, "mp") || indexed(opt, "unused")) && old["protection"] == "1":
+			return nil, pveError("can't remove CT %d drive '%s' - protection mode enabled", vmid, opt)
 		}
-		delete(conf, opt)
+		addPendingDelete(pending, opt)
 	}
 	for _, opt := range slices.Sorted(maps.Keys(params)) {
 		v := params[opt]
@@ -541,7 +554,7 @@ func (s *Server) updateConfig(r *request) (any, error) {
 		case opt == "unprivileged":
 			return nil, pveError("unable to modify read-only option: '%s'", opt)
 		case opt == "rootfs" || indexed(opt, "mp"):
-			if conf["protection"] == "1" {
+			if old["protection"] == "1" {
 				return nil, pveError("can't update CT %d drive '%s' - protection mode enabled", vmid, opt)
 			}
 			mp, err := schema.ParsePropertyString(rootfsFormatFor(opt), v)
@@ -556,7 +569,7 @@ func (s *Server) updateConfig(r *request) (any, error) {
 					return nil, pveError("storage '%s' does not allow content type 'rootdir' (Container)", sid)
 				}
 				if newDiskRE.MatchString(mp["volume"]) {
-					if v, err = allocateDisk(vmid, nextDiskNo(conf), opt, v); err != nil {
+					if v, err = allocateDisk(vmid, nextDiskNo(withPending(old, pending)), opt, v); err != nil {
 						return nil, err
 					}
 				}
@@ -568,17 +581,29 @@ func (s *Server) updateConfig(r *request) (any, error) {
 				return nil, paramErrorf(opt, "%v", err)
 			}
 		}
-		conf[opt] = v
+		pending[opt] = v
+		removePendingDelete(pending, opt)
+	}
+	cleanupPending(old, pending)
+	conf := maps.Clone(old)
+	if s.running(r.Context(), vmid) {
+		hotplugPending(conf, pending)
+	} else {
+		applyPending(conf, pending)
+	}
+	if len(pending) == 0 {
+		pending = nil
 	}
 
 	s.mu.Lock()
-	ct.Conf = conf
+	ct.Conf, ct.Pending = conf, pending
 	err = s.store.saveContainer(ct)
 	s.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	s.log.Info("Container config updated", "vmid", vmid, "user", r.user, "changed", slices.Sorted(maps.Keys(params)), "deleted", deletes)
+	s.log.Info("Container config updated", "vmid", vmid, "user", r.user, "changed", slices.Sorted(maps.Keys(params)), "deleted", deletes,
+		"pending", slices.Sorted(maps.Keys(pending)))
 	if specChanged(old, conf) {
 		spec, err := s.spec(ct)
 		if err != nil {

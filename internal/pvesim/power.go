@@ -53,13 +53,26 @@ func (s *Server) startContainer(r *request) (any, error) {
 func (s *Server) startLocked(ctx context.Context, t *task, ct *container) error {
 	s.mu.Lock()
 	template := ct.Conf["template"] == "1"
+	var err error
+	if len(ct.Pending) > 0 && !template {
+		// vm_start applies the pending changes first.
+		applyPending(ct.Conf, ct.Pending)
+		ct.Pending = nil
+		err = s.store.saveContainer(ct)
+	}
 	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	if template {
 		return fmt.Errorf("you can't start a CT if it's a template")
 	}
 	spec, err := s.spec(ct)
 	if err != nil {
 		return err
+	}
+	if err := s.backend.Reconfigure(ctx, spec); err != nil {
+		return fmt.Errorf("unable to apply pending changes - %v", err)
 	}
 	if err := checkBridges(spec.Networks); err != nil {
 		return err

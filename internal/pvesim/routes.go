@@ -71,6 +71,7 @@ func (s *Server) apiRoutes() []route {
 		s.handle("DELETE", "/nodes/{node}/lxc/{vmid}", s.destroyContainer),
 		s.handle("GET", "/nodes/{node}/lxc/{vmid}/config", s.getConfig),
 		s.handle("PUT", "/nodes/{node}/lxc/{vmid}/config", s.updateConfig),
+		s.handle("GET", "/nodes/{node}/lxc/{vmid}/pending", s.pendingList),
 		s.handle("PUT", "/nodes/{node}/lxc/{vmid}/resize", s.resizeContainer),
 		s.handle("GET", "/nodes/{node}/lxc/{vmid}/status/current", s.currentStatus),
 		s.handle("POST", "/nodes/{node}/lxc/{vmid}/status/start", s.startContainer),

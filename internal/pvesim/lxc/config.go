@@ -147,6 +147,9 @@ func (b *Backend) renderConfig(spec pvesim.ContainerSpec, rootfsPath, ctDir stri
 	for _, l := range b.cgroups.limits(spec) {
 		set(l.configKey(), l.value)
 	}
+	for _, m := range spec.Mounts {
+		set("lxc.mount.entry", b.mountEntry(spec.VMID, m))
+	}
 	for i, n := range spec.Networks {
 		p := fmt.Sprintf("lxc.net.%d.", i)
 		set(p+"type", "veth")

@@ -147,6 +147,9 @@ func (b *Backend) Reconfigure(ctx context.Context, spec pvesim.ContainerSpec) er
 	if err != nil {
 		return err
 	}
+	if err := b.ensureVolumes(spec); err != nil {
+		return err
+	}
 	if err := b.writeConfig(spec); err != nil {
 		return err
 	}
@@ -198,21 +201,10 @@ func (b *Backend) reconfigureLive(ctx context.Context, old, spec pvesim.Containe
 	if err := b.applyLimits(ctx, spec); err != nil {
 		return err
 	}
-	if spec.Hostname != old.Hostname {
-		if err := b.writeInside(ctx, spec.VMID, "/etc/hostname", renderHostname(spec.Hostname), 0o644); err != nil {
-			return err
-		}
-		hosts, err := b.attach(ctx, spec.VMID, nil, "cat", "/etc/hosts")
-		if err != nil {
-			return err
-		}
-		if err := b.writeInside(ctx, spec.VMID, "/etc/hosts", renderHosts(string(hosts), spec.Hostname), 0o644); err != nil {
-			return err
-		}
-		short, _ := hostNames(spec.Hostname)
-		if _, err := b.attach(ctx, spec.VMID, nil, "hostname", short); err != nil {
-			return err
-		}
+	// The hostname, like the DNS settings, reaches the guest at its next start, when PVE's
+	// pre-start hook writes them.
+	if err := b.hotplugMounts(ctx, old, spec); err != nil {
+		return err
 	}
 	if slices.Equal(spec.Networks, old.Networks) {
 		return nil
@@ -297,11 +289,11 @@ func (b *Backend) Start(ctx context.Context, spec pvesim.ContainerSpec) (err err
 			err = errors.Join(err, b.unmountRootfs(spec.VMID))
 		}
 	}()
-	if spec.Hostname != r.Spec.Hostname || !slices.Equal(spec.Networks, r.Spec.Networks) {
-		if err := b.prepareStopped(ctx, spec, r.Lower, false); err != nil {
-			return err
-		}
-	} else if _, err := b.mountRootfs(spec.VMID, r.Lower); err != nil {
+	// Like PVE's pre-start hook: hostname, network and DNS are written at every start.
+	if err := b.prepareStopped(ctx, spec, r.Lower, false); err != nil {
+		return err
+	}
+	if err := b.ensureVolumes(spec); err != nil {
 		return err
 	}
 	if err := b.writeConfig(spec); err != nil {

@@ -226,18 +226,23 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("nproc = %s, want 1 (cores=1)", got)
 	}
 
-	// Live: hostname, memory and a new static address.
+	// Live: memory and a new static address; the hostname waits for the next start, as in PVE.
 	moved := netip.PrefixFrom(addr.Addr().Next(), 24)
 	live := spec
 	live.Hostname = "life2"
 	live.MemoryMiB = 512
 	live.Networks = []pvesim.NetworkSpec{spec.Networks[0]}
 	live.Networks[0].Address = moved
+	live.Mounts = []pvesim.MountSpec{{Key: "mp0", Volume: "local-lvm:vm-200-disk-1", Path: "/srv/data", Size: 1 << 30}}
 	if err := b.Reconfigure(ctx, live); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.TrimSpace(ct.Exec(t, "hostname")); got != "life2" {
-		t.Errorf("hostname after live reconfigure = %q", got)
+	// A new mount point is hot-plugged, writable by the container's root.
+	if got := ct.Exec(t, "sh", "-c", "findmnt -n -o TARGET /srv/data && echo kept > /srv/data/file && cat /srv/data/file"); got != "/srv/data\nkept\n" {
+		t.Errorf("hot-plugged mount point: %q", got)
+	}
+	if got := strings.TrimSpace(ct.Exec(t, "hostname")); got != "life" {
+		t.Errorf("hostname after live reconfigure = %q, want the old one until a restart", got)
 	}
 	if got := cgroupValue(t, b, spec.VMID, "memory.limit_in_bytes"); got != strconv.Itoa(512<<20) {
 		t.Errorf("memory limit after live reconfigure = %s, want 512 MiB", got)
@@ -250,7 +255,7 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("eth0 after live reconfigure = %+v, want only %s", eth0, moved)
 	}
 	ct.Addr = moved.Addr()
-	if got := strings.TrimSpace(sshRun(t, ct.Dial(t), "hostname")); got != "life2" {
+	if got := strings.TrimSpace(sshRun(t, ct.Dial(t), "hostname")); got != "life" {
 		t.Errorf("hostname over ssh at the new address = %q", got)
 	}
 
@@ -267,6 +272,8 @@ func TestLifecycle(t *testing.T) {
 	// Offline: a new hostname is written into the stopped container.
 	offline := live
 	offline.Hostname = "life3"
+	offline.Nameservers = []string{"169.254.0.53", "169.254.0.54"}
+	offline.SearchDomains = []string{"example.test"}
 	if err := b.Reconfigure(ctx, offline); err != nil {
 		t.Fatal(err)
 	}
@@ -277,6 +284,12 @@ func TestLifecycle(t *testing.T) {
 	ct.WaitBooted(t)
 	if got := strings.TrimSpace(ct.Exec(t, "hostname")); got != "life3" {
 		t.Errorf("hostname after offline reconfigure = %q", got)
+	}
+	if got := ct.Exec(t, "cat", "/etc/resolv.conf"); got != "search example.test\nnameserver 169.254.0.53\nnameserver 169.254.0.54\n" {
+		t.Errorf("resolv.conf after a start with nameservers = %q", got)
+	}
+	if got := ct.Exec(t, "cat", "/srv/data/file"); got != "kept\n" {
+		t.Errorf("mount point after a restart: %q", got)
 	}
 	if got := ct.Exec(t, "journalctl", "-b", "-1", "--no-pager", "-q", "-n", "20"); !strings.Contains(got, "Power-Off") && !strings.Contains(got, "poweroff") {
 		t.Errorf("previous boot did not end in a clean poweroff:\n%s", got)

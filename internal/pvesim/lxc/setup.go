@@ -156,7 +156,24 @@ func (f *rootfsFiles) applyIdentity(spec pvesim.ContainerSpec) error {
 	if err := f.write("/etc/network/interfaces", renderInterfaces(spec.Networks), 0o644); err != nil {
 		return fmt.Errorf("write /etc/network/interfaces: %w", err)
 	}
+	if len(spec.Nameservers) > 0 || len(spec.SearchDomains) > 0 {
+		if err := f.write("/etc/resolv.conf", renderResolvConf(spec.Nameservers, spec.SearchDomains), 0o644); err != nil {
+			return fmt.Errorf("write /etc/resolv.conf: %w", err)
+		}
+	}
 	return nil
+}
+
+// renderResolvConf is resolv.conf as PVE's set_dns writes it.
+func renderResolvConf(nameservers, searchDomains []string) string {
+	var b strings.Builder
+	if len(searchDomains) > 0 {
+		b.WriteString("search " + strings.Join(searchDomains, " ") + "\n")
+	}
+	for _, ns := range nameservers {
+		b.WriteString("nameserver " + ns + "\n")
+	}
+	return b.String()
 }
 
 // applySSHKeys installs root's authorized_keys.

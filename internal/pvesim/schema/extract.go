@@ -28,6 +28,7 @@ var paths = []string{
 	"/nodes/{node}/lxc",
 	"/nodes/{node}/lxc/{vmid}",
 	"/nodes/{node}/lxc/{vmid}/config",
+	"/nodes/{node}/lxc/{vmid}/pending",
 	"/nodes/{node}/lxc/{vmid}/status/current",
 	"/nodes/{node}/lxc/{vmid}/status/start",
 	"/nodes/{node}/lxc/{vmid}/status/stop",
