@@ -159,11 +159,52 @@ type Network struct {
 	// +kubebuilder:validation:items:XValidation:rule="isIP(self)",message="nameservers must be IP addresses"
 	Nameservers []string `json:"nameservers,omitempty"`
 
+	// searchDomains are the DNS search domains written into the container's resolv.conf.
+	// +optional
+	// +kubebuilder:validation:MaxItems=6
+	// +listType=atomic
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`
+	SearchDomains []string `json:"searchDomains,omitempty"`
+
 	// vlanTag puts the interface on a VLAN of the bridge.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=4094
 	VLANTag *int32 `json:"vlanTag,omitempty"`
+}
+
+// MountPoint is a volume mounted into the container, Proxmox's mp<index>.
+type MountPoint struct {
+	// index is n of Proxmox's mp<n> (0–255).
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=255
+	Index int32 `json:"index"`
+
+	// path inside the container the volume is mounted at.
+	// +required
+	// +kubebuilder:validation:MinLength=2
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^(/[A-Za-z0-9._@+-]+)+$`
+	Path string `json:"path"`
+
+	// sizeGiB is the volume's size in GiB. It can grow, never shrink.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=131072
+	SizeGiB int32 `json:"sizeGiB"`
+
+	// storage holds the volume. Default: the container's storage. It cannot change once the
+	// volume exists.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z][A-Za-z0-9_.-]*$`
+	Storage string `json:"storage,omitempty"`
+
+	// backup includes the volume in Proxmox backups. Default false, as in Proxmox.
+	// +optional
+	Backup bool `json:"backup,omitempty"`
 }
 
 // RetryStatus counts the consecutive failed attempts of a reconcile, so that retries back off

@@ -76,6 +76,17 @@ const (
 	DriftCorrectedReason = "DriftCorrected"
 	// ResizingReason: a resize task grows the root disk.
 	ResizingReason = "Resizing"
+	// RecreateRequiredReason: the spec asks for a change Proxmox cannot make to an existing
+	// container, and updateStrategy is InPlace.
+	RecreateRequiredReason = "RecreateRequired"
+	// RecreatingReason: the container is destroyed to be created again (updateStrategy Recreate).
+	RecreatingReason = "Recreating"
+	// ConfigChangedReason: the spec's new settings were written into the Proxmox container.
+	ConfigChangedReason = "ConfigChanged"
+	// RestartingReason: the container restarts to take settings Proxmox applies only at a start.
+	RestartingReason = "Restarting"
+	// ConfigConflictReason: the container's configuration changed between read and write.
+	ConfigConflictReason = "ConfigConflict"
 	// DiskShrinkRefusedReason: the spec asks for a smaller disk than the container has; Proxmox
 	// cannot shrink a disk.
 	DiskShrinkRefusedReason = "DiskShrinkRefused"

@@ -24,6 +24,41 @@ const (
 	DeletionPolicyRetain DeletionPolicy = "Retain"
 )
 
+// UpdateStrategy says what happens when the spec asks for a change Proxmox cannot make to an
+// existing container (its OS template, its root disk's storage, unprivileged).
+// +kubebuilder:validation:Enum=InPlace;Recreate
+type UpdateStrategy string
+
+const (
+	// UpdateStrategyInPlace changes what Proxmox can change in place and stalls with reason
+	// RecreateRequired, naming the fields, on what it cannot.
+	UpdateStrategyInPlace UpdateStrategy = "InPlace"
+	// UpdateStrategyRecreate destroys the container and creates it again from the spec, then
+	// runs the whole pipeline anew. Data on the root disk is lost; mount points are lost too.
+	UpdateStrategyRecreate UpdateStrategy = "Recreate"
+)
+
+// StartupOrder orders a container's start and shutdown when its node boots and shuts down.
+type StartupOrder struct {
+	// order: containers with a lower order start first and stop last.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100000
+	Order *int32 `json:"order,omitempty"`
+
+	// upDelaySeconds is how long to wait after this container started before starting the next.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=86400
+	UpDelaySeconds *int32 `json:"upDelaySeconds,omitempty"`
+
+	// downDelaySeconds is how long to wait for this container to stop at shutdown.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=86400
+	DownDelaySeconds *int32 `json:"downDelaySeconds,omitempty"`
+}
+
 // SSHPublicKey is one OpenSSH public key line: type, base64 key and an optional comment.
 // +kubebuilder:validation:MinLength=16
 // +kubebuilder:validation:MaxLength=16384
@@ -112,6 +147,36 @@ type LXCContainerSpec struct {
 	// +optional
 	// +kubebuilder:default=Delete
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// updateStrategy is InPlace (default: a change Proxmox cannot make in place stalls with
+	// reason RecreateRequired) or Recreate (the container is destroyed and created again, and
+	// the data on its disks is lost).
+	// +optional
+	// +kubebuilder:default=InPlace
+	UpdateStrategy UpdateStrategy `json:"updateStrategy,omitempty"`
+
+	// onBoot starts the container when its node boots. Default: true unless powerState is Stopped.
+	// +optional
+	OnBoot *bool `json:"onBoot,omitempty"`
+
+	// startup orders the container's start and shutdown at node boot.
+	// +optional
+	Startup *StartupOrder `json:"startup,omitempty"`
+
+	// protection keeps the container from being destroyed, and its disks from being changed,
+	// through Proxmox. The controller lifts it itself when it deletes the container.
+	// +optional
+	Protection bool `json:"protection,omitempty"`
+
+	// mountPoints are volumes mounted into the container beside the template's; one with the
+	// index of a template's mount point replaces it. They grow like the root disk and cannot
+	// shrink; one removed from the spec is detached and its volume kept, unused, in Proxmox.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=map
+	// +listMapKey=index
+	// +kubebuilder:validation:XValidation:rule="self.all(m, self.exists_one(o, o.path == m.path))",message="mount point paths must be unique"
+	MountPoints []MountPoint `json:"mountPoints,omitempty"`
 }
 
 // ClusterReference names a ProxmoxCluster.
@@ -309,9 +374,24 @@ type LXCContainerStatus struct {
 	// +optional
 	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 
-	// appliedResources are the cores, memory and swap last applied to the Proxmox container.
+	// appliedConfigHash identifies the Proxmox configuration (resources, network, features,
+	// mount points, options) last applied to the container.
 	// +optional
-	AppliedResources string `json:"appliedResources,omitempty"`
+	AppliedConfigHash string `json:"appliedConfigHash,omitempty"`
+
+	// restartPending names the settings that reach the guest only when the container starts
+	// again (Proxmox keeps them pending on a running container); the controller restarts it.
+	// +optional
+	// +listType=set
+	RestartPending []string `json:"restartPending,omitempty"`
+
+	// rootPasswordVersion is the resourceVersion of the root password Secret last set in the guest.
+	// +optional
+	RootPasswordVersion string `json:"rootPasswordVersion,omitempty"`
+
+	// authorizedKeysHash identifies the spec's SSH public keys last written into the guest.
+	// +optional
+	AuthorizedKeysHash string `json:"authorizedKeysHash,omitempty"`
 
 	// retry counts the consecutive failed attempts and says when the next one is due.
 	// +optional

@@ -43,6 +43,15 @@ type LXCTemplateSpec struct {
 	// +optional
 	Features Features `json:"features,omitempty"`
 
+	// mountPoints are volumes every container of this template gets (a container's own
+	// mount point of the same index replaces one).
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=map
+	// +listMapKey=index
+	// +kubebuilder:validation:XValidation:rule="self.all(m, self.exists_one(o, o.path == m.path))",message="mount point paths must be unique"
+	MountPoints []MountPoint `json:"mountPoints,omitempty"`
+
 	// network configures eth0. Default: bridge vmbr0 with DHCP.
 	// +optional
 	Network Network `json:"network,omitempty"`

@@ -67,7 +67,18 @@ func (r *LXCContainerReconciler) reconcileCreate(ctx context.Context, s *contain
 		}
 	}
 
-	if st.VMID != 0 && r.knownGuest(ctx, s) {
+	if upid, ok := operationTask(st.Operation, "vzdestroy"); ok {
+		done, err := r.pollTask(ctx, s, upid, lxcv1.RecreatingReason, "destroying CT %d to create it again", st.VMID)
+		if !done {
+			return "", err
+		}
+		if err := r.recreated(s, err); err != nil {
+			return "", err
+		}
+	}
+
+	if st.VMID != 0 && r.knownGuest(ctx, s) && st.AppliedConfigHash == s.desired.configHash() {
+		// Nothing in the spec changed since it was applied: what cannot change in place has not.
 		return fmt.Sprintf("CT %d exists on node %s", st.VMID, st.Node), nil
 	}
 
@@ -116,8 +127,12 @@ func (r *LXCContainerReconciler) reconcileCreate(ctx context.Context, s *contain
 		}
 		return "", r.vmidTaken(s, msg)
 	}
+	if err := r.reconcileRecreate(ctx, s, &cfg); err != nil {
+		return "", err
+	}
 	if !conditions.IsTrue(s.obj, lxcv1.ContainerCreatedCondition) && st.Operation == "" &&
-		conditions.GetReason(s.obj, lxcv1.ContainerCreatedCondition) != lxcv1.CreatingReason {
+		conditions.GetReason(s.obj, lxcv1.ContainerCreatedCondition) != lxcv1.CreatingReason &&
+		conditions.GetReason(s.obj, lxcv1.ContainerCreatedCondition) != lxcv1.RecreatingReason {
 		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.AdoptedReason, "Adopt",
 			"Adopted CT %d on node %s, which carries this LXCContainer's marker", st.VMID, st.Node)
 	}
@@ -552,7 +567,8 @@ func (a *vmidAllocator) release(cluster string, id int) {
 // created: a new container has a new host key, no config-manager, and has run no scripts.
 func forgetProvisioning(obj *lxcv1.LXCContainer) {
 	st := &obj.Status
-	st.IPAddress, st.SSHHostKey, st.ConfigHash, st.PackagesHash, st.AppliedResources = "", "", "", "", ""
+	st.IPAddress, st.SSHHostKey, st.ConfigHash, st.PackagesHash, st.AppliedConfigHash = "", "", "", "", ""
+	st.RestartPending, st.RootPasswordVersion, st.AuthorizedKeysHash = nil, "", ""
 	st.Scripts, st.Services = nil, nil
 	for _, c := range []string{lxcv1.ContainerStartedCondition, lxcv1.ConfigManagerDeployedCondition,
 		lxcv1.ScriptsCompletedCondition, lxcv1.ServicesDiscoveredCondition} {

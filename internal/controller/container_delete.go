@@ -117,6 +117,12 @@ func (r *LXCContainerReconciler) destroy(ctx context.Context, s *containerScope)
 		st.Operation = string(upid)
 		return Wait(r.taskPoll(), lxcv1.DeletingReason, "stopping CT %d", st.VMID)
 	}
+	if cfg.Raw["protection"] == "1" {
+		// spec.protection guards against deletion through Proxmox, not against this object's.
+		if err := px.UpdateContainerConfig(ctx, st.Node, int(st.VMID), proxmox.ConfigUpdate{Delete: []string{"protection"}, Digest: cfg.Digest}); err != nil {
+			return err
+		}
+	}
 	upid, err := px.DeleteContainer(ctx, st.Node, int(st.VMID), proxmox.DeleteOptions{Purge: true, DestroyUnreferencedDisks: true})
 	if errors.Is(err, proxmox.ErrNotFound) {
 		return nil

@@ -48,10 +48,15 @@ type desiredContainer struct {
 	Features     lxcv1.Features
 	Network      lxcv1.Network
 	Tags         []string
-	Packages     []lxcv1.ResolvedPackages
-	Scripts      []desiredScript
-	Config       configmanager.Config
-	Promises     []discovery.Promise
+	OnBoot       bool
+	// Startup is Proxmox's startup option text ("order=1,up=30"), empty when unset.
+	Startup     string
+	Protection  bool
+	MountPoints []lxcv1.MountPoint
+	Packages    []lxcv1.ResolvedPackages
+	Scripts     []desiredScript
+	Config      configmanager.Config
+	Promises    []discovery.Promise
 }
 
 // desiredScript is a script with its content resolved.
@@ -153,6 +158,13 @@ func buildDesired(ctx context.Context, r resolver, c *lxcv1.LXCContainer, t *lxc
 	if d.Hostname == "" {
 		d.Hostname = c.Name
 	}
+	d.OnBoot = c.Spec.PowerState != lxcv1.PowerStateStopped
+	if c.Spec.OnBoot != nil {
+		d.OnBoot = *c.Spec.OnBoot
+	}
+	d.Startup = startupText(c.Spec.Startup)
+	d.Protection = c.Spec.Protection
+	d.MountPoints = mergeMountPoints(t.Spec.MountPoints, c.Spec.MountPoints, d.Storage)
 	for _, res := range []*lxcv1.Resources{&t.Spec.Resources, c.Spec.Resources} {
 		if res == nil {
 			continue
@@ -347,6 +359,9 @@ func mergeNetwork(t lxcv1.Network, c *lxcv1.Network) lxcv1.Network {
 		if c.Nameservers != nil {
 			n.Nameservers = c.Nameservers
 		}
+		if c.SearchDomains != nil {
+			n.SearchDomains = c.SearchDomains
+		}
 		if c.VLANTag != nil {
 			n.VLANTag = c.VLANTag
 		}
@@ -390,4 +405,41 @@ func ownerWithGroup(owner string) string {
 func contentHash(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
+}
+
+// startupText renders the startup order as Proxmox's pve-startup-order text.
+func startupText(o *lxcv1.StartupOrder) string {
+	if o == nil {
+		return ""
+	}
+	var parts []string
+	for _, p := range []struct {
+		key string
+		v   *int32
+	}{{"order", o.Order}, {"up", o.UpDelaySeconds}, {"down", o.DownDelaySeconds}} {
+		if p.v != nil {
+			parts = append(parts, fmt.Sprintf("%s=%d", p.key, *p.v))
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// mergeMountPoints lays the container's mount points over the template's by index, sorted by
+// index, each with its storage resolved.
+func mergeMountPoints(t, c []lxcv1.MountPoint, storage string) []lxcv1.MountPoint {
+	byIndex := map[int32]lxcv1.MountPoint{}
+	for _, list := range [][]lxcv1.MountPoint{t, c} {
+		for _, m := range list {
+			if m.Storage == "" {
+				m.Storage = storage
+			}
+			byIndex[m.Index] = m
+		}
+	}
+	out := make([]lxcv1.MountPoint, 0, len(byIndex))
+	for _, m := range byIndex {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	return out
 }

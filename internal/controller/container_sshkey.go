@@ -65,6 +65,9 @@ func (r *LXCContainerReconciler) deployConfigManager(ctx context.Context, s *con
 	if err := r.reconcileSSHKey(ctx, s); err != nil {
 		return "", err
 	}
+	if err := r.reconcileGuestAccess(ctx, s); err != nil {
+		return "", err
+	}
 	return r.reconcileConfigManager(ctx, s)
 }
 

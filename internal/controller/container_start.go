@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
@@ -23,7 +22,7 @@ const shutdownTimeout = 60 * time.Second
 func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containerScope) (string, error) {
 	st := &s.obj.Status
 	justStarted := false
-	if upid, ok := operationTask(st.Operation, "vzstart", "vzstop", "vzshutdown", "resize"); ok {
+	if upid, ok := operationTask(st.Operation, "vzstart", "vzstop", "vzshutdown", "resize", "vzreboot"); ok {
 		done, err := r.pollTask(ctx, s, upid, lxcv1.StartingReason, "changing the power state of CT %d", st.VMID)
 		if !done {
 			return "", err
@@ -33,11 +32,14 @@ func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containe
 		}
 		// The guest list this reconcile read predates the task: ask the container itself.
 		s.guest = nil
-		_, isStart := operationTask(string(upid), "vzstart")
+		_, isStart := operationTask(string(upid), "vzstart", "vzreboot")
 		justStarted = isStart
+		if _, rebooted := operationTask(string(upid), "vzreboot"); rebooted {
+			st.RestartPending = nil
+		}
 	}
 
-	if err := r.applyResources(ctx, s); err != nil {
+	if err := r.applyConfig(ctx, s); err != nil {
 		return "", err
 	}
 
@@ -157,99 +159,6 @@ func eth0IPv4(ifaces []proxmox.Interface) (netip.Addr, bool) {
 		}
 	}
 	return netip.Addr{}, false
-}
-
-// applyResources changes cores, memory and swap in place when the desired values differ from
-// what the container was created or last updated with — Proxmox applies them to a running
-// container live — and grows the root disk with a resize task. Proxmox cannot shrink a disk.
-func (r *LXCContainerReconciler) applyResources(ctx context.Context, s *containerScope) error {
-	want := fmt.Sprintf("cores=%d,memory=%d,swap=%d,disk=%dG", s.desired.Cores, s.desired.MemoryMiB, s.desired.SwapMiB, s.desired.DiskGiB)
-	drift := drifted(s.guest, s.desired)
-	if s.obj.Status.AppliedResources == want && len(drift) == 0 {
-		return nil
-	}
-	cfg, err := s.containerConfig(ctx)
-	if err != nil {
-		return err
-	}
-	var u proxmox.ConfigUpdate
-	var changed []string
-	if cfg.Cores != s.desired.Cores {
-		u.Cores, changed = &s.desired.Cores, append(changed, "cores")
-	}
-	if cfg.MemoryMiB != s.desired.MemoryMiB {
-		u.MemoryMiB, changed = &s.desired.MemoryMiB, append(changed, "memory")
-	}
-	if cfg.SwapMiB != s.desired.SwapMiB {
-		u.SwapMiB, changed = &s.desired.SwapMiB, append(changed, "swap")
-	}
-	if len(changed) > 0 {
-		u.Digest = cfg.Digest
-		if err := s.px.UpdateContainerConfig(ctx, s.obj.Status.Node, int(s.obj.Status.VMID), u); err != nil {
-			return err
-		}
-		if s.obj.Status.AppliedResources == want {
-			// Nothing changed in the spec: the container was changed outside the controller.
-			r.Metrics.observeDrift(changed...)
-			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.DriftCorrectedReason, "Update",
-				"CT %d was changed outside the controller (%s); set back to %d cores, %d MiB memory, %d MiB swap",
-				s.obj.Status.VMID, strings.Join(changed, ", "), s.desired.Cores, s.desired.MemoryMiB, s.desired.SwapMiB)
-		} else {
-			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, "ResourcesChanged", "Update",
-				"Resized CT %d to %d cores, %d MiB memory, %d MiB swap", s.obj.Status.VMID, s.desired.Cores, s.desired.MemoryMiB, s.desired.SwapMiB)
-		}
-	}
-	if err := r.growDisk(ctx, s, cfg); err != nil {
-		return err
-	}
-	s.obj.Status.AppliedResources = want
-	return nil
-}
-
-// drifted names the resources in which the cluster-wide resource list shows the container
-// differing from the spec: changes made outside the controller (the Proxmox UI, pct, the API),
-// noticed without a request of their own.
-func drifted(g *proxmox.Guest, d *desiredContainer) []string {
-	if g == nil {
-		return nil
-	}
-	var fields []string
-	if g.MaxMemory > 0 && g.MaxMemory != uint64(d.MemoryMiB)<<20 {
-		fields = append(fields, "memory")
-	}
-	if g.CPUs > 0 && d.Cores > 0 && int(g.CPUs) != d.Cores {
-		fields = append(fields, "cores")
-	}
-	if g.MaxDisk > 0 && g.MaxDisk != uint64(d.DiskGiB)<<30 {
-		fields = append(fields, "disk")
-	}
-	return fields
-}
-
-// growDisk starts the resize task when the root disk is smaller than asked, and refuses a
-// smaller size: Proxmox cannot shrink a disk.
-func (r *LXCContainerReconciler) growDisk(ctx context.Context, s *containerScope, cfg *proxmox.ContainerConfig) error {
-	st := &s.obj.Status
-	have, want := cfg.RootFS.SizeBytes, uint64(s.desired.DiskGiB)<<30
-	switch {
-	case have == 0 || want == have:
-		return nil
-	case want < have:
-		return Stall(lxcv1.DiskShrinkRefusedReason,
-			"resources.diskGiB asks for %d GiB, but the root disk of CT %d has %s already: Proxmox cannot shrink a disk (set it to at least that, or recreate the container)",
-			s.desired.DiskGiB, st.VMID, cfg.RootFS.Size)
-	}
-	upid, err := s.px.ResizeDisk(ctx, st.Node, int(st.VMID), "rootfs", fmt.Sprintf("%dG", s.desired.DiskGiB))
-	if err != nil {
-		return err
-	}
-	if upid == "" {
-		return nil // an earlier request grew it already
-	}
-	st.Operation = string(upid)
-	r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.ResizingReason, "Update",
-		"Growing the root disk of CT %d from %s to %d GiB", st.VMID, cfg.RootFS.Size, s.desired.DiskGiB)
-	return Wait(r.taskPoll(), lxcv1.ResizingReason, "growing the root disk of CT %d to %d GiB", st.VMID, s.desired.DiskGiB)
 }
 
 // forgetGuests drops the cluster's guest list after a power change, so the next look sees it.

@@ -20,7 +20,51 @@ const (
 	containerTemplateIndex = ".spec.templateRef"
 	// containerClusterIndex: LXCContainer → name of its ProxmoxCluster.
 	containerClusterIndex = ".spec.clusterRef"
+	// contentRefIndex: LXCTemplate and LXCContainer → "Secret/<name>" and "ConfigMap/<name>"
+	// of the objects their files, scripts, envFrom and root password come from.
+	contentRefIndex = ".spec.contentRefs"
 )
+
+// contentRef is the index key of a referenced Secret or ConfigMap.
+func contentRef(secret bool, name string) string { return kindName(secret) + "/" + name }
+
+func templateContentRefs(t *lxcv1.LXCTemplate) []string {
+	var refs []string
+	for _, f := range t.Spec.Files {
+		if f.SecretRef != nil {
+			refs = append(refs, contentRef(true, f.SecretRef.Name))
+		}
+		if f.ConfigMapRef != nil {
+			refs = append(refs, contentRef(false, f.ConfigMapRef.Name))
+		}
+	}
+	for _, sc := range t.Spec.Scripts {
+		if sc.ConfigMapRef != nil {
+			refs = append(refs, contentRef(false, sc.ConfigMapRef.Name))
+		}
+	}
+	return refs
+}
+
+func containerContentRefs(c *lxcv1.LXCContainer) []string {
+	var refs []string
+	if c.Spec.Config != nil {
+		for _, src := range c.Spec.Config.EnvFrom {
+			if src.SecretRef != nil {
+				refs = append(refs, contentRef(true, src.SecretRef.Name))
+			}
+			if src.ConfigMapRef != nil {
+				refs = append(refs, contentRef(false, src.ConfigMapRef.Name))
+			}
+		}
+	}
+	if ref := c.Spec.RootPasswordSecretRef; ref != nil {
+		refs = append(refs, contentRef(true, ref.Name))
+	} else {
+		refs = append(refs, contentRef(true, c.Name+"-root-password"))
+	}
+	return refs
+}
 
 // SetupIndexes registers the field indexes the reconcilers list by.
 func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
@@ -42,6 +86,16 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 	}
 	if err := idx.IndexField(ctx, &lxcv1.LXCContainer{}, containerTemplateIndex, func(o client.Object) []string {
 		return []string{o.(*lxcv1.LXCContainer).Spec.TemplateRef.Name}
+	}); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &lxcv1.LXCTemplate{}, contentRefIndex, func(o client.Object) []string {
+		return templateContentRefs(o.(*lxcv1.LXCTemplate))
+	}); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &lxcv1.LXCContainer{}, contentRefIndex, func(o client.Object) []string {
+		return containerContentRefs(o.(*lxcv1.LXCContainer))
 	}); err != nil {
 		return err
 	}

@@ -50,6 +50,8 @@ type LXCContainerReconciler struct {
 
 	// Resync is how often a Ready container is checked against Proxmox and re-discovered.
 	Resync time.Duration
+	// FullCheck is how often a Ready container's whole Proxmox configuration is read.
+	FullCheck time.Duration
 	// TaskPoll is how soon an in-flight task or script is polled again.
 	TaskPoll time.Duration
 	// MaxConcurrentReconciles is the number of workers.
@@ -59,7 +61,9 @@ type LXCContainerReconciler struct {
 	lastDiscover discoveryClock
 	// lastAddress remembers when a DHCP container's interfaces were last read.
 	lastAddress discoveryClock
-	redactors   redactorRegistry
+	// lastFullCheck remembers when a container's whole configuration was last read.
+	lastFullCheck discoveryClock
+	redactors     redactorRegistry
 }
 
 // containerScope is what one reconcile of one container works with.
@@ -344,7 +348,10 @@ func (r *LXCContainerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			CreateFunc: func(event.CreateEvent) bool { return false },
 			UpdateFunc: func(event.UpdateEvent) bool { return false },
 		})).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.containersForKeySecret), builder.OnlyMetadata).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.containersForSecret), builder.OnlyMetadata).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.containersForConfigMap), builder.OnlyMetadata).
+		Watches(&lxcv1.PackageBucket{}, handler.EnqueueRequestsFromMapFunc(r.containersForBucket),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&lxcv1.LXCTemplate{}, handler.EnqueueRequestsFromMapFunc(r.containersForTemplate),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&lxcv1.ProxmoxCluster{}, handler.EnqueueRequestsFromMapFunc(r.containersForCluster),
@@ -361,6 +368,51 @@ func (r *LXCContainerReconciler) containersForTemplate(ctx context.Context, obj 
 		return nil
 	}
 	return requestsFor(list.Items)
+}
+
+// containersForSecret requeues the containers a Secret's change reaches: through the cluster's
+// SSH key, or as the source of files, envFrom variables or the root password.
+func (r *LXCContainerReconciler) containersForSecret(ctx context.Context, obj client.Object) []reconcile.Request {
+	return append(r.containersForKeySecret(ctx, obj), r.containersForContent(ctx, obj, true)...)
+}
+
+func (r *LXCContainerReconciler) containersForConfigMap(ctx context.Context, obj client.Object) []reconcile.Request {
+	return r.containersForContent(ctx, obj, false)
+}
+
+// containersForContent finds the containers that use a Secret or ConfigMap themselves or
+// through their template.
+func (r *LXCContainerReconciler) containersForContent(ctx context.Context, obj client.Object, secret bool) []reconcile.Request {
+	key := contentRef(secret, obj.GetName())
+	list := &lxcv1.LXCContainerList{}
+	if err := r.List(ctx, list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{contentRefIndex: key}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing containers by content", "object", key)
+		return nil
+	}
+	reqs := requestsFor(list.Items)
+	templates := &lxcv1.LXCTemplateList{}
+	if err := r.List(ctx, templates, client.InNamespace(obj.GetNamespace()), client.MatchingFields{contentRefIndex: key}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing templates by content", "object", key)
+		return reqs
+	}
+	for i := range templates.Items {
+		reqs = append(reqs, r.containersForTemplate(ctx, &templates.Items[i])...)
+	}
+	return reqs
+}
+
+// containersForBucket requeues the containers whose templates install a changed PackageBucket.
+func (r *LXCContainerReconciler) containersForBucket(ctx context.Context, obj client.Object) []reconcile.Request {
+	templates := &lxcv1.LXCTemplateList{}
+	if err := r.List(ctx, templates, client.InNamespace(obj.GetNamespace()), client.MatchingFields{templateBucketIndex: obj.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing templates by PackageBucket", "bucket", obj.GetName())
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range templates.Items {
+		reqs = append(reqs, r.containersForTemplate(ctx, &templates.Items[i])...)
+	}
+	return reqs
 }
 
 func (r *LXCContainerReconciler) containersForCluster(ctx context.Context, obj client.Object) []reconcile.Request {

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -69,6 +72,11 @@ func (r *LXCTemplateReconciler) reconcile(ctx context.Context, tmpl *lxcv1.LXCTe
 		return Wait(dependencyRetry, lxcv1.PackageBucketNotFoundReason, "%s", missingBuckets(missing))
 	}
 	tmpl.Status.ResolvedPackages = resolvePackages(buckets, tmpl.Spec.Packages)
+	if missing, err := r.missingContent(ctx, tmpl); err != nil {
+		return err
+	} else if len(missing) > 0 {
+		return Wait(dependencyRetry, lxcv1.DependencyNotReadyReason, "%s not found", strings.Join(missing, ", "))
+	}
 
 	resolved, err := r.osTemplatesListed(ctx, tmpl)
 	if err != nil {
@@ -80,6 +88,27 @@ func (r *LXCTemplateReconciler) reconcile(ctx context.Context, tmpl *lxcv1.LXCTe
 			"no Ready ProxmoxCluster allowed for namespace %s lists OS template %s", tmpl.Namespace, osTemplateWanted(tmpl.Spec.OSTemplate))
 	}
 	return nil
+}
+
+// missingContent names the Secrets and ConfigMaps the template's files and scripts come from
+// that do not exist. Only their metadata is read, from the cache.
+func (r *LXCTemplateReconciler) missingContent(ctx context.Context, tmpl *lxcv1.LXCTemplate) ([]string, error) {
+	var missing []string
+	for _, ref := range templateContentRefs(tmpl) {
+		kind, name, _ := strings.Cut(ref, "/")
+		meta := &metav1.PartialObjectMetadata{}
+		meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind))
+		err := r.Get(ctx, types.NamespacedName{Namespace: tmpl.Namespace, Name: name}, meta)
+		switch {
+		case apierrors.IsNotFound(err):
+			if !slices.Contains(missing, kind+" "+name) {
+				missing = append(missing, kind+" "+name)
+			}
+		case err != nil:
+			return nil, err
+		}
+	}
+	return missing, nil
 }
 
 // osTemplatesListed returns, for each node of the Ready clusters allowed for the template's
@@ -118,6 +147,10 @@ func (r *LXCTemplateReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&lxcv1.LXCTemplate{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&lxcv1.PackageBucket{}, handler.EnqueueRequestsFromMapFunc(r.templatesForBucket)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.templatesForContent(true)), builder.OnlyMetadata,
+			builder.WithPredicates(createdOrDeleted)).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.templatesForContent(false)), builder.OnlyMetadata,
+			builder.WithPredicates(createdOrDeleted)).
 		Watches(&lxcv1.ProxmoxCluster{}, handler.EnqueueRequestsFromMapFunc(r.allTemplates),
 			builder.WithPredicates(clusterTemplatesChanged{})).
 		Watches(&lxcv1.LXCContainer{}, referencesHandler(func(c *lxcv1.LXCContainer) []types.NamespacedName {
@@ -125,6 +158,19 @@ func (r *LXCTemplateReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		})).
 		Named("lxctemplate").
 		Complete(r)
+}
+
+// createdOrDeleted passes the events that change whether a referenced object exists.
+var createdOrDeleted = predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }}
+
+func (r *LXCTemplateReconciler) templatesForContent(secret bool) handler.MapFunc {
+	return func(ctx context.Context, obj client.Object) []reconcile.Request {
+		list := &lxcv1.LXCTemplateList{}
+		if err := r.List(ctx, list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{contentRefIndex: contentRef(secret, obj.GetName())}); err != nil {
+			return nil
+		}
+		return requestsFor(list.Items)
+	}
 }
 
 func (r *LXCTemplateReconciler) templatesForBucket(ctx context.Context, obj client.Object) []reconcile.Request {

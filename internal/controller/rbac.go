@@ -23,9 +23,9 @@ import (
 // its SSH key.
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update
 //
-// ConfigMaps hold scripts, file contents and envFrom variables; they are read with uncached gets
-// and never watched.
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
+// ConfigMaps hold scripts, file contents and envFrom variables; they are read with uncached gets,
+// and list and watch serve a metadata-only watch that requeues the containers using a changed one.
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
 //
 // Namespaces are matched against a ProxmoxCluster's allowedNamespaces selector (cached).
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch

@@ -59,6 +59,12 @@ type Client interface {
 	// UpdateContainerConfig changes a container's configuration. Proxmox applies it
 	// synchronously, so there is no task.
 	UpdateContainerConfig(ctx context.Context, node string, vmid int, update ConfigUpdate) error
+	// ContainerPending reads a container's configuration both as it is in effect and as it will
+	// be once the changes Proxmox keeps pending until the next start are applied.
+	ContainerPending(ctx context.Context, node string, vmid int) (PendingConfig, error)
+	// RebootContainer starts a task that shuts the container down and starts it again, which
+	// applies pending changes. A container that is not running is an error.
+	RebootContainer(ctx context.Context, node string, vmid int, timeout time.Duration) (UPID, error)
 	// ContainerInterfaces lists a running container's network interfaces and addresses; a
 	// stopped container has none.
 	ContainerInterfaces(ctx context.Context, node string, vmid int) ([]Interface, error)
@@ -191,6 +197,8 @@ type ContainerConfig struct {
 	SearchDomain string
 	// Nets maps n of net[n] to the parsed interface.
 	Nets map[int]NetConfig
+	// MountPoints maps n of mp[n] to the parsed mount point (its path is Options["mp"]).
+	MountPoints map[int]RootFS
 	// Raw holds every key as text (numbers and booleans in decimal), for anything not parsed
 	// above.
 	Raw map[string]string
@@ -287,10 +295,22 @@ type ConfigUpdate struct {
 	Nets map[int]NetConfig
 	// Nameservers replaces the DNS servers when non-nil; empty removes them.
 	Nameservers []string
+	// Set writes other options as Proxmox's text, e.g. "startup", "protection" or "mp0".
+	Set map[string]string
 	// Delete removes the named settings (e.g. "net1").
 	Delete []string
 	// Digest, when set, makes Proxmox refuse the change if the configuration changed since it
 	// was read (ErrConflict).
+	Digest string
+}
+
+// PendingConfig is a container's configuration with its pending changes.
+type PendingConfig struct {
+	// Current is the configuration in effect; Next is it with the pending changes applied.
+	Current, Next ContainerConfig
+	// Pending names the options whose change or deletion waits for the next start.
+	Pending []string
+	// Digest of the whole configuration, for a write that must not overwrite a concurrent edit.
 	Digest string
 }
 

@@ -144,6 +144,9 @@ func updateParams(u ConfigUpdate) (map[string]any, error) {
 			p["nameserver"] = strings.Join(u.Nameservers, " ")
 		}
 	}
+	for k, v := range u.Set {
+		p[k] = v
+	}
 	del = append(del, u.Delete...)
 	for _, k := range del {
 		if _, both := p[k]; both {

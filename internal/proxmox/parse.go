@@ -297,7 +297,10 @@ func ParseDiskSize(s string) (uint64, error) {
 	return uint64(v), nil
 }
 
-var netKey = regexp.MustCompile(`^net(\d+)$`)
+var (
+	netKey = regexp.MustCompile(`^net(\d+)$`)
+	mpKey  = regexp.MustCompile(`^mp(\d+)$`)
+)
 
 // parseContainerConfig turns the config object Proxmox returns into a ContainerConfig.
 func parseContainerConfig(raw map[string]json.RawMessage) (ContainerConfig, error) {
@@ -349,6 +352,18 @@ func parseContainerConfig(raw map[string]json.RawMessage) (ContainerConfig, erro
 		}
 	}
 	for k, s := range cfg.Raw {
+		if m := mpKey.FindStringSubmatch(k); m != nil {
+			idx, _ := strconv.Atoi(m[1])
+			mp, err := ParseRootFS(s)
+			if err != nil {
+				return ContainerConfig{}, fmt.Errorf("config %s: %w", k, err)
+			}
+			if cfg.MountPoints == nil {
+				cfg.MountPoints = map[int]RootFS{}
+			}
+			cfg.MountPoints[idx] = mp
+			continue
+		}
 		m := netKey.FindStringSubmatch(k)
 		if m == nil {
 			continue

@@ -1,0 +1,332 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+)
+
+// DefaultFullCheck is how often a Ready container's whole configuration is read, beside the
+// cluster-wide list that every resync reads: changes the list cannot show (features, DNS,
+// network, mount points) made outside the controller are found within this period.
+const DefaultFullCheck = time.Hour
+
+// setting is one Proxmox option the spec decides.
+type setting struct {
+	key   string // Proxmox option
+	field string // what the spec calls it, for Events and conditions
+	want  string // Proxmox text; empty means unset
+	same  func(have string) bool
+}
+
+// settings lists the options the controller keeps as the spec says, given the container's
+// configuration (the MAC address and interface name of net0 are the container's own).
+func (d *desiredContainer) settings(have proxmox.ContainerConfig) []setting {
+	text := func(want string) func(string) bool { return func(h string) bool { return h == want } }
+	flag := func(on bool) string {
+		if on {
+			return "1"
+		}
+		return ""
+	}
+	flagSame := func(on bool) func(string) bool {
+		return func(h string) bool { return (h == "1") == on }
+	}
+	intText := func(n int) string { return strconv.Itoa(n) }
+
+	features := proxmox.Features{Nesting: d.Features.Nesting, Keyctl: d.Features.Keyctl, Fuse: d.Features.Fuse}
+	net := netConfig(d.Network)
+	if cur, ok := have.Nets[0]; ok {
+		net.HWAddr = cur.HWAddr
+		if cur.Name != "" {
+			net.Name = cur.Name
+		}
+	}
+	tags, _ := proxmox.FormatTags(d.Tags)
+	return []setting{
+		{"hostname", "hostname", d.Hostname, text(d.Hostname)},
+		{"cores", "resources.cores", intText(d.Cores), text(intText(d.Cores))},
+		{"memory", "resources.memoryMiB", intText(d.MemoryMiB), text(intText(d.MemoryMiB))},
+		{"swap", "resources.swapMiB", intText(d.SwapMiB), text(intText(d.SwapMiB))},
+		{"features", "features", features.String(), func(h string) bool {
+			f, err := proxmox.ParseFeatures(h)
+			return err == nil && f.Nesting == features.Nesting && f.Keyctl == features.Keyctl && f.Fuse == features.Fuse
+		}},
+		{"net0", "network", net.String(), func(h string) bool {
+			n, err := proxmox.ParseNetConfig(h)
+			return err == nil && n.Bridge == net.Bridge && n.IP == net.IP && n.Gateway == net.Gateway && n.Tag == net.Tag
+		}},
+		{"nameserver", "network.nameservers", strings.Join(d.Network.Nameservers, " "), func(h string) bool {
+			return slices.Equal(strings.Fields(h), d.Network.Nameservers) || (len(d.Network.Nameservers) == 0 && h == "")
+		}},
+		{"searchdomain", "network.searchDomains", strings.Join(d.Network.SearchDomains, " "), func(h string) bool {
+			return slices.Equal(strings.Fields(h), d.Network.SearchDomains) || (len(d.Network.SearchDomains) == 0 && h == "")
+		}},
+		{"tags", "tags", tags, func(h string) bool {
+			have := proxmox.ParseTags(h)
+			slices.Sort(have)
+			return slices.Equal(have, d.Tags)
+		}},
+		{"onboot", "onBoot", flag(d.OnBoot), flagSame(d.OnBoot)},
+		{"startup", "startup", d.Startup, text(d.Startup)},
+		{"protection", "protection", flag(d.Protection), flagSame(d.Protection)},
+	}
+}
+
+// configHash identifies everything applyConfig converges; it changes with the spec, the
+// template and the buckets' effect on them.
+func (d *desiredContainer) configHash() string {
+	h := sha256.New()
+	for _, st := range d.settings(proxmox.ContainerConfig{}) {
+		fmt.Fprintf(h, "%s=%s\x00", st.key, st.want)
+	}
+	for _, m := range d.MountPoints {
+		fmt.Fprintf(h, "mp%d=%s:%d,%s,%t\x00", m.Index, m.Storage, m.SizeGiB, m.Path, m.Backup)
+	}
+	fmt.Fprintf(h, "disk=%d\x00storage=%s\x00unprivileged=%t\x00os=%s\x00", d.DiskGiB, d.Storage, d.Unprivileged, d.OSTemplate)
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// applyConfig keeps the Proxmox container's configuration as the spec says. It costs nothing
+// while the spec is unchanged, the cluster-wide list shows no drift and the container's slow
+// full check is not due; otherwise it reads the configuration with its pending changes, writes
+// what differs (with the digest read, so a concurrent edit is never overwritten), grows disks,
+// and restarts a running container whose changes Proxmox applies only at a start.
+func (r *LXCContainerReconciler) applyConfig(ctx context.Context, s *containerScope) error {
+	st := &s.obj.Status
+	want := s.desired.configHash()
+	drift := drifted(s.guest, s.desired)
+	r.lastFullCheck.spread(s.obj.UID, r.fullCheck())
+	fullCheckDue := !r.lastFullCheck.fresh(s.obj.UID, "", r.fullCheck())
+	if st.AppliedConfigHash == want && len(drift) == 0 && len(st.RestartPending) == 0 && !fullCheckDue {
+		return nil
+	}
+	pc, err := s.px.ContainerPending(ctx, st.Node, int(st.VMID))
+	if err != nil {
+		return err
+	}
+	r.lastFullCheck.mark(s.obj.UID, "")
+	update, fields := configChanges(s.desired, pc.Next)
+	running, err := r.isRunning(ctx, s)
+	if err != nil {
+		return err
+	}
+	if len(fields) > 0 {
+		if running && update.Set["hostname"] != "" && st.AppliedConfigHash != want && !slices.Contains(st.RestartPending, "hostname") {
+			// Proxmox changes the hostname in the config at once, but the guest reads it only
+			// at its next start. Recorded before the write, so a crash does not lose the restart.
+			st.RestartPending = append(st.RestartPending, "hostname")
+			if err := s.checkpoint(ctx); err != nil {
+				return err
+			}
+		}
+		update.Digest = pc.Digest
+		err := s.px.UpdateContainerConfig(ctx, st.Node, int(st.VMID), update)
+		if errors.Is(err, proxmox.ErrConflict) {
+			return Wait(time.Second, lxcv1.ConfigConflictReason,
+				"the configuration of CT %d changed while it was being updated; reading it again", st.VMID)
+		}
+		if err != nil {
+			return err
+		}
+		r.forgetGuests(s)
+		if st.AppliedConfigHash == want {
+			// The spec did not change: someone changed the container outside the controller.
+			r.Metrics.observeDrift(fields...)
+			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.DriftCorrectedReason, "Update",
+				"CT %d was changed outside the controller (%s); set back as the spec says", st.VMID, strings.Join(fields, ", "))
+		} else {
+			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.ConfigChangedReason, "Update",
+				"Changed %s of CT %d as the spec says", strings.Join(fields, ", "), st.VMID)
+		}
+		if pc, err = s.px.ContainerPending(ctx, st.Node, int(st.VMID)); err != nil {
+			return err
+		}
+	}
+	s.config = &pc.Current
+	if err := r.growDisks(ctx, s, pc.Current); err != nil {
+		return err
+	}
+	if running {
+		for _, k := range pc.Pending {
+			if !slices.Contains(st.RestartPending, k) {
+				st.RestartPending = append(st.RestartPending, k)
+			}
+		}
+	} else {
+		st.RestartPending = nil // a start applies them
+	}
+	if len(st.RestartPending) > 0 && running && s.obj.Spec.PowerState != lxcv1.PowerStateStopped {
+		slices.Sort(st.RestartPending)
+		upid, err := s.px.RebootContainer(ctx, st.Node, int(st.VMID), shutdownTimeout)
+		if err != nil {
+			return err
+		}
+		st.Operation = string(upid)
+		r.forgetGuests(s)
+		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.RestartingReason, "Update",
+			"Restarting CT %d: Proxmox applies %s only when the container starts", st.VMID, strings.Join(st.RestartPending, ", "))
+		return Wait(r.taskPoll(), lxcv1.RestartingReason, "restarting CT %d to apply %s", st.VMID, strings.Join(st.RestartPending, ", "))
+	}
+	st.AppliedConfigHash = want
+	return nil
+}
+
+// configChanges is the update that makes next (the configuration with its pending changes) what
+// the spec says, and the spec fields it changes. Sizes are left to growDisks.
+func configChanges(d *desiredContainer, next proxmox.ContainerConfig) (proxmox.ConfigUpdate, []string) {
+	u := proxmox.ConfigUpdate{Set: map[string]string{}}
+	var fields []string
+	for _, st := range d.settings(next) {
+		if st.same(next.Raw[st.key]) {
+			continue
+		}
+		if st.want == "" {
+			u.Delete = append(u.Delete, st.key)
+		} else {
+			u.Set[st.key] = st.want
+		}
+		fields = append(fields, st.field)
+	}
+	wanted := map[int]bool{}
+	for _, m := range d.MountPoints {
+		i := int(m.Index)
+		wanted[i] = true
+		key := fmt.Sprintf("mp%d", i)
+		field := fmt.Sprintf("mountPoints[%d]", i)
+		have, ok := next.MountPoints[i]
+		if !ok {
+			u.Set[key] = mountText(fmt.Sprintf("%s:%d", m.Storage, m.SizeGiB), "", m)
+			fields = append(fields, field)
+			continue
+		}
+		if have.Options["mp"] != m.Path || (have.Options["backup"] == "1") != m.Backup {
+			u.Set[key] = mountText(have.Volume, have.Size, m)
+			fields = append(fields, field)
+		}
+	}
+	for i := range next.MountPoints {
+		if !wanted[i] {
+			u.Delete = append(u.Delete, fmt.Sprintf("mp%d", i))
+			fields = append(fields, fmt.Sprintf("mountPoints[%d] (removed; its volume stays, unused)", i))
+		}
+	}
+	slices.Sort(u.Delete)
+	return u, fields
+}
+
+func mountText(volume, size string, m lxcv1.MountPoint) string {
+	s := volume + ",mp=" + m.Path
+	if size != "" {
+		s += ",size=" + size
+	}
+	if m.Backup {
+		s += ",backup=1"
+	}
+	return s
+}
+
+// drifted names what the cluster-wide resource list shows differing from the spec: changes
+// made outside the controller (the Proxmox UI, pct, the API), noticed without a request of
+// their own.
+func drifted(g *proxmox.Guest, d *desiredContainer) []string {
+	if g == nil {
+		return nil
+	}
+	var fields []string
+	if g.MaxMemory > 0 && g.MaxMemory != uint64(d.MemoryMiB)<<20 {
+		fields = append(fields, "memory")
+	}
+	if g.CPUs > 0 && d.Cores > 0 && int(g.CPUs) != d.Cores {
+		fields = append(fields, "cores")
+	}
+	if g.MaxDisk > 0 && g.MaxDisk != uint64(d.DiskGiB)<<30 {
+		fields = append(fields, "disk")
+	}
+	if g.Name != "" && g.Name != d.Hostname {
+		fields = append(fields, "hostname")
+	}
+	tags := slices.Clone(g.Tags)
+	slices.Sort(tags)
+	if g.Tags != nil && !slices.Equal(tags, d.Tags) {
+		fields = append(fields, "tags")
+	}
+	return fields
+}
+
+// growDisks grows the root disk and the mount points to the sizes asked, one resize task at a
+// time, and refuses a smaller size: Proxmox cannot shrink a disk.
+func (r *LXCContainerReconciler) growDisks(ctx context.Context, s *containerScope, cur proxmox.ContainerConfig) error {
+	type disk struct {
+		key, field string
+		have       proxmox.RootFS
+		wantGiB    int
+	}
+	disks := []disk{{"rootfs", "resources.diskGiB", cur.RootFS, s.desired.DiskGiB}}
+	for _, m := range s.desired.MountPoints {
+		if have, ok := cur.MountPoints[int(m.Index)]; ok {
+			disks = append(disks, disk{fmt.Sprintf("mp%d", m.Index), fmt.Sprintf("mountPoints[%d].sizeGiB", m.Index), have, int(m.SizeGiB)})
+		}
+	}
+	st := &s.obj.Status
+	for _, d := range disks {
+		have, want := d.have.SizeBytes, uint64(d.wantGiB)<<30
+		switch {
+		case have == 0 || want == have:
+			continue
+		case want < have:
+			return Stall(lxcv1.DiskShrinkRefusedReason,
+				"%s asks for %d GiB, but %s of CT %d has %s already: Proxmox cannot shrink a disk (set it to at least that, or recreate the container)",
+				d.field, d.wantGiB, d.key, st.VMID, d.have.Size)
+		}
+		upid, err := s.px.ResizeDisk(ctx, st.Node, int(st.VMID), d.key, fmt.Sprintf("%dG", d.wantGiB))
+		if err != nil {
+			return err
+		}
+		if upid == "" {
+			continue // an earlier request grew it already
+		}
+		st.Operation = string(upid)
+		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.ResizingReason, "Update",
+			"Growing %s of CT %d from %s to %d GiB", d.key, st.VMID, d.have.Size, d.wantGiB)
+		return Wait(r.taskPoll(), lxcv1.ResizingReason, "growing %s of CT %d to %d GiB", d.key, st.VMID, d.wantGiB)
+	}
+	return nil
+}
+
+func (r *LXCContainerReconciler) fullCheck() time.Duration {
+	if r.FullCheck > 0 {
+		return r.FullCheck
+	}
+	return DefaultFullCheck
+}
+
+// spreadFullChecks starts each container's full-check clock at a point of the period given by
+// its UID, so that after a restart the manager's full checks are spread over the period
+// instead of all falling due at once.
+func (c *discoveryClock) spread(uid types.UID, period time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.seen[uid]; ok {
+		return
+	}
+	if c.seen == nil {
+		c.seen = map[types.UID]discoveryMark{}
+	}
+	h := fnv.New64a()
+	h.Write([]byte(uid))
+	c.seen[uid] = discoveryMark{at: time.Now().Add(-time.Duration(h.Sum64() % uint64(period)))}
+}
