@@ -20,6 +20,7 @@ type controllerOptions struct {
 	credentialsNamespaces []string
 	workers               int
 	resync                time.Duration
+	fullCheck             time.Duration
 	taskPoll              time.Duration
 	guestListAge          time.Duration
 	sshDialRetries        int
@@ -79,6 +80,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts controllerOpti
 		Recorder:                mgr.GetEventRecorder("lxccontainer-controller"),
 		Metrics:                 metricsCtl,
 		Resync:                  opts.resync,
+		FullCheck:               opts.fullCheck,
 		TaskPoll:                opts.taskPoll,
 		MaxConcurrentReconciles: opts.workers,
 	}).SetupWithManager(mgr); err != nil {

@@ -74,6 +74,8 @@ func run() int {
 	flag.IntVar(&copts.workers, "max-concurrent-reconciles", 4, "Number of LXCContainers reconciled at the same time.")
 	flag.DurationVar(&copts.resync, "container-resync-interval", controller.DefaultContainerResync,
 		"How often a Ready container is checked against Proxmox and its services are discovered again.")
+	flag.DurationVar(&copts.fullCheck, "container-full-check-interval", controller.DefaultFullCheck,
+		"How often a Ready container's whole Proxmox configuration is read, to find changes the bulk list cannot show.")
 	flag.DurationVar(&copts.taskPoll, "task-poll-interval", controller.DefaultTaskPoll,
 		"How soon an in-flight Proxmox task or provisioning script is polled again.")
 	flag.DurationVar(&copts.guestListAge, "guest-list-max-age", 30*time.Second,

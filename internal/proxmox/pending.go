@@ -67,3 +67,16 @@ func (c *APIClient) RebootContainer(ctx context.Context, node string, vmid int, 
 			return c.api.Post(ctx, containerPath(node, vmid)+"/status/reboot", body, upid)
 		})
 }
+
+// ParseConfigText parses a configuration given as Proxmox's option text, as in a .conf file.
+func ParseConfigText(options map[string]string) (ContainerConfig, error) {
+	raw := make(map[string]json.RawMessage, len(options))
+	for k, v := range options {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return ContainerConfig{}, err
+		}
+		raw[k] = b
+	}
+	return parseContainerConfig(raw)
+}
