@@ -187,6 +187,8 @@ type MountPoint struct {
 	// +kubebuilder:validation:MinLength=2
 	// +kubebuilder:validation:MaxLength=255
 	// +kubebuilder:validation:Pattern=`^(/[A-Za-z0-9._@+-]+)+$`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(^|/)[.][.]?(/|$)')",message="path must not contain . or .. segments"
+	// +kubebuilder:validation:XValidation:rule="!['/proc', '/sys', '/dev', '/run', '/etc/config-manager', '/var/lib/config-manager'].exists(d, self == d || self.startsWith(d + '/'))",message="path must not be inside /proc, /sys, /dev, /run or config-manager's own directories"
 	Path string `json:"path"`
 
 	// sizeGiB is the volume's size in GiB. It can grow, never shrink.
