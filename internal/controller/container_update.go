@@ -129,7 +129,7 @@ func (r *LXCContainerReconciler) applyConfig(ctx context.Context, s *containerSc
 			// Proxmox changes the hostname in the config at once, but the guest reads it only
 			// at its next start. Recorded before the write, so a crash does not lose the restart.
 			st.RestartPending = append(st.RestartPending, "hostname")
-			if err := s.checkpoint(ctx); err != nil {
+			if err := s.checkpointStatus(ctx); err != nil {
 				return err
 			}
 		}

@@ -116,6 +116,13 @@ func (s *containerScope) checkpoint(ctx context.Context) error {
 	return s.patcher.patch(ctx, s.obj, false)
 }
 
+// checkpointStatus persists the status now, mid-reconcile: what must survive a crash between a
+// Proxmox write and the end of the reconcile.
+func (s *containerScope) checkpointStatus(ctx context.Context) error {
+	redactStatus(s.obj, s.redactor)
+	return s.patcher.patch(ctx, s.obj, true)
+}
+
 func (r *LXCContainerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	obj := &lxcv1.LXCContainer{}
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {

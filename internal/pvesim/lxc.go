@@ -448,21 +448,19 @@ func (s *Server) getConfig(r *request) (any, error) {
 	return out, nil
 }
 
-// specKeys are the options a backend acts on; changing only others needs no Reconfigure.
+// specChanged says whether options a backend acts on changed (hostname, resources, features,
+// interfaces, mount points); changing only others needs no Reconfigure.
 func specChanged(old, new map[string]string) bool {
 	for _, k := range []string{"hostname", "cores", "memory", "swap", "features"} {
 		if old[k] != new[k] {
 			return true
 		}
 	}
-	for k := range maps.Keys(old) {
-		if indexed(k, "net") && old[k] != new[k] {
-			return true
-		}
-	}
-	for k := range maps.Keys(new) {
-		if indexed(k, "net") && old[k] != new[k] {
-			return true
+	for _, conf := range []map[string]string{old, new} {
+		for k := range maps.Keys(conf) {
+			if (indexed(k, "net") || indexed(k, "mp")) && old[k] != new[k] {
+				return true
+			}
 		}
 	}
 	return false
