@@ -47,11 +47,17 @@ func TestRunningContainerTakesPendingChangesWithARestart(t *testing.T) {
 		}
 		return nil
 	})
-	if err := k8s.Get(testCtx, client.ObjectKeyFromObject(c), c); err != nil {
-		t.Fatal(err)
-	}
-	if len(c.Status.RestartPending) != 0 {
-		t.Errorf("status.restartPending = %v after the restart", c.Status.RestartPending)
+	eventually(t, 20*time.Second, func() error {
+		if err := k8s.Get(testCtx, client.ObjectKeyFromObject(c), c); err != nil {
+			return err
+		}
+		if len(c.Status.RestartPending) != 0 {
+			return fmt.Errorf("status.restartPending = %v after the restart", c.Status.RestartPending)
+		}
+		return nil
+	})
+	if n := f.sim.Counters().TaskTotal("vzreboot", ""); n != 1 {
+		t.Errorf("%d reboots, want exactly 1", n)
 	}
 }
 
