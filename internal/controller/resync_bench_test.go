@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,10 @@ import (
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 )
 
+// readyFleetRuns numbers the runs of BenchmarkReadyFleetReconcile (b.N grows): each has a
+// cluster of its own, as the last run's may still be going away.
+var readyFleetRuns atomic.Int32
+
 // BenchmarkReadyFleetReconcile reconciles a fleet of 100 Ready containers, each round as a
 // resync does, and reports the Proxmox requests it costs: checking Ready containers for drift
 // reads the cluster's guest list in bulk and a container's configuration only when the list
@@ -19,7 +24,7 @@ import (
 // cluster, whatever the fleet size.
 func BenchmarkReadyFleetReconcile(b *testing.B) {
 	const fleet = 100
-	f := newPipelineFixture(b, "bench-fleet")
+	f := newPipelineFixture(b, fmt.Sprintf("bench-fleet-%d", readyFleetRuns.Add(1)))
 	f.createTemplate(b)
 	containers := make([]*lxcv1.LXCContainer, fleet)
 	for i := range containers {

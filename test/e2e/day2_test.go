@@ -23,15 +23,13 @@ import (
 // guest, or a condition says why not. One container on real LXC, in steps that build on each
 // other.
 func TestDayTwo(t *testing.T) {
-	// A second Debian OS template, for the OS template change.
-	cache := filepath.Dir(lxctest.Template(t))
+	// Its own template directory: the Debian template and a second one, for the OS template change.
+	templates := t.TempDir()
 	const nextTarball = "debian-12-standard_12.7-2_amd64.tar.zst"
-	if _, err := os.Stat(filepath.Join(cache, nextTarball)); err != nil {
-		if err := os.Link(lxctest.Template(t), filepath.Join(cache, nextTarball)); err != nil {
-			t.Fatal(err)
-		}
+	for _, name := range []string{filepath.Base(lxctest.Template(t)), nextTarball} {
+		linkOrCopy(t, lxctest.Template(t), filepath.Join(templates, name))
 	}
-	s := startStack(t)
+	s := startStack(t, "--template-dir", templates)
 	s.startManager(t)
 	ctx := context.Background()
 	ns := "day2"
@@ -251,3 +249,17 @@ func (s *stack) waitGeneration(t *testing.T, ns, name string) *lxcv1.LXCContaine
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func linkOrCopy(t *testing.T, from, to string) {
+	t.Helper()
+	if os.Link(from, to) == nil {
+		return
+	}
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
