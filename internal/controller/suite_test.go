@@ -27,6 +27,7 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+	"templatemanager.dev/lxc-template-manager/internal/pvesim/fake"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
 	"templatemanager.dev/lxc-template-manager/internal/testenv"
@@ -158,7 +159,9 @@ func startManager(ctx context.Context) error {
 	}
 	if err := (&LXCContainerReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Connector: connector,
-		SSH:      &ssh.Dialer{Retry: ssh.Backoff{Attempts: 1}, ConnectTimeout: 2 * time.Second},
+		// Containers of simulators started with guests (newGuestFixture) answer SSH through
+		// the fake backend's guest stand-ins; the others refuse the connection.
+		SSH:      &ssh.Dialer{Retry: ssh.Backoff{Attempts: 1}, ConnectTimeout: 2 * time.Second, DialContext: fake.GuestDialer(guestPort)},
 		Key:      &ControllerKey{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: controllerNamespace},
 		Guests:   &GuestCache{MaxAge: time.Second},
 		Recorder: mgr.GetEventRecorder("lxccontainer-controller"),
