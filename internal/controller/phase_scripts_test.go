@@ -141,7 +141,7 @@ func TestScriptsPhase(t *testing.T) {
 			retriedOnce(t, c, g)
 		},
 	}, {
-		name:     "retry on a new bundle: failed → run again once config-manager deployed what it needs → completed",
+		name: "retry on a new bundle: failed → run again once config-manager deployed what it needs → completed",
 		template: func(s *lxcv1.LXCTemplateSpec) {
 			s.Scripts = []lxcv1.Script{script("first", "# fake-guest: exit=0\n"), script("second", "# fake-guest: needs=/etc/app/ready\n"), script("third", "# fake-guest: exit=0\n")}
 		},
