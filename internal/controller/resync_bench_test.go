@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,9 +16,13 @@ import (
 // BenchmarkReadyFleetReconcile reconciles a fleet of Ready containers and reports the Proxmox
 // requests it costs: checking Ready containers for drift reads the cluster's guest list in bulk,
 // so the requests per container reconcile stay far below one.
+var readyFleetRuns atomic.Int32
+
 func BenchmarkReadyFleetReconcile(b *testing.B) {
 	const fleet = 20
-	f := newPipelineFixture(b, "bench-fleet")
+	// Each run of the benchmark (b.N grows) has a cluster of its own: the last run's may still
+	// be going away.
+	f := newPipelineFixture(b, fmt.Sprintf("bench-fleet-%d", readyFleetRuns.Add(1)))
 	f.createTemplate(b)
 	containers := make([]*lxcv1.LXCContainer, fleet)
 	for i := range containers {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,6 +50,7 @@ const controllerNamespace = "lxctm-system"
 const sharedCredentialsNamespace = "lxctm-shared-credentials"
 
 func TestMain(m *testing.M) {
+	flag.Parse() // managerTuning tells tests from benchmarks
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel())))
 	var err error
 	env, err = testenv.Start()
@@ -117,6 +119,8 @@ func startManager(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cfg.WrapTransport = countKubeWrites
+	tune := managerTuning()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 env.Scheme,
 		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: UncachedObjects()}},
@@ -163,10 +167,11 @@ func startManager(ctx context.Context) error {
 		// the fake backend's guest stand-ins; the others refuse the connection.
 		SSH:      &ssh.Dialer{Retry: ssh.Backoff{Attempts: 1}, ConnectTimeout: 2 * time.Second, DialContext: fake.GuestDialer(guestPort)},
 		Key:      &ControllerKey{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: controllerNamespace},
-		Guests:   &GuestCache{MaxAge: time.Second},
+		Guests:   &GuestCache{MaxAge: tune.guestListAge},
 		Recorder: mgr.GetEventRecorder("lxccontainer-controller"),
 		Metrics:  ctlMetrics,
-		TaskPoll: 200 * time.Millisecond,
+		TaskPoll: tune.taskPoll,
+		Resync:   tune.resync,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
