@@ -33,6 +33,8 @@ import (
 //	LXCTM_BENCH_CONTAINERS         fleet size of Provision and SteadyState (default 1000)
 //	LXCTM_BENCH_MEMORY_CONTAINERS  fleet size of ManagerMemory (default 5000)
 //	LXCTM_BENCH_RESYNC             the container resync period while benchmarking (default 1m)
+//	LXCTM_BENCH_NETWORK=static     static addresses instead of DHCP
+//	LXCTM_BENCH_ENDPOINTS=1        log SteadyState's Proxmox requests of one cluster by endpoint
 //
 // Benchmarks report; they assert nothing about timings.
 
@@ -144,6 +146,14 @@ func (fl *fleet) add(b *testing.B, n int) []*lxcv1.LXCContainer {
 				ClusterRef:  lxcv1.ClusterReference{Name: fl.clusters[i%2].Name},
 				TemplateRef: lxcv1.LocalObjectReference{Name: fl.template.Name},
 			},
+		}
+		if os.Getenv("LXCTM_BENCH_NETWORK") == "static" {
+			// Static addresses from the top of the cluster's /20, away from the leases.
+			base := fl.sims[i%2].Subnet.Addr().As4()
+			host := 4000 - i/2
+			base[2] += byte(host >> 8)
+			base[3] = byte(host)
+			c.Spec.Network = &lxcv1.Network{IPv4: netip.AddrFrom4(base).String() + "/20"}
 		}
 		create(b, c)
 		out = append(out, c)
@@ -295,6 +305,7 @@ func BenchmarkFleetSteadyState(b *testing.B) {
 		time.Sleep(resync)
 
 		px, sessions, cpu := fl.proxmoxRequests(), fl.guestSessions(), cpuTime()
+		before := fl.sims[0].Counters()
 		const periods = 3
 		began := time.Now()
 		time.Sleep(periods * resync)
@@ -306,9 +317,19 @@ func BenchmarkFleetSteadyState(b *testing.B) {
 		b.ReportMetric(requests/float64(n)/hours, "px-req/ct-hour")
 		b.ReportMetric(float64(fl.guestSessions()-sessions)/float64(n)/hours, "ssh-sessions/ct-hour")
 		b.ReportMetric(float64((cpuTime()-cpu).Milliseconds())/periods, "cpu-ms/resync")
-		if f := os.Getenv("LXCTM_BENCH_ENDPOINTS"); f != "" {
-			for _, s := range fl.sims {
-				b.Logf("%s: %+v", s.URL, s.Counters())
+		if os.Getenv("LXCTM_BENCH_ENDPOINTS") != "" {
+			// What one cluster was asked over the periods, by endpoint.
+			counts := map[string]int{}
+			for _, r := range fl.sims[0].Counters().Requests {
+				counts[r.Method+" "+r.Path] += r.Count
+			}
+			for _, r := range before.Requests {
+				counts[r.Method+" "+r.Path] -= r.Count
+			}
+			for k, v := range counts {
+				if v != 0 {
+					b.Logf("%6d %s", v, k)
+				}
 			}
 		}
 	}
