@@ -33,6 +33,7 @@ import (
 //	LXCTM_BENCH_CONTAINERS         fleet size of Provision and SteadyState (default 1000)
 //	LXCTM_BENCH_MEMORY_CONTAINERS  fleet size of ManagerMemory (default 5000)
 //	LXCTM_BENCH_RESYNC             the container resync period while benchmarking (default 1m)
+//	LXCTM_BENCH_WORKERS            the manager's --max-concurrent-reconciles (default 4, as bin/manager)
 //	LXCTM_BENCH_NETWORK=static     static addresses instead of DHCP
 //	LXCTM_BENCH_ENDPOINTS=1        log SteadyState's Proxmox requests of one cluster by endpoint
 //
@@ -41,6 +42,7 @@ import (
 // tuning is how the package's manager polls: quickly for tests, as in production for benchmarks.
 type tuning struct {
 	taskPoll, guestListAge, resync time.Duration
+	workers                        int
 }
 
 func benchmarking() bool {
@@ -54,7 +56,8 @@ func managerTuning() tuning {
 	}
 	// bin/manager's defaults (--task-poll, --guest-list-max-age), with a shorter resync so that
 	// three periods fit in a benchmark.
-	return tuning{taskPoll: DefaultTaskPoll, guestListAge: 30 * time.Second, resync: benchResync()}
+	return tuning{taskPoll: DefaultTaskPoll, guestListAge: 30 * time.Second, resync: benchResync(),
+		workers: envInt("LXCTM_BENCH_WORKERS", 4)}
 }
 
 func benchResync() time.Duration {

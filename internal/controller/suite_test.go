@@ -165,13 +165,14 @@ func startManager(ctx context.Context) error {
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Connector: connector,
 		// Containers of simulators started with guests (newGuestFixture) answer SSH through
 		// the fake backend's guest stand-ins; the others refuse the connection.
-		SSH:      &ssh.Dialer{Retry: ssh.Backoff{Attempts: 1}, ConnectTimeout: 2 * time.Second, DialContext: fake.GuestDialer(guestPort)},
-		Key:      &ControllerKey{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: controllerNamespace},
-		Guests:   &GuestCache{MaxAge: tune.guestListAge},
-		Recorder: mgr.GetEventRecorder("lxccontainer-controller"),
-		Metrics:  ctlMetrics,
-		TaskPoll: tune.taskPoll,
-		Resync:   tune.resync,
+		SSH:                     &ssh.Dialer{Retry: ssh.Backoff{Attempts: 1}, ConnectTimeout: 2 * time.Second, DialContext: fake.GuestDialer(guestPort)},
+		Key:                     &ControllerKey{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: controllerNamespace},
+		Guests:                  &GuestCache{MaxAge: tune.guestListAge},
+		Recorder:                mgr.GetEventRecorder("lxccontainer-controller"),
+		Metrics:                 ctlMetrics,
+		TaskPoll:                tune.taskPoll,
+		Resync:                  tune.resync,
+		MaxConcurrentReconciles: tune.workers,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
