@@ -1,6 +1,8 @@
 // Package fake is pvesim's in-memory backend: containers that exist only as records, with the
 // same address behaviour as real ones (a static address at once, a DHCP lease shortly after
-// start). It is for load tests; it is never evidence that a container feature works.
+// start), and — with Options.GuestPort — a guest stand-in per running container that the
+// controller's SSH phases talk to (see Guest). It is for load tests and the controller's phase
+// tests; it is never evidence that a container feature works.
 package fake
 
 import (
