@@ -32,7 +32,8 @@ func (r *LXCContainerReconciler) reconcileServices(ctx context.Context, s *conta
 		return fmt.Sprintf("%d services found, all %d promised present", len(st.Services), len(s.desired.Promises))
 	}
 	key := discoveryKey(s)
-	if !s.requested && conditions.IsTrue(s.obj, lxcv1.ServicesDiscoveredCondition) && r.lastDiscover.fresh(s.obj.UID, key, r.resync()) {
+	if !s.requested && conditions.IsTrue(s.obj, lxcv1.ServicesDiscoveredCondition) && r.lastDiscover.fresh(s.obj.UID, key, r.resync()) &&
+		r.credentialsSecretExists(ctx, s) {
 		return done(), nil
 	}
 	addr, err := netip.ParseAddr(st.IPAddress)
@@ -138,6 +139,19 @@ func (r *LXCContainerReconciler) writeCredentials(ctx context.Context, s *contai
 	}
 	s.obj.Status.CredentialsSecretRef = &lxcv1.LocalObjectReference{Name: name}
 	return nil
+}
+
+// credentialsSecretExists says whether the credentials Secret status names is still there; a
+// deleted one (its deletion is what woke the container) is written again by a fresh discovery,
+// not a resync period later. It reads metadata only.
+func (r *LXCContainerReconciler) credentialsSecretExists(ctx context.Context, s *containerScope) bool {
+	ref := s.obj.Status.CredentialsSecretRef
+	if ref == nil {
+		return true
+	}
+	meta := &metav1.PartialObjectMetadata{}
+	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	return r.Get(ctx, types.NamespacedName{Namespace: s.obj.Namespace, Name: ref.Name}, meta) == nil
 }
 
 func equalData(a, b map[string][]byte) bool {

@@ -23,7 +23,8 @@ import (
 
 // These tests drive the container pipeline against pvesim's fake backend, which has no real
 // container behind it: they cover the Proxmox side (create, adopt, conflicts, power, resources,
-// delete). The SSH phases are shown on real LXC containers in test/e2e.
+// delete). The SSH phases' state machines are tested on the fake backend's guest stand-ins in
+// phase_*_test.go, and shown on real LXC containers in test/e2e.
 
 // pipelineFixture is a simulator, its cluster, a namespace and a template in it.
 type pipelineFixture struct {

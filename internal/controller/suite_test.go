@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,6 +28,7 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+	"templatemanager.dev/lxc-template-manager/internal/pvesim/fake"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
 	"templatemanager.dev/lxc-template-manager/internal/testenv"
@@ -48,6 +50,7 @@ const controllerNamespace = "lxctm-system"
 const sharedCredentialsNamespace = "lxctm-shared-credentials"
 
 func TestMain(m *testing.M) {
+	flag.Parse() // managerTuning tells tests from benchmarks
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel())))
 	var err error
 	env, err = testenv.Start()
@@ -116,6 +119,8 @@ func startManager(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cfg.WrapTransport = countKubeWrites
+	tune := managerTuning()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 env.Scheme,
 		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: UncachedObjects()}},
@@ -158,12 +163,16 @@ func startManager(ctx context.Context) error {
 	}
 	if err := (&LXCContainerReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Connector: connector,
-		SSH:      &ssh.Dialer{Retry: ssh.Backoff{Attempts: 1}, ConnectTimeout: 2 * time.Second},
-		Key:      &ControllerKey{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: controllerNamespace},
-		Guests:   &GuestCache{MaxAge: time.Second},
-		Recorder: mgr.GetEventRecorder("lxccontainer-controller"),
-		Metrics:  ctlMetrics,
-		TaskPoll: 200 * time.Millisecond,
+		// Containers of simulators started with guests (newGuestFixture) answer SSH through
+		// the fake backend's guest stand-ins; the others refuse the connection.
+		SSH:                     &ssh.Dialer{Retry: ssh.Backoff{Attempts: 1}, ConnectTimeout: 2 * time.Second, DialContext: fake.GuestDialer(guestPort)},
+		Key:                     &ControllerKey{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: controllerNamespace},
+		Guests:                  &GuestCache{MaxAge: tune.guestListAge},
+		Recorder:                mgr.GetEventRecorder("lxccontainer-controller"),
+		Metrics:                 ctlMetrics,
+		TaskPoll:                tune.taskPoll,
+		Resync:                  tune.resync,
+		MaxConcurrentReconciles: tune.workers,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

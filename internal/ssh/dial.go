@@ -61,6 +61,11 @@ type Dialer struct {
 	// Observe, when set, is called after every operation, e.g. to feed metrics. A non-zero exit
 	// code is not an error.
 	Observe func(op string, d time.Duration, err error)
+	// DialContext, when set, opens the TCP connection of each attempt in place of a net.Dialer,
+	// with the address of the Target (host:port). Load tests set it to reach the guest
+	// stand-ins of pvesim's fake backend (fake.GuestDialer), which listen on loopback
+	// addresses of their own; everything after the TCP connect stays the production code.
+	DialContext func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 var _ Connector = (*Dialer)(nil)
@@ -144,8 +149,12 @@ func (d *Dialer) dialOnce(ctx context.Context, address string, config *gossh.Cli
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var nd net.Dialer
-	tcp, err := nd.DialContext(ctx, "tcp", address)
+	dial := d.DialContext
+	if dial == nil {
+		var nd net.Dialer
+		dial = nd.DialContext
+	}
+	tcp, err := dial(ctx, "tcp", address)
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,14 @@
 // Package fake is pvesim's in-memory backend: containers that exist only as records, with the
 // same address behaviour as real ones (a static address at once, a DHCP lease shortly after
-// start). It is for load tests; it is never evidence that a container feature works.
+// start), and — with Options.GuestPort — a guest stand-in per running container that the
+// controller's SSH phases talk to (see Guest). It is for load tests and the controller's phase
+// tests; it is never evidence that a container feature works.
 package fake
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,19 +35,27 @@ type Options struct {
 	// ShutdownDelay is how long a clean shutdown takes; one longer than the shutdown
 	// timeout fails, as a container ignoring the power-off request would.
 	ShutdownDelay time.Duration
+	// GuestPort, when set, gives every running container a guest stand-in (see Guest): an SSH
+	// server on GuestAddress(eth0's address) and this port, reached with GuestDialer(GuestPort).
+	// Guests keep their host key across restarts of the container and of the simulator; their
+	// file systems live in memory and start afresh when the simulator restarts.
+	GuestPort int
 }
 
 // Backend keeps containers as records.
 type Backend struct {
-	opts Options
-	mu   sync.Mutex
-	cts  map[int]*record
+	opts   Options
+	mu     sync.Mutex
+	cts    map[int]*record
+	guests map[int]*Guest
 }
 
 type record struct {
 	Spec      pvesim.ContainerSpec `json:"spec"`
 	Running   bool                 `json:"running"`
 	StartedAt time.Time            `json:"startedAt,omitzero"`
+	// HostKey is the seed of the guest's ed25519 host key.
+	HostKey []byte `json:"hostKey,omitempty"`
 }
 
 var (
@@ -54,7 +66,7 @@ var (
 
 // New returns a fake backend, loading its state when opts.StateDir holds one.
 func New(opts Options) (*Backend, error) {
-	b := &Backend{opts: opts, cts: map[int]*record{}}
+	b := &Backend{opts: opts, cts: map[int]*record{}, guests: map[int]*Guest{}}
 	if opts.StateDir == "" {
 		return b, nil
 	}
@@ -71,7 +83,54 @@ func New(opts Options) (*Backend, error) {
 	if err := json.Unmarshal(data, &b.cts); err != nil {
 		return nil, fmt.Errorf("load fake backend state: %w", err)
 	}
+	for vmid, r := range b.cts {
+		g, err := b.guestLocked(vmid, r)
+		if err != nil {
+			return nil, err
+		}
+		if r.Running {
+			g.configure(r.Spec, true)
+			g.start(eth0Address(r.Spec))
+		}
+	}
 	return b, nil
+}
+
+// guestLocked returns the guest of a container, making it (and its host key) on first use.
+func (b *Backend) guestLocked(vmid int, r *record) (*Guest, error) {
+	if g, ok := b.guests[vmid]; ok {
+		return g, nil
+	}
+	if len(r.HostKey) == 0 {
+		r.HostKey = make([]byte, ed25519.SeedSize)
+		if _, err := rand.Read(r.HostKey); err != nil {
+			return nil, err
+		}
+	}
+	g, err := newGuest(b, vmid, r.HostKey)
+	if err != nil {
+		return nil, err
+	}
+	b.guests[vmid] = g
+	return g, nil
+}
+
+// Guest returns the guest stand-in of container vmid, or nil when there is no such container.
+func (b *Backend) Guest(vmid int) *Guest {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.guests[vmid]
+}
+
+// GuestSessions is the number of SSH connections all guests accepted.
+func (b *Backend) GuestSessions() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var n int64
+	for _, g := range b.guests {
+		n += g.Sessions()
+	}
+	return n
 }
 
 func (b *Backend) stateFile() string { return filepath.Join(b.opts.StateDir, "fake-backend.json") }
@@ -118,7 +177,13 @@ func (b *Backend) Create(ctx context.Context, spec pvesim.ContainerSpec) error {
 	if _, ok := b.cts[spec.VMID]; ok {
 		return fmt.Errorf("container %d already exists", spec.VMID)
 	}
-	b.cts[spec.VMID] = &record{Spec: withoutSecrets(spec)}
+	r := &record{Spec: withoutSecrets(spec)}
+	g, err := b.guestLocked(spec.VMID, r)
+	if err != nil {
+		return err
+	}
+	g.configure(spec, true)
+	b.cts[spec.VMID] = r
 	return b.saveLocked()
 }
 
@@ -146,6 +211,10 @@ func (b *Backend) Reconfigure(ctx context.Context, spec pvesim.ContainerSpec) er
 	if r.Spec.SSHKeys == "" {
 		r.Spec.SSHKeys = keys
 	}
+	if g := b.guests[spec.VMID]; g != nil && r.Running {
+		g.configure(r.Spec, false)
+		g.readdress(eth0Address(r.Spec))
+	}
 	return b.saveLocked()
 }
 
@@ -162,6 +231,12 @@ func (b *Backend) Start(ctx context.Context, spec pvesim.ContainerSpec) error {
 	}
 	r.Spec = withoutSecrets(spec)
 	r.Running, r.StartedAt = true, time.Now()
+	g, err := b.guestLocked(spec.VMID, r)
+	if err != nil {
+		return err
+	}
+	g.configure(r.Spec, false)
+	g.start(eth0Address(r.Spec))
 	return b.saveLocked()
 }
 
@@ -190,6 +265,9 @@ func (b *Backend) Stop(ctx context.Context, vmid int) error {
 		return err
 	}
 	r.Running, r.StartedAt = false, time.Time{}
+	if g := b.guests[vmid]; g != nil {
+		g.halt()
+	}
 	return b.saveLocked()
 }
 
@@ -198,6 +276,10 @@ func (b *Backend) Destroy(ctx context.Context, vmid int) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.cts, vmid)
+	if g := b.guests[vmid]; g != nil {
+		g.halt()
+		delete(b.guests, vmid)
+	}
 	return b.saveLocked()
 }
 
@@ -252,9 +334,12 @@ func linkLocal(mac string) (netip.Prefix, bool) {
 	return netip.PrefixFrom(netip.AddrFrom16(a), 64), true
 }
 
-// Close saves the state; the containers stay as they are.
+// Close saves the state and stops the guests; the containers stay as they are.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	for _, g := range b.guests {
+		g.halt()
+	}
 	return b.saveLocked()
 }

@@ -60,6 +60,7 @@ type config struct {
 	stateDir  string
 	dhcpDelay time.Duration
 	shutdown  time.Duration
+	guestPort int
 	addr      string
 }
 
@@ -106,6 +107,12 @@ func WithDHCPDelay(d time.Duration) Option { return func(c *config) { c.dhcpDela
 
 // WithShutdownDelay sets how long a clean shutdown takes in the default fake backend.
 func WithShutdownDelay(d time.Duration) Option { return func(c *config) { c.shutdown = d } }
+
+// WithGuests gives every running container of the default fake backend a guest stand-in with
+// an SSH server on port (see fake.Guest); reach them with ssh.Dialer{DialContext:
+// fake.GuestDialer(port)}. All simulators of a test process may share one port: each guest
+// listens on a loopback address of its own.
+func WithGuests(port int) Option { return func(c *config) { c.guestPort = port } }
 
 // WithUser allows ticket login as user (user@realm) with password.
 func WithUser(user, password string) Option {
@@ -174,7 +181,7 @@ func (s *Simulator) start() error {
 	build := cfg.backend
 	if build == nil {
 		build = func(dir string) (pvesim.Backend, error) {
-			return fake.New(fake.Options{StateDir: filepath.Join(dir, "fake"), DHCPDelay: cfg.dhcpDelay, ShutdownDelay: cfg.shutdown})
+			return fake.New(fake.Options{StateDir: filepath.Join(dir, "fake"), DHCPDelay: cfg.dhcpDelay, ShutdownDelay: cfg.shutdown, GuestPort: cfg.guestPort})
 		}
 	}
 	backend, err := build(cfg.stateDir)
@@ -250,6 +257,14 @@ func (s *Simulator) HTTPClient() *http.Client {
 	tr.ForceAttemptHTTP2 = false
 	tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	return &http.Client{Transport: tr, Timeout: time.Minute}
+}
+
+// Guest is the guest stand-in of container vmid on the default fake backend, or nil.
+func (s *Simulator) Guest(vmid int) *fake.Guest {
+	if b, ok := s.Backend.(*fake.Backend); ok {
+		return b.Guest(vmid)
+	}
+	return nil
 }
 
 // Token is the Authorization header value of the API token.
