@@ -35,4 +35,11 @@ const (
 	ResultCommand = "systemctl show --property=Result --value " + UnitName + " && systemctl is-enabled " + UnitName
 	// LogCommand prints the output of the last config-sync run.
 	LogCommand = "cat " + StateDir + "/config-sync/last-run.log"
+
+	// RootPasswordFile is where root's password waits for chpasswd, as "root:<password>": on the
+	// guest's tmpfs, readable by root only.
+	RootPasswordFile = "/run/config-manager-chpasswd"
+	// SetRootPasswordCommand sets root's password from RootPasswordFile and removes the file,
+	// whether chpasswd succeeded or not, exiting as chpasswd did.
+	SetRootPasswordCommand = "chpasswd < " + RootPasswordFile + "; rc=$?; rm -f " + RootPasswordFile + "; exit $rc"
 )

@@ -39,7 +39,9 @@ func (r *LXCContainerReconciler) session(ctx context.Context, s *containerScope)
 		return nil, Failed(lxcv1.SSHUnreachableReason, fmt.Errorf("the container at %s refused the controller's SSH key", s.obj.Status.IPAddress))
 	case err != nil:
 		// The dial already retried while the guest boots; what still fails is retried on the
-		// back-off schedule, so an address that never answers is not dialled forever.
+		// back-off schedule, so an address that never answers is not dialled forever. A DHCP
+		// lease may have moved: the next look reads the interfaces again.
+		r.lastAddress.forget(s.obj.UID)
 		return nil, Failed(lxcv1.SSHUnreachableReason, fmt.Errorf("no SSH on %s: %w", s.obj.Status.IPAddress, err))
 	}
 	if s.obj.Status.SSHHostKey == "" {

@@ -14,12 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/configmanager"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
 )
-
-// passwordFile is where the root password waits for chpasswd: on the guest's tmpfs, readable
-// by root only, removed by the same command that reads it.
-const passwordFile = "/run/config-manager-chpasswd"
 
 // reconcileGuestAccess keeps who may log in to the guest as the spec says: root's authorized
 // keys are the controller's key and spec.sshPublicKeys, and root's password is the one in its
@@ -130,10 +127,10 @@ func (r *LXCContainerReconciler) reconcileRootPassword(ctx context.Context, s *c
 	}
 	line := append([]byte("root:"), password...)
 	line = append(line, '\n')
-	if err := sess.Upload(ctx, ssh.File{Path: passwordFile, Content: line, Mode: 0o600, Owner: "root:root"}); err != nil {
+	if err := sess.Upload(ctx, ssh.File{Path: configmanager.RootPasswordFile, Content: line, Mode: 0o600, Owner: "root:root"}); err != nil {
 		return fmt.Errorf("uploading the root password: %w", err)
 	}
-	res, err := sess.Exec(ctx, ssh.Command{Line: "chpasswd < " + passwordFile + "; rc=$?; rm -f " + passwordFile + "; exit $rc"})
+	res, err := sess.Exec(ctx, ssh.Command{Line: configmanager.SetRootPasswordCommand})
 	if err != nil {
 		return err
 	}

@@ -205,6 +205,16 @@ func (c *discoveryClock) mark(uid types.UID, key string) {
 	c.seen[uid] = discoveryMark{key: key, at: time.Now()}
 }
 
+// age is how long ago uid was marked; zero when it never was.
+func (c *discoveryClock) age(uid types.UID) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m, ok := c.seen[uid]; ok {
+		return time.Since(m.at)
+	}
+	return 0
+}
+
 func (c *discoveryClock) forget(uid types.UID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

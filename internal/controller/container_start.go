@@ -126,8 +126,9 @@ func (r *LXCContainerReconciler) address(ctx context.Context, s *containerScope)
 		return s.desired.staticAddress(), nil
 	}
 	uid, known := s.obj.UID, s.obj.Status.IPAddress
-	if s.guest != nil && known != "" && r.lastAddress.fresh(uid, known, r.resync()) {
-		// A running container keeps its lease between looks, one per resync period.
+	if s.guest != nil && known != "" && r.lastAddress.fresh(uid, known, r.fullCheck()) && !restartedSince(s.guest, r.lastAddress.age(uid)) {
+		// A running container keeps its lease: its interfaces are read again when the bulk list
+		// shows it restarted, when SSH to the address fails, and with its full check.
 		return known, nil
 	}
 	ifaces, err := s.px.ContainerInterfaces(ctx, s.obj.Status.Node, int(s.obj.Status.VMID))
@@ -144,6 +145,11 @@ func (r *LXCContainerReconciler) address(ctx context.Context, s *containerScope)
 		return addr.String(), nil
 	}
 	return "", Wait(r.addressPoll(s.obj), lxcv1.WaitingForAddressReason, "CT %d runs but eth0 has no IPv4 address yet", s.obj.Status.VMID)
+}
+
+// restartedSince says the bulk list shows the guest up for less time than has passed since age.
+func restartedSince(g *proxmox.Guest, age time.Duration) bool {
+	return g.Uptime > 0 && g.Uptime < age
 }
 
 // eth0IPv4 finds the first global IPv4 address of eth0.

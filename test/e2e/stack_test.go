@@ -303,6 +303,7 @@ func (s *stack) startManager(t *testing.T) *managerProcess {
 	cmd := exec.Command(binaries.manager, append([]string{
 		"--metrics-bind-address=0", "--health-probe-bind-address=0",
 		"--namespace", s.namespace, "--task-poll-interval=1s", "--container-resync-interval=1m",
+		"--container-full-check-interval=1m",
 		"--zap-log-level=debug"}, s.managerArgs...)...)
 	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+s.cp.Kubeconfig), s.managerEnv...)
 	cmd.Stdout, cmd.Stderr = f, f

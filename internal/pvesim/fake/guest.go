@@ -59,6 +59,8 @@ type Guest struct {
 	listener net.Listener
 	conns    map[*gossh.ServerConn]bool
 	address  netip.Addr
+	// rootPassword is the SHA-256 (hex) of the password chpasswd last set, empty before.
+	rootPassword string
 
 	sessions atomic.Int64
 	commands atomic.Int64
@@ -148,6 +150,13 @@ func (g *Guest) Address() string {
 		return ""
 	}
 	return g.listener.Addr().String()
+}
+
+// RootPasswordHash is the SHA-256 (hex) of the root password chpasswd last set in the guest.
+func (g *Guest) RootPasswordHash() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.rootPassword
 }
 
 // Sessions counts the SSH connections the guest accepted; Commands the commands it ran.

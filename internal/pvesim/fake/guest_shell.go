@@ -1,6 +1,8 @@
 package fake
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"path"
@@ -52,6 +54,8 @@ func (g *Guest) run(line string) (stdout, stderr string, code int) {
 			return "", "cat: " + configmanager.StateDir + "/config-sync/last-run.log: No such file or directory", 1
 		}
 		return string(data), "", 0
+	case line == configmanager.SetRootPasswordCommand:
+		return g.setRootPasswordLocked()
 	case line == discovery.CollectCommand:
 		if _, ok := g.readLocked(discovery.CollectorPath); !ok {
 			return "", "/bin/bash: " + discovery.CollectorPath + ": No such file or directory", 127
@@ -425,4 +429,21 @@ func (g *Guest) discoveryLocked() string {
 	}
 	b.WriteString("end\n")
 	return b.String()
+}
+
+// setRootPasswordLocked is chpasswd reading root's new password from the uploaded file, which
+// is removed either way. The guest keeps only a hash of it.
+func (g *Guest) setRootPasswordLocked() (string, string, int) {
+	data, ok := g.readLocked(configmanager.RootPasswordFile)
+	delete(g.files, configmanager.RootPasswordFile)
+	if !ok {
+		return "", "/bin/sh: 1: cannot open " + configmanager.RootPasswordFile + ": No such file", 2
+	}
+	user, password, found := strings.Cut(strings.TrimSuffix(string(data), "\n"), ":")
+	if !found || user != "root" || password == "" || strings.ContainsAny(password, "\n") {
+		return "", "chpasswd: line 1: missing new password", 1
+	}
+	sum := sha256.Sum256([]byte(password))
+	g.rootPassword = hex.EncodeToString(sum[:])
+	return "", "", 0
 }
