@@ -147,9 +147,15 @@ func (r *LXCContainerReconciler) address(ctx context.Context, s *containerScope)
 	return "", Wait(r.addressPoll(s.obj), lxcv1.WaitingForAddressReason, "CT %d runs but eth0 has no IPv4 address yet", s.obj.Status.VMID)
 }
 
-// restartedSince says the bulk list shows the guest up for less time than has passed since age.
+// restartedSince says the bulk list shows the guest started after the look age ago. The list
+// may be older than the look, so the start time is computed from when the list was read; the
+// slack covers uptime's whole seconds.
 func restartedSince(g *proxmox.Guest, age time.Duration) bool {
-	return g.Uptime > 0 && g.Uptime < age
+	if g.Uptime <= 0 || g.Seen.IsZero() {
+		return false
+	}
+	started := g.Seen.Add(-g.Uptime)
+	return started.After(time.Now().Add(-age).Add(2 * time.Second))
 }
 
 // eth0IPv4 finds the first global IPv4 address of eth0.

@@ -144,8 +144,10 @@ type Guest struct {
 	MaxDisk   uint64
 	Disk      uint64
 	Uptime    time.Duration
-	Pool      string
-	HAState   string
+	// Seen is when the list was read: Seen minus Uptime is when a running guest started.
+	Seen    time.Time
+	Pool    string
+	HAState string
 }
 
 // IsContainer reports whether the guest is an LXC container.

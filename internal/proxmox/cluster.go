@@ -155,6 +155,7 @@ func (c *APIClient) Guests(ctx context.Context) ([]Guest, error) {
 	if err != nil {
 		return nil, err
 	}
+	seen := time.Now()
 	out := make([]Guest, 0, len(raw))
 	for _, r := range raw {
 		if r.Type != "lxc" && r.Type != "qemu" {
@@ -165,7 +166,7 @@ func (c *APIClient) Guests(ctx context.Context) ([]Guest, error) {
 			Tags: ParseTags(r.Tags), Lock: r.Lock, Template: bool(r.Template),
 			CPUs: float64(r.MaxCPU), CPU: float64(r.CPU),
 			MaxMemory: uint64(r.MaxMem), Memory: uint64(r.Mem), MaxDisk: uint64(r.MaxDisk), Disk: uint64(r.Disk),
-			Uptime: time.Duration(r.Uptime) * time.Second, Pool: r.Pool, HAState: string(r.HAState),
+			Uptime: time.Duration(r.Uptime) * time.Second, Seen: seen, Pool: r.Pool, HAState: string(r.HAState),
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].VMID < out[j].VMID })
