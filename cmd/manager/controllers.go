@@ -65,6 +65,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts controllerOpti
 	if err != nil {
 		return fmt.Errorf("controller metrics: %w", err)
 	}
+	metricsCtl.CountFrom(mgr.GetClient())
 	if err := (&controller.LXCContainerReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),

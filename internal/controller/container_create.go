@@ -520,6 +520,33 @@ type vmidAllocator struct {
 const vmidReservation = 5 * time.Minute
 
 func (a *vmidAllocator) allocate(ctx context.Context, cluster string, px proxmox.Client) (int, error) {
+	// The lock guards the reservations only, never a request: workers of other clusters, and
+	// of this one, allocate while one waits for Proxmox.
+	id, err := px.NextVMID(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for tries := 0; tries < 1000; tries++ {
+		if a.reserve(cluster, id) {
+			if tries == 0 {
+				return id, nil
+			}
+			free, err := px.VMIDFree(ctx, id)
+			if err != nil || free {
+				if err != nil {
+					a.release(cluster, id)
+				}
+				return id, err
+			}
+			a.release(cluster, id)
+		}
+		id++
+	}
+	return 0, fmt.Errorf("no free VMID found after %d", id)
+}
+
+// reserve takes id for cluster unless another worker holds it.
+func (a *vmidAllocator) reserve(cluster string, id int) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.pending == nil {
@@ -530,31 +557,16 @@ func (a *vmidAllocator) allocate(ctx context.Context, cluster string, px proxmox
 		reserved = map[int]time.Time{}
 		a.pending[cluster] = reserved
 	}
-	for id, at := range reserved {
+	for rid, at := range reserved {
 		if time.Since(at) > vmidReservation {
-			delete(reserved, id)
+			delete(reserved, rid)
 		}
 	}
-	id, err := px.NextVMID(ctx)
-	if err != nil {
-		return 0, err
+	if _, taken := reserved[id]; taken {
+		return false
 	}
-	for tries := 0; tries < 1000; tries++ {
-		if _, taken := reserved[id]; !taken {
-			free := true
-			if tries > 0 {
-				if free, err = px.VMIDFree(ctx, id); err != nil {
-					return 0, err
-				}
-			}
-			if free {
-				reserved[id] = time.Now()
-				return id, nil
-			}
-		}
-		id++
-	}
-	return 0, fmt.Errorf("no free VMID found after %d", id)
+	reserved[id] = time.Now()
+	return true
 }
 
 func (a *vmidAllocator) release(cluster string, id int) {

@@ -134,7 +134,6 @@ func (r *LXCContainerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	// Runs last, after the status write: the error is what controller-runtime logs.
 	defer func() { retErr = s.redactor.Error(retErr) }()
 	defer s.close()
-	defer r.Metrics.observeReconcile(obj)
 
 	if !obj.DeletionTimestamp.IsZero() {
 		defer func() {

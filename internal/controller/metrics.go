@@ -1,13 +1,13 @@
 package controller
 
 import (
-	"sync"
+	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
@@ -16,24 +16,19 @@ import (
 // Metrics are the controller's own Prometheus metrics (prefix lxctm_). A nil *Metrics records
 // nothing.
 type Metrics struct {
-	containers     *prometheus.GaugeVec
+	containers     *containerCounter
 	phaseDuration  *prometheus.HistogramVec
 	scriptDuration *prometheus.HistogramVec
 	scriptFailures *prometheus.CounterVec
 	sshOps         *prometheus.CounterVec
 	sshDuration    *prometheus.HistogramVec
 	drift          *prometheus.CounterVec
-
-	mu     sync.Mutex
-	phases map[types.UID]string
 }
 
 // NewMetrics registers the metrics with reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
-		containers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "lxctm_containers", Help: "LXCContainers by phase.",
-		}, []string{"phase"}),
+		containers: &containerCounter{desc: prometheus.NewDesc("lxctm_containers", "LXCContainers by phase.", []string{"phase"}, nil)},
 		phaseDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "lxctm_phase_duration_seconds", Help: "Time from the start of a pipeline phase to its condition turning True.",
 			Buckets: prometheus.ExponentialBuckets(0.5, 2, 12),
@@ -55,7 +50,6 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		drift: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lxctm_drift_corrected_total", Help: "Changes made to containers outside the controller, and set back to the spec, by field.",
 		}, []string{"field"}),
-		phases: map[types.UID]string{},
 	}
 	for _, c := range []prometheus.Collector{m.containers, m.phaseDuration, m.scriptDuration, m.scriptFailures, m.sshOps, m.sshDuration, m.drift} {
 		if err := reg.Register(c); err != nil {
@@ -88,25 +82,43 @@ func (m *Metrics) ObserveSSH(op string, d time.Duration, err error) {
 	m.sshDuration.WithLabelValues(op).Observe(d.Seconds())
 }
 
-// observeReconcile keeps lxctm_containers in step with each container's printed phase.
-func (m *Metrics) observeReconcile(obj *lxcv1.LXCContainer) {
-	if m == nil {
+// CountFrom makes lxctm_containers count the LXCContainers reader (the manager's cache) holds,
+// at each scrape: every container, not only those this process happened to reconcile.
+func (m *Metrics) CountFrom(reader client.Reader) {
+	if m != nil {
+		m.containers.reader.Store(&reader)
+	}
+}
+
+// containerCounter is lxctm_containers: the cached LXCContainers by printed phase.
+type containerCounter struct {
+	desc   *prometheus.Desc
+	reader atomic.Pointer[client.Reader]
+}
+
+func (c *containerCounter) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *containerCounter) Collect(ch chan<- prometheus.Metric) {
+	r := c.reader.Load()
+	if r == nil {
 		return
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if obj.Status.Phase == "" || (!obj.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(obj, lxcv1.Finalizer)) {
-		delete(m.phases, obj.UID)
-	} else {
-		m.phases[obj.UID] = obj.Status.Phase
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	list := &lxcv1.LXCContainerList{}
+	// Read only: the cache's objects are counted, not copied.
+	if err := (*r).List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
 	}
-	counts := map[string]float64{}
-	for _, p := range m.phases {
-		counts[p]++
+	counts := map[string]int{}
+	for i := range list.Items {
+		if p := list.Items[i].Status.Phase; p != "" {
+			counts[p]++
+		}
 	}
-	m.containers.Reset()
 	for p, n := range counts {
-		m.containers.WithLabelValues(p).Set(n)
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), p)
 	}
 }
 
