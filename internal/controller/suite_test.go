@@ -18,10 +18,13 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
@@ -114,52 +117,71 @@ func managerConfig(ctx context.Context) (*rest.Config, error) {
 	return cfg, nil
 }
 
+// managerRESTConfig is the impersonating config every manager of the process uses.
+var managerRESTConfig *rest.Config
+
 func startManager(ctx context.Context) error {
 	cfg, err := managerConfig(ctx)
 	if err != nil {
 		return err
 	}
 	cfg.WrapTransport = countKubeWrites
-	tune := managerTuning()
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: UncachedObjects()}},
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-	})
-	if err != nil {
-		return err
-	}
-	if err := SetupIndexes(ctx, mgr); err != nil {
-		return err
-	}
+	managerRESTConfig = cfg
 	for _, ns := range []string{controllerNamespace, sharedCredentialsNamespace} {
 		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return err
 		}
 	}
-	reg := prometheus.NewRegistry()
-	pxMetrics, err := proxmox.NewMetrics(reg)
+	// The package's manager leaves the chaos scenarios' objects to managers of their own.
+	notChaos, err := labels.Parse("!" + chaosLabel)
 	if err != nil {
 		return err
 	}
+	_, err = runManager(ctx, notChaos, managerTuning(), nil)
+	return err
+}
+
+// runManager starts a manager whose caches hold only objects matching selector and returns
+// once its caches synced; it stops when ctx ends. done, when not nil, is closed when it stopped.
+func runManager(ctx context.Context, selector labels.Selector, tune tuning, done chan<- struct{}) (ctrl.Manager, error) {
+	zero := time.Duration(0)
+	mgr, err := ctrl.NewManager(managerRESTConfig, ctrl.Options{
+		Scheme:                  env.Scheme,
+		Client:                  client.Options{Cache: &client.CacheOptions{DisableFor: UncachedObjects()}},
+		Cache:                   cache.Options{DefaultLabelSelector: selector},
+		Metrics:                 metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:  "0",
+		Controller:              config.Controller{SkipNameValidation: ptr(true)},
+		GracefulShutdownTimeout: &zero,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := SetupIndexes(ctx, mgr); err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	pxMetrics, err := proxmox.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
 	ctlMetrics, err := NewMetrics(reg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	connector := &ClusterConnector{Secrets: mgr.GetAPIReader(), Factory: proxmox.NewFactory(proxmox.WithMetrics(pxMetrics)),
 		Namespace: controllerNamespace, CredentialsNamespaces: []string{sharedCredentialsNamespace}}
 	if err := (&ProxmoxClusterReconciler{Client: mgr.GetClient(), Connector: connector,
 		Recorder: mgr.GetEventRecorder("proxmoxcluster-controller")}).SetupWithManager(mgr); err != nil {
-		return err
+		return nil, err
 	}
 	if err := (&PackageBucketReconciler{Client: mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("packagebucket-controller")}).SetupWithManager(mgr); err != nil {
-		return err
+		return nil, err
 	}
 	if err := (&LXCTemplateReconciler{Client: mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("lxctemplate-controller")}).SetupWithManager(mgr); err != nil {
-		return err
+		return nil, err
 	}
 	if err := (&LXCContainerReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Connector: connector,
@@ -174,17 +196,20 @@ func startManager(ctx context.Context) error {
 		Resync:                  tune.resync,
 		MaxConcurrentReconciles: tune.workers,
 	}).SetupWithManager(mgr); err != nil {
-		return err
+		return nil, err
 	}
 	go func() {
-		if err := mgr.Start(ctx); err != nil {
+		if err := mgr.Start(ctx); err != nil && ctx.Err() == nil {
 			fmt.Fprintln(os.Stderr, "manager:", err)
+		}
+		if done != nil {
+			close(done)
 		}
 	}()
 	if !mgr.GetCache().WaitForCacheSync(ctx) {
-		return fmt.Errorf("caches did not sync")
+		return nil, fmt.Errorf("caches did not sync")
 	}
-	return nil
+	return mgr, nil
 }
 
 func zapLevel() zapcore.Level {
