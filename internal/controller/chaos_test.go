@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -22,6 +23,7 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim"
+	"templatemanager.dev/lxc-template-manager/internal/pvesim/fake"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
 )
 
@@ -70,16 +72,23 @@ type chaosFleet struct {
 	done     chan struct{}
 	managers int
 	tune     tuning
+	// dial, when not nil, is how the manager's SSH client reaches the guests.
+	dial func(context.Context, string, string) (net.Conn, error)
 }
 
 func newChaosFleet(t *testing.T, name string, opts ...pvesimtest.Option) *chaosFleet {
+	return newChaosFleetDialing(t, name, nil, opts...)
+}
+
+// newChaosFleetDialing is a fleet whose manager reaches the guests through dial.
+func newChaosFleetDialing(t *testing.T, name string, dial func(context.Context, string, string) (net.Conn, error), opts ...pvesimtest.Option) *chaosFleet {
 	t.Helper()
 	k := chaosScenarios.Add(1) - 1
 	if k >= 16 {
 		t.Fatal("out of chaos subnets")
 	}
 	fl := &chaosFleet{name: name, id: fmt.Sprintf("%s-%d", name, k), ns: newNamespace(t, nil),
-		tune: tuning{taskPoll: time.Second, guestListAge: 5 * time.Second, workers: 4}}
+		tune: tuning{taskPoll: time.Second, guestListAge: 5 * time.Second, workers: 4}, dial: dial}
 	if !chaosFull() {
 		fl.tune = tuning{taskPoll: 200 * time.Millisecond, guestListAge: time.Second, workers: 4}
 	}
@@ -112,7 +121,7 @@ func (fl *chaosFleet) startManager(t testing.TB) {
 	}
 	ctx, cancel := context.WithCancel(testCtx)
 	done := make(chan struct{})
-	if _, err := runManager(ctx, sel, fl.tune, done); err != nil {
+	if _, err := runManager(ctx, sel, fl.tune, fl.dial, done); err != nil {
 		cancel()
 		t.Fatal(err)
 	}
@@ -386,7 +395,7 @@ func TestChaosKills(t *testing.T) {
 	fl.createTemplate(t, chaosScripts(scriptTime)...)
 	start := time.Now()
 	fl.add(t, n)
-	maxGap := chaosSize(1500, 6000)
+	maxGap := chaosSize(1500, 2500)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 12))
 	var killedAt []int
 	for range kills {
@@ -487,14 +496,19 @@ func TestChaosOutage(t *testing.T) {
 	px := fl.proxmoxRequests()
 	// Requests per second over the first minute after the outage, at their peak.
 	peak, last := 0, px
+	var recovered time.Duration
 	for time.Since(back) < time.Minute {
 		time.Sleep(time.Second)
 		now := fl.proxmoxRequests()
 		peak, last = max(peak, now-last), now
+		if recovered == 0 && fl.readyCount(t) == n {
+			recovered = time.Since(back)
+		}
 	}
 	firstMinute := last - px
-	fl.waitReady(t, time.Duration(n)*2*time.Second+10*time.Minute)
-	recovered := time.Since(back)
+	if recovered == 0 {
+		recovered = time.Minute + fl.waitReady(t, time.Duration(n)*2*time.Second+10*time.Minute)
+	}
 	r := fl.check(t)
 	r.figure("outage-s", "%.0f", outage.Seconds())
 	r.figure("ready-before", "%d", readyBefore)
@@ -527,4 +541,73 @@ func (fl *chaosFleet) conditionCounts(t testing.TB) map[string]int {
 		}
 	}
 	return out
+}
+
+// TestChaosSSHDrop provisions a fleet while 30 % of the manager's SSH connections to the guests
+// are cut after a random 2 to 30 KB went over them: in the handshake, during uploads, config-sync
+// and the start and reading back of scripts. The scripts run detached, so a cut loses the
+// connection, not the run.
+func TestChaosSSHDrop(t *testing.T) {
+	n := chaosSize(6, 200)
+	var cuts, dials atomic.Int64
+	base := fake.GuestDialer(guestPort)
+	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+		c, err := base(ctx, network, address)
+		if err != nil {
+			return c, err
+		}
+		dials.Add(1)
+		if rand.Float64() >= 0.3 {
+			return c, nil
+		}
+		cc := &cutConn{Conn: c, cuts: &cuts}
+		cc.left.Store(int64(2000 + rand.IntN(28000)))
+		return cc, nil
+	}
+	fl := newChaosFleetDialing(t, "ssh-drop", dial, pvesimtest.WithTaskDurationOf("vzcreate", time.Duration(chaosSize(1, 5))*time.Second),
+		pvesimtest.WithTaskDurationOf("vzstart", time.Duration(chaosSize(1, 2))*time.Second))
+	fl.createTemplate(t, chaosScripts(time.Duration(chaosSize(1, 3))*time.Second)...)
+	start := time.Now()
+	fl.add(t, n)
+	fl.waitReady(t, time.Duration(n)*4*time.Second+15*time.Minute)
+	elapsed := time.Since(start)
+	r := fl.check(t)
+	r.figure("ssh-dials", "%d", dials.Load())
+	r.figure("cuts", "%d", cuts.Load())
+	r.figure("ready-s", "%.0f", elapsed.Seconds())
+	fl.report(t, r)
+}
+
+// cutConn closes its connection once left bytes went either way.
+type cutConn struct {
+	net.Conn
+	left atomic.Int64
+	cuts *atomic.Int64
+	once sync.Once
+}
+
+func (c *cutConn) spend(n int) bool {
+	if c.left.Add(-int64(n)) >= 0 {
+		return true
+	}
+	c.once.Do(func() {
+		c.cuts.Add(1)
+		_ = c.Conn.Close()
+	})
+	return false
+}
+
+func (c *cutConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err == nil && !c.spend(n) {
+		return 0, net.ErrClosed
+	}
+	return n, err
+}
+
+func (c *cutConn) Write(p []byte) (int, error) {
+	if !c.spend(len(p)) {
+		return 0, net.ErrClosed
+	}
+	return c.Conn.Write(p)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,13 +138,17 @@ func startManager(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = runManager(ctx, notChaos, managerTuning(), nil)
+	_, err = runManager(ctx, notChaos, managerTuning(), nil, nil)
 	return err
 }
 
 // runManager starts a manager whose caches hold only objects matching selector and returns
 // once its caches synced; it stops when ctx ends. done, when not nil, is closed when it stopped.
-func runManager(ctx context.Context, selector labels.Selector, tune tuning, done chan<- struct{}) (ctrl.Manager, error) {
+// dial, when not nil, replaces how the SSH client reaches the guests.
+func runManager(ctx context.Context, selector labels.Selector, tune tuning, dial func(context.Context, string, string) (net.Conn, error), done chan<- struct{}) (ctrl.Manager, error) {
+	if dial == nil {
+		dial = fake.GuestDialer(guestPort)
+	}
 	zero := time.Duration(0)
 	mgr, err := ctrl.NewManager(managerRESTConfig, ctrl.Options{
 		Scheme:                  env.Scheme,
@@ -187,7 +192,7 @@ func runManager(ctx context.Context, selector labels.Selector, tune tuning, done
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Connector: connector,
 		// Containers of simulators started with guests (newGuestFixture) answer SSH through
 		// the fake backend's guest stand-ins; the others refuse the connection.
-		SSH:                     &ssh.Dialer{Retry: ssh.Backoff{Attempts: 1}, ConnectTimeout: 2 * time.Second, DialContext: fake.GuestDialer(guestPort)},
+		SSH:                     &ssh.Dialer{Retry: ssh.Backoff{Attempts: 1}, ConnectTimeout: 2 * time.Second, DialContext: dial},
 		Key:                     &ControllerKey{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: controllerNamespace},
 		Guests:                  &GuestCache{MaxAge: tune.guestListAge},
 		Recorder:                mgr.GetEventRecorder("lxccontainer-controller"),
