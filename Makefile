@@ -2,6 +2,7 @@
 #
 #   make demo    the local stack: control plane, pvesim (lxc backend), the manager, a sample container
 #   make test    every test, against a real kube-apiserver, pvesim, real LXC containers and PostgreSQL
+#   make chaos   the fault scenarios at full size (docs/reliability.md)
 #
 # Both install what a fresh Debian machine lacks and build their tools into bin/ (cached under
 # ~/.cache/lxc-template-manager, so a fresh clone links them instead of rebuilding).
@@ -132,6 +133,14 @@ BENCH ?= .
 .PHONY: bench
 bench: envtest-tools pvesim ## Run the benchmarks (BENCH=regex picks some; LXCTM_BENCH_* sizes, see internal/controller/fleet_bench_test.go).
 	go test -run '^$$' -bench '$(BENCH)' -benchmem -timeout $(BENCH_TIMEOUT) ./...
+
+# The chaos scenarios at full size take about an hour (the outage alone ten minutes).
+CHAOS_TIMEOUT ?= 3h
+
+.PHONY: chaos
+chaos: envtest-tools pvesim ## Run the fault scenarios at full size (docs/reliability.md): one `chaos NAME:` line each; the log is bin/chaos.log.
+	LXCTM_CHAOS=full go test -count=1 -run '^TestChaos' -timeout $(CHAOS_TIMEOUT) -v ./internal/controller 2>&1 \
+		| tee $(BIN)/chaos.log | grep -E '^(chaos [a-z-]+:|--- FAIL|FAIL|ok )'
 
 ##@ Packaging
 

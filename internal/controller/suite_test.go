@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,10 +19,13 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
@@ -114,58 +118,81 @@ func managerConfig(ctx context.Context) (*rest.Config, error) {
 	return cfg, nil
 }
 
+// managerRESTConfig is the impersonating config every manager of the process uses.
+var managerRESTConfig *rest.Config
+
 func startManager(ctx context.Context) error {
 	cfg, err := managerConfig(ctx)
 	if err != nil {
 		return err
 	}
 	cfg.WrapTransport = countKubeWrites
-	tune := managerTuning()
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: UncachedObjects()}},
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-	})
-	if err != nil {
-		return err
-	}
-	if err := SetupIndexes(ctx, mgr); err != nil {
-		return err
-	}
+	managerRESTConfig = cfg
 	for _, ns := range []string{controllerNamespace, sharedCredentialsNamespace} {
 		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return err
 		}
 	}
-	reg := prometheus.NewRegistry()
-	pxMetrics, err := proxmox.NewMetrics(reg)
+	// The package's manager leaves the chaos scenarios' objects to managers of their own.
+	notChaos, err := labels.Parse("!" + chaosLabel)
 	if err != nil {
 		return err
 	}
+	_, err = runManager(ctx, notChaos, managerTuning(), nil, nil)
+	return err
+}
+
+// runManager starts a manager whose caches hold only objects matching selector and returns
+// once its caches synced; it stops when ctx ends. done, when not nil, is closed when it stopped.
+// dial, when not nil, replaces how the SSH client reaches the guests.
+func runManager(ctx context.Context, selector labels.Selector, tune tuning, dial func(context.Context, string, string) (net.Conn, error), done chan<- struct{}) (ctrl.Manager, error) {
+	if dial == nil {
+		dial = fake.GuestDialer(guestPort)
+	}
+	zero := time.Duration(0)
+	mgr, err := ctrl.NewManager(managerRESTConfig, ctrl.Options{
+		Scheme:                  env.Scheme,
+		Client:                  client.Options{Cache: &client.CacheOptions{DisableFor: UncachedObjects()}},
+		Cache:                   cache.Options{DefaultLabelSelector: selector},
+		Metrics:                 metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:  "0",
+		Controller:              config.Controller{SkipNameValidation: ptr(true)},
+		GracefulShutdownTimeout: &zero,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := SetupIndexes(ctx, mgr); err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	pxMetrics, err := proxmox.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
 	ctlMetrics, err := NewMetrics(reg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	connector := &ClusterConnector{Secrets: mgr.GetAPIReader(), Factory: proxmox.NewFactory(proxmox.WithMetrics(pxMetrics)),
 		Namespace: controllerNamespace, CredentialsNamespaces: []string{sharedCredentialsNamespace}}
 	if err := (&ProxmoxClusterReconciler{Client: mgr.GetClient(), Connector: connector,
 		Recorder: mgr.GetEventRecorder("proxmoxcluster-controller")}).SetupWithManager(mgr); err != nil {
-		return err
+		return nil, err
 	}
 	if err := (&PackageBucketReconciler{Client: mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("packagebucket-controller")}).SetupWithManager(mgr); err != nil {
-		return err
+		return nil, err
 	}
 	if err := (&LXCTemplateReconciler{Client: mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("lxctemplate-controller")}).SetupWithManager(mgr); err != nil {
-		return err
+		return nil, err
 	}
 	if err := (&LXCContainerReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Connector: connector,
 		// Containers of simulators started with guests (newGuestFixture) answer SSH through
 		// the fake backend's guest stand-ins; the others refuse the connection.
-		SSH:                     &ssh.Dialer{Retry: ssh.Backoff{Attempts: 1}, ConnectTimeout: 2 * time.Second, DialContext: fake.GuestDialer(guestPort)},
+		SSH:                     &ssh.Dialer{Retry: ssh.Backoff{Attempts: 1}, ConnectTimeout: 2 * time.Second, DialContext: dial},
 		Key:                     &ControllerKey{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: controllerNamespace},
 		Guests:                  &GuestCache{MaxAge: tune.guestListAge},
 		Recorder:                mgr.GetEventRecorder("lxccontainer-controller"),
@@ -174,17 +201,20 @@ func startManager(ctx context.Context) error {
 		Resync:                  tune.resync,
 		MaxConcurrentReconciles: tune.workers,
 	}).SetupWithManager(mgr); err != nil {
-		return err
+		return nil, err
 	}
 	go func() {
-		if err := mgr.Start(ctx); err != nil {
+		if err := mgr.Start(ctx); err != nil && ctx.Err() == nil {
 			fmt.Fprintln(os.Stderr, "manager:", err)
+		}
+		if done != nil {
+			close(done)
 		}
 	}()
 	if !mgr.GetCache().WaitForCacheSync(ctx) {
-		return fmt.Errorf("caches did not sync")
+		return nil, fmt.Errorf("caches did not sync")
 	}
-	return nil
+	return mgr, nil
 }
 
 func zapLevel() zapcore.Level {
