@@ -397,7 +397,14 @@ func TestContainerDiskGrowsAndRefusesToShrink(t *testing.T) {
 		return nil
 	})
 	eventually(t, 20*time.Second, eventFor(c, lxcv1.ResizingReason))
-	if n := f.sim.Counters().TaskTotal("resize", "ok"); n != 1 {
+	// The new size is in the config before the task has ended.
+	eventually(t, 20*time.Second, func() error {
+		if n := f.sim.Counters().TaskTotal("resize", "ok"); n != 1 {
+			return fmt.Errorf("%d resize tasks ended ok, want 1", n)
+		}
+		return nil
+	})
+	if n := f.sim.Counters().TaskTotal("resize", ""); n != 1 {
 		t.Errorf("%d resize tasks, want 1", n)
 	}
 
