@@ -1,7 +1,9 @@
 package pvesim_test
 
 import (
+	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,4 +94,68 @@ func TestRestart(t *testing.T) {
 	// And the containers are still driven as before.
 	waitTask(t, sim, "pve1", call(t, sim, "POST", "/nodes/pve1/lxc/100/status/stop", nil), "OK")
 	waitTask(t, sim, "pve2", call(t, sim, "POST", "/nodes/pve2/lxc/200/snapshot/before/rollback", nil), "OK")
+}
+
+// TestRestartAPI restarts the API alone while a start task runs, as restarting pveproxy and
+// pvedaemon does: the API is unreachable meanwhile, the task's UPID resolves afterwards with
+// its result, and the container and its guest (files, runs, SSH server) never noticed.
+func TestRestartAPI(t *testing.T) {
+	port := freeTCPPort(t)
+	sim := pvesimtest.Start(t, pvesimtest.WithGuests(port), pvesimtest.WithTaskDurationOf("vzstart", 500*time.Millisecond))
+	createCT(t, sim, "pve1", 100, map[string]any{"net0": "name=eth0,bridge=vmbr0,ip=169.254.81.9/24"})
+	guest := sim.Guest(100)
+	guest.WriteFile("/etc/app/app.conf", []byte("port=8080\n"), 0o644)
+	upid := call(t, sim, "POST", "/nodes/pve1/lxc/100/status/start", nil).upid(t)
+
+	down := make(chan struct{})
+	go func() {
+		defer close(down)
+		sim.RestartAPI(t, 300*time.Millisecond)
+	}()
+	// While the API is down, its address refuses connections.
+	refused := false
+	for deadline := time.Now().Add(5 * time.Second); !refused && time.Now().Before(deadline); {
+		if c, err := net.DialTimeout("tcp", sim.Addr, time.Second); err != nil {
+			refused = true
+		} else {
+			c.Close()
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	<-down
+	if !refused {
+		t.Error("the API answered all through its restart")
+	}
+
+	if status, exit := taskStatus(t, sim, "pve1", upid); status != "stopped" || exit != "OK" {
+		t.Fatalf("start task after the restart: %s %s", status, exit)
+	}
+	if st := currentStatus(t, sim, "pve1", 100); st.Status != "running" {
+		t.Fatalf("CT 100 after the restart: %+v", st)
+	}
+	if sim.Guest(100) != guest {
+		t.Fatal("the guest was replaced by the restart of the API")
+	}
+	if data, ok := guest.ReadFile("/etc/app/app.conf"); !ok || string(data) != "port=8080\n" {
+		t.Fatalf("the guest's file after the restart: %q %v", data, ok)
+	}
+	if !strings.HasPrefix(guest.Address(), "127.254.81.9:") {
+		t.Fatalf("the guest's SSH server after the restart: %q", guest.Address())
+	}
+	// The restarted API still drives the container.
+	waitTask(t, sim, "pve1", call(t, sim, "POST", "/nodes/pve1/lxc/100/status/stop", nil), "OK")
+	if guest.Address() != "" {
+		t.Fatal("the guest still listens after its container stopped")
+	}
+}
+
+// freeTCPPort is a loopback port nothing listens on.
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

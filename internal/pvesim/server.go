@@ -191,6 +191,18 @@ func (s *Server) Serve(l net.Listener, cert tls.Certificate) error {
 // Shutdown stops serving, waits for running tasks until ctx ends, and closes the backend.
 // Containers keep running so a restarted simulator finds them.
 func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.StopAPI(ctx)
+	if cerr := s.backend.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("close backend: %w", cerr))
+	}
+	s.log.Info("Simulator stopped")
+	return err
+}
+
+// StopAPI stops serving the API and waits for the running tasks, and leaves the backend and its
+// containers as they are: what restarting Proxmox's API daemons (pveproxy, pvedaemon) does to a
+// node. A new Server on the same state directory and backend serves them again.
+func (s *Server) StopAPI(ctx context.Context) error {
 	s.httpMu.Lock()
 	servers := s.servers
 	s.servers = nil
@@ -209,10 +221,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.tasks.wait(wctx)
 		cancel()
 	}
-	if err := s.backend.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close backend: %w", err))
-	}
-	s.log.Info("Simulator stopped")
 	return errors.Join(errs...)
 }
 

@@ -188,6 +188,12 @@ func (s *Simulator) start() error {
 	if err != nil {
 		return fmt.Errorf("backend: %w", err)
 	}
+	return s.serve(backend)
+}
+
+// serve starts a server on backend.
+func (s *Simulator) serve(backend pvesim.Backend) error {
+	cfg := s.cfg
 	opts := cfg.opts
 	opts.Backend, opts.StateDir = backend, cfg.stateDir
 	srv, err := pvesim.New(opts)
@@ -247,6 +253,26 @@ func (s *Simulator) Restart(t testing.TB) {
 	s.cfg.addr = s.Addr
 	if err := s.start(); err != nil {
 		t.Fatalf("pvesimtest: restart: %v", err)
+	}
+}
+
+// RestartAPI restarts the API alone, as restarting pveproxy and pvedaemon on a node does: it
+// stops serving (tasks under way run to their end meanwhile), stays down for down, and serves
+// again on the same address, state directory and backend. The containers are left alone, and
+// so are the fake backend's guests, with their files, runs and SSH connections. The request
+// counters and the faults injected since the start begin anew, as the new process's would.
+func (s *Simulator) RestartAPI(t testing.TB, down time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.StopAPI(ctx); err != nil {
+		t.Logf("pvesimtest: stopping the API: %v", err)
+	}
+	<-s.done
+	time.Sleep(down)
+	s.cfg.addr = s.Addr
+	if err := s.serve(s.Backend); err != nil {
+		t.Fatalf("pvesimtest: restart of the API: %v", err)
 	}
 }
 
