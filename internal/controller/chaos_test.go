@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,9 +20,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/fake"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
@@ -67,30 +70,74 @@ type chaosFleet struct {
 	template *lxcv1.LXCTemplate
 	created  int
 
-	mu       sync.Mutex
-	cancel   context.CancelFunc
-	done     chan struct{}
+	mu sync.Mutex
+	// running are the fleet's managers; more than one only with a lease.
+	running  []*chaosManager
 	managers int
 	tune     tuning
 	// dial, when not nil, is how the manager's SSH client reaches the guests.
 	dial func(context.Context, string, string) (net.Conn, error)
+	// lease, when not empty, makes the managers replicas that elect a leader.
+	lease string
+	// pastRequests are the Proxmox requests counted by simulators' APIs since restarted.
+	pastRequests int
+}
+
+// chaosManager is one running manager of a fleet.
+type chaosManager struct {
+	mgr    ctrl.Manager
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// leading tells whether the manager holds the lease (always, without leader election).
+func (m *chaosManager) leading() bool {
+	select {
+	case <-m.mgr.Elected():
+		return true
+	default:
+		return false
+	}
+}
+
+// kill cancels the manager's context at once (no graceful shutdown, the lease kept) and waits
+// for it to have returned.
+func (m *chaosManager) kill() {
+	m.cancel()
+	<-m.done
 }
 
 func newChaosFleet(t *testing.T, name string, opts ...pvesimtest.Option) *chaosFleet {
-	return newChaosFleetDialing(t, name, nil, opts...)
+	return newChaosFleetWith(t, name, nil, opts...)
 }
 
-// newChaosFleetDialing is a fleet whose manager reaches the guests through dial.
-func newChaosFleetDialing(t *testing.T, name string, dial func(context.Context, string, string) (net.Conn, error), opts ...pvesimtest.Option) *chaosFleet {
+// fleetOption adjusts a fleet before its first manager starts.
+type fleetOption func(*chaosFleet)
+
+// dialing makes the fleet's managers reach the guests through dial.
+func dialing(dial func(context.Context, string, string) (net.Conn, error)) fleetOption {
+	return func(fl *chaosFleet) { fl.dial = dial }
+}
+
+// electing makes the fleet's managers replicas that elect a leader.
+func electing() fleetOption {
+	return func(fl *chaosFleet) { fl.lease = "lxctm-chaos-" + fl.id }
+}
+
+// newChaosFleetWith is a fleet with fleet options.
+func newChaosFleetWith(t *testing.T, name string, fleetOpts []fleetOption, opts ...pvesimtest.Option) *chaosFleet {
 	t.Helper()
 	k := chaosScenarios.Add(1) - 1
 	if k >= 16 {
 		t.Fatal("out of chaos subnets")
 	}
 	fl := &chaosFleet{name: name, id: fmt.Sprintf("%s-%d", name, k), ns: newNamespace(t, nil),
-		tune: tuning{taskPoll: time.Second, guestListAge: 5 * time.Second, workers: 4}, dial: dial}
+		tune: tuning{taskPoll: time.Second, guestListAge: 5 * time.Second, workers: 4}}
 	if !chaosFull() {
 		fl.tune = tuning{taskPoll: 200 * time.Millisecond, guestListAge: time.Second, workers: 4}
+	}
+	for _, o := range fleetOpts {
+		o(fl)
 	}
 	fl.startManager(t)
 	t.Cleanup(fl.stopManager)
@@ -112,8 +159,8 @@ func newChaosFleetDialing(t *testing.T, name string, dial func(context.Context, 
 	return fl
 }
 
-// startManager starts the scenario's manager.
-func (fl *chaosFleet) startManager(t testing.TB) {
+// startManager starts a manager of the scenario.
+func (fl *chaosFleet) startManager(t testing.TB) *chaosManager {
 	t.Helper()
 	sel, err := labels.Parse(chaosLabel + "=" + fl.id)
 	if err != nil {
@@ -121,28 +168,62 @@ func (fl *chaosFleet) startManager(t testing.TB) {
 	}
 	ctx, cancel := context.WithCancel(testCtx)
 	done := make(chan struct{})
-	if _, err := runManager(ctx, sel, fl.tune, fl.dial, done); err != nil {
+	mgr, err := runManager(ctx, managerOptions{selector: sel, tune: fl.tune, dial: fl.dial, done: done, lease: fl.lease})
+	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
+	m := &chaosManager{mgr: mgr, cancel: cancel, done: done}
 	fl.mu.Lock()
-	fl.cancel, fl.done = cancel, done
+	fl.running = append(fl.running, m)
 	fl.managers++
 	fl.mu.Unlock()
+	return m
 }
 
-// stopManager cancels the manager's context at once (no graceful shutdown) and waits for it to
-// have returned.
+// stopManager kills every manager of the scenario.
 func (fl *chaosFleet) stopManager() {
 	fl.mu.Lock()
-	cancel, done := fl.cancel, fl.done
-	fl.cancel, fl.done = nil, nil
+	running := fl.running
+	fl.running = nil
 	fl.mu.Unlock()
-	if cancel == nil {
-		return
+	for _, m := range running {
+		m.kill()
 	}
-	cancel()
-	<-done
+}
+
+// leader is the manager that leads, nil when none does.
+func (fl *chaosFleet) leader() *chaosManager {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	for _, m := range fl.running {
+		if m.leading() {
+			return m
+		}
+	}
+	return nil
+}
+
+// killLeader kills the leading manager and returns once another manager leads, with how long
+// no manager led.
+func (fl *chaosFleet) killLeader(t testing.TB) time.Duration {
+	t.Helper()
+	old := fl.leader()
+	if old == nil {
+		t.Fatal("no manager leads")
+	}
+	fl.mu.Lock()
+	fl.running = slices.DeleteFunc(fl.running, func(m *chaosManager) bool { return m == old })
+	fl.mu.Unlock()
+	old.kill()
+	killed := time.Now()
+	for fl.leader() == nil {
+		if time.Since(killed) > 2*time.Minute {
+			t.Fatal("no manager took the lead within 2 minutes")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Since(killed)
 }
 
 // discard removes the fleet's objects without the finalizer's Proxmox work.
@@ -253,9 +334,10 @@ func (fl *chaosFleet) waitReady(t testing.TB, timeout time.Duration) time.Durati
 	}
 }
 
-// proxmoxRequests sums the API requests of both simulators.
+// proxmoxRequests sums the API requests of both simulators, also those before a restart of
+// their API.
 func (fl *chaosFleet) proxmoxRequests() int {
-	n := 0
+	n := fl.pastRequests
 	for _, s := range fl.sims {
 		n += s.Counters().Total("")
 	}
@@ -390,8 +472,7 @@ func (fl *chaosFleet) report(t testing.TB, r *chaosResult) {
 func TestChaosKills(t *testing.T) {
 	n, kills := chaosSize(6, 200), chaosSize(4, 50)
 	scriptTime := time.Duration(chaosSize(1, 3)) * time.Second
-	fl := newChaosFleet(t, "kills", pvesimtest.WithTaskDurationOf("vzcreate", time.Duration(chaosSize(1, 5))*time.Second),
-		pvesimtest.WithTaskDurationOf("vzstart", time.Duration(chaosSize(1, 2))*time.Second))
+	fl := newChaosFleet(t, "kills", chaosTasks()...)
 	fl.createTemplate(t, chaosScripts(scriptTime)...)
 	start := time.Now()
 	fl.add(t, n)
@@ -420,8 +501,7 @@ func TestChaosKills(t *testing.T) {
 func TestChaosProxmoxFaults(t *testing.T) {
 	n := chaosSize(6, 200)
 	scriptTime := time.Duration(chaosSize(1, 3)) * time.Second
-	tasks := []pvesimtest.Option{pvesimtest.WithTaskDurationOf("vzcreate", time.Duration(chaosSize(1, 5))*time.Second),
-		pvesimtest.WithTaskDurationOf("vzstart", time.Duration(chaosSize(1, 2))*time.Second)}
+	tasks := chaosTasks()
 
 	base := newChaosFleet(t, "proxmox-faults-baseline", tasks...)
 	base.createTemplate(t, chaosScripts(scriptTime)...)
@@ -466,8 +546,7 @@ func TestChaosProxmoxFaults(t *testing.T) {
 func TestChaosOutage(t *testing.T) {
 	n := chaosSize(6, 200)
 	outage := time.Duration(chaosSize(20, 600)) * time.Second
-	fl := newChaosFleet(t, "outage", pvesimtest.WithTaskDurationOf("vzcreate", time.Duration(chaosSize(1, 5))*time.Second),
-		pvesimtest.WithTaskDurationOf("vzstart", time.Duration(chaosSize(1, 2))*time.Second))
+	fl := newChaosFleet(t, "outage", chaosTasks()...)
 	fl.createTemplate(t, chaosScripts(time.Duration(chaosSize(1, 3))*time.Second)...)
 	fl.add(t, n)
 	// The outage begins when part of the fleet is Ready and the rest is on its way.
@@ -564,8 +643,7 @@ func TestChaosSSHDrop(t *testing.T) {
 		cc.left.Store(int64(2000 + rand.IntN(28000)))
 		return cc, nil
 	}
-	fl := newChaosFleetDialing(t, "ssh-drop", dial, pvesimtest.WithTaskDurationOf("vzcreate", time.Duration(chaosSize(1, 5))*time.Second),
-		pvesimtest.WithTaskDurationOf("vzstart", time.Duration(chaosSize(1, 2))*time.Second))
+	fl := newChaosFleetWith(t, "ssh-drop", []fleetOption{dialing(dial)}, chaosTasks()...)
 	fl.createTemplate(t, chaosScripts(time.Duration(chaosSize(1, 3))*time.Second)...)
 	start := time.Now()
 	fl.add(t, n)
@@ -610,4 +688,151 @@ func (c *cutConn) Write(p []byte) (int, error) {
 		return 0, net.ErrClosed
 	}
 	return c.Conn.Write(p)
+}
+
+// TestChaosFailover runs two replicas that elect a leader, with the production lease durations,
+// and kills the leader in the middle of the pipeline several times; each time a new replica
+// takes the dead one's place. It reports the longest time no replica led.
+func TestChaosFailover(t *testing.T) {
+	n, kills := chaosSize(6, 200), chaosSize(2, 6)
+	fl := newChaosFleetWith(t, "failover", []fleetOption{electing()}, chaosTasks()...)
+	fl.createTemplate(t, chaosScripts(time.Duration(chaosSize(1, 3))*time.Second)...)
+	start := time.Now()
+	fl.add(t, n)
+	fl.startManager(t) // the standby
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 13))
+	var longest time.Duration
+	var readyAt []int
+	for range kills {
+		time.Sleep(time.Duration(1000+rng.IntN(chaosSize(2000, 8000))) * time.Millisecond)
+		readyAt = append(readyAt, fl.readyCount(t))
+		longest = max(longest, fl.killLeader(t))
+		fl.startManager(t)
+	}
+	fl.waitReady(t, time.Duration(n)*2*time.Second+10*time.Minute)
+	r := fl.check(t)
+	r.figure("kills", "%d", kills)
+	r.figure("replicas", "%d", 2)
+	r.figure("longest-leaderless-s", "%.1f", longest.Seconds())
+	r.figure("ready-at-first-kill", "%d", readyAt[0])
+	r.figure("ready-at-last-kill", "%d", readyAt[len(readyAt)-1])
+	r.figure("ready-s", "%.0f", time.Since(start).Seconds())
+	fl.report(t, r)
+}
+
+// TestChaosPVESimRestart restarts the Proxmox API of a cluster while its tasks run, several
+// times (as restarting pveproxy and pvedaemon does: containers and guests go on, tasks run to
+// their end while the API is down). After each restart every task UPID the containers' status
+// records must still resolve.
+func TestChaosPVESimRestart(t *testing.T) {
+	n, restarts := chaosSize(6, 200), chaosSize(3, 10)
+	fl := newChaosFleet(t, "pvesim-restart", chaosTasks()...)
+	fl.createTemplate(t, chaosScripts(time.Duration(chaosSize(1, 3))*time.Second)...)
+	start := time.Now()
+	fl.add(t, n)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 14))
+	tasksAtRestart, unresolved, upids := 0, 0, 0
+	for i := range restarts {
+		time.Sleep(time.Duration(1000+rng.IntN(chaosSize(1500, 5000))) * time.Millisecond)
+		sim := fl.sims[i%len(fl.sims)]
+		tasksAtRestart += runningTasks(t, sim)
+		fl.pastRequests += sim.Counters().Total("")
+		sim.RestartAPI(t, 2*time.Second)
+		u, missing := fl.unresolvedTasks(t)
+		upids, unresolved = upids+u, unresolved+missing
+	}
+	fl.waitReady(t, time.Duration(n)*2*time.Second+10*time.Minute)
+	r := fl.check(t)
+	r.figure("restarts", "%d", restarts)
+	r.figure("tasks-running-at-restart", "%d", tasksAtRestart)
+	r.figure("upids-checked", "%d", upids)
+	r.figure("upids-unresolved", "%d", unresolved)
+	r.figure("ready-s", "%.0f", time.Since(start).Seconds())
+	r.figure("px-req/ct", "%.1f", float64(fl.proxmoxRequests())/float64(n))
+	fl.report(t, r)
+	if unresolved != 0 {
+		t.Errorf("%d task UPIDs in status did not resolve after a restart of the API", unresolved)
+	}
+}
+
+// runningTasks counts the tasks a simulator runs.
+func runningTasks(t testing.TB, sim *pvesimtest.Simulator) int {
+	t.Helper()
+	n := 0
+	for _, node := range sim.Nodes {
+		var tasks []json.RawMessage
+		if err := simGet(sim, "/nodes/"+node+"/tasks?source=active&limit=10000", &tasks); err != nil {
+			t.Fatal(err)
+		}
+		n += len(tasks)
+	}
+	return n
+}
+
+// unresolvedTasks reads the status of every task whose UPID a container's status.operation
+// holds, from the cluster the container is on, and counts the UPIDs and those it does not know.
+func (fl *chaosFleet) unresolvedTasks(t testing.TB) (upids, unresolved int) {
+	t.Helper()
+	for _, c := range fl.containers(t) {
+		if !strings.HasPrefix(c.Status.Operation, "UPID:") {
+			continue
+		}
+		upids++
+		upid, err := proxmox.UPID(c.Status.Operation).Parse()
+		if err != nil {
+			t.Errorf("%s: status.operation %q: %v", c.Name, c.Status.Operation, err)
+			continue
+		}
+		sim := fl.sims[slices.IndexFunc(fl.clusters, func(cl *lxcv1.ProxmoxCluster) bool { return cl.Name == c.Spec.ClusterRef.Name })]
+		var status struct {
+			Status string `json:"status"`
+		}
+		if err := simGet(sim, "/nodes/"+upid.Node+"/tasks/"+c.Status.Operation+"/status", &status); err != nil || status.Status == "" {
+			unresolved++
+			t.Logf("%s: task %s after a restart of the API: %v", c.Name, c.Status.Operation, err)
+		}
+	}
+	return upids, unresolved
+}
+
+// TestChaosAPIServerRestart kills kube-apiserver in the middle of the pipeline and starts it
+// again, several times. Every manager of the test process loses its watches and requests
+// meanwhile: the test runs alone (no test of the package is parallel), so none but the
+// scenario's manager and the package's idle one see it.
+func TestChaosAPIServerRestart(t *testing.T) {
+	n, restarts := chaosSize(6, 200), chaosSize(2, 5)
+	fl := newChaosFleet(t, "apiserver-restart", chaosTasks()...)
+	fl.createTemplate(t, chaosScripts(time.Duration(chaosSize(1, 3))*time.Second)...)
+	start := time.Now()
+	fl.add(t, n)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 15))
+	var readyAt []int
+	var down time.Duration
+	for range restarts {
+		time.Sleep(time.Duration(1000+rng.IntN(chaosSize(2000, 8000))) * time.Millisecond)
+		readyAt = append(readyAt, fl.readyCount(t))
+		began := time.Now()
+		if err := env.RestartAPIServer(2 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		down += time.Since(began)
+	}
+	fl.waitReady(t, time.Duration(n)*2*time.Second+10*time.Minute)
+	r := fl.check(t)
+	r.figure("restarts", "%d", restarts)
+	r.figure("apiserver-down-s", "%.0f", down.Seconds())
+	r.figure("ready-at-first-restart", "%d", readyAt[0])
+	r.figure("ready-at-last-restart", "%d", readyAt[len(readyAt)-1])
+	r.figure("ready-s", "%.0f", time.Since(start).Seconds())
+	r.figure("px-req/ct", "%.1f", float64(fl.proxmoxRequests())/float64(n))
+	fl.report(t, r)
+}
+
+// chaosTasks are the Proxmox task latencies of the scenarios: a real cluster's in the full
+// version, 1 s in the short one.
+func chaosTasks() []pvesimtest.Option {
+	return []pvesimtest.Option{
+		pvesimtest.WithTaskDurationOf("vzcreate", time.Duration(chaosSize(1, 5))*time.Second),
+		pvesimtest.WithTaskDurationOf("vzstart", time.Duration(chaosSize(1, 2))*time.Second),
+	}
 }

@@ -100,7 +100,22 @@ func managerConfig(ctx context.Context) (*rest.Config, error) {
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: controllerNamespace, Name: "manager"}},
 	}
-	for _, obj := range []client.Object{role, binding} {
+	// The leader-election Role of config/rbac, in the controller's namespace.
+	data, err = os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", "leader_election_role.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	leaderRole := &rbacv1.Role{}
+	if err := yaml.Unmarshal(data, leaderRole); err != nil {
+		return nil, fmt.Errorf("config/rbac/leader_election_role.yaml: %w", err)
+	}
+	leaderRole.Namespace = controllerNamespace
+	leaderBinding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: controllerNamespace, Name: leaderRole.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: leaderRole.Name},
+		Subjects:   binding.Subjects,
+	}
+	for _, obj := range []client.Object{role, binding, leaderRole, leaderBinding} {
 		if err := k8s.Create(ctx, obj); err != nil {
 			return nil, err
 		}
@@ -122,30 +137,44 @@ func managerConfig(ctx context.Context) (*rest.Config, error) {
 var managerRESTConfig *rest.Config
 
 func startManager(ctx context.Context) error {
+	for _, ns := range []string{controllerNamespace, sharedCredentialsNamespace} {
+		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return err
+		}
+	}
 	cfg, err := managerConfig(ctx)
 	if err != nil {
 		return err
 	}
 	cfg.WrapTransport = countKubeWrites
 	managerRESTConfig = cfg
-	for _, ns := range []string{controllerNamespace, sharedCredentialsNamespace} {
-		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-			return err
-		}
-	}
 	// The package's manager leaves the chaos scenarios' objects to managers of their own.
 	notChaos, err := labels.Parse("!" + chaosLabel)
 	if err != nil {
 		return err
 	}
-	_, err = runManager(ctx, notChaos, managerTuning(), nil, nil)
+	_, err = runManager(ctx, managerOptions{selector: notChaos, tune: managerTuning()})
 	return err
 }
 
-// runManager starts a manager whose caches hold only objects matching selector and returns
-// once its caches synced; it stops when ctx ends. done, when not nil, is closed when it stopped.
-// dial, when not nil, replaces how the SSH client reaches the guests.
-func runManager(ctx context.Context, selector labels.Selector, tune tuning, dial func(context.Context, string, string) (net.Conn, error), done chan<- struct{}) (ctrl.Manager, error) {
+// managerOptions say which objects a test manager reconciles and how.
+type managerOptions struct {
+	// selector picks the objects its caches hold.
+	selector labels.Selector
+	tune     tuning
+	// dial, when not nil, replaces how the SSH client reaches the guests.
+	dial func(context.Context, string, string) (net.Conn, error)
+	// done, when not nil, is closed when the manager stopped.
+	done chan<- struct{}
+	// lease, when not empty, is the leader-election lease the manager must hold to reconcile,
+	// with the production durations; a stopped manager does not give it up, as a killed
+	// process cannot.
+	lease string
+}
+
+// runManager starts a manager and returns once its caches synced; it stops when ctx ends.
+func runManager(ctx context.Context, o managerOptions) (ctrl.Manager, error) {
+	dial, tune := o.dial, o.tune
 	if dial == nil {
 		dial = fake.GuestDialer(guestPort)
 	}
@@ -153,11 +182,14 @@ func runManager(ctx context.Context, selector labels.Selector, tune tuning, dial
 	mgr, err := ctrl.NewManager(managerRESTConfig, ctrl.Options{
 		Scheme:                  env.Scheme,
 		Client:                  client.Options{Cache: &client.CacheOptions{DisableFor: UncachedObjects()}},
-		Cache:                   cache.Options{DefaultLabelSelector: selector},
+		Cache:                   cache.Options{DefaultLabelSelector: o.selector},
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:  "0",
 		Controller:              config.Controller{SkipNameValidation: ptr(true)},
 		GracefulShutdownTimeout: &zero,
+		LeaderElection:          o.lease != "",
+		LeaderElectionID:        o.lease,
+		LeaderElectionNamespace: controllerNamespace,
 	})
 	if err != nil {
 		return nil, err
@@ -207,8 +239,8 @@ func runManager(ctx context.Context, selector labels.Selector, tune tuning, dial
 		if err := mgr.Start(ctx); err != nil && ctx.Err() == nil {
 			fmt.Fprintln(os.Stderr, "manager:", err)
 		}
-		if done != nil {
-			close(done)
+		if o.done != nil {
+			close(o.done)
 		}
 	}()
 	if !mgr.GetCache().WaitForCacheSync(ctx) {
