@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -79,31 +80,45 @@ type chaosFleet struct {
 	dial func(context.Context, string, string) (net.Conn, error)
 	// lease, when not empty, makes the managers replicas that elect a leader.
 	lease string
+	// processes runs the managers as processes of their own, killed with SIGKILL.
+	processes bool
 	// pastRequests are the Proxmox requests counted by simulators' APIs since restarted.
 	pastRequests int
 }
 
-// chaosManager is one running manager of a fleet.
+// chaosManager is one running manager of a fleet: in the test process (mgr), or a process of
+// its own (proc).
 type chaosManager struct {
 	mgr    ctrl.Manager
 	cancel context.CancelFunc
-	done   chan struct{}
+	proc   *exec.Cmd
+	// elected is closed when a manager process leads.
+	elected chan struct{}
+	done    chan struct{}
 }
 
 // leading tells whether the manager holds the lease (always, without leader election).
 func (m *chaosManager) leading() bool {
+	var elected <-chan struct{} = m.elected
+	if m.mgr != nil {
+		elected = m.mgr.Elected()
+	}
 	select {
-	case <-m.mgr.Elected():
+	case <-elected:
 		return true
 	default:
 		return false
 	}
 }
 
-// kill cancels the manager's context at once (no graceful shutdown, the lease kept) and waits
-// for it to have returned.
+// kill stops the manager at once and waits until it is gone: a process gets SIGKILL; in the
+// test process the context is cancelled with no graceful shutdown and the lease kept.
 func (m *chaosManager) kill() {
-	m.cancel()
+	if m.proc != nil {
+		_ = m.proc.Process.Kill()
+	} else {
+		m.cancel()
+	}
 	<-m.done
 }
 
@@ -117,6 +132,11 @@ type fleetOption func(*chaosFleet)
 // dialing makes the fleet's managers reach the guests through dial.
 func dialing(dial func(context.Context, string, string) (net.Conn, error)) fleetOption {
 	return func(fl *chaosFleet) { fl.dial = dial }
+}
+
+// asProcesses runs the fleet's managers as processes of their own, so that a kill is SIGKILL.
+func asProcesses() fleetOption {
+	return func(fl *chaosFleet) { fl.processes = true }
 }
 
 // electing makes the fleet's managers replicas that elect a leader.
@@ -162,6 +182,14 @@ func newChaosFleetWith(t *testing.T, name string, fleetOpts []fleetOption, opts 
 // startManager starts a manager of the scenario.
 func (fl *chaosFleet) startManager(t testing.TB) *chaosManager {
 	t.Helper()
+	if fl.processes {
+		m := fl.startManagerProcess(t)
+		fl.mu.Lock()
+		fl.running = append(fl.running, m)
+		fl.managers++
+		fl.mu.Unlock()
+		return m
+	}
 	sel, err := labels.Parse(chaosLabel + "=" + fl.id)
 	if err != nil {
 		t.Fatal(err)
@@ -472,7 +500,7 @@ func (fl *chaosFleet) report(t testing.TB, r *chaosResult) {
 func TestChaosKills(t *testing.T) {
 	n, kills := chaosSize(6, 200), chaosSize(4, 50)
 	scriptTime := time.Duration(chaosSize(1, 3)) * time.Second
-	fl := newChaosFleet(t, "kills", chaosTasks()...)
+	fl := newChaosFleetWith(t, "kills", []fleetOption{asProcesses()}, chaosTasks()...)
 	fl.createTemplate(t, chaosScripts(scriptTime)...)
 	start := time.Now()
 	fl.add(t, n)
@@ -695,7 +723,7 @@ func (c *cutConn) Write(p []byte) (int, error) {
 // takes the dead one's place. It reports the longest time no replica led.
 func TestChaosFailover(t *testing.T) {
 	n, kills := chaosSize(6, 200), chaosSize(2, 6)
-	fl := newChaosFleetWith(t, "failover", []fleetOption{electing()}, chaosTasks()...)
+	fl := newChaosFleetWith(t, "failover", []fleetOption{asProcesses(), electing()}, chaosTasks()...)
 	fl.createTemplate(t, chaosScripts(time.Duration(chaosSize(1, 3))*time.Second)...)
 	start := time.Now()
 	fl.add(t, n)

@@ -56,6 +56,9 @@ const sharedCredentialsNamespace = "lxctm-shared-credentials"
 func TestMain(m *testing.M) {
 	flag.Parse() // managerTuning tells tests from benchmarks
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel())))
+	if spec := os.Getenv(chaosManagerEnv); spec != "" {
+		os.Exit(runManagerProcess(spec))
+	}
 	var err error
 	env, err = testenv.Start()
 	if err != nil {
