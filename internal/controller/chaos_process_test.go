@@ -26,9 +26,12 @@ const chaosManagerEnv = "LXCTM_CHAOS_MANAGER"
 
 // chaosManagerSpec is what a manager process is given.
 type chaosManagerSpec struct {
-	Host                           string
-	CA, Cert, Key                  []byte
-	User                           string
+	Host          string
+	CA, Cert, Key []byte
+	User          string
+	// QPS and Burst are the client's rate limits, as the test process's managers have them.
+	QPS                            float32
+	Burst                          int
 	Selector                       string
 	TaskPoll, GuestListAge, Resync time.Duration
 	Workers                        int
@@ -55,6 +58,8 @@ func runManagerProcess(spec string) int {
 		Host:            s.Host,
 		TLSClientConfig: rest.TLSClientConfig{CAData: s.CA, CertData: s.Cert, KeyData: s.Key},
 		Impersonate:     rest.ImpersonationConfig{UserName: s.User},
+		QPS:             s.QPS,
+		Burst:           s.Burst,
 	}
 	mgr, err := runManager(context.Background(), managerOptions{selector: sel, lease: s.Lease,
 		tune: tuning{taskPoll: s.TaskPoll, guestListAge: s.GuestListAge, resync: s.Resync, workers: s.Workers}})
@@ -73,7 +78,7 @@ func (fl *chaosFleet) startManagerProcess(t testing.TB) *chaosManager {
 	t.Helper()
 	spec, err := json.Marshal(chaosManagerSpec{
 		Host: managerRESTConfig.Host, CA: managerRESTConfig.CAData, Cert: managerRESTConfig.CertData, Key: managerRESTConfig.KeyData,
-		User: managerRESTConfig.Impersonate.UserName, Selector: chaosLabel + "=" + fl.id,
+		User: managerRESTConfig.Impersonate.UserName, QPS: managerRESTConfig.QPS, Burst: managerRESTConfig.Burst, Selector: chaosLabel + "=" + fl.id,
 		TaskPoll: fl.tune.taskPoll, GuestListAge: fl.tune.guestListAge, Resync: fl.tune.resync, Workers: fl.tune.workers,
 		Lease: fl.lease, GuestPort: guestPort,
 	})

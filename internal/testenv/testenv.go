@@ -135,7 +135,8 @@ func (e *Env) RestartAPIServer(down time.Duration) error {
 	}
 	time.Sleep(down)
 	cmd := exec.Command(args[0], args[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Like envtest's own, in a process group of its own; unlike it, gone with the test process.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting kube-apiserver again: %w", err)
 	}
