@@ -82,8 +82,9 @@ type chaosFleet struct {
 	lease string
 	// processes runs the managers as processes of their own, killed with SIGKILL.
 	processes bool
-	// pastRequests are the Proxmox requests counted by simulators' APIs since restarted.
-	pastRequests int
+	// pastRequests are the Proxmox requests counted by simulators' APIs since restarted;
+	// ownRequests those the scenario made itself.
+	pastRequests, ownRequests int
 }
 
 // chaosManager is one running manager of a fleet: in the test process (mgr), or a process of
@@ -365,7 +366,9 @@ func (fl *chaosFleet) waitReady(t testing.TB, timeout time.Duration) time.Durati
 // proxmoxRequests sums the API requests of both simulators, also those before a restart of
 // their API.
 func (fl *chaosFleet) proxmoxRequests() int {
-	n := fl.pastRequests
+	fl.mu.Lock()
+	n := fl.pastRequests - fl.ownRequests
+	fl.mu.Unlock()
 	for _, s := range fl.sims {
 		n += s.Counters().Total("")
 	}
@@ -399,8 +402,12 @@ type proxmoxCT struct {
 	Type string `json:"type"`
 }
 
-// simGet reads one API path of a simulator into out.
-func simGet(sim *pvesimtest.Simulator, path string, out any) error {
+// simGet reads one API path of a simulator into out, for the scenario: the request is not
+// counted as the fleet's.
+func (fl *chaosFleet) simGet(sim *pvesimtest.Simulator, path string, out any) error {
+	fl.mu.Lock()
+	fl.ownRequests++
+	fl.mu.Unlock()
 	req, err := http.NewRequestWithContext(testCtx, http.MethodGet, sim.URL+path, nil)
 	if err != nil {
 		return err
@@ -439,7 +446,7 @@ func (fl *chaosFleet) check(t testing.TB) *chaosResult {
 	found := map[string]int{}
 	for _, sim := range fl.sims {
 		var cts []proxmoxCT
-		eventually(t, time.Minute, func() error { return simGet(sim, "/cluster/resources?type=vm", &cts) })
+		eventually(t, time.Minute, func() error { return fl.simGet(sim, "/cluster/resources?type=vm", &cts) })
 		for _, ct := range cts {
 			if ct.Type != "lxc" {
 				continue
@@ -448,7 +455,7 @@ func (fl *chaosFleet) check(t testing.TB) *chaosResult {
 				Description string `json:"description"`
 			}
 			eventually(t, time.Minute, func() error {
-				return simGet(sim, fmt.Sprintf("/nodes/%s/lxc/%d/config", ct.Node, ct.VMID), &cfg)
+				return fl.simGet(sim, fmt.Sprintf("/nodes/%s/lxc/%d/config", ct.Node, ct.VMID), &cfg)
 			})
 			for _, l := range strings.Split(cfg.Description, "\n") {
 				if !strings.HasPrefix(l, prefix) {
@@ -504,18 +511,25 @@ func TestChaosKills(t *testing.T) {
 	fl.createTemplate(t, chaosScripts(scriptTime)...)
 	start := time.Now()
 	fl.add(t, n)
-	maxGap := chaosSize(1500, 2500)
+	// Kills come 0.3 to 1.5 s apart, plus the second or so a new manager process takes to start
+	// and sync: close enough that the fleet is still provisioning at most of them.
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 12))
 	var killedAt []int
+	provisioning := 0
 	for range kills {
-		time.Sleep(time.Duration(300+rng.IntN(maxGap)) * time.Millisecond)
-		killedAt = append(killedAt, fl.readyCount(t))
+		time.Sleep(time.Duration(300+rng.IntN(1200)) * time.Millisecond)
+		ready := fl.readyCount(t)
+		if ready < n {
+			provisioning++
+		}
+		killedAt = append(killedAt, ready)
 		fl.stopManager()
 		fl.startManager(t)
 	}
 	fl.waitReady(t, time.Duration(n)*2*time.Second+10*time.Minute)
 	r := fl.check(t)
 	r.figure("kills", "%d", kills)
+	r.figure("kills-while-provisioning", "%d", provisioning)
 	r.figure("ready-at-first-kill", "%d", killedAt[0])
 	r.figure("ready-at-last-kill", "%d", killedAt[len(killedAt)-1])
 	r.figure("ready-s", "%.0f", time.Since(start).Seconds())
@@ -761,9 +775,19 @@ func TestChaosPVESimRestart(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 14))
 	tasksAtRestart, unresolved, upids := 0, 0, 0
 	for i := range restarts {
-		time.Sleep(time.Duration(1000+rng.IntN(chaosSize(1500, 5000))) * time.Millisecond)
-		sim := fl.sims[i%len(fl.sims)]
-		tasksAtRestart += runningTasks(t, sim)
+		time.Sleep(time.Duration(300+rng.IntN(chaosSize(1200, 5000))) * time.Millisecond)
+		// The restart comes while a cluster runs tasks, as long as the fleet has any left to run.
+		sim, running := fl.sims[i%len(fl.sims)], 0
+		for wait := time.Now(); running == 0 && time.Since(wait) < 30*time.Second && fl.readyCount(t) < n; {
+			for _, s := range fl.sims {
+				if running = fl.runningTasks(t, s); running > 0 {
+					sim = s
+					break
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		tasksAtRestart += running
 		fl.pastRequests += sim.Counters().Total("")
 		sim.RestartAPI(t, 2*time.Second)
 		u, missing := fl.unresolvedTasks(t)
@@ -783,13 +807,13 @@ func TestChaosPVESimRestart(t *testing.T) {
 	}
 }
 
-// runningTasks counts the tasks a simulator runs.
-func runningTasks(t testing.TB, sim *pvesimtest.Simulator) int {
+// runningTasks counts the tasks a simulator runs; its requests do not count as the fleet's.
+func (fl *chaosFleet) runningTasks(t testing.TB, sim *pvesimtest.Simulator) int {
 	t.Helper()
 	n := 0
 	for _, node := range sim.Nodes {
 		var tasks []json.RawMessage
-		if err := simGet(sim, "/nodes/"+node+"/tasks?source=active&limit=10000", &tasks); err != nil {
+		if err := fl.simGet(sim, "/nodes/"+node+"/tasks?source=active&limit=10000", &tasks); err != nil {
 			t.Fatal(err)
 		}
 		n += len(tasks)
@@ -815,7 +839,7 @@ func (fl *chaosFleet) unresolvedTasks(t testing.TB) (upids, unresolved int) {
 		var status struct {
 			Status string `json:"status"`
 		}
-		if err := simGet(sim, "/nodes/"+upid.Node+"/tasks/"+c.Status.Operation+"/status", &status); err != nil || status.Status == "" {
+		if err := fl.simGet(sim, "/nodes/"+upid.Node+"/tasks/"+c.Status.Operation+"/status", &status); err != nil || status.Status == "" {
 			unresolved++
 			t.Logf("%s: task %s after a restart of the API: %v", c.Name, c.Status.Operation, err)
 		}
