@@ -134,7 +134,7 @@ BENCH ?= .
 bench: envtest-tools pvesim ## Run the benchmarks (BENCH=regex picks some; LXCTM_BENCH_* sizes, see internal/controller/fleet_bench_test.go).
 	go test -run '^$$' -bench '$(BENCH)' -benchmem -timeout $(BENCH_TIMEOUT) ./...
 
-# The chaos scenarios at full size take about an hour (the outage alone ten minutes).
+# The chaos scenarios at full size take about 40 minutes (the outage alone ten).
 CHAOS_TIMEOUT ?= 3h
 
 .PHONY: chaos
