@@ -114,6 +114,29 @@ func (c *Client) Upload(ctx context.Context, file File) (err error) {
 		_ = c.withSFTP(context.WithoutCancel(ctx), func(sc *sftp.Client) error { return sc.Remove(tmp) })
 		return fmt.Errorf("upload %s: %w", file.Path, err)
 	}
+	// An upload cut short (its connection lost, its process killed) cannot remove its
+	// temporary file; the next upload of the same target does. Should another upload of the
+	// target be under way at the same moment, it fails and is retried.
+	_ = c.withSFTP(ctx, func(sc *sftp.Client) error { return removeLeftTemporaries(sc, file.Path) })
+	return nil
+}
+
+// removeLeftTemporaries removes the temporary files of target that earlier uploads left.
+func removeLeftTemporaries(sc *sftp.Client, target string) error {
+	entries, err := sc.ReadDir(path.Dir(target))
+	if err != nil {
+		return err
+	}
+	prefix := path.Base(tempPrefix(target))
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || !e.Mode().IsRegular() || len(rest) != 2*tempRandomBytes || strings.Trim(rest, "0123456789abcdef") != "" {
+			continue
+		}
+		if err := sc.Remove(path.Join(path.Dir(target), e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -215,17 +238,25 @@ func numericOwner(owner string) (uid, gid int, ok bool) {
 	return uid, gid, true
 }
 
+// tempRandomBytes is how many random bytes, hex-encoded, end a temporary file's name.
+const tempRandomBytes = 8
+
 // tempName is a hidden, random name in the target's directory, so the rename stays on one file system.
 func tempName(target string) (string, error) {
-	var b [8]byte
+	var b [tempRandomBytes]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
 	}
+	return tempPrefix(target) + hex.EncodeToString(b[:]), nil
+}
+
+// tempPrefix is what every temporary name of target starts with.
+func tempPrefix(target string) string {
 	name := "." + path.Base(target)
 	if len(name) > 200 {
 		name = name[:200]
 	}
-	return path.Join(path.Dir(target), name+".lxctm-"+hex.EncodeToString(b[:])), nil
+	return path.Join(path.Dir(target), name+".lxctm-")
 }
 
 // ReadFile reads a file of at most MaxReadFileSize bytes. A missing file gives an error matching

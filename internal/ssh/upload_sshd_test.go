@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -101,6 +102,45 @@ func TestUploadReplacesAtomically(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(target); len(got) != 0 {
 		t.Errorf("content = %q, want empty", got)
+	}
+}
+
+// TestUploadRemovesTemporariesLeftByUploadsCutShort: an upload whose connection was cut, or
+// whose process was killed, leaves its temporary file; the next upload of the same target
+// removes it, and nothing else.
+func TestUploadRemovesTemporariesLeftByUploadsCutShort(t *testing.T) {
+	_, c := connect(t)
+	dir := t.TempDir()
+	target := filepath.Join(dir, "config.env")
+	left, err := tempName(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	others := []string{
+		".config.env.lxctm-not-hex-at-all",  // not a temporary of ours
+		".other.env.lxctm-0123456789abcdef", // another target's
+		"config.env.bak",
+	}
+	for _, name := range append([]string{filepath.Base(left)}, others...) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("API_KEY='half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Upload(testContext(t), File{Path: target, Content: []byte("API_KEY='whole'\n"), Mode: 0o600}); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	want := append([]string{"config.env"}, others...)
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		t.Errorf("the directory holds %q, want %q", names, want)
 	}
 }
 
