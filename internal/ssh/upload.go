@@ -115,14 +115,18 @@ func (c *Client) Upload(ctx context.Context, file File) (err error) {
 		return fmt.Errorf("upload %s: %w", file.Path, err)
 	}
 	// An upload cut short (its connection lost, its process killed) cannot remove its
-	// temporary file; the next upload of the same target does. Should another upload of the
-	// target be under way at the same moment, it fails and is retried.
-	_ = c.withSFTP(ctx, func(sc *sftp.Client) error { return removeLeftTemporaries(sc, file.Path) })
+	// temporary file; a later upload of the same target does, once the file is old enough
+	// that no upload can still be writing it (two uploads of one target may run at once).
+	_ = c.withSFTP(ctx, func(sc *sftp.Client) error { return removeLeftTemporaries(sc, file.Path, time.Now()) })
 	return nil
 }
 
+// leftTemporaryAge is how old a temporary file must be to be taken as left by an upload cut
+// short: far longer than an upload takes, and than the guest's clock may be off.
+const leftTemporaryAge = 10 * time.Minute
+
 // removeLeftTemporaries removes the temporary files of target that earlier uploads left.
-func removeLeftTemporaries(sc *sftp.Client, target string) error {
+func removeLeftTemporaries(sc *sftp.Client, target string, now time.Time) error {
 	entries, err := sc.ReadDir(path.Dir(target))
 	if err != nil {
 		return err
@@ -132,6 +136,9 @@ func removeLeftTemporaries(sc *sftp.Client, target string) error {
 		rest, ok := strings.CutPrefix(e.Name(), prefix)
 		if !ok || !e.Mode().IsRegular() || len(rest) != 2*tempRandomBytes || strings.Trim(rest, "0123456789abcdef") != "" {
 			continue
+		}
+		if now.Sub(e.ModTime()) < leftTemporaryAge {
+			continue // perhaps an upload under way
 		}
 		if err := sc.Remove(path.Join(path.Dir(target), e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err

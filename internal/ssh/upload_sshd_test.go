@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // owner returns the uid and gid of a local file.
@@ -106,8 +107,9 @@ func TestUploadReplacesAtomically(t *testing.T) {
 }
 
 // TestUploadRemovesTemporariesLeftByUploadsCutShort: an upload whose connection was cut, or
-// whose process was killed, leaves its temporary file; the next upload of the same target
-// removes it, and nothing else.
+// whose process was killed, leaves its temporary file; a later upload of the same target
+// removes it once it is older than any upload takes, and nothing else: not a fresh temporary,
+// which an upload of the same target running at the same time may still be writing.
 func TestUploadRemovesTemporariesLeftByUploadsCutShort(t *testing.T) {
 	_, c := connect(t)
 	dir := t.TempDir()
@@ -116,13 +118,24 @@ func TestUploadRemovesTemporariesLeftByUploadsCutShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	live, err := tempName(target)
+	if err != nil {
+		t.Fatal(err)
+	}
 	others := []string{
+		filepath.Base(live),                 // another upload's, under way
 		".config.env.lxctm-not-hex-at-all",  // not a temporary of ours
 		".other.env.lxctm-0123456789abcdef", // another target's
 		"config.env.bak",
 	}
 	for _, name := range append([]string{filepath.Base(left)}, others...) {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte("API_KEY='half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-time.Hour)
+	for _, name := range []string{filepath.Base(left), ".other.env.lxctm-0123456789abcdef"} {
+		if err := os.Chtimes(filepath.Join(dir, name), old, old); err != nil {
 			t.Fatal(err)
 		}
 	}
