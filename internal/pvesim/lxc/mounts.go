@@ -104,12 +104,23 @@ func mountInto(pid int, src, target string) error {
 				return err
 			}
 			defer ns.Close()
+			host, err := os.Open("/proc/thread-self/ns/mnt")
+			if err != nil {
+				return err
+			}
+			defer host.Close()
 			if err := unix.Unshare(unix.CLONE_FS); err != nil {
 				return fmt.Errorf("unshare: %w", err)
 			}
 			if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNS); err != nil {
 				return fmt.Errorf("setns: %w", err)
 			}
+			// The thread goes back to the host's mount namespace before it ends. Go ends a
+			// locked thread with its goroutine, except the process's main thread, which it
+			// keeps: left in the container's namespace, the main thread would make
+			// /proc/self/mountinfo (read through the main thread) list the container's mounts
+			// instead of the host's.
+			defer func() { _ = unix.Setns(int(host.Fd()), unix.CLONE_NEWNS) }()
 			if err := unix.MoveMount(tree, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
 				return fmt.Errorf("move_mount to %s: %w", target, err)
 			}
