@@ -195,6 +195,15 @@ func runPackagedManager(t *testing.T, e *testenv.Env, bin string, b bundle, work
 	}, exited)
 
 	metricsURL := fmt.Sprintf("https://127.0.0.1:%d/metrics", metricsPort)
+	// The metrics server listens only once its self-signed certificate is made, which can come
+	// after the first reconciles; until then its port refuses connections.
+	eventually(t, 30*time.Second, "the metrics server listens", func() error {
+		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", metricsPort), time.Second)
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	}, exited)
 	if err := expectStatus(httpClient, metricsURL, "", http.StatusUnauthorized); err != nil {
 		t.Errorf("metrics without a token: %v", err)
 	}
