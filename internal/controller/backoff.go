@@ -5,7 +5,10 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"golang.org/x/time/rate"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 )
@@ -76,4 +79,24 @@ func retryPending(obj retrying, requested bool, now time.Time) time.Duration {
 // attemptNote is what a condition message says of a failure that is retried.
 func attemptNote(attempts int32, delay time.Duration) string {
 	return fmt.Sprintf("attempt %d, next in %s", attempts, delay.Round(time.Second))
+}
+
+// A reconcile that returns an error (a status write the API server refused or could not take)
+// is requeued by the work queue: after requeueBase, doubling up to requeueCap. With
+// controller-runtime's default cap of 1000 s, an object whose writes failed for a minute waits
+// over a minute more, and longer after every further failure, though the API server may be
+// back long before. These errors are the API server's, not the object's, so the wait stays
+// short; the queue's overall rate limit (10 per second, bursts of 100) keeps a recovering API
+// server from a storm.
+const (
+	requeueBase = 5 * time.Millisecond
+	requeueCap  = 30 * time.Second
+)
+
+// requeueLimiter is the work queue's schedule for reconciles that returned an error.
+func requeueLimiter() workqueue.TypedRateLimiter[reconcile.Request] {
+	return workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](requeueBase, requeueCap),
+		&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(10), 100)},
+	)
 }

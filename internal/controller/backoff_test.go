@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 )
@@ -103,5 +104,26 @@ func TestRepeatedEventsAreHeldBack(t *testing.T) {
 	}
 	if withShortNotes(rec) != rec {
 		t.Error("wrapping twice made a second recorder")
+	}
+}
+
+// TestRequeueLimiterCapsTheWaitAfterAPIErrors: a reconcile that kept failing while the API
+// server was away waits at most requeueCap once it is back, not the 1000 s of the default.
+func TestRequeueLimiterCapsTheWaitAfterAPIErrors(t *testing.T) {
+	l := requeueLimiter()
+	req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "ct"}}
+	if d := l.When(req); d > time.Second {
+		t.Fatalf("first retry after %s, want a quick one (a conflict is re-read at once)", d)
+	}
+	var last time.Duration
+	for range 40 {
+		last = l.When(req)
+	}
+	if last != requeueCap {
+		t.Errorf("after 41 failures the wait is %s, want the cap %s", last, requeueCap)
+	}
+	l.Forget(req)
+	if d := l.When(req); d > time.Second {
+		t.Errorf("after a success the next failure waits %s, want a quick retry again", d)
 	}
 }

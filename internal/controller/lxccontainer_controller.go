@@ -267,7 +267,14 @@ func (r *LXCContainerReconciler) resolve(ctx context.Context, s *containerScope)
 	}
 	px, err := r.Connector.Connect(ctx, cluster)
 	if err != nil {
-		// A broken cluster is the cluster's condition to report; the container waits for it.
+		if !isStallOrWait(err) {
+			// Reading the cluster's Secrets failed (an API server restarting, say): nothing is
+			// wrong with the cluster, and no change of its readiness would wake the container
+			// from a dependency's wait, so it is retried with the back-off of a failure.
+			return fmt.Errorf("ProxmoxCluster %s: %w", cluster.Name, err)
+		}
+		// A broken cluster is the cluster's condition to report; the container waits for it,
+		// and the cluster's readiness changing wakes it.
 		return Wait(dependencyRetry, lxcv1.DependencyNotReadyReason, "ProxmoxCluster %s: %v", cluster.Name, err)
 	}
 	s.px = px
@@ -362,7 +369,7 @@ func (r *LXCContainerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&lxcv1.ProxmoxCluster{}, handler.EnqueueRequestsFromMapFunc(r.containersForCluster),
 			builder.WithPredicates(clusterReadinessChanged{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, RateLimiter: requeueLimiter()}).
 		Named("lxccontainer").
 		Complete(r)
 }

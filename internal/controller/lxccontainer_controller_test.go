@@ -504,3 +504,59 @@ func TestContainerThatVanishesIsCreatedAgain(t *testing.T) {
 	eventually(t, 20*time.Second, condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionTrue, ""))
 	eventually(t, 5*time.Second, eventFor(c, "ContainerVanished"))
 }
+
+// secretsFailing answers every Secret read with err, as an API server does that is starting
+// (Forbidden until its authorizer has the roles) or away (a connection error).
+type secretsFailing struct {
+	client.Reader
+	err error
+}
+
+func (s secretsFailing) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, ok := obj.(*corev1.Secret); ok {
+		return s.err
+	}
+	return s.Reader.Get(ctx, key, obj, opts...)
+}
+
+// TestContainerRetriesAClusterSecretThatCouldNotBeRead: a failed read of the cluster's Secret is
+// the API server's trouble, not the cluster's, so the container does not wait for the cluster's
+// readiness to change (which would not happen) but is retried as a failure; a Secret that is
+// really missing still makes it wait for the cluster, which reports it.
+func TestContainerRetriesAClusterSecretThatCouldNotBeRead(t *testing.T) {
+	f := newPipelineFixture(t, "secret-read")
+	f.createTemplate(t)
+	gr := corev1.Resource("secrets")
+	for _, tc := range []struct {
+		name   string
+		err    error
+		waits  bool
+		reason string
+	}{
+		{"forbidden while the API server starts", apierrors.NewForbidden(gr, f.cluster.Name, errors.New("RBAC: role not found")), false, ""},
+		{"API server away", apierrors.NewServiceUnavailable("the server is shutting down"), false, ""},
+		{"Secret missing", apierrors.NewNotFound(gr, f.cluster.Name), true, lxcv1.DependencyNotReadyReason},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &LXCContainerReconciler{Client: k8s, APIReader: k8s, Connector: &ClusterConnector{
+				Secrets: secretsFailing{k8s, tc.err}, Factory: proxmox.NewFactory(),
+				Namespace: controllerNamespace, CredentialsNamespaces: []string{sharedCredentialsNamespace}}}
+			obj := f.container("ct")
+			err := r.resolve(testCtx, &containerScope{obj: obj, redactor: r.newRedactor(testCtx, obj)})
+			var wait *WaitError
+			switch {
+			case err == nil:
+				t.Fatal("resolve succeeded without the cluster's Secret")
+			case !tc.waits && isStallOrWait(err):
+				t.Errorf("resolve returned %T %q: a failed read must be retried as a failure, not waited out", err, err)
+			case !tc.waits && !errors.Is(err, tc.err):
+				t.Errorf("resolve returned %q, which lost the API server's answer %q", err, tc.err)
+			case tc.waits && (!errors.As(err, &wait) || wait.Reason != tc.reason):
+				t.Errorf("resolve returned %T %q, want a wait with reason %s", err, err, tc.reason)
+			}
+			if err != nil && !strings.Contains(err.Error(), f.cluster.Name) {
+				t.Errorf("the error %q does not name ProxmoxCluster %s", err, f.cluster.Name)
+			}
+		})
+	}
+}

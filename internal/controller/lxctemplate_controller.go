@@ -16,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -159,6 +160,7 @@ func (r *LXCTemplateReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&lxcv1.LXCContainer{}, referencesHandler(func(c *lxcv1.LXCContainer) []types.NamespacedName {
 			return []types.NamespacedName{{Namespace: c.Namespace, Name: c.Spec.TemplateRef.Name}}
 		})).
+		WithOptions(controller.Options{RateLimiter: requeueLimiter()}).
 		Named("lxctemplate").
 		Complete(r)
 }

@@ -10,6 +10,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
@@ -56,6 +57,7 @@ func (r *PackageBucketReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			}
 			return keys
 		})).
+		WithOptions(controller.Options{RateLimiter: requeueLimiter()}).
 		Named("packagebucket").
 		Complete(r)
 }
