@@ -2,9 +2,12 @@ package controller
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
+	"slices"
 	"time"
 
+	"github.com/fluxcd/pkg/runtime/conditions"
 	"golang.org/x/time/rate"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/workqueue"
@@ -21,6 +24,11 @@ const (
 	retryBase   = 2 * time.Second
 	retryCap    = 5 * time.Minute
 	retryJitter = 0.2
+	// clusterRetryCap is a ProxmoxCluster's cap. Checking a cluster is a handful of requests
+	// for the whole cluster, and its turning Ready again is what releases the containers its
+	// outage failed (releaseByCluster): five minutes there would be five minutes of a fleet
+	// standing still after Proxmox is back.
+	clusterRetryCap = time.Minute
 )
 
 // retrying is an object whose failed attempts are counted in its status.
@@ -30,14 +38,23 @@ type retrying interface {
 	SetRetry(*lxcv1.RetryStatus)
 }
 
-// retryDelay is the wait after the given number of consecutive failed attempts.
-func retryDelay(attempts int32) time.Duration {
+// retryDelay is the wait after the given number of consecutive failed attempts, doubling up
+// to limit.
+func retryDelay(attempts int32, limit time.Duration) time.Duration {
 	d := retryBase
-	for i := int32(1); i < attempts && d < retryCap; i++ {
+	for i := int32(1); i < attempts && d < limit; i++ {
 		d *= 2
 	}
-	d = min(d, retryCap)
+	d = min(d, limit)
 	return d + time.Duration(rand.Float64()*retryJitter*float64(d))
+}
+
+// retryCapOf is the longest wait between two attempts of obj.
+func retryCapOf(obj retrying) time.Duration {
+	if _, ok := obj.(*lxcv1.ProxmoxCluster); ok {
+		return clusterRetryCap
+	}
+	return retryCap
 }
 
 // countFailure records one more failed attempt with its reason and returns the count and the
@@ -51,7 +68,7 @@ func countFailure(obj retrying, reason string, now time.Time) (int32, time.Durat
 	}
 	r.Attempts++
 	r.Reason = reason
-	delay := retryDelay(r.Attempts)
+	delay := retryDelay(r.Attempts, retryCapOf(obj))
 	last, next := metav1.NewTime(now), metav1.NewTime(now.Add(delay))
 	r.LastFailureTime, r.NextAttemptTime = &last, &next
 	obj.SetRetry(r)
@@ -74,6 +91,39 @@ func retryPending(obj retrying, requested bool, now time.Time) time.Duration {
 		return 0
 	}
 	return max(r.NextAttemptTime.Sub(now), 0)
+}
+
+// recoverySpread is the time over which a cluster that is Ready again releases the containers
+// its outage failed, each at its own moment, so that they do not all try again at once.
+const recoverySpread = 30 * time.Second
+
+// clusterFailures are the failure reasons that are the cluster's, not the container's.
+var clusterFailures = []string{lxcv1.UnreachableReason, lxcv1.ProxmoxErrorReason,
+	lxcv1.AuthenticationFailedReason, lxcv1.TLSFailedReason}
+
+// releaseByCluster brings a failing container's next attempt forward when its last failure was
+// the cluster's and the cluster has turned Ready since: to the moment it did, plus the
+// container's share of recoverySpread (by UID), if that is sooner. A fleet whose back-off grew
+// to minutes during an outage thus comes back within recoverySpread of the cluster, instead of
+// each container waiting out its own back-off. The count of attempts stays: a failure that
+// recurs backs off from where it was.
+func releaseByCluster(obj *lxcv1.LXCContainer, cluster *lxcv1.ProxmoxCluster) {
+	r := obj.Status.Retry
+	if r == nil || r.NextAttemptTime == nil || r.LastFailureTime == nil || !slices.Contains(clusterFailures, r.Reason) {
+		return
+	}
+	ready := conditions.Get(cluster, lxcv1.ReadyCondition)
+	if ready == nil || ready.Status != metav1.ConditionTrue || !ready.LastTransitionTime.After(r.LastFailureTime.Time) {
+		return
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(obj.UID))
+	at := ready.LastTransitionTime.Add(time.Duration(h.Sum64() % uint64(recoverySpread)))
+	if at.Before(r.NextAttemptTime.Time) {
+		r = r.DeepCopy()
+		r.NextAttemptTime = &metav1.Time{Time: at}
+		obj.Status.Retry = r
+	}
 }
 
 // attemptNote is what a condition message says of a failure that is retried.

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ func TestRetryDelayDoublesToTheCapWithJitter(t *testing.T) {
 	want := retryBase
 	for attempts := int32(1); attempts <= 12; attempts++ {
 		for range 50 {
-			d := retryDelay(attempts)
+			d := retryDelay(attempts, retryCap)
 			if d < want || d > want+time.Duration(retryJitter*float64(want)) {
 				t.Fatalf("attempt %d: delay %s, want %s plus at most %.0f%%", attempts, d, want, retryJitter*100)
 			}
@@ -125,5 +126,78 @@ func TestRequeueLimiterCapsTheWaitAfterAPIErrors(t *testing.T) {
 	l.Forget(req)
 	if d := l.When(req); d > time.Second {
 		t.Errorf("after a success the next failure waits %s, want a quick retry again", d)
+	}
+}
+
+// TestReleaseByClusterEndsTheWaitOfAnOutageOnce: a container failed by its cluster's outage
+// tries again within recoverySpread of the cluster's return to Ready, each container at its own
+// moment; a failure of its own, or one after the cluster's return, keeps its back-off.
+func TestReleaseByClusterEndsTheWaitOfAnOutageOnce(t *testing.T) {
+	failed := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	back := failed.Add(time.Minute)
+	next := failed.Add(5 * time.Minute)
+	cluster := func(status metav1.ConditionStatus, since time.Time) *lxcv1.ProxmoxCluster {
+		return &lxcv1.ProxmoxCluster{Status: lxcv1.ProxmoxClusterStatus{Conditions: []metav1.Condition{{
+			Type: lxcv1.ReadyCondition, Status: status, Reason: lxcv1.SucceededReason, LastTransitionTime: metav1.NewTime(since)}}}}
+	}
+	container := func(uid, reason string) *lxcv1.LXCContainer {
+		return &lxcv1.LXCContainer{ObjectMeta: metav1.ObjectMeta{UID: types.UID(uid)}, Status: lxcv1.LXCContainerStatus{
+			Retry: &lxcv1.RetryStatus{Attempts: 9, Reason: reason, LastFailureTime: ptr(metav1.NewTime(failed)), NextAttemptTime: ptr(metav1.NewTime(next))}}}
+	}
+	for _, tc := range []struct {
+		name     string
+		reason   string
+		cluster  *lxcv1.ProxmoxCluster
+		released bool
+	}{
+		{"unreachable, cluster Ready again", lxcv1.UnreachableReason, cluster(metav1.ConditionTrue, back), true},
+		{"Proxmox errors, cluster Ready again", lxcv1.ProxmoxErrorReason, cluster(metav1.ConditionTrue, back), true},
+		{"unreachable, cluster still down", lxcv1.UnreachableReason, cluster(metav1.ConditionFalse, back), false},
+		{"unreachable, cluster Ready since before the failure", lxcv1.UnreachableReason, cluster(metav1.ConditionTrue, failed.Add(-time.Minute)), false},
+		{"a script failed", lxcv1.ScriptFailedReason, cluster(metav1.ConditionTrue, back), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := container("0b7e5c1a-uid", tc.reason)
+			releaseByCluster(c, tc.cluster)
+			got := c.Status.Retry.NextAttemptTime.Time
+			switch {
+			case tc.released && (got.Before(back) || !got.Before(back.Add(recoverySpread))):
+				t.Errorf("next attempt at %s, want within %s of the cluster's return at %s", got, recoverySpread, back)
+			case !tc.released && !got.Equal(next):
+				t.Errorf("next attempt moved to %s, want it kept at %s", got, next)
+			}
+			if c.Status.Retry.Attempts != 9 {
+				t.Errorf("attempts %d, want them kept at 9", c.Status.Retry.Attempts)
+			}
+		})
+	}
+	// The fleet comes back spread out, not in one second.
+	seconds := map[int64]bool{}
+	for i := range 50 {
+		c := container(fmt.Sprintf("uid-%d", i), lxcv1.UnreachableReason)
+		releaseByCluster(c, cluster(metav1.ConditionTrue, back))
+		seconds[c.Status.Retry.NextAttemptTime.Unix()] = true
+	}
+	if len(seconds) < 10 {
+		t.Errorf("50 containers released in only %d distinct seconds", len(seconds))
+	}
+}
+
+// TestClusterBackOffStopsAtAMinute: a cluster down for long is still checked every minute or so,
+// since its return to Ready is what releases its containers.
+func TestClusterBackOffStopsAtAMinute(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	cluster := &lxcv1.ProxmoxCluster{}
+	container := &lxcv1.LXCContainer{}
+	var clusterDelay, containerDelay time.Duration
+	for range 20 {
+		_, clusterDelay = countFailure(cluster, lxcv1.UnreachableReason, now)
+		_, containerDelay = countFailure(container, lxcv1.UnreachableReason, now)
+	}
+	if clusterDelay < clusterRetryCap || clusterDelay > clusterRetryCap+time.Duration(retryJitter*float64(clusterRetryCap)) {
+		t.Errorf("cluster's wait after 20 failures %s, want %s plus jitter", clusterDelay, clusterRetryCap)
+	}
+	if containerDelay < retryCap {
+		t.Errorf("container's wait after 20 failures %s, want the container cap %s", containerDelay, retryCap)
 	}
 }

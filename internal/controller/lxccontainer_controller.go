@@ -156,6 +156,12 @@ func (r *LXCContainerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 
 	requestedAt := obj.Annotations[lxcv1.ReconcileRequestAnnotation]
 	s.requested = requestedAt != "" && requestedAt != obj.Status.LastHandledReconcileAt
+	if obj.Status.Retry != nil {
+		cluster := &lxcv1.ProxmoxCluster{}
+		if err := r.Get(ctx, types.NamespacedName{Name: obj.Spec.ClusterRef.Name}, cluster); err == nil {
+			releaseByCluster(obj, cluster)
+		}
+	}
 	if wait := retryPending(obj, s.requested, time.Now()); wait > 0 {
 		// A failed attempt is retried on its schedule, whatever woke the container up.
 		return ctrl.Result{RequeueAfter: wait}, nil
