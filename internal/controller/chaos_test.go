@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/chaos"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/fake"
@@ -375,26 +376,6 @@ func (fl *chaosFleet) proxmoxRequests() int {
 	return n
 }
 
-// chaosResult is what the check found.
-type chaosResult struct {
-	containers, ready, duplicates, orphans, reruns int
-	figures                                        []string
-}
-
-func (r *chaosResult) figure(key string, format string, v any) {
-	r.figures = append(r.figures, key+"="+fmt.Sprintf(format, v))
-}
-
-// line is the scenario's summary line.
-func (r *chaosResult) line(name string) string {
-	s := fmt.Sprintf("chaos %s: containers=%d ready=%d duplicates=%d orphans=%d reruns=%d", name,
-		r.containers, r.ready, r.duplicates, r.orphans, r.reruns)
-	if len(r.figures) > 0 {
-		s += " " + strings.Join(r.figures, " ")
-	}
-	return s
-}
-
 // proxmoxCT is a container as a simulator's API lists it.
 type proxmoxCT struct {
 	VMID int    `json:"vmid"`
@@ -428,17 +409,17 @@ func (fl *chaosFleet) simGet(sim *pvesimtest.Simulator, path string, out any) er
 
 // check counts duplicates, orphans and reruns over the fleet, reading the simulators' API (with
 // their faults cleared) and the guests' run records.
-func (fl *chaosFleet) check(t testing.TB) *chaosResult {
+func (fl *chaosFleet) check(t testing.TB) *chaos.Result {
 	t.Helper()
 	for _, s := range fl.sims {
 		s.ClearFaults()
 	}
-	r := &chaosResult{}
+	r := &chaos.Result{}
 	owners := map[string]string{} // marker → name
 	for _, c := range fl.containers(t) {
-		r.containers++
+		r.Containers++
 		if isReady(&c) {
-			r.ready++
+			r.Ready++
 		}
 		owners[ownerMarker(&c)] = c.Name
 	}
@@ -464,7 +445,7 @@ func (fl *chaosFleet) check(t testing.TB) *chaosResult {
 				if _, ok := owners[l]; ok {
 					found[l]++
 				} else {
-					r.orphans++
+					r.Orphans++
 					t.Logf("orphan: CT %d on %s carries %q", ct.VMID, ct.Node, l)
 				}
 			}
@@ -475,7 +456,7 @@ func (fl *chaosFleet) check(t testing.TB) *chaosResult {
 				}
 				for id, n := range seen {
 					if n > 1 {
-						r.reruns += n - 1
+						r.Reruns += n - 1
 						t.Logf("rerun: CT %d ran %s %d times", ct.VMID, id, n)
 					}
 				}
@@ -484,7 +465,7 @@ func (fl *chaosFleet) check(t testing.TB) *chaosResult {
 	}
 	for m, n := range found {
 		if n > 1 {
-			r.duplicates++
+			r.Duplicates++
 			t.Logf("duplicate: %d Proxmox containers carry %q", n, m)
 		}
 	}
@@ -492,14 +473,9 @@ func (fl *chaosFleet) check(t testing.TB) *chaosResult {
 }
 
 // report prints the line and fails the test when a promise is broken.
-func (fl *chaosFleet) report(t testing.TB, r *chaosResult) {
+func (fl *chaosFleet) report(t testing.TB, r *chaos.Result) {
 	t.Helper()
-	line := r.line(fl.name)
-	fmt.Println(line)
-	t.Log(line)
-	if r.ready != r.containers || r.duplicates != 0 || r.orphans != 0 || r.reruns != 0 {
-		t.Errorf("promise broken: %s", line)
-	}
+	r.Report(t, fl.name)
 }
 
 // TestChaosKills provisions a fleet while the manager is killed at random moments and started
@@ -528,12 +504,12 @@ func TestChaosKills(t *testing.T) {
 	}
 	fl.waitReady(t, time.Duration(n)*2*time.Second+10*time.Minute)
 	r := fl.check(t)
-	r.figure("kills", "%d", kills)
-	r.figure("kills-while-provisioning", "%d", provisioning)
-	r.figure("ready-at-first-kill", "%d", killedAt[0])
-	r.figure("ready-at-last-kill", "%d", killedAt[len(killedAt)-1])
-	r.figure("ready-s", "%.0f", time.Since(start).Seconds())
-	r.figure("px-req/ct", "%.1f", float64(fl.proxmoxRequests())/float64(n))
+	r.Figure("kills", "%d", kills)
+	r.Figure("kills-while-provisioning", "%d", provisioning)
+	r.Figure("ready-at-first-kill", "%d", killedAt[0])
+	r.Figure("ready-at-last-kill", "%d", killedAt[len(killedAt)-1])
+	r.Figure("ready-s", "%.0f", time.Since(start).Seconds())
+	r.Figure("px-req/ct", "%.1f", float64(fl.proxmoxRequests())/float64(n))
 	fl.report(t, r)
 }
 
@@ -572,12 +548,12 @@ func TestChaosProxmoxFaults(t *testing.T) {
 	}
 	requests := float64(fl.proxmoxRequests()) / float64(n)
 	r := fl.check(t)
-	r.figure("px-req/ct", "%.1f", requests)
-	r.figure("fault-free-px-req/ct", "%.1f", baseline)
-	r.figure("errors", "%d", hits[pvesim.FaultError])
-	r.figure("locks", "%d", hits[pvesim.FaultLock])
-	r.figure("drops", "%d", hits[pvesim.FaultDrop])
-	r.figure("ready-s", "%.0f", elapsed.Seconds())
+	r.Figure("px-req/ct", "%.1f", requests)
+	r.Figure("fault-free-px-req/ct", "%.1f", baseline)
+	r.Figure("errors", "%d", hits[pvesim.FaultError])
+	r.Figure("locks", "%d", hits[pvesim.FaultLock])
+	r.Figure("drops", "%d", hits[pvesim.FaultDrop])
+	r.Figure("ready-s", "%.0f", elapsed.Seconds())
 	fl.report(t, r)
 }
 
@@ -631,14 +607,14 @@ func TestChaosOutage(t *testing.T) {
 		recovered = time.Minute + fl.waitReady(t, time.Duration(n)*2*time.Second+10*time.Minute)
 	}
 	r := fl.check(t)
-	r.figure("outage-s", "%.0f", outage.Seconds())
-	r.figure("ready-before", "%d", readyBefore)
+	r.Figure("outage-s", "%.0f", outage.Seconds())
+	r.Figure("ready-before", "%d", readyBefore)
 	for _, k := range []string{"ready-true", "ready-false", "ready-unknown", "reconciling", "stalled"} {
-		r.figure("outage-"+k, "%d", samples[k])
+		r.Figure("outage-"+k, "%d", samples[k])
 	}
-	r.figure("recovery-px-req/ct", "%.1f", float64(firstMinute)/float64(n))
-	r.figure("recovery-peak-px-req/s", "%d", peak)
-	r.figure("recovered-s", "%.0f", recovered.Seconds())
+	r.Figure("recovery-px-req/ct", "%.1f", float64(firstMinute)/float64(n))
+	r.Figure("recovery-peak-px-req/s", "%d", peak)
+	r.Figure("recovered-s", "%.0f", recovered.Seconds())
 	fl.report(t, r)
 }
 
@@ -692,9 +668,9 @@ func TestChaosSSHDrop(t *testing.T) {
 	fl.waitReady(t, time.Duration(n)*4*time.Second+15*time.Minute)
 	elapsed := time.Since(start)
 	r := fl.check(t)
-	r.figure("ssh-dials", "%d", dials.Load())
-	r.figure("cuts", "%d", cuts.Load())
-	r.figure("ready-s", "%.0f", elapsed.Seconds())
+	r.Figure("ssh-dials", "%d", dials.Load())
+	r.Figure("cuts", "%d", cuts.Load())
+	r.Figure("ready-s", "%.0f", elapsed.Seconds())
 	fl.report(t, r)
 }
 
@@ -753,12 +729,12 @@ func TestChaosFailover(t *testing.T) {
 	}
 	fl.waitReady(t, time.Duration(n)*2*time.Second+10*time.Minute)
 	r := fl.check(t)
-	r.figure("kills", "%d", kills)
-	r.figure("replicas", "%d", 2)
-	r.figure("longest-leaderless-s", "%.1f", longest.Seconds())
-	r.figure("ready-at-first-kill", "%d", readyAt[0])
-	r.figure("ready-at-last-kill", "%d", readyAt[len(readyAt)-1])
-	r.figure("ready-s", "%.0f", time.Since(start).Seconds())
+	r.Figure("kills", "%d", kills)
+	r.Figure("replicas", "%d", 2)
+	r.Figure("longest-leaderless-s", "%.1f", longest.Seconds())
+	r.Figure("ready-at-first-kill", "%d", readyAt[0])
+	r.Figure("ready-at-last-kill", "%d", readyAt[len(readyAt)-1])
+	r.Figure("ready-s", "%.0f", time.Since(start).Seconds())
 	fl.report(t, r)
 }
 
@@ -795,12 +771,12 @@ func TestChaosPVESimRestart(t *testing.T) {
 	}
 	fl.waitReady(t, time.Duration(n)*2*time.Second+10*time.Minute)
 	r := fl.check(t)
-	r.figure("restarts", "%d", restarts)
-	r.figure("tasks-running-at-restart", "%d", tasksAtRestart)
-	r.figure("upids-checked", "%d", upids)
-	r.figure("upids-unresolved", "%d", unresolved)
-	r.figure("ready-s", "%.0f", time.Since(start).Seconds())
-	r.figure("px-req/ct", "%.1f", float64(fl.proxmoxRequests())/float64(n))
+	r.Figure("restarts", "%d", restarts)
+	r.Figure("tasks-running-at-restart", "%d", tasksAtRestart)
+	r.Figure("upids-checked", "%d", upids)
+	r.Figure("upids-unresolved", "%d", unresolved)
+	r.Figure("ready-s", "%.0f", time.Since(start).Seconds())
+	r.Figure("px-req/ct", "%.1f", float64(fl.proxmoxRequests())/float64(n))
 	fl.report(t, r)
 	if unresolved != 0 {
 		t.Errorf("%d task UPIDs in status did not resolve after a restart of the API", unresolved)
@@ -871,12 +847,12 @@ func TestChaosAPIServerRestart(t *testing.T) {
 	}
 	fl.waitReady(t, time.Duration(n)*2*time.Second+10*time.Minute)
 	r := fl.check(t)
-	r.figure("restarts", "%d", restarts)
-	r.figure("apiserver-down-s", "%.0f", down.Seconds())
-	r.figure("ready-at-first-restart", "%d", readyAt[0])
-	r.figure("ready-at-last-restart", "%d", readyAt[len(readyAt)-1])
-	r.figure("ready-s", "%.0f", time.Since(start).Seconds())
-	r.figure("px-req/ct", "%.1f", float64(fl.proxmoxRequests())/float64(n))
+	r.Figure("restarts", "%d", restarts)
+	r.Figure("apiserver-down-s", "%.0f", down.Seconds())
+	r.Figure("ready-at-first-restart", "%d", readyAt[0])
+	r.Figure("ready-at-last-restart", "%d", readyAt[len(readyAt)-1])
+	r.Figure("ready-s", "%.0f", time.Since(start).Seconds())
+	r.Figure("px-req/ct", "%.1f", float64(fl.proxmoxRequests())/float64(n))
 	fl.report(t, r)
 }
 

@@ -210,7 +210,12 @@ func (r *LXCContainerReconciler) runPipeline(ctx context.Context, s *containerSc
 			return err
 		}
 		if err != nil {
-			conditions.MarkFalse(s.obj, p.condition, reasonOf(err, phaseFailedReason(err)), "%s", err.Error())
+			if reasonOf(err, "") == "" {
+				// The reason goes with the error, so that Ready, the phase and status.retry
+				// name the same one (an unreachable cluster: Unreachable, not ReconcileFailed).
+				err = Failed(phaseFailedReason(err), err)
+			}
+			conditions.MarkFalse(s.obj, p.condition, reasonOf(err, ""), "%s", err.Error())
 			s.failedPhase = p.condition
 			return err
 		}

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/chaos"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/lxc/lxctest"
 )
 
@@ -174,25 +175,11 @@ func (p phaseCounts) String() string {
 	return strings.Join(parts, ",")
 }
 
-// chaosResult is what check found; line prints it as the controller package's scenarios do.
+// chaosResult is what check found: the promise's counts, and the upload temporaries left in the
+// guests (not a promise; reported).
 type chaosResult struct {
-	containers, ready, duplicates, orphans, reruns int
-	// temporaries are upload temporaries left in the guests (not a promise; reported).
+	chaos.Result
 	temporaries int
-	figures     []string
-}
-
-func (r *chaosResult) figure(key, format string, v any) {
-	r.figures = append(r.figures, key+"="+fmt.Sprintf(format, v))
-}
-
-func (r *chaosResult) line(name string) string {
-	s := fmt.Sprintf("chaos %s: containers=%d ready=%d duplicates=%d orphans=%d reruns=%d", name,
-		r.containers, r.ready, r.duplicates, r.orphans, r.reruns)
-	if len(r.figures) > 0 {
-		s += " " + strings.Join(r.figures, " ")
-	}
-	return s
 }
 
 // check counts duplicates and orphans from Proxmox (the owner marker in each container's
@@ -204,9 +191,9 @@ func (fl *lxcFleet) check(t *testing.T) *chaosResult {
 	list := fl.containers(t)
 	owners := map[string]string{} // marker → name
 	for _, c := range list {
-		r.containers++
+		r.Containers++
 		if conditions.IsReady(&c) {
-			r.ready++
+			r.Ready++
 		}
 		owners[fmt.Sprintf("%s %s/%s uid=%s", lxcv1.OwnerMarkerPrefix, c.Namespace, c.Name, c.UID)] = c.Name
 	}
@@ -229,20 +216,20 @@ func (fl *lxcFleet) check(t *testing.T) *chaosResult {
 			if _, ok := owners[l]; ok {
 				found[l]++
 			} else {
-				r.orphans++
+				r.Orphans++
 				t.Logf("orphan: CT %d on %s carries %q", g.VMID, g.Node, l)
 			}
 		}
 		// The simulator is the fleet's alone: a container without a marker leaked too.
 		if !marked {
-			r.orphans++
+			r.Orphans++
 			t.Logf("orphan: CT %d on %s carries no owner marker: %q", g.VMID, g.Node, cfg.Description)
 		}
 	}
 	for m, name := range owners {
 		switch n := found[m]; {
 		case n > 1:
-			r.duplicates++
+			r.Duplicates++
 			t.Logf("duplicate: %d Proxmox containers carry %q", n, m)
 		case n == 0:
 			t.Errorf("no Proxmox container carries the marker of %s", name)
@@ -271,7 +258,7 @@ func (fl *lxcFleet) check(t *testing.T) *chaosResult {
 		for _, sc := range chaosScripts {
 			switch n := runs[sc.Name]; {
 			case n > 1:
-				r.reruns += n - 1
+				r.Reruns += n - 1
 				t.Logf("rerun: %s ran %s %d times", c.Name, sc.Name, n)
 			case n == 0 && conditions.IsReady(&c):
 				t.Errorf("%s is Ready but %s has no line of script %s:\n%s", c.Name, chaosRunLog, sc.Name, log)
@@ -296,12 +283,7 @@ func (fl *lxcFleet) readGuest(addr, cmd string) (string, error) {
 // report prints the line and fails the test when a promise is broken.
 func (fl *lxcFleet) report(t *testing.T, r *chaosResult) {
 	t.Helper()
-	line := r.line(fl.name)
-	fmt.Println(line)
-	t.Log(line)
-	if r.ready != r.containers || r.duplicates != 0 || r.orphans != 0 || r.reruns != 0 {
-		t.Errorf("promise broken: %s", line)
-	}
+	r.Report(t, fl.name)
 }
 
 // chaosRand is a random source whose seed the log names, so a failing run can be repeated.
@@ -348,13 +330,13 @@ func TestChaosKillsOnLXC(t *testing.T) {
 	fl.waitReady(t, 10*time.Minute)
 	readyIn := time.Since(fl.created)
 	r := fl.check(t)
-	r.figure("kills", "%d", kills)
-	r.figure("ready-at-first-kill", "%d", readyAtKill[0])
-	r.figure("ready-at-last-kill", "%d", readyAtKill[len(readyAtKill)-1])
-	r.figure("killed-in", "%s", phases)
-	r.figure("ready-s", "%.0f", readyIn.Seconds())
-	r.figure("px-req/ct", "%.1f", float64(fl.s.simCounters(t).Total(""))/float64(fl.n))
-	r.figure("temp-files", "%d", r.temporaries)
+	r.Figure("kills", "%d", kills)
+	r.Figure("ready-at-first-kill", "%d", readyAtKill[0])
+	r.Figure("ready-at-last-kill", "%d", readyAtKill[len(readyAtKill)-1])
+	r.Figure("killed-in", "%s", phases)
+	r.Figure("ready-s", "%.0f", readyIn.Seconds())
+	r.Figure("px-req/ct", "%.1f", float64(fl.s.simCounters(t).Total(""))/float64(fl.n))
+	r.Figure("temp-files", "%d", r.temporaries)
 	fl.report(t, r)
 }
 
@@ -397,11 +379,11 @@ func TestChaosSSHDropOnLXC(t *testing.T) {
 	fl.waitReady(t, 10*time.Minute)
 	readyIn := time.Since(fl.created)
 	r := fl.check(t)
-	r.figure("cut-moments", "%d", moments)
-	r.figure("cuts", "%d", cuts)
-	r.figure("cut-in", "%s", phases)
-	r.figure("ready-s", "%.0f", readyIn.Seconds())
-	r.figure("temp-files", "%d", r.temporaries)
+	r.Figure("cut-moments", "%d", moments)
+	r.Figure("cuts", "%d", cuts)
+	r.Figure("cut-in", "%s", phases)
+	r.Figure("ready-s", "%.0f", readyIn.Seconds())
+	r.Figure("temp-files", "%d", r.temporaries)
 	fl.report(t, r)
 	if cuts == 0 {
 		t.Error("no SSH connection was cut: the scenario proved nothing (does the kernel destroy sockets for ss -K, CONFIG_INET_DIAG_DESTROY?)")
