@@ -18,6 +18,7 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+	"templatemanager.dev/lxc-template-manager/internal/pvesim"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
 )
 
@@ -559,4 +560,24 @@ func TestContainerRetriesAClusterSecretThatCouldNotBeRead(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestContainerFailedByAnUnreachableClusterSaysSo: while the Proxmox API closes every
+// connection unanswered, the failing phase, Ready and status.retry all name Unreachable, the
+// reason a cluster's return releases (releaseByCluster); once it answers, the container is made.
+func TestContainerFailedByAnUnreachableClusterSaysSo(t *testing.T) {
+	f := newPipelineFixture(t, "pipe-unreachable")
+	f.createTemplate(t)
+	rule := f.sim.Fault(t, pvesim.FaultRule{Kind: pvesim.FaultDrop, Endpoint: "*"})
+	c := f.container("web")
+	create(t, c)
+	eventually(t, 20*time.Second, condition(c, lxcv1.ReadyCondition, metav1.ConditionFalse, lxcv1.UnreachableReason))
+	if err := condition(c, lxcv1.ContainerCreatedCondition, metav1.ConditionFalse, lxcv1.UnreachableReason)(); err != nil {
+		t.Error(err)
+	}
+	if r := c.Status.Retry; r == nil || r.Reason != lxcv1.UnreachableReason {
+		t.Errorf("status.retry = %+v, want reason %s", r, lxcv1.UnreachableReason)
+	}
+	f.sim.RemoveFault(rule.ID)
+	eventually(t, 30*time.Second, condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionTrue, ""))
 }
