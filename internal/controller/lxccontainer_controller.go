@@ -157,6 +157,7 @@ func (r *LXCContainerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	requestedAt := obj.Annotations[lxcv1.ReconcileRequestAnnotation]
 	s.requested = requestedAt != "" && requestedAt != obj.Status.LastHandledReconcileAt
 	if obj.Status.Retry != nil {
+		// A failure that was the cluster's ends with the cluster's return to Ready.
 		cluster := &lxcv1.ProxmoxCluster{}
 		if err := r.Get(ctx, types.NamespacedName{Name: obj.Spec.ClusterRef.Name}, cluster); err == nil {
 			releaseByCluster(obj, cluster)
