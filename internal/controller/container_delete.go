@@ -37,7 +37,7 @@ func (r *LXCContainerReconciler) reconcileDelete(ctx context.Context, s *contain
 		obj.Status.Phase = "Deleting"
 		return ctrl.Result{RequeueAfter: wait.RequeueAfter}, nil
 	case err != nil:
-		attempts, delay := countFailure(obj, reasonOf(err, phaseFailedReason(err)), time.Now())
+		attempts, delay := countFailure(obj, reasonOf(err, failedReason(err)), time.Now())
 		conditions.MarkFalse(obj, lxcv1.ReadyCondition, lxcv1.DeletingReason, "deleting: %v (%s)", err, attemptNote(attempts, delay))
 		conditions.MarkReconciling(obj, lxcv1.DeletingReason, "deleting: %v (%s)", err, attemptNote(attempts, delay))
 		obj.Status.Phase = "Deleting"

@@ -211,12 +211,7 @@ func (r *LXCContainerReconciler) runPipeline(ctx context.Context, s *containerSc
 			return err
 		}
 		if err != nil {
-			if reasonOf(err, "") == "" {
-				// The reason goes with the error, so that Ready, the phase and status.retry
-				// name the same one (an unreachable cluster: Unreachable, not ReconcileFailed).
-				err = Failed(phaseFailedReason(err), err)
-			}
-			conditions.MarkFalse(s.obj, p.condition, reasonOf(err, ""), "%s", err.Error())
+			conditions.MarkFalse(s.obj, p.condition, reasonOf(err, failedReason(err)), "%s", err.Error())
 			s.failedPhase = p.condition
 			return err
 		}
@@ -228,8 +223,10 @@ func (r *LXCContainerReconciler) runPipeline(ctx context.Context, s *containerSc
 	return nil
 }
 
-// phaseFailedReason names a failure that carries no reason of its own.
-func phaseFailedReason(err error) string {
+// failedReason names a failure that carries no reason of its own: a Proxmox error by its kind
+// (an unreachable cluster: Unreachable), anything else FailedReason. summarize uses it too, so
+// that Ready, the failed phase and status.retry name the same reason.
+func failedReason(err error) string {
 	if proxmox.KindOf(err) != "" {
 		return proxmoxReason(err)
 	}

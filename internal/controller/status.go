@@ -66,7 +66,7 @@ func summarize(obj conditionedObject, readyMessage string, recErr error, resync 
 	case counted:
 		// A failure is retried on the back-off schedule kept in status, not by the work
 		// queue's rate limiter, which any successful poll in between would reset.
-		reason := reasonOf(recErr, FailedReason)
+		reason := reasonOf(recErr, failedReason(recErr))
 		attempts, delay := countFailure(ro, reason, time.Now())
 		msg := fmt.Sprintf("%s (%s)", recErr.Error(), attemptNote(attempts, delay))
 		conditions.MarkFalse(obj, lxcv1.ReadyCondition, reason, "%s", msg)
@@ -74,7 +74,7 @@ func summarize(obj conditionedObject, readyMessage string, recErr error, resync 
 		conditions.Delete(obj, lxcv1.StalledCondition)
 		return ctrl.Result{RequeueAfter: delay}, nil
 	default:
-		reason := reasonOf(recErr, FailedReason)
+		reason := reasonOf(recErr, failedReason(recErr))
 		conditions.MarkFalse(obj, lxcv1.ReadyCondition, reason, "%s", recErr.Error())
 		conditions.MarkReconciling(obj, reason, "retrying: %s", recErr.Error())
 		conditions.Delete(obj, lxcv1.StalledCondition)
