@@ -40,6 +40,14 @@ type Options struct {
 	// Guests keep their host key across restarts of the container and of the simulator; their
 	// file systems live in memory and start afresh when the simulator restarts.
 	GuestPort int
+	// SSHReadyAfter, when set, says how long after its start (or a reboot) a container's guest
+	// takes to start sshd, by the container's VMID and hostname; nil, or zero for a container,
+	// starts sshd with the container. Until then nothing listens on the SSH port and a
+	// connection is refused: a booting Linux guest has its address before systemd reaches
+	// ssh.service, and its kernel answers a SYN to a closed port with a reset. (A handshake
+	// that is accepted and then stalls is a different fault — an overloaded or hung sshd — not
+	// a guest still booting.)
+	SSHReadyAfter func(vmid int, hostname string) time.Duration
 }
 
 // Backend keeps containers as records.
@@ -90,7 +98,7 @@ func New(opts Options) (*Backend, error) {
 		}
 		if r.Running {
 			g.configure(r.Spec, true)
-			g.start(eth0Address(r.Spec))
+			g.start(eth0Address(r.Spec), r.StartedAt)
 		}
 	}
 	return b, nil
@@ -236,7 +244,7 @@ func (b *Backend) Start(ctx context.Context, spec pvesim.ContainerSpec) error {
 		return err
 	}
 	g.configure(r.Spec, false)
-	g.start(eth0Address(r.Spec))
+	g.start(eth0Address(r.Spec), r.StartedAt)
 	return b.saveLocked()
 }
 

@@ -56,9 +56,12 @@ type Guest struct {
 	nextPID  int
 	boot     int
 	running  bool
-	listener net.Listener
-	conns    map[*gossh.ServerConn]bool
-	address  netip.Addr
+	// sshdUp says sshd has started in this boot; sshdTimer starts it when the boot is slow.
+	sshdUp    bool
+	sshdTimer *time.Timer
+	listener  net.Listener
+	conns     map[*gossh.ServerConn]bool
+	address   netip.Addr
 	// rootPassword is the SHA-256 (hex) of the password chpasswd last set, empty before.
 	rootPassword string
 
@@ -203,11 +206,12 @@ func (g *Guest) Reboot() {
 	addr := g.address
 	g.mu.Unlock()
 	g.halt()
-	g.start(addr)
+	g.start(addr, time.Now())
 }
 
-// boot brings the guest up on the loopback stand-in of addr.
-func (g *Guest) start(addr netip.Addr) {
+// start boots the guest, which began at startedAt, on the loopback stand-in of addr. sshd
+// comes up Options.SSHReadyAfter after startedAt; until then nothing listens on the SSH port.
+func (g *Guest) start(addr netip.Addr, startedAt time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.running, g.address = true, addr
@@ -217,6 +221,28 @@ func (g *Guest) start(addr netip.Addr) {
 		// The unit is WantedBy multi-user.target: config-sync runs at every boot.
 		g.configSyncLocked()
 	}
+	var wait time.Duration
+	if f := g.backend.opts.SSHReadyAfter; f != nil {
+		wait = f(g.vmid, g.hostname) - time.Since(startedAt)
+	}
+	if wait <= 0 {
+		g.startSSHDLocked()
+		return
+	}
+	boot := g.boot
+	g.sshdTimer = time.AfterFunc(wait, func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.running && g.boot == boot {
+			g.startSSHDLocked()
+		}
+	})
+}
+
+// startSSHDLocked is sshd starting: from now on the guest answers SSH at its address.
+func (g *Guest) startSSHDLocked() {
+	g.sshdTimer = nil
+	g.sshdUp = true
 	g.listenLocked()
 }
 
@@ -248,7 +274,9 @@ func (g *Guest) readdress(addr netip.Addr) {
 		g.listener = nil
 	}
 	g.address = addr
-	g.listenLocked()
+	if g.sshdUp {
+		g.listenLocked()
+	}
 }
 
 // halt powers the guest off: connections drop and runs in progress stop without an exit code.
@@ -258,7 +286,11 @@ func (g *Guest) halt() {
 	if !g.running {
 		return
 	}
-	g.running = false
+	g.running, g.sshdUp = false, false
+	if g.sshdTimer != nil {
+		g.sshdTimer.Stop()
+		g.sshdTimer = nil
+	}
 	if g.listener != nil {
 		_ = g.listener.Close()
 		g.listener = nil

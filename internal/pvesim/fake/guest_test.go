@@ -40,7 +40,7 @@ type guestFixture struct {
 	spec   pvesim.ContainerSpec
 }
 
-func startGuest(t *testing.T, dir string) *guestFixture {
+func startGuest(t *testing.T, dir string, options ...func(*Options)) *guestFixture {
 	t.Helper()
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	signer, err := gossh.NewSignerFromKey(priv)
@@ -48,7 +48,11 @@ func startGuest(t *testing.T, dir string) *guestFixture {
 		t.Fatal(err)
 	}
 	port := freePort(t)
-	b, err := New(Options{StateDir: dir, GuestPort: port})
+	opts := Options{StateDir: dir, GuestPort: port}
+	for _, o := range options {
+		o(&opts)
+	}
+	b, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
