@@ -1,5 +1,11 @@
-// Package v1alpha1 contains the lxc.templatemanager.dev/v1alpha1 API: ProxmoxCluster, PackageBucket,
-// LXCTemplate and LXCContainer.
+// Package v1alpha1 defines the lxc.templatemanager.dev/v1alpha1 API, in which users declare
+// their Proxmox clusters, package lists, templates and containers: the kinds ProxmoxCluster,
+// PackageBucket, LXCTemplate and LXCContainer.
+//
+// It holds the Go types with their OpenAPI validation and CEL rules (controller-gen turns them
+// into the CRDs under config/crd/bases), the condition types and reasons, the finalizer and
+// annotations, the tag and owner marker the controller leaves on Proxmox containers, and the
+// generated deepcopy code. It does no reconciling; that is internal/controller.
 //
 // +kubebuilder:object:generate=true
 // +groupName=lxc.templatemanager.dev

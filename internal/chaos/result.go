@@ -1,6 +1,10 @@
-// Package chaos holds what a fault scenario reports: the counts its promise is about and its own
-// figures, printed as the one `chaos NAME:` line docs/reliability.md describes. The scenarios on
-// the fake backend (internal/controller) and on real containers (test/e2e) print it alike.
+// Package chaos reports whether a fault scenario kept the promise of docs/reliability.md: a
+// Result holds the counts the promise is about (Ready containers, duplicates, orphans, reruns)
+// and the scenario's own figures, prints them as the one `chaos NAME:` line and fails the test
+// when the promise broke.
+//
+// The scenarios on the fake backend (internal/controller) and on real containers (test/e2e)
+// report through it alike. It injects no faults and counts nothing itself; the scenarios do.
 package chaos
 
 import (
