@@ -99,6 +99,9 @@ const (
 	StoppedReason = "Stopped"
 	// SSHUnreachableReason: the container does not accept SSH connections yet.
 	SSHUnreachableReason = "SSHUnreachable"
+	// ConnectingReason: the SSH connection to the guest is being opened in the background (the
+	// guest may still be booting); the dial's end wakes the container.
+	ConnectingReason = "Connecting"
 	// AddressConflictReason: the machine answering at the container's address is another one
 	// (its eth0 MAC address is not net0's); nothing is run there.
 	AddressConflictReason = "AddressConflict"
@@ -124,4 +127,26 @@ const (
 	InUseReason = "InUse"
 	// DeletingReason: the Proxmox container is being stopped and destroyed.
 	DeletingReason = "Deleting"
+)
+
+// Reasons of Events that announce a change and set no condition.
+const (
+	// ContainerVanishedReason: a container that was created is gone from Proxmox; it is created again.
+	ContainerVanishedReason = "ContainerVanished"
+	// RetainedReason: the LXCContainer was deleted and its Proxmox container left in place, as
+	// deletionPolicy Retain asks.
+	RetainedReason = "Retained"
+	// DestroyedReason: the Proxmox container of a deleted LXCContainer is gone.
+	DestroyedReason = "Destroyed"
+	// AuthorizedKeysChangedReason: root's authorized SSH keys in the guest were set to spec.sshPublicKeys.
+	AuthorizedKeysChangedReason = "AuthorizedKeysChanged"
+	// RootPasswordChangedReason: root's password in the guest was set from its Secret.
+	RootPasswordChangedReason = "RootPasswordChanged"
+	// CredentialsProblemReason: a credentials file a script left could not be read, or clashes
+	// with another; the readable keys are still stored.
+	CredentialsProblemReason = "CredentialsProblem"
+	// SSHKeyRotatedReason: the guest now trusts the controller's new SSH key and no longer the old one.
+	SSHKeyRotatedReason = "SSHKeyRotated"
+	// AddressChangedReason: the DHCP lease of the container moved to another address.
+	AddressChangedReason = "AddressChanged"
 )

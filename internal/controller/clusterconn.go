@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -14,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 )
 
@@ -55,7 +55,7 @@ func (c *ClusterConnector) checkSecretNamespace(field, namespace string) error {
 		slices.Contains(c.CredentialsNamespaces, AnyNamespace) {
 		return nil
 	}
-	return Stall(lxcv1.CredentialsNamespaceNotAllowedReason,
+	return outcome.Stall(lxcv1.CredentialsNamespaceNotAllowedReason,
 		"%s is in namespace %s, but a ProxmoxCluster takes its Secrets only from the controller's namespace %s "+
 			"unless the manager is started with --%s naming another", field, namespace, c.Namespace, CredentialsNamespacesFlag)
 }
@@ -69,7 +69,7 @@ func (c *ClusterConnector) Connect(ctx context.Context, cluster *lxcv1.ProxmoxCl
 	}
 	pc, err := c.Factory.ClientFor(cluster.Name, settings)
 	if err != nil {
-		return nil, Stall(lxcv1.InvalidSpecReason, "cannot build a client for %s: %v", cluster.Spec.Endpoint, err)
+		return nil, outcome.Stall(lxcv1.InvalidSpecReason, "cannot build a client for %s: %v", cluster.Spec.Endpoint, err)
 	}
 	return pc, nil
 }
@@ -95,7 +95,7 @@ func (c *ClusterConnector) settings(ctx context.Context, cluster *lxcv1.ProxmoxC
 	case len(data[UsernameKey]) > 0 && len(data[PasswordKey]) > 0:
 		s.Auth = proxmox.Auth{Username: string(data[UsernameKey]), Password: string(data[PasswordKey])}
 	default:
-		return s, Stall(lxcv1.CredentialsNotFoundReason,
+		return s, outcome.Stall(lxcv1.CredentialsNotFoundReason,
 			"Secret %s/%s holds neither %s and %s nor %s and %s", ref.Namespace, ref.Name,
 			TokenIDKey, TokenSecretKey, UsernameKey, PasswordKey)
 	}
@@ -111,7 +111,7 @@ func (c *ClusterConnector) settings(ctx context.Context, cluster *lxcv1.ProxmoxC
 				return s, err
 			}
 			if len(caData[key]) == 0 {
-				return s, Stall(lxcv1.CredentialsNotFoundReason, "Secret %s/%s has no key %s", ca.Namespace, ca.Name, key)
+				return s, outcome.Stall(lxcv1.CredentialsNotFoundReason, "Secret %s/%s has no key %s", ca.Namespace, ca.Name, key)
 			}
 			s.TLS.CAPEM = caData[key]
 		}
@@ -123,25 +123,12 @@ func (c *ClusterConnector) secretData(ctx context.Context, namespace, name strin
 	secret := &corev1.Secret{}
 	err := c.Secrets.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, secret)
 	if apierrors.IsNotFound(err) {
-		return nil, Stall(lxcv1.CredentialsNotFoundReason, "Secret %s/%s not found", namespace, name)
+		return nil, outcome.Stall(lxcv1.CredentialsNotFoundReason, "Secret %s/%s not found", namespace, name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading Secret %s/%s: %w", namespace, name, err)
 	}
 	return secret.Data, nil
-}
-
-// proxmoxReason maps a failed Proxmox call to a condition reason.
-func proxmoxReason(err error) string {
-	switch {
-	case errors.Is(err, proxmox.ErrAuthentication), errors.Is(err, proxmox.ErrPermission):
-		return lxcv1.AuthenticationFailedReason
-	case errors.Is(err, proxmox.ErrTLS):
-		return lxcv1.TLSFailedReason
-	case errors.Is(err, proxmox.ErrUnreachable):
-		return lxcv1.UnreachableReason
-	}
-	return lxcv1.ProxmoxErrorReason
 }
 
 // namespaceAllowed reports whether a cluster's allowedNamespaces admits a namespace.
@@ -152,7 +139,7 @@ func namespaceAllowed(ctx context.Context, c client.Reader, cluster *lxcv1.Proxm
 	}
 	selector, err := metav1.LabelSelectorAsSelector(sel)
 	if err != nil {
-		return false, Stall(lxcv1.InvalidSpecReason, "ProxmoxCluster %s has an invalid allowedNamespaces: %v", cluster.Name, err)
+		return false, outcome.Stall(lxcv1.InvalidSpecReason, "ProxmoxCluster %s has an invalid allowedNamespaces: %v", cluster.Name, err)
 	}
 	ns := &corev1.Namespace{}
 	if err := c.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {

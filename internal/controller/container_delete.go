@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 )
 
@@ -25,25 +26,26 @@ func (r *LXCContainerReconciler) reconcileDelete(ctx context.Context, s *contain
 	if !controllerutil.ContainsFinalizer(obj, lxcv1.Finalizer) {
 		return ctrl.Result{}, nil
 	}
-	if wait := retryPending(obj, false, time.Now()); wait > 0 {
+	if wait := outcome.RetryPending(obj, false, time.Now()); wait > 0 {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	err := r.destroy(ctx, s)
-	var wait *WaitError
-	switch {
-	case errors.As(err, &wait):
-		conditions.MarkFalse(obj, lxcv1.ReadyCondition, lxcv1.DeletingReason, "%s", wait.Message)
-		conditions.MarkReconciling(obj, lxcv1.DeletingReason, "%s", wait.Message)
+	switch o := outcome.Of(err); o.Kind {
+	case outcome.Waiting:
+		conditions.MarkFalse(obj, lxcv1.ReadyCondition, lxcv1.DeletingReason, "%s", o.Message)
+		conditions.MarkReconciling(obj, lxcv1.DeletingReason, "%s", o.Message)
 		obj.Status.Phase = "Deleting"
-		return ctrl.Result{RequeueAfter: wait.RequeueAfter}, nil
-	case err != nil:
-		attempts, delay := countFailure(obj, reasonOf(err, failedReason(err)), time.Now())
-		conditions.MarkFalse(obj, lxcv1.ReadyCondition, lxcv1.DeletingReason, "deleting: %v (%s)", err, attemptNote(attempts, delay))
-		conditions.MarkReconciling(obj, lxcv1.DeletingReason, "deleting: %v (%s)", err, attemptNote(attempts, delay))
+		return ctrl.Result{RequeueAfter: o.RequeueAfter}, nil
+	case outcome.Failing, outcome.Stalled:
+		// Deletion retries what stalls too: the finalizer must not hold the object forever.
+		attempts, delay := outcome.CountFailure(obj, o.Reason, time.Now())
+		conditions.MarkFalse(obj, lxcv1.ReadyCondition, lxcv1.DeletingReason, "deleting: %s (%s)", o.Message, outcome.AttemptNote(attempts, delay))
+		conditions.MarkReconciling(obj, lxcv1.DeletingReason, "deleting: %s (%s)", o.Message, outcome.AttemptNote(attempts, delay))
 		obj.Status.Phase = "Deleting"
-		ctrl.LoggerFrom(ctx).Info("Deleting failed; retrying with back-off", "error", err.Error(), "attempt", attempts, "after", delay.Round(time.Millisecond))
+		ctrl.LoggerFrom(ctx).Info("Deleting failed; retrying with back-off", "error", o.Message, "attempt", attempts, "after", delay.Round(time.Millisecond))
 		return ctrl.Result{RequeueAfter: delay}, nil
 	}
+	r.forgetConnection(obj)
 	r.lastDiscover.forget(obj.UID)
 	r.lastAddress.forget(obj.UID)
 	// The object goes away with its finalizer, so this is its last write.
@@ -56,7 +58,7 @@ func (r *LXCContainerReconciler) destroy(ctx context.Context, s *containerScope)
 	obj, st := s.obj, &s.obj.Status
 	if obj.Spec.DeletionPolicy == lxcv1.DeletionPolicyRetain || st.VMID == 0 {
 		if st.VMID != 0 {
-			r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Retained", "Delete",
+			r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, lxcv1.RetainedReason, "Delete",
 				"Left CT %d on node %s in place as deletionPolicy is Retain", st.VMID, st.Node)
 		}
 		return nil
@@ -84,15 +86,22 @@ func (r *LXCContainerReconciler) destroy(ctx context.Context, s *containerScope)
 			return err
 		}
 		if _, ours := operationTask(string(upid), "vzstop", "vzdestroy"); ours && err != nil {
-			return Failed(lxcv1.TaskFailedReason, err)
+			return outcome.Failed(lxcv1.TaskFailedReason, err)
 		}
 	}
 	st.Operation = ""
 
+	return r.destroyOwned(ctx, s)
+}
+
+// destroyOwned stops the container and destroys it with its disks, once it is known to carry
+// this object's marker and no task holds it.
+func (r *LXCContainerReconciler) destroyOwned(ctx context.Context, s *containerScope) error {
+	obj, st, px := s.obj, &s.obj.Status, s.px
 	cfg, err := px.ContainerConfig(ctx, st.Node, int(st.VMID))
 	switch {
 	case errors.Is(err, proxmox.ErrNotFound):
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Destroyed", "Delete", "CT %d on node %s is gone", st.VMID, st.Node)
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, lxcv1.DestroyedReason, "Delete", "CT %d on node %s is gone", st.VMID, st.Node)
 		return nil
 	case err != nil:
 		return err
@@ -103,7 +112,7 @@ func (r *LXCContainerReconciler) destroy(ctx context.Context, s *containerScope)
 		return nil
 	}
 	if cfg.Lock != "" {
-		return Wait(r.taskPoll(), lxcv1.DeletingReason, "CT %d is locked (%s)", st.VMID, cfg.Lock)
+		return outcome.Wait(r.taskPoll(), lxcv1.DeletingReason, "CT %d is locked (%s)", st.VMID, cfg.Lock)
 	}
 	status, err := px.ContainerStatus(ctx, st.Node, int(st.VMID))
 	if err != nil {
@@ -115,7 +124,7 @@ func (r *LXCContainerReconciler) destroy(ctx context.Context, s *containerScope)
 			return err
 		}
 		st.Operation = string(upid)
-		return Wait(r.taskPoll(), lxcv1.DeletingReason, "stopping CT %d", st.VMID)
+		return outcome.Wait(r.taskPoll(), lxcv1.DeletingReason, "stopping CT %d", st.VMID)
 	}
 	if cfg.Raw["protection"] == "1" {
 		// spec.protection guards against deletion through Proxmox, not against this object's.
@@ -132,5 +141,5 @@ func (r *LXCContainerReconciler) destroy(ctx context.Context, s *containerScope)
 	}
 	st.Operation = string(upid)
 	r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, lxcv1.DeletingReason, "Delete", "Destroying CT %d on node %s", st.VMID, st.Node)
-	return Wait(r.taskPoll(), lxcv1.DeletingReason, "destroying CT %d", st.VMID)
+	return outcome.Wait(r.taskPoll(), lxcv1.DeletingReason, "destroying CT %d", st.VMID)
 }

@@ -20,6 +20,7 @@ import (
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/configmanager"
 	"templatemanager.dev/lxc-template-manager/internal/discovery"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/redact"
 )
 
@@ -96,7 +97,7 @@ func (r resolver) key(ctx context.Context, secret bool, name, key string) ([]byt
 	}
 	v, ok := data[key]
 	if !ok {
-		return nil, Stall(lxcv1.DependencyNotReadyReason, "%s %s has no key %s", kindName(secret), name, key)
+		return nil, outcome.Stall(lxcv1.DependencyNotReadyReason, "%s %s has no key %s", kindName(secret), name, key)
 	}
 	return v, nil
 }
@@ -136,7 +137,7 @@ func kindName(secret bool) string {
 
 func notFoundAsWait(err error, kind, name string) error {
 	if apierrors.IsNotFound(err) {
-		return Wait(dependencyRetry, lxcv1.DependencyNotReadyReason, "%s %s not found", kind, name)
+		return outcome.Wait(outcome.DependencyRetry, lxcv1.DependencyNotReadyReason, "%s %s not found", kind, name)
 	}
 	return fmt.Errorf("reading %s %s: %w", kind, name, err)
 }
@@ -203,7 +204,7 @@ func buildDesired(ctx context.Context, r resolver, c *lxcv1.LXCContainer, t *lxc
 		if f.Mode != "" {
 			m, err := strconv.ParseUint(f.Mode, 8, 32)
 			if err != nil {
-				return nil, Stall(lxcv1.InvalidSpecReason, "file %s: mode %q is not octal", f.Path, f.Mode)
+				return nil, outcome.Stall(lxcv1.InvalidSpecReason, "file %s: mode %q is not octal", f.Path, f.Mode)
 			}
 			mode = fs.FileMode(m)
 		}
@@ -303,7 +304,7 @@ func fileContent(ctx context.Context, r resolver, f lxcv1.ManagedFile) ([]byte, 
 	case f.ConfigMapRef != nil:
 		return r.key(ctx, false, f.ConfigMapRef.Name, f.ConfigMapRef.Key)
 	}
-	return nil, Stall(lxcv1.InvalidSpecReason, "file %s has no content source", f.Path)
+	return nil, outcome.Stall(lxcv1.InvalidSpecReason, "file %s has no content source", f.Path)
 }
 
 func scriptContent(ctx context.Context, r resolver, s lxcv1.Script) ([]byte, error) {
@@ -313,7 +314,7 @@ func scriptContent(ctx context.Context, r resolver, s lxcv1.Script) ([]byte, err
 	case s.ConfigMapRef != nil:
 		return r.key(ctx, false, s.ConfigMapRef.Name, s.ConfigMapRef.Key)
 	}
-	return nil, Stall(lxcv1.InvalidSpecReason, "script %s has no content source", s.Name)
+	return nil, outcome.Stall(lxcv1.InvalidSpecReason, "script %s has no content source", s.Name)
 }
 
 // scriptHash covers what makes a run different: the content, the script's own env and timeout,

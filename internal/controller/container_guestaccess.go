@@ -15,17 +15,18 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/configmanager"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
 )
 
 // reconcileGuestAccess keeps who may log in to the guest as the spec says: root's authorized
 // keys are the controller's key and spec.sshPublicKeys, and root's password is the one in its
 // Secret. Proxmox sets both only at creation.
-func (r *LXCContainerReconciler) reconcileGuestAccess(ctx context.Context, s *containerScope) error {
-	if err := r.reconcileAuthorizedKeys(ctx, s); err != nil {
+func (r *LXCContainerReconciler) reconcileGuestAccess(ctx context.Context, s *containerScope, guest *guestLink) error {
+	if err := r.reconcileAuthorizedKeys(ctx, s, guest); err != nil {
 		return err
 	}
-	return r.reconcileRootPassword(ctx, s)
+	return r.reconcileRootPassword(ctx, s, guest)
 }
 
 func authorizedKeysHash(keys []lxcv1.SSHPublicKey) string {
@@ -36,7 +37,7 @@ func authorizedKeysHash(keys []lxcv1.SSHPublicKey) string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-func (r *LXCContainerReconciler) reconcileAuthorizedKeys(ctx context.Context, s *containerScope) error {
+func (r *LXCContainerReconciler) reconcileAuthorizedKeys(ctx context.Context, s *containerScope, guest *guestLink) error {
 	st := &s.obj.Status
 	want := authorizedKeysHash(s.obj.Spec.SSHPublicKeys)
 	if st.AuthorizedKeysHash == want {
@@ -46,7 +47,7 @@ func (r *LXCContainerReconciler) reconcileAuthorizedKeys(ctx context.Context, s 
 	if err != nil {
 		return err
 	}
-	sess, err := r.session(ctx, s)
+	sess, err := guest.session(ctx)
 	if err != nil {
 		return err
 	}
@@ -72,7 +73,7 @@ func (r *LXCContainerReconciler) reconcileAuthorizedKeys(ctx context.Context, s 
 			return fmt.Errorf("writing %s: %w", authorizedKeysPath, err)
 		}
 		if st.AuthorizedKeysHash != "" {
-			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, "AuthorizedKeysChanged", "Update",
+			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.AuthorizedKeysChangedReason, "Update",
 				"Root's authorized SSH keys in CT %d are now the controller's and the %d of spec.sshPublicKeys", st.VMID, len(s.obj.Spec.SSHPublicKeys))
 		}
 	}
@@ -88,7 +89,7 @@ func sameKey(a, b string) bool {
 
 // reconcileRootPassword sets root's password in the guest when its Secret changed since it
 // was last set. The password travels as an uploaded file, never on a command line.
-func (r *LXCContainerReconciler) reconcileRootPassword(ctx context.Context, s *containerScope) error {
+func (r *LXCContainerReconciler) reconcileRootPassword(ctx context.Context, s *containerScope, guest *guestLink) error {
 	st := &s.obj.Status
 	ref := st.RootPasswordSecretRef
 	if s.obj.Spec.RootPasswordSecretRef != nil {
@@ -115,13 +116,13 @@ func (r *LXCContainerReconciler) reconcileRootPassword(ctx context.Context, s *c
 	}
 	password := secret.Data[ref.Key]
 	if len(password) == 0 {
-		return Stall(lxcv1.InvalidSpecReason, "Secret %s has no key %s", ref.Name, ref.Key)
+		return outcome.Stall(lxcv1.InvalidSpecReason, "Secret %s has no key %s", ref.Name, ref.Key)
 	}
 	if bytes.ContainsAny(password, "\n\r") {
-		return Stall(lxcv1.InvalidSpecReason, "the root password in Secret %s key %s has a line break", ref.Name, ref.Key)
+		return outcome.Stall(lxcv1.InvalidSpecReason, "the root password in Secret %s key %s has a line break", ref.Name, ref.Key)
 	}
 	s.redactor.Add(string(password))
-	sess, err := r.session(ctx, s)
+	sess, err := guest.session(ctx)
 	if err != nil {
 		return err
 	}
@@ -138,7 +139,7 @@ func (r *LXCContainerReconciler) reconcileRootPassword(ctx context.Context, s *c
 		return fmt.Errorf("chpasswd exited %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 	}
 	if st.RootPasswordVersion != "" {
-		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, "RootPasswordChanged", "Update",
+		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.RootPasswordChangedReason, "Update",
 			"Set root's password in CT %d from Secret %s", st.VMID, ref.Name)
 	}
 	st.RootPasswordSecretRef = ref.DeepCopy()

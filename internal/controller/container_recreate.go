@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/ostemplate"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 )
 
@@ -18,7 +20,7 @@ import (
 func recreateFields(s *containerScope, cfg *proxmox.ContainerConfig) []string {
 	d, st := s.desired, &s.obj.Status
 	var fields []string
-	if volid, ok := createOSTemplate(d.OSTemplate, s.cluster, st.Node); ok && st.OSTemplate != "" && volid != st.OSTemplate {
+	if volid, ok := ostemplate.ForCreate(d.OSTemplate, s.cluster, st.Node); ok && st.OSTemplate != "" && volid != st.OSTemplate {
 		fields = append(fields, fmt.Sprintf("osTemplate (created from %s, the template asks for %s)", st.OSTemplate, volid))
 	}
 	if have := volumeStorage(cfg.RootFS.Volume); have != "" && have != d.Storage {
@@ -55,7 +57,7 @@ func (r *LXCContainerReconciler) reconcileRecreate(ctx context.Context, s *conta
 	}
 	st := &s.obj.Status
 	if s.obj.Spec.UpdateStrategy != lxcv1.UpdateStrategyRecreate {
-		return Stall(lxcv1.RecreateRequiredReason,
+		return outcome.Stall(lxcv1.RecreateRequiredReason,
 			"the spec asks for changes Proxmox cannot make to the existing CT %d: %s; set spec.updateStrategy to Recreate to replace the container (the data on its disks is lost), or change them back",
 			st.VMID, strings.Join(fields, "; "))
 	}
@@ -72,14 +74,14 @@ func (r *LXCContainerReconciler) reconcileRecreate(ctx context.Context, s *conta
 	r.forgetGuests(s)
 	r.Recorder.Eventf(s.obj, nil, corev1.EventTypeWarning, lxcv1.RecreatingReason, "Recreate",
 		"Destroying CT %d to create it again, as updateStrategy is Recreate: %s", st.VMID, strings.Join(fields, "; "))
-	return Wait(r.taskPoll(), lxcv1.RecreatingReason, "destroying CT %d to create it again (%s)", st.VMID, strings.Join(fields, "; "))
+	return outcome.Wait(r.taskPoll(), lxcv1.RecreatingReason, "destroying CT %d to create it again (%s)", st.VMID, strings.Join(fields, "; "))
 }
 
 // recreated handles the end of the destroy task of a recreation: the container is gone, and
 // everything status knew of its inside with it.
 func (r *LXCContainerReconciler) recreated(s *containerScope, taskErr error) error {
 	if taskErr != nil {
-		return Failed(lxcv1.TaskFailedReason, fmt.Errorf("destroying CT %d to recreate it: %w", s.obj.Status.VMID, taskErr))
+		return outcome.Failed(lxcv1.TaskFailedReason, fmt.Errorf("destroying CT %d to recreate it: %w", s.obj.Status.VMID, taskErr))
 	}
 	forgetProvisioning(s.obj)
 	s.obj.Status.OSTemplate = ""

@@ -13,6 +13,7 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/configmanager"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
 )
 
@@ -41,10 +42,11 @@ type run struct {
 // reconcileScripts installs the packages, then runs each script in order, each as a detached run
 // polled by later reconciles. A run is keyed by the hash of what it runs, so finished runs are
 // never repeated; a failure stops the phase until the spec changes.
-func (r *LXCContainerReconciler) reconcileScripts(ctx context.Context, s *containerScope) (string, error) {
+func (r *LXCContainerReconciler) reconcileScripts(ctx context.Context, s *containerScope, d deployed) (provisioned, string, error) {
+	out := provisioned{deployed: d}
 	runs, err := r.plannedRuns(s)
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
 	st := &s.obj.Status
 	// A failure is retried only when something it may depend on changed — a new generation of
@@ -54,7 +56,7 @@ func (r *LXCContainerReconciler) reconcileScripts(ctx context.Context, s *contai
 	// runs are keyed by content.)
 	failed := conditions.Get(s.obj, lxcv1.ScriptsCompletedCondition)
 	retry := failed != nil && (failed.Reason == lxcv1.ScriptFailedReason || failed.Reason == lxcv1.PackagesFailedReason) &&
-		(failed.ObservedGeneration < s.obj.Generation || s.configChanged || s.requested)
+		(failed.ObservedGeneration < s.obj.Generation || d.configChanged || s.requested)
 
 	for i := range runs {
 		rn := &runs[i]
@@ -63,12 +65,12 @@ func (r *LXCContainerReconciler) reconcileScripts(ctx context.Context, s *contai
 				continue
 			}
 			if !retry {
-				return "", scriptFailed(rn)
+				return out, "", scriptFailed(rn)
 			}
 		}
-		sess, err := r.session(ctx, s)
+		sess, err := d.guest.session(ctx)
 		if err != nil {
-			return "", err
+			return out, "", err
 		}
 		spec := ssh.RunSpec{ID: rn.id, Script: rn.script, Env: rn.env, Timeout: rn.timeout}
 		rs, err := sess.StartRun(ctx, spec)
@@ -79,12 +81,12 @@ func (r *LXCContainerReconciler) reconcileScripts(ctx context.Context, s *contai
 			}
 		}
 		if err != nil {
-			return "", err
+			return out, "", err
 		}
 		if rs.State == ssh.RunRunning || rs.State == ssh.RunFinished {
 			// StartRun reports what is there; read the tail of the output as well.
 			if rs, err = sess.InspectRun(ctx, rn.id, scriptTailLines); err != nil {
-				return "", err
+				return out, "", err
 			}
 		}
 		// Scripts see the container's Secrets in their environment and may print them.
@@ -96,17 +98,17 @@ func (r *LXCContainerReconciler) reconcileScripts(ctx context.Context, s *contai
 				r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.ScriptRunningReason, "RunScript", "Running %s", rn.label)
 			}
 			st.Operation = string(rn.id)
-			return "", Wait(r.taskPoll(), lxcv1.ScriptRunningReason, "running %s", rn.label)
+			return out, "", outcome.Wait(r.taskPoll(), lxcv1.ScriptRunningReason, "running %s", rn.label)
 		case ssh.RunFinished:
 			st.Operation = ""
 			r.Metrics.observeScript(rn, rs)
 			if rs.ExitCode != 0 {
 				err := scriptFailed(rn)
 				if rn.status == nil {
-					err = Stall(lxcv1.PackagesFailedReason, "%s exited %d; last output:\n%s", rn.label, rs.ExitCode, tail(rs.OutputTail, 8))
+					err = outcome.Stall(lxcv1.PackagesFailedReason, "%s exited %d; last output:\n%s", rn.label, rs.ExitCode, tail(rs.OutputTail, 8))
 				}
 				// The Ready condition's transition reports it as a Warning event.
-				return "", err
+				return out, "", err
 			}
 			if rn.status == nil && (i+1 == len(runs) || runs[i+1].status != nil) {
 				st.PackagesHash = rn.packagesHash
@@ -115,13 +117,13 @@ func (r *LXCContainerReconciler) reconcileScripts(ctx context.Context, s *contai
 			// The run was lost (the container rebooted under it): start it afresh.
 			st.Operation = ""
 			if err := sess.RemoveRun(ctx, rn.id); err != nil {
-				return "", err
+				return out, "", err
 			}
-			return "", Wait(time.Second, lxcv1.ScriptRunningReason, "%s was interrupted (%s); starting it again", rn.label, rs.Detail)
+			return out, "", outcome.Wait(time.Second, lxcv1.ScriptRunningReason, "%s was interrupted (%s); starting it again", rn.label, rs.Detail)
 		}
 	}
 	st.Operation = ""
-	return fmt.Sprintf("%d packages installed, %d scripts completed", countPackages(s.desired.Packages), len(s.desired.Scripts)), nil
+	return out, fmt.Sprintf("%d packages installed, %d scripts completed", countPackages(s.desired.Packages), len(s.desired.Scripts)), nil
 }
 
 // plannedRuns lists the runs of the phase in order and aligns status.scripts with the template's
@@ -136,7 +138,7 @@ func (r *LXCContainerReconciler) plannedRuns(s *containerScope) ([]run, error) {
 	for _, p := range s.desired.Packages {
 		script, err := configmanager.RenderPackageInstall(configmanager.PackageManager(p.Manager), p.Names)
 		if err != nil {
-			return nil, Stall(lxcv1.InvalidSpecReason, "packages for %s: %v", p.Manager, err)
+			return nil, outcome.Stall(lxcv1.InvalidSpecReason, "packages for %s: %v", p.Manager, err)
 		}
 		h := contentHash(script)
 		pkgHashes = append(pkgHashes, h)
@@ -225,7 +227,7 @@ func scriptFailed(rn *run) error {
 	if rn.status != nil {
 		out = tail(rn.status.OutputTail, 5)
 	}
-	return Stall(lxcv1.ScriptFailedReason, "%s %s; last output:\n%s", rn.label, how, out)
+	return outcome.Stall(lxcv1.ScriptFailedReason, "%s %s; last output:\n%s", rn.label, how, out)
 }
 
 // clip keeps the end of an output tail within scriptTailBytes, at a line boundary if it can.

@@ -17,6 +17,7 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/discovery"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
 )
 
@@ -26,7 +27,7 @@ const servicesRetry = 5 * time.Second
 // reconcileServices lists the container's listening sockets and running units, builds
 // status.services, copies the credentials scripts left in /etc/config-manager/credentials into
 // the Secret <name>-credentials, and checks that every service the template promises was found.
-func (r *LXCContainerReconciler) reconcileServices(ctx context.Context, s *containerScope) (string, error) {
+func (r *LXCContainerReconciler) reconcileServices(ctx context.Context, s *containerScope, p provisioned) (string, error) {
 	st := &s.obj.Status
 	done := func() string {
 		return fmt.Sprintf("%d services found, all %d promised present", len(st.Services), len(s.desired.Promises))
@@ -40,7 +41,7 @@ func (r *LXCContainerReconciler) reconcileServices(ctx context.Context, s *conta
 	if err != nil {
 		return "", fmt.Errorf("container address %q: %w", st.IPAddress, err)
 	}
-	sess, err := r.session(ctx, s)
+	sess, err := p.guest.session(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -66,7 +67,7 @@ func (r *LXCContainerReconciler) reconcileServices(ctx context.Context, s *conta
 		for _, sf := range short {
 			missing = append(missing, sf.String())
 		}
-		return "", Wait(servicesRetry, lxcv1.ServicesMissingReason, "promised services not found: %s", strings.Join(missing, "; "))
+		return "", outcome.Wait(servicesRetry, lxcv1.ServicesMissingReason, "promised services not found: %s", strings.Join(missing, "; "))
 	}
 	r.lastDiscover.mark(s.obj.UID, key)
 	return done(), nil
@@ -102,7 +103,7 @@ func (r *LXCContainerReconciler) writeCredentials(ctx context.Context, s *contai
 	s.redactor.AddData(data)
 	if err != nil {
 		// A clash or a bad file is reported by name; the readable keys are still stored.
-		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeWarning, "CredentialsProblem", "Discover", "%v", err)
+		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeWarning, lxcv1.CredentialsProblemReason, "Discover", "%v", err)
 	}
 	name := s.obj.Name + "-credentials"
 	if len(data) == 0 && s.obj.Status.CredentialsSecretRef == nil {
@@ -128,7 +129,7 @@ func (r *LXCContainerReconciler) writeCredentials(ctx context.Context, s *contai
 		return fmt.Errorf("reading Secret %s: %w", name, getErr)
 	default:
 		if !metav1.IsControlledBy(secret, s.obj) {
-			return Stall(lxcv1.InvalidSpecReason, "Secret %s exists and is not owned by this LXCContainer", name)
+			return outcome.Stall(lxcv1.InvalidSpecReason, "Secret %s exists and is not owned by this LXCContainer", name)
 		}
 		if !equalData(secret.Data, data) {
 			secret.Data = data

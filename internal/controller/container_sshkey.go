@@ -6,75 +6,22 @@ import (
 	"fmt"
 	"strings"
 
-	gossh "golang.org/x/crypto/ssh"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
 )
 
 // authorizedKeysPath is where Proxmox puts the keys given at creation, the controller's among them.
 const authorizedKeysPath = "/root/.ssh/authorized_keys"
 
-// loginKeys returns the key to log in to a container with, and the keys to try after it. A
-// container that trusts a key the controller no longer has stalls with SSHKeyLost: dialling it
-// would fail forever.
-func (r *LXCContainerReconciler) loginKeys(ctx context.Context, s *containerScope) (gossh.Signer, []gossh.Signer, error) {
-	key, err := r.Key.Load(ctx, s.cluster.Name)
-	if err != nil {
-		return nil, nil, err
-	}
-	// The key the container is known to trust goes first; the cluster's other key follows, as the
-	// status read may be older than a rotation this controller already carried out.
-	fp := s.obj.Status.SSHKeyFingerprint
-	known := key.find(fp)
-	if fp != "" && known == nil {
-		// The cached object may predate this controller's own rotation; only the live status
-		// can tell a lost key.
-		live := &lxcv1.LXCContainer{}
-		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s.obj), live); err == nil {
-			if k := key.find(live.Status.SSHKeyFingerprint); k != nil {
-				s.obj.Status.SSHKeyFingerprint, fp, known = k.fingerprint, k.fingerprint, k
-			}
-		}
-	}
-	if fp != "" && known == nil {
-		return nil, nil, Stall(lxcv1.SSHKeyLostReason,
-			"the container trusts the controller's SSH key %s, which Secret %s no longer holds (it holds %s): the key Secret was deleted or replaced; "+
-				"restore it, or put the lost private key under %s, and the container is moved to the current key",
-			fp, key.Secret, key.Current.fingerprint, sshPreviousPrivateKeyKey)
-	}
-	first := key.Current
-	if known != nil {
-		first = known
-	}
-	var fallback []gossh.Signer
-	for _, k := range []*sshKey{key.Current, key.Previous} {
-		if k != nil && k != first {
-			fallback = append(fallback, k.signer)
-		}
-	}
-	return first.signer, fallback, nil
-}
-
-// deployConfigManager is the ConfigManagerDeployed phase: the container first trusts the
-// cluster's current SSH key, then gets config-manager.
-func (r *LXCContainerReconciler) deployConfigManager(ctx context.Context, s *containerScope) (string, error) {
-	if err := r.reconcileSSHKey(ctx, s); err != nil {
-		return "", err
-	}
-	if err := r.reconcileGuestAccess(ctx, s); err != nil {
-		return "", err
-	}
-	return r.reconcileConfigManager(ctx, s)
-}
-
 // reconcileSSHKey moves a container to its cluster's current SSH key: it adds the new key to
 // root's authorized_keys, checks that the new key logs in, and only then removes the old one.
 // When every container of the cluster has the new key, the old key leaves the Secret.
-func (r *LXCContainerReconciler) reconcileSSHKey(ctx context.Context, s *containerScope) error {
+func (r *LXCContainerReconciler) reconcileSSHKey(ctx context.Context, s *containerScope, guest *guestLink) error {
 	key, err := r.Key.Load(ctx, s.cluster.Name)
 	if err != nil {
 		return err
@@ -83,7 +30,7 @@ func (r *LXCContainerReconciler) reconcileSSHKey(ctx context.Context, s *contain
 	if st.SSHKeyFingerprint == key.Current.fingerprint {
 		return r.retireSSHKey(ctx, s, key)
 	}
-	sess, err := r.session(ctx, s)
+	sess, err := guest.session(ctx)
 	if err != nil {
 		return err
 	}
@@ -101,7 +48,7 @@ func (r *LXCContainerReconciler) reconcileSSHKey(ctx context.Context, s *contain
 	}
 	check, err := r.SSH.Connect(ctx, ssh.Target{Address: st.IPAddress, Signer: key.Current.signer, HostKey: st.SSHHostKey})
 	if err != nil {
-		return Failed(lxcv1.SSHUnreachableReason, fmt.Errorf("the controller's new SSH key %s does not log in to %s: %w",
+		return outcome.Failed(lxcv1.SSHUnreachableReason, fmt.Errorf("the controller's new SSH key %s does not log in to %s: %w",
 			key.Current.fingerprint, st.IPAddress, err))
 	}
 	_ = check.Close()
@@ -116,7 +63,7 @@ func (r *LXCContainerReconciler) reconcileSSHKey(ctx context.Context, s *contain
 	from := st.SSHKeyFingerprint
 	st.SSHKeyFingerprint = key.Current.fingerprint
 	if from != "" && changed {
-		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, "SSHKeyRotated", "RotateSSHKey", "The controller's SSH key changed from %s to %s", from, key.Current.fingerprint)
+		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.SSHKeyRotatedReason, "RotateSSHKey", "The controller's SSH key changed from %s to %s", from, key.Current.fingerprint)
 	}
 	return r.retireSSHKey(ctx, s, key)
 }

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 )
 
@@ -19,19 +20,22 @@ const shutdownTimeout = 60 * time.Second
 
 // reconcileStart keeps the container in its powerState, applies resource changes in place, and
 // finds its IPv4 address: the static one from spec, or the DHCP lease from the interfaces list.
-func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containerScope) (string, error) {
+func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containerScope, c created) (started, string, error) {
+	out := started{created: c, guest: r.guestLinkFor(s, c.view)}
 	st := &s.obj.Status
 	justStarted := false
 	if upid, ok := operationTask(st.Operation, "vzstart", "vzstop", "vzshutdown", "resize", "vzreboot"); ok {
 		done, err := r.pollTask(ctx, s, upid, lxcv1.StartingReason, "changing the power state of CT %d", st.VMID)
 		if !done {
-			return "", err
+			return out, "", err
 		}
 		if err != nil {
-			return "", Failed(lxcv1.TaskFailedReason, err)
+			return out, "", outcome.Failed(lxcv1.TaskFailedReason, err)
 		}
-		// The guest list this reconcile read predates the task: ask the container itself.
-		s.guest = nil
+		// The guest list this reconcile read predates the task: ask the container itself. A
+		// connection to the guest from before the task is gone with the guest's old boot.
+		c.view.guest = nil
+		r.forgetConnection(s.obj)
 		_, isStart := operationTask(string(upid), "vzstart", "vzreboot")
 		justStarted = isStart
 		if _, rebooted := operationTask(string(upid), "vzreboot"); rebooted {
@@ -39,38 +43,38 @@ func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containe
 		}
 	}
 
-	if err := r.applyConfig(ctx, s); err != nil {
-		return "", err
+	if err := r.applyConfig(ctx, s, c.view); err != nil {
+		return out, "", err
 	}
 
-	running, err := r.isRunning(ctx, s)
+	running, err := r.isRunning(ctx, s, c.view)
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
 	if s.obj.Spec.PowerState == lxcv1.PowerStateStopped {
 		st.IPAddress = ""
 		if !running {
-			return "", errStopped
+			return out, "", errStopped
 		}
 		upid, err := s.px.ShutdownContainer(ctx, st.Node, int(st.VMID), shutdownTimeout, true)
 		if err != nil {
-			return "", err
+			return out, "", err
 		}
 		st.Operation = string(upid)
 		r.forgetGuests(s)
-		return "", Wait(r.taskPoll(), lxcv1.StartingReason, "shutting CT %d down", st.VMID)
+		return out, "", outcome.Wait(r.taskPoll(), lxcv1.StartingReason, "shutting CT %d down", st.VMID)
 	}
 	if !running {
 		if justStarted || startedSinceReady(s.obj) {
 			// Like a Pod in CrashLoopBackOff: the start succeeded, the guest did not stay up.
 			// Starting it again right away would only repeat that, so it counts as a failure.
-			return "", Failed(lxcv1.StoppedAfterStartReason, fmt.Errorf(
+			return out, "", outcome.Failed(lxcv1.StoppedAfterStartReason, fmt.Errorf(
 				"CT %d stopped right after it started: its init died at boot (the container's console log on node %s says why)",
 				st.VMID, st.Node))
 		}
 		upid, err := s.px.StartContainer(ctx, st.Node, int(st.VMID))
 		if err != nil {
-			return "", err
+			return out, "", err
 		}
 		st.Operation = string(upid)
 		r.forgetGuests(s)
@@ -83,15 +87,15 @@ func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containe
 		case upid != "":
 			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.StartingReason, "Start", "Starting CT %d", st.VMID)
 		}
-		return "", Wait(r.taskPoll(), lxcv1.StartingReason, "starting CT %d", st.VMID)
+		return out, "", outcome.Wait(r.taskPoll(), lxcv1.StartingReason, "starting CT %d", st.VMID)
 	}
 
-	addr, err := r.address(ctx, s)
+	addr, err := r.address(ctx, s, c.view)
 	if err != nil {
-		return "", err
+		return out, "", err
 	}
 	st.IPAddress = addr
-	return fmt.Sprintf("running with address %s", addr), nil
+	return out, fmt.Sprintf("running with address %s", addr), nil
 }
 
 // startedSinceReady says the controller started the container and saw it run, and it has not
@@ -109,9 +113,9 @@ func startedSinceReady(obj *lxcv1.LXCContainer) bool {
 
 // isRunning reads the power state, from the cluster-wide resource list when the create phase
 // already looked the container up there.
-func (r *LXCContainerReconciler) isRunning(ctx context.Context, s *containerScope) (bool, error) {
-	if s.guest != nil {
-		return s.guest.Status == "running", nil
+func (r *LXCContainerReconciler) isRunning(ctx context.Context, s *containerScope, view *proxmoxView) (bool, error) {
+	if view.guest != nil {
+		return view.guest.Status == "running", nil
 	}
 	status, err := s.px.ContainerStatus(ctx, s.obj.Status.Node, int(s.obj.Status.VMID))
 	if err != nil {
@@ -121,12 +125,12 @@ func (r *LXCContainerReconciler) isRunning(ctx context.Context, s *containerScop
 }
 
 // address returns eth0's IPv4 address.
-func (r *LXCContainerReconciler) address(ctx context.Context, s *containerScope) (string, error) {
+func (r *LXCContainerReconciler) address(ctx context.Context, s *containerScope, view *proxmoxView) (string, error) {
 	if !s.desired.DHCP() {
 		return s.desired.staticAddress(), nil
 	}
 	uid, known := s.obj.UID, s.obj.Status.IPAddress
-	if s.guest != nil && known != "" && r.lastAddress.fresh(uid, known, r.fullCheck()) && !restartedSince(s.guest, r.lastAddress.age(uid)) {
+	if view.guest != nil && known != "" && r.lastAddress.fresh(uid, known, r.fullCheck()) && !restartedSince(view.guest, r.lastAddress.age(uid)) {
 		// A running container keeps its lease: its interfaces are read again when the bulk list
 		// shows it restarted, when SSH to the address fails, and with its full check.
 		return known, nil
@@ -138,13 +142,13 @@ func (r *LXCContainerReconciler) address(ctx context.Context, s *containerScope)
 	if addr, ok := eth0IPv4(ifaces); ok {
 		if known != "" && known != addr.String() {
 			// The DHCP server moved the lease: services' URLs follow at the next discovery.
-			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, "AddressChanged", "Start",
+			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.AddressChangedReason, "Start",
 				"The DHCP lease of CT %d moved from %s to %s", s.obj.Status.VMID, known, addr)
 		}
 		r.lastAddress.mark(uid, addr.String())
 		return addr.String(), nil
 	}
-	return "", Wait(r.addressPoll(s.obj), lxcv1.WaitingForAddressReason, "CT %d runs but eth0 has no IPv4 address yet", s.obj.Status.VMID)
+	return "", outcome.Wait(r.addressPoll(s.obj), lxcv1.WaitingForAddressReason, "CT %d runs but eth0 has no IPv4 address yet", s.obj.Status.VMID)
 }
 
 // restartedSince says the bulk list shows the guest started after the look age ago. The list
@@ -189,5 +193,5 @@ func (r *LXCContainerReconciler) addressPoll(obj *lxcv1.LXCContainer) time.Durat
 	if c == nil || c.Reason != lxcv1.WaitingForAddressReason {
 		return poll
 	}
-	return min(max(poll, time.Since(c.LastTransitionTime.Time)/10), retryCap)
+	return min(max(poll, time.Since(c.LastTransitionTime.Time)/10), outcome.RetryCap)
 }

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 )
 
@@ -40,7 +41,7 @@ func (r *LXCContainerReconciler) pollTask(ctx context.Context, s *containerScope
 	case err != nil:
 		return false, err
 	case ts.Running:
-		return false, Wait(r.taskPoll(), reason, format+" (task %s)", append(args, upid)...)
+		return false, outcome.Wait(r.taskPoll(), reason, format+" (task %s)", append(args, upid)...)
 	}
 	s.obj.Status.Operation = ""
 	if terr := ts.Err(); terr != nil {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 )
 
@@ -105,10 +106,10 @@ func (d *desiredContainer) configHash() string {
 // full check is not due; otherwise it reads the configuration with its pending changes, writes
 // what differs (with the digest read, so a concurrent edit is never overwritten), grows disks,
 // and restarts a running container whose changes Proxmox applies only at a start.
-func (r *LXCContainerReconciler) applyConfig(ctx context.Context, s *containerScope) error {
+func (r *LXCContainerReconciler) applyConfig(ctx context.Context, s *containerScope, view *proxmoxView) error {
 	st := &s.obj.Status
 	want := s.desired.configHash()
-	drift := drifted(s.guest, s.desired)
+	drift := drifted(view.guest, s.desired)
 	r.lastFullCheck.spread(s.obj.UID, r.fullCheck())
 	fullCheckDue := !r.lastFullCheck.fresh(s.obj.UID, "", r.fullCheck())
 	if st.AppliedConfigHash == want && len(drift) == 0 && len(st.RestartPending) == 0 && !fullCheckDue {
@@ -120,7 +121,7 @@ func (r *LXCContainerReconciler) applyConfig(ctx context.Context, s *containerSc
 	}
 	r.lastFullCheck.mark(s.obj.UID, "")
 	update, fields := configChanges(s.desired, pc.Next)
-	running, err := r.isRunning(ctx, s)
+	running, err := r.isRunning(ctx, s, view)
 	if err != nil {
 		return err
 	}
@@ -136,7 +137,7 @@ func (r *LXCContainerReconciler) applyConfig(ctx context.Context, s *containerSc
 		update.Digest = pc.Digest
 		err := s.px.UpdateContainerConfig(ctx, st.Node, int(st.VMID), update)
 		if errors.Is(err, proxmox.ErrConflict) {
-			return Wait(time.Second, lxcv1.ConfigConflictReason,
+			return outcome.Wait(time.Second, lxcv1.ConfigConflictReason,
 				"the configuration of CT %d changed while it was being updated; reading it again", st.VMID)
 		}
 		if err != nil {
@@ -156,7 +157,7 @@ func (r *LXCContainerReconciler) applyConfig(ctx context.Context, s *containerSc
 			return err
 		}
 	}
-	s.config = &pc.Current
+	view.config = &pc.Current
 	if err := r.growDisks(ctx, s, pc.Current); err != nil {
 		return err
 	}
@@ -179,7 +180,7 @@ func (r *LXCContainerReconciler) applyConfig(ctx context.Context, s *containerSc
 		r.forgetGuests(s)
 		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.RestartingReason, "Update",
 			"Restarting CT %d: Proxmox applies %s only when the container starts", st.VMID, strings.Join(st.RestartPending, ", "))
-		return Wait(r.taskPoll(), lxcv1.RestartingReason, "restarting CT %d to apply %s", st.VMID, strings.Join(st.RestartPending, ", "))
+		return outcome.Wait(r.taskPoll(), lxcv1.RestartingReason, "restarting CT %d to apply %s", st.VMID, strings.Join(st.RestartPending, ", "))
 	}
 	st.AppliedConfigHash = want
 	return nil
@@ -288,7 +289,7 @@ func (r *LXCContainerReconciler) growDisks(ctx context.Context, s *containerScop
 		case have == 0 || want == have:
 			continue
 		case want < have:
-			return Stall(lxcv1.DiskShrinkRefusedReason,
+			return outcome.Stall(lxcv1.DiskShrinkRefusedReason,
 				"%s asks for %d GiB, but %s of CT %d has %s already: Proxmox cannot shrink a disk (set it to at least that, or recreate the container)",
 				d.field, d.wantGiB, d.key, st.VMID, d.have.Size)
 		}
@@ -302,7 +303,7 @@ func (r *LXCContainerReconciler) growDisks(ctx context.Context, s *containerScop
 		st.Operation = string(upid)
 		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.ResizingReason, "Update",
 			"Growing %s of CT %d from %s to %d GiB", d.key, st.VMID, d.have.Size, d.wantGiB)
-		return Wait(r.taskPoll(), lxcv1.ResizingReason, "growing %s of CT %d to %d GiB", d.key, st.VMID, d.wantGiB)
+		return outcome.Wait(r.taskPoll(), lxcv1.ResizingReason, "growing %s of CT %d to %d GiB", d.key, st.VMID, d.wantGiB)
 	}
 	return nil
 }

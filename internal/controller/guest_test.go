@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
 )
@@ -42,9 +43,10 @@ func TestCheckGuest(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			obj := &lxcv1.LXCContainer{ObjectMeta: metav1.ObjectMeta{Name: "web"}}
 			obj.Status.VMID, obj.Status.IPAddress = 100, "169.254.10.250"
-			s := &containerScope{obj: obj, config: &proxmox.ContainerConfig{Nets: map[int]proxmox.NetConfig{0: {Name: "eth0", HWAddr: mac}}}}
+			s := &containerScope{obj: obj}
+			view := &proxmoxView{config: &proxmox.ContainerConfig{Nets: map[int]proxmox.NetConfig{0: {Name: "eth0", HWAddr: mac}}}}
 			sess := &probeSession{out: c.out}
-			err := (&LXCContainerReconciler{}).checkGuest(context.Background(), s, sess)
+			err := (&LXCContainerReconciler{}).checkGuest(context.Background(), s, view, sess)
 			if len(sess.lines) != 1 || sess.lines[0] != guestProbe {
 				t.Errorf("ran %q, want the probe alone", sess.lines)
 			}
@@ -54,8 +56,8 @@ func TestCheckGuest(t *testing.T) {
 				}
 				return
 			}
-			var stall *StallError
-			if !errors.As(err, &stall) || stall.Reason != c.reason || !strings.Contains(stall.Message, c.says) {
+			var stall *outcome.StallError
+			if !errors.As(err, &stall) || stall.Reason != c.reason || !strings.Contains(stall.Error(), c.says) {
 				t.Errorf("got %v, want %s saying %q", err, c.reason, c.says)
 			}
 		})

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
@@ -503,7 +504,7 @@ func TestContainerThatVanishesIsCreatedAgain(t *testing.T) {
 		return nil
 	})
 	eventually(t, 20*time.Second, condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionTrue, ""))
-	eventually(t, 5*time.Second, eventFor(c, "ContainerVanished"))
+	eventually(t, 5*time.Second, eventFor(c, lxcv1.ContainerVanishedReason))
 }
 
 // secretsFailing answers every Secret read with err, as an API server does that is starting
@@ -544,11 +545,11 @@ func TestContainerRetriesAClusterSecretThatCouldNotBeRead(t *testing.T) {
 				Namespace: controllerNamespace, CredentialsNamespaces: []string{sharedCredentialsNamespace}}}
 			obj := f.container("ct")
 			err := r.resolve(testCtx, &containerScope{obj: obj, redactor: r.newRedactor(testCtx, obj)})
-			var wait *WaitError
+			var wait *outcome.WaitError
 			switch {
 			case err == nil:
 				t.Fatal("resolve succeeded without the cluster's Secret")
-			case !tc.waits && isStallOrWait(err):
+			case !tc.waits && outcome.IsStallOrWait(err):
 				t.Errorf("resolve returned %T %q: a failed read must be retried as a failure, not waited out", err, err)
 			case !tc.waits && !errors.Is(err, tc.err):
 				t.Errorf("resolve returned %q, which lost the API server's answer %q", err, tc.err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,11 +24,9 @@ import (
 	"github.com/fluxcd/pkg/runtime/conditions"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/ostemplate"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 )
-
-// dependencyRetry bounds how stale a template's view of its dependencies gets should a watch
-// event be lost.
-const dependencyRetry = 2 * time.Minute
 
 // LXCTemplateReconciler resolves a template's package buckets, checks its OS template against
 // the clusters' discovered templates, and counts the containers that use it.
@@ -43,7 +40,7 @@ func (r *LXCTemplateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err := r.Get(ctx, req.NamespacedName, tmpl); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	sp := newStatusPatcher(tmpl, r.Client, r.Recorder)
+	sp := outcome.NewPatcher(tmpl, r.Client, r.Recorder)
 	var err error
 	defer func() {
 		if perr := sp.Patch(ctx, tmpl, err); perr != nil {
@@ -54,7 +51,7 @@ func (r *LXCTemplateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	err = r.reconcile(ctx, tmpl)
 	msg := fmt.Sprintf("%d packages resolved, OS template available, used by %d containers",
 		countPackages(tmpl.Status.ResolvedPackages), tmpl.Status.UsedBy)
-	return summarize(tmpl, msg, err, 0)
+	return outcome.Summarize(tmpl, msg, err, 0)
 }
 
 func (r *LXCTemplateReconciler) reconcile(ctx context.Context, tmpl *lxcv1.LXCTemplate) error {
@@ -73,13 +70,13 @@ func (r *LXCTemplateReconciler) reconcile(ctx context.Context, tmpl *lxcv1.LXCTe
 	}
 	if len(missing) > 0 {
 		tmpl.Status.ResolvedPackages = nil
-		return Wait(dependencyRetry, lxcv1.PackageBucketNotFoundReason, "%s", missingBuckets(missing))
+		return outcome.Wait(outcome.DependencyRetry, lxcv1.PackageBucketNotFoundReason, "%s", missingBuckets(missing))
 	}
 	tmpl.Status.ResolvedPackages = resolvePackages(buckets, tmpl.Spec.Packages)
 	if missing, err := r.missingContent(ctx, tmpl); err != nil {
 		return err
 	} else if len(missing) > 0 {
-		return Wait(dependencyRetry, lxcv1.DependencyNotReadyReason, "%s not found", strings.Join(missing, ", "))
+		return outcome.Wait(outcome.DependencyRetry, lxcv1.DependencyNotReadyReason, "%s not found", strings.Join(missing, ", "))
 	}
 
 	resolved, err := r.osTemplatesListed(ctx, tmpl)
@@ -88,8 +85,8 @@ func (r *LXCTemplateReconciler) reconcile(ctx context.Context, tmpl *lxcv1.LXCTe
 	}
 	tmpl.Status.OSTemplates = resolved
 	if len(resolved) == 0 {
-		return Wait(dependencyRetry, lxcv1.OSTemplateNotFoundReason,
-			"no Ready ProxmoxCluster allowed for namespace %s lists OS template %s", tmpl.Namespace, osTemplateWanted(tmpl.Spec.OSTemplate))
+		return outcome.Wait(outcome.DependencyRetry, lxcv1.OSTemplateNotFoundReason,
+			"no Ready ProxmoxCluster allowed for namespace %s lists OS template %s", tmpl.Namespace, ostemplate.Wanted(tmpl.Spec.OSTemplate))
 	}
 	return nil
 }
@@ -129,7 +126,7 @@ func (r *LXCTemplateReconciler) osTemplatesListed(ctx context.Context, tmpl *lxc
 		if !conditions.IsReady(c) {
 			continue
 		}
-		found := resolvedOSTemplates(tmpl.Spec.OSTemplate, c)
+		found := ostemplate.ResolvedOn(tmpl.Spec.OSTemplate, c)
 		if len(found) == 0 {
 			continue
 		}
@@ -147,7 +144,7 @@ func (r *LXCTemplateReconciler) osTemplatesListed(ctx context.Context, tmpl *lxc
 // SetupWithManager watches templates, their buckets, the clusters' template lists and the
 // containers that use them.
 func (r *LXCTemplateReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	r.Recorder = withShortNotes(r.Recorder)
+	r.Recorder = outcome.WithShortNotes(r.Recorder)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&lxcv1.LXCTemplate{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&lxcv1.PackageBucket{}, handler.EnqueueRequestsFromMapFunc(r.templatesForBucket)).
@@ -160,7 +157,7 @@ func (r *LXCTemplateReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&lxcv1.LXCContainer{}, referencesHandler(func(c *lxcv1.LXCContainer) []types.NamespacedName {
 			return []types.NamespacedName{{Namespace: c.Namespace, Name: c.Spec.TemplateRef.Name}}
 		})).
-		WithOptions(controller.Options{RateLimiter: requeueLimiter()}).
+		WithOptions(controller.Options{RateLimiter: outcome.RequeueLimiter()}).
 		Named("lxctemplate").
 		Complete(r)
 }

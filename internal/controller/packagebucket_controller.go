@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 )
 
 // PackageBucketReconciler counts a bucket's packages and the templates that use it.
@@ -27,7 +28,7 @@ func (r *PackageBucketReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err := r.Get(ctx, req.NamespacedName, bucket); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	sp := newStatusPatcher(bucket, r.Client, r.Recorder)
+	sp := outcome.NewPatcher(bucket, r.Client, r.Recorder)
 	var err error
 	defer func() {
 		if perr := sp.Patch(ctx, bucket, err); perr != nil {
@@ -42,12 +43,12 @@ func (r *PackageBucketReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		bucket.Status.UsedBy = int32(len(templates.Items))
 	}
 	msg := fmt.Sprintf("%d %s packages, used by %d templates", bucket.Status.PackageCount, bucket.Spec.Manager, bucket.Status.UsedBy)
-	return summarize(bucket, msg, err, 0)
+	return outcome.Summarize(bucket, msg, err, 0)
 }
 
 // SetupWithManager watches buckets and the templates that reference them.
 func (r *PackageBucketReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	r.Recorder = withShortNotes(r.Recorder)
+	r.Recorder = outcome.WithShortNotes(r.Recorder)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&lxcv1.PackageBucket{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&lxcv1.LXCTemplate{}, referencesHandler(func(t *lxcv1.LXCTemplate) []types.NamespacedName {
@@ -57,7 +58,7 @@ func (r *PackageBucketReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			}
 			return keys
 		})).
-		WithOptions(controller.Options{RateLimiter: requeueLimiter()}).
+		WithOptions(controller.Options{RateLimiter: outcome.RequeueLimiter()}).
 		Named("packagebucket").
 		Complete(r)
 }

@@ -54,7 +54,7 @@ func TestGuestAccess(t *testing.T) {
 			}
 			return nil
 		})
-		eventually(t, 10*time.Second, eventFor(c, "RootPasswordChanged"))
+		eventually(t, 10*time.Second, eventFor(c, lxcv1.RootPasswordChangedReason))
 	})
 
 	t.Run("added key: → authorized_keys holds the controller's key and the spec's", func(t *testing.T) {

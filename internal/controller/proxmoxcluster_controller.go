@@ -6,10 +6,11 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/fluxcd/pkg/runtime/conditions"
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/fluxcd/pkg/runtime/conditions"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 )
 
@@ -48,13 +50,13 @@ func (r *ProxmoxClusterReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	sp := newStatusPatcher(cluster, r.Client, r.Recorder)
+	sp := outcome.NewPatcher(cluster, r.Client, r.Recorder)
 	if !cluster.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, cluster, sp)
 	}
 	if !controllerutil.ContainsFinalizer(cluster, lxcv1.Finalizer) {
 		controllerutil.AddFinalizer(cluster, lxcv1.Finalizer)
-		if err := sp.patch(ctx, cluster, false); err != nil {
+		if err := sp.Checkpoint(ctx, cluster, false); err != nil {
 			return ctrl.Result{}, fmt.Errorf("adding the finalizer: %w", err)
 		}
 	}
@@ -68,23 +70,23 @@ func (r *ProxmoxClusterReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 
 	interval := syncInterval(cluster)
 	err = r.sync(ctx, cluster)
-	if err != nil && !isStallOrWait(err) {
-		reason := reasonOf(err, proxmoxReason(err))
+	if err != nil && !outcome.IsStallOrWait(err) {
+		reason := outcome.Of(err).Reason
 		if reason == lxcv1.AuthenticationFailedReason || reason == lxcv1.TLSFailedReason {
 			// Only a person can fix credentials or a certificate: Stalled says so.
-			err = Stall(reason, "%s", err.Error())
+			err = outcome.Stall(reason, "%s", err.Error())
 		} else {
-			err = Failed(reason, err)
+			err = outcome.Failed(reason, err)
 		}
 	}
 	msg := fmt.Sprintf("Proxmox VE %s with %d nodes (%d online) and %d OS templates",
 		cluster.Status.Version, len(cluster.Status.Nodes), onlineNodes(cluster), len(cluster.Status.Templates))
-	result, retErr = summarize(cluster, msg, err, interval)
-	var stall *StallError
+	result, retErr = outcome.Summarize(cluster, msg, err, interval)
+	var stall *outcome.StallError
 	if errors.As(err, &stall) {
 		// The fix may come from outside the object (a Secret's contents, the server's
 		// certificate), so look again, on the same back-off schedule as failures.
-		_, result.RequeueAfter = countFailure(cluster, stall.Reason, time.Now())
+		_, result.RequeueAfter = outcome.CountFailure(cluster, stall.Reason, time.Now())
 	}
 	if retry := cluster.Status.Retry; err != nil && retry != nil {
 		ctrl.LoggerFrom(ctx).Info("Reading the cluster failed; retrying with back-off", "reason", retry.Reason,
@@ -95,7 +97,7 @@ func (r *ProxmoxClusterReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 
 // reconcileDelete keeps a cluster that containers still use until they are gone, so that
 // deleting them afterwards can still destroy their Proxmox containers; then lets it go.
-func (r *ProxmoxClusterReconciler) reconcileDelete(ctx context.Context, cluster *lxcv1.ProxmoxCluster, sp *statusPatcher) (ctrl.Result, error) {
+func (r *ProxmoxClusterReconciler) reconcileDelete(ctx context.Context, cluster *lxcv1.ProxmoxCluster, sp *outcome.Patcher) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(cluster, lxcv1.Finalizer) {
 		r.Connector.Factory.Forget(cluster.Name)
 		return ctrl.Result{}, nil
@@ -113,7 +115,7 @@ func (r *ProxmoxClusterReconciler) reconcileDelete(ctx context.Context, cluster 
 	}
 	r.Connector.Factory.Forget(cluster.Name)
 	controllerutil.RemoveFinalizer(cluster, lxcv1.Finalizer)
-	return ctrl.Result{}, client.IgnoreNotFound(sp.patch(ctx, cluster, false))
+	return ctrl.Result{}, client.IgnoreNotFound(sp.Checkpoint(ctx, cluster, false))
 }
 
 // sync reads the cluster into status.
@@ -124,11 +126,11 @@ func (r *ProxmoxClusterReconciler) sync(ctx context.Context, cluster *lxcv1.Prox
 	}
 	version, err := pc.Version(ctx)
 	if err != nil {
-		return Failed(proxmoxReason(err), fmt.Errorf("reading the version: %w", err))
+		return outcome.Failed(outcome.ProxmoxReason(err), fmt.Errorf("reading the version: %w", err))
 	}
 	nodes, err := pc.Nodes(ctx)
 	if err != nil {
-		return Failed(proxmoxReason(err), fmt.Errorf("listing nodes: %w", err))
+		return outcome.Failed(outcome.ProxmoxReason(err), fmt.Errorf("listing nodes: %w", err))
 	}
 	var storages []lxcv1.ClusterStorage
 	for _, n := range nodes {
@@ -137,7 +139,7 @@ func (r *ProxmoxClusterReconciler) sync(ctx context.Context, cluster *lxcv1.Prox
 		}
 		list, err := pc.Storages(ctx, n.Name)
 		if err != nil {
-			return Failed(proxmoxReason(err), fmt.Errorf("listing the storages of node %s: %w", n.Name, err))
+			return outcome.Failed(outcome.ProxmoxReason(err), fmt.Errorf("listing the storages of node %s: %w", n.Name, err))
 		}
 		for _, s := range list {
 			storages = append(storages, lxcv1.ClusterStorage{
@@ -147,7 +149,7 @@ func (r *ProxmoxClusterReconciler) sync(ctx context.Context, cluster *lxcv1.Prox
 	}
 	templates, err := proxmox.DiscoverOSTemplates(ctx, pc, nodes)
 	if err != nil {
-		return Failed(proxmoxReason(err), fmt.Errorf("listing OS templates: %w", err))
+		return outcome.Failed(outcome.ProxmoxReason(err), fmt.Errorf("listing OS templates: %w", err))
 	}
 
 	cluster.Status.Version = version.Version
@@ -205,7 +207,7 @@ func joinContent(content []string) string {
 
 // SetupWithManager watches ProxmoxClusters and the Secrets they reference (metadata only).
 func (r *ProxmoxClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	r.Recorder = withShortNotes(r.Recorder)
+	r.Recorder = outcome.WithShortNotes(r.Recorder)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&lxcv1.ProxmoxCluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Secret{},
@@ -218,7 +220,7 @@ func (r *ProxmoxClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				UpdateFunc:  func(event.UpdateEvent) bool { return false },
 				GenericFunc: func(event.GenericEvent) bool { return false },
 			})).
-		WithOptions(controller.Options{RateLimiter: requeueLimiter()}).
+		WithOptions(controller.Options{RateLimiter: outcome.RequeueLimiter()}).
 		Named("proxmoxcluster").
 		Complete(r)
 }

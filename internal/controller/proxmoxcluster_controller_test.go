@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
 )
 
@@ -96,7 +97,7 @@ func TestProxmoxClusterUnreachable(t *testing.T) {
 		if r == nil || r.Attempts < 3 {
 			return fmt.Errorf("status.retry = %+v, want 3 attempts", r)
 		}
-		if wait := r.NextAttemptTime.Sub(r.LastFailureTime.Time); wait < 4*retryBase {
+		if wait := r.NextAttemptTime.Sub(r.LastFailureTime.Time); wait < 4*outcome.RetryBase {
 			return fmt.Errorf("attempt %d waits %s for the next", r.Attempts, wait)
 		}
 		if msg := readyMessageOf(got); !strings.Contains(msg, fmt.Sprintf("attempt %d, next in", r.Attempts)) {

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
 )
 
@@ -76,8 +77,8 @@ func TestCheckSecretNamespace(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("allowed %v, namespace %s: %v", tc.allowed, tc.ns, err)
 		}
-		if err != nil && reasonOf(err, "") != lxcv1.CredentialsNamespaceNotAllowedReason {
-			t.Errorf("reason %q", reasonOf(err, ""))
+		if err != nil && outcome.Of(err).Reason != lxcv1.CredentialsNamespaceNotAllowedReason {
+			t.Errorf("reason %q", outcome.Of(err).Reason)
 		}
 	}
 }

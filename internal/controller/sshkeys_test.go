@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 )
 
 func testKeys(t *testing.T) *ControllerKey {
@@ -122,13 +123,13 @@ func TestLostKeyStallsWithAReason(t *testing.T) {
 	}
 	r.Key.Forget(cluster.Name)
 	_, _, err = r.loginKeys(testCtx, s)
-	var stall *StallError
+	var stall *outcome.StallError
 	if !errors.As(err, &stall) || stall.Reason != lxcv1.SSHKeyLostReason {
 		t.Fatalf("got %v, want a stall with reason %s", err, lxcv1.SSHKeyLostReason)
 	}
 	for _, want := range []string{key.Current.fingerprint, SSHKeySecretFor(cluster.Name), sshPreviousPrivateKeyKey} {
-		if !strings.Contains(stall.Message, want) {
-			t.Errorf("message lacks %q: %s", want, stall.Message)
+		if !strings.Contains(stall.Error(), want) {
+			t.Errorf("message lacks %q: %s", want, stall.Error())
 		}
 	}
 }

@@ -25,6 +25,27 @@ type Client struct {
 
 	mu   sync.Mutex
 	sftp *sftp.Client
+	// gone is closed when the connection ended, from either side.
+	gone chan struct{}
+}
+
+func newClient(conn *gossh.Client, address, hostKey string, d *Dialer) *Client {
+	c := &Client{conn: conn, address: address, hostKey: hostKey, dialer: d, gone: make(chan struct{})}
+	go func() {
+		_ = conn.Wait()
+		close(c.gone)
+	}()
+	return c
+}
+
+// Alive says whether the connection is still up: a guest that rebooted or dropped it is not.
+func (c *Client) Alive() bool {
+	select {
+	case <-c.gone:
+		return false
+	default:
+		return true
+	}
 }
 
 var _ Session = (*Client)(nil)

@@ -120,7 +120,7 @@ func (d *Dialer) dial(ctx context.Context, target Target) (*Client, error) {
 		}
 		conn, err := d.dialOnce(ctx, address, config)
 		if err == nil {
-			return &Client{conn: conn, address: address, hostKey: pin.seen, dialer: d}, nil
+			return newClient(conn, address, pin.seen, d), nil
 		}
 		last = classify(err, pin)
 		if ctx.Err() != nil {

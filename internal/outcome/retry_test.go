@@ -1,4 +1,4 @@
-package controller
+package outcome
 
 import (
 	"errors"
@@ -17,15 +17,15 @@ import (
 )
 
 func TestRetryDelayDoublesToTheCapWithJitter(t *testing.T) {
-	want := retryBase
+	want := RetryBase
 	for attempts := int32(1); attempts <= 12; attempts++ {
 		for range 50 {
-			d := retryDelay(attempts, retryCap)
-			if d < want || d > want+time.Duration(retryJitter*float64(want)) {
-				t.Fatalf("attempt %d: delay %s, want %s plus at most %.0f%%", attempts, d, want, retryJitter*100)
+			d := RetryDelay(attempts, RetryCap)
+			if d < want || d > want+time.Duration(RetryJitter*float64(want)) {
+				t.Fatalf("attempt %d: delay %s, want %s plus at most %.0f%%", attempts, d, want, RetryJitter*100)
 			}
 		}
-		want = min(want*2, retryCap)
+		want = min(want*2, RetryCap)
 	}
 }
 
@@ -33,14 +33,14 @@ func TestFailuresAreCountedUntilAChangeOrARequest(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	obj := &lxcv1.LXCContainer{ObjectMeta: metav1.ObjectMeta{Generation: 2}}
 	for i := int32(1); i <= 3; i++ {
-		attempts, delay := countFailure(obj, lxcv1.TaskFailedReason, now)
+		attempts, delay := CountFailure(obj, lxcv1.TaskFailedReason, now)
 		if attempts != i {
 			t.Fatalf("attempts %d, want %d", attempts, i)
 		}
-		if pending := retryPending(obj, false, now); pending != delay {
+		if pending := RetryPending(obj, false, now); pending != delay {
 			t.Fatalf("pending %s right after the failure, want the whole delay %s", pending, delay)
 		}
-		if pending := retryPending(obj, false, now.Add(delay)); pending != 0 {
+		if pending := RetryPending(obj, false, now.Add(delay)); pending != 0 {
 			t.Fatalf("pending %s once the delay passed", pending)
 		}
 	}
@@ -49,26 +49,26 @@ func TestFailuresAreCountedUntilAChangeOrARequest(t *testing.T) {
 	}
 
 	obj.Generation = 3
-	if pending := retryPending(obj, false, now); pending != 0 || obj.Status.Retry != nil {
+	if pending := RetryPending(obj, false, now); pending != 0 || obj.Status.Retry != nil {
 		t.Errorf("a new generation kept the failures: pending %s, record %+v", pending, obj.Status.Retry)
 	}
-	if attempts, _ := countFailure(obj, lxcv1.TaskFailedReason, now); attempts != 1 {
+	if attempts, _ := CountFailure(obj, lxcv1.TaskFailedReason, now); attempts != 1 {
 		t.Errorf("the first failure of a new generation is attempt %d", attempts)
 	}
-	if pending := retryPending(obj, true, now); pending != 0 || obj.Status.Retry != nil {
+	if pending := RetryPending(obj, true, now); pending != 0 || obj.Status.Retry != nil {
 		t.Errorf("a reconcile request kept the failures: pending %s, record %+v", pending, obj.Status.Retry)
 	}
 
-	countFailure(obj, lxcv1.TaskFailedReason, now)
-	if _, err := summarize(obj, "ready", nil, time.Minute); err != nil || obj.Status.Retry != nil {
+	CountFailure(obj, lxcv1.TaskFailedReason, now)
+	if _, err := Summarize(obj, "ready", nil, time.Minute); err != nil || obj.Status.Retry != nil {
 		t.Errorf("Ready kept the failures: %+v", obj.Status.Retry)
 	}
-	countFailure(obj, lxcv1.TaskFailedReason, now)
-	summarize(obj, "", Wait(time.Second, lxcv1.StartingReason, "starting"), time.Minute)
+	CountFailure(obj, lxcv1.TaskFailedReason, now)
+	Summarize(obj, "", Wait(time.Second, lxcv1.StartingReason, "starting"), time.Minute)
 	if obj.Status.Retry == nil || obj.Status.Retry.Attempts != 1 {
 		t.Errorf("waiting in between forgot the failures: %+v", obj.Status.Retry)
 	}
-	summarize(obj, "", Failed(lxcv1.TaskFailedReason, errors.New("again")), time.Minute)
+	Summarize(obj, "", Failed(lxcv1.TaskFailedReason, errors.New("again")), time.Minute)
 	if obj.Status.Retry.Attempts != 2 {
 		t.Errorf("a failure after a wait is attempt %d, want 2", obj.Status.Retry.Attempts)
 	}
@@ -85,7 +85,7 @@ var _ events.EventRecorder = (*countingRecorder)(nil)
 
 func TestRepeatedEventsAreHeldBack(t *testing.T) {
 	sink := &countingRecorder{}
-	rec := withShortNotes(sink).(*eventRecorder)
+	rec := WithShortNotes(sink).(*eventRecorder)
 	a := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "a", UID: types.UID("a")}}
 	b := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "b", UID: types.UID("b")}}
 	for range 5 {
@@ -97,21 +97,21 @@ func TestRepeatedEventsAreHeldBack(t *testing.T) {
 		t.Fatalf("%d Events reached the API, want 3 (one per distinct note and object)", len(sink.notes))
 	}
 	k := eventKey{uid: "a", eventtype: corev1.EventTypeWarning, reason: lxcv1.TaskFailedReason, action: "Start", note: "task vzstart: failed"}
-	if !rec.repeated(k, time.Now().Add(eventRepeatWindow/2)) {
+	if !rec.repeated(k, time.Now().Add(EventRepeatWindow/2)) {
 		t.Error("a repeat inside the window went out")
 	}
-	if rec.repeated(k, time.Now().Add(eventRepeatWindow+time.Second)) {
+	if rec.repeated(k, time.Now().Add(EventRepeatWindow+time.Second)) {
 		t.Error("a repeat after the window was held back")
 	}
-	if withShortNotes(rec) != rec {
+	if WithShortNotes(rec) != rec {
 		t.Error("wrapping twice made a second recorder")
 	}
 }
 
 // TestRequeueLimiterCapsTheWaitAfterAPIErrors: a reconcile that kept failing while the API
-// server was away waits at most requeueCap once it is back, not the 1000 s of the default.
+// server was away waits at most RequeueCap once it is back, not the 1000 s of the default.
 func TestRequeueLimiterCapsTheWaitAfterAPIErrors(t *testing.T) {
-	l := requeueLimiter()
+	l := RequeueLimiter()
 	req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "ct"}}
 	if d := l.When(req); d > time.Second {
 		t.Fatalf("first retry after %s, want a quick one (a conflict is re-read at once)", d)
@@ -120,8 +120,8 @@ func TestRequeueLimiterCapsTheWaitAfterAPIErrors(t *testing.T) {
 	for range 40 {
 		last = l.When(req)
 	}
-	if last != requeueCap {
-		t.Errorf("after 41 failures the wait is %s, want the cap %s", last, requeueCap)
+	if last != RequeueCap {
+		t.Errorf("after 41 failures the wait is %s, want the cap %s", last, RequeueCap)
 	}
 	l.Forget(req)
 	if d := l.When(req); d > time.Second {
@@ -130,7 +130,7 @@ func TestRequeueLimiterCapsTheWaitAfterAPIErrors(t *testing.T) {
 }
 
 // TestReleaseByClusterEndsTheWaitOfAnOutageOnce: a container failed by its cluster's outage
-// tries again within recoverySpread of the cluster's return to Ready, each container at its own
+// tries again within RecoverySpread of the cluster's return to Ready, each container at its own
 // moment; a failure of its own, or one after the cluster's return, keeps its back-off.
 func TestReleaseByClusterEndsTheWaitOfAnOutageOnce(t *testing.T) {
 	failed := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
@@ -142,7 +142,7 @@ func TestReleaseByClusterEndsTheWaitOfAnOutageOnce(t *testing.T) {
 	}
 	container := func(uid, reason string) *lxcv1.LXCContainer {
 		return &lxcv1.LXCContainer{ObjectMeta: metav1.ObjectMeta{UID: types.UID(uid)}, Status: lxcv1.LXCContainerStatus{
-			Retry: &lxcv1.RetryStatus{Attempts: 9, Reason: reason, LastFailureTime: ptr(metav1.NewTime(failed)), NextAttemptTime: ptr(metav1.NewTime(next))}}}
+			Retry: &lxcv1.RetryStatus{Attempts: 9, Reason: reason, LastFailureTime: &metav1.Time{Time: failed}, NextAttemptTime: &metav1.Time{Time: next}}}}
 	}
 	for _, tc := range []struct {
 		name     string
@@ -158,11 +158,11 @@ func TestReleaseByClusterEndsTheWaitOfAnOutageOnce(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := container("0b7e5c1a-uid", tc.reason)
-			releaseByCluster(c, tc.cluster)
+			ReleaseByCluster(c, tc.cluster)
 			got := c.Status.Retry.NextAttemptTime.Time
 			switch {
-			case tc.released && (got.Before(back) || !got.Before(back.Add(recoverySpread))):
-				t.Errorf("next attempt at %s, want within %s of the cluster's return at %s", got, recoverySpread, back)
+			case tc.released && (got.Before(back) || !got.Before(back.Add(RecoverySpread))):
+				t.Errorf("next attempt at %s, want within %s of the cluster's return at %s", got, RecoverySpread, back)
 			case !tc.released && !got.Equal(next):
 				t.Errorf("next attempt moved to %s, want it kept at %s", got, next)
 			}
@@ -175,7 +175,7 @@ func TestReleaseByClusterEndsTheWaitOfAnOutageOnce(t *testing.T) {
 	seconds := map[int64]bool{}
 	for i := range 50 {
 		c := container(fmt.Sprintf("uid-%d", i), lxcv1.UnreachableReason)
-		releaseByCluster(c, cluster(metav1.ConditionTrue, back))
+		ReleaseByCluster(c, cluster(metav1.ConditionTrue, back))
 		seconds[c.Status.Retry.NextAttemptTime.Unix()] = true
 	}
 	if len(seconds) < 10 {
@@ -191,13 +191,13 @@ func TestClusterBackOffStopsAtAMinute(t *testing.T) {
 	container := &lxcv1.LXCContainer{}
 	var clusterDelay, containerDelay time.Duration
 	for range 20 {
-		_, clusterDelay = countFailure(cluster, lxcv1.UnreachableReason, now)
-		_, containerDelay = countFailure(container, lxcv1.UnreachableReason, now)
+		_, clusterDelay = CountFailure(cluster, lxcv1.UnreachableReason, now)
+		_, containerDelay = CountFailure(container, lxcv1.UnreachableReason, now)
 	}
-	if clusterDelay < clusterRetryCap || clusterDelay > clusterRetryCap+time.Duration(retryJitter*float64(clusterRetryCap)) {
-		t.Errorf("cluster's wait after 20 failures %s, want %s plus jitter", clusterDelay, clusterRetryCap)
+	if clusterDelay < ClusterRetryCap || clusterDelay > ClusterRetryCap+time.Duration(RetryJitter*float64(ClusterRetryCap)) {
+		t.Errorf("cluster's wait after 20 failures %s, want %s plus jitter", clusterDelay, ClusterRetryCap)
 	}
-	if containerDelay < retryCap {
-		t.Errorf("container's wait after 20 failures %s, want the container cap %s", containerDelay, retryCap)
+	if containerDelay < RetryCap {
+		t.Errorf("container's wait after 20 failures %s, want the container cap %s", containerDelay, RetryCap)
 	}
 }

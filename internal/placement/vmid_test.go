@@ -1,6 +1,7 @@
-package controller
+package placement
 
 import (
+	"context"
 	"sync"
 	"testing"
 
@@ -20,7 +21,7 @@ func TestVMIDAllocatorHandsOutEachVMIDOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var a vmidAllocator
+	var a VMIDs
 	var mu sync.Mutex
 	seen := map[int]bool{}
 	var wg sync.WaitGroup
@@ -29,7 +30,7 @@ func TestVMIDAllocatorHandsOutEachVMIDOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 5 {
-				id, err := a.allocate(testCtx, "pve", px)
+				id, err := a.Allocate(context.Background(), "pve", px)
 				if err != nil {
 					t.Error(err)
 					return

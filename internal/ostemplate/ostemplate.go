@@ -1,4 +1,7 @@
-package controller
+// Package ostemplate resolves what an LXCTemplate's spec.osTemplate stands for on a node: a
+// volume id as it is, or a short form (debian-12-standard) as the newest version of that template
+// among the OS templates a ProxmoxCluster discovered. It reads status only and calls nothing.
+package ostemplate
 
 import (
 	"cmp"
@@ -8,26 +11,25 @@ import (
 	"unicode"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
-	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 )
 
-// isShortOSTemplate reports whether osTemplate is the short form (debian-12-standard) rather
+// IsShort reports whether osTemplate is the short form (debian-12-standard) rather
 // than a volume id, which always holds a colon.
-func isShortOSTemplate(osTemplate string) bool { return !strings.Contains(osTemplate, ":") }
+func IsShort(osTemplate string) bool { return !strings.Contains(osTemplate, ":") }
 
-// osTemplateWanted says what a short form or volid is looked for as, for messages.
-func osTemplateWanted(osTemplate string) string {
-	if isShortOSTemplate(osTemplate) {
+// Wanted says what a short form or volid is looked for as, for messages.
+func Wanted(osTemplate string) string {
+	if IsShort(osTemplate) {
 		return fmt.Sprintf("%s (a volume <storage>:vztmpl/%s_<version>_<arch>.tar.*)", osTemplate, osTemplate)
 	}
 	return osTemplate
 }
 
-// resolveOSTemplate returns the volume id osTemplate stands for on node among the cluster's
+// Resolve returns the volume id osTemplate stands for on node among the cluster's
 // discovered templates: a volid as it is, if the node has it; a short form as the newest
 // version of that template on the node's storages (ties broken by volid, so the choice is
 // stable). ok is false when the node has nothing that matches.
-func resolveOSTemplate(osTemplate string, templates []lxcv1.ClusterTemplate, node string) (volid string, ok bool) {
+func Resolve(osTemplate string, templates []lxcv1.ClusterTemplate, node string) (volid string, ok bool) {
 	var best *lxcv1.ClusterTemplate
 	bestVersion := ""
 	for i := range templates {
@@ -35,7 +37,7 @@ func resolveOSTemplate(osTemplate string, templates []lxcv1.ClusterTemplate, nod
 		if t.Node != node {
 			continue
 		}
-		if !isShortOSTemplate(osTemplate) {
+		if !IsShort(osTemplate) {
 			if t.VolID == osTemplate {
 				return t.VolID, true
 			}
@@ -55,36 +57,14 @@ func resolveOSTemplate(osTemplate string, templates []lxcv1.ClusterTemplate, nod
 	return best.VolID, true
 }
 
-// createOSTemplate is the volume a container on node is created from. A volid is passed to
+// ForCreate is the volume a container on node is created from. A volid is passed to
 // Proxmox as it is, which knows best whether the node has it (the cluster's list may be a sync
 // behind); a short form is resolved against the cluster's discovered templates.
-func createOSTemplate(osTemplate string, cluster *lxcv1.ProxmoxCluster, node string) (string, bool) {
-	if !isShortOSTemplate(osTemplate) {
+func ForCreate(osTemplate string, cluster *lxcv1.ProxmoxCluster, node string) (string, bool) {
+	if !IsShort(osTemplate) {
 		return osTemplate, true
 	}
-	return resolveOSTemplate(osTemplate, cluster.Status.Templates, node)
-}
-
-// osTemplateRefusal says why node cannot create a container from osTemplate: the storage of a
-// volid is missing there, or the cluster's discovery lists OS templates on the node but none
-// that osTemplate stands for. A short form is only ever found through that list.
-func osTemplateRefusal(osTemplate string, templates []lxcv1.ClusterTemplate, node string, storages []proxmox.Storage) string {
-	volid, found := resolveOSTemplate(osTemplate, templates, node)
-	missing := fmt.Sprintf("no OS template %s", osTemplateWanted(osTemplate))
-	if !found {
-		if isShortOSTemplate(osTemplate) {
-			return missing
-		}
-		volid = osTemplate
-	}
-	storage, _, _ := strings.Cut(volid, ":")
-	if why := storageRefusal(storages, storage, "vztmpl", 0); why != "" {
-		return why + " (for the OS template)"
-	}
-	if !found && slices.ContainsFunc(templates, func(t lxcv1.ClusterTemplate) bool { return t.Node == node }) {
-		return missing
-	}
-	return ""
+	return Resolve(osTemplate, cluster.Status.Templates, node)
 }
 
 // splitTemplateFile splits a volid like local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst
@@ -141,8 +121,8 @@ func leadingRun(s string) string {
 	return s[:i]
 }
 
-// resolvedOSTemplates lists what osTemplate stands for on each node of a cluster, by node name.
-func resolvedOSTemplates(osTemplate string, cluster *lxcv1.ProxmoxCluster) []lxcv1.ResolvedOSTemplate {
+// ResolvedOn lists what osTemplate stands for on each node of a cluster, by node name.
+func ResolvedOn(osTemplate string, cluster *lxcv1.ProxmoxCluster) []lxcv1.ResolvedOSTemplate {
 	var nodes []string
 	for _, t := range cluster.Status.Templates {
 		if !slices.Contains(nodes, t.Node) {
@@ -152,7 +132,7 @@ func resolvedOSTemplates(osTemplate string, cluster *lxcv1.ProxmoxCluster) []lxc
 	slices.Sort(nodes)
 	var out []lxcv1.ResolvedOSTemplate
 	for _, n := range nodes {
-		if volid, ok := resolveOSTemplate(osTemplate, cluster.Status.Templates, n); ok {
+		if volid, ok := Resolve(osTemplate, cluster.Status.Templates, n); ok {
 			out = append(out, lxcv1.ResolvedOSTemplate{Cluster: cluster.Name, Node: n, VolID: volid})
 		}
 	}

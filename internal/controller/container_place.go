@@ -1,0 +1,91 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	"templatemanager.dev/lxc-template-manager/internal/placement"
+	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+)
+
+// place picks the node and the VMID of a new container.
+func (r *LXCContainerReconciler) place(ctx context.Context, s *containerScope) error {
+	nodes, err := s.px.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	if node, ok, err := r.nodeOfVMID(ctx, s); err != nil || ok {
+		// A container that already exists at the requested VMID (one to adopt, or one found by
+		// its marker after a restore) is where it is.
+		if err == nil {
+			s.obj.Status.Node, s.obj.Status.VMID = node, *s.obj.Spec.VMID
+		}
+		return err
+	}
+	refusals, err := r.placementRefusals(ctx, s, nodes)
+	if err != nil {
+		return err
+	}
+	node, err := placement.PickNode(nodes, s.obj.Spec.Node, refusals)
+	if err != nil {
+		return err
+	}
+	vmid := 0
+	if s.obj.Spec.VMID != nil {
+		vmid = int(*s.obj.Spec.VMID)
+	} else {
+		vmid, err = r.vmids.Allocate(ctx, s.cluster.Name, s.px)
+		if err != nil {
+			return err
+		}
+	}
+	s.obj.Status.Node = node
+	s.obj.Status.VMID = int32(vmid)
+	return nil
+}
+
+// nodeOfVMID finds the node of an existing container at spec.vmid, from the cluster-wide list.
+func (r *LXCContainerReconciler) nodeOfVMID(ctx context.Context, s *containerScope) (string, bool, error) {
+	if s.obj.Spec.VMID == nil {
+		return "", false, nil
+	}
+	guests, err := s.px.Guests(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	for _, g := range guests {
+		if g.VMID == int(*s.obj.Spec.VMID) && (s.obj.Spec.Node == "" || g.Node == s.obj.Spec.Node) {
+			return g.Node, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// placementRefusals says, for each online node that cannot take the container, why: the
+// storage for its root disk is missing, inactive or too full, the OS template is not on the
+// node, or the node lacks the memory.
+func (r *LXCContainerReconciler) placementRefusals(ctx context.Context, s *containerScope, nodes []proxmox.Node) (map[string]string, error) {
+	d := s.desired
+	refusals := map[string]string{}
+	for _, n := range nodes {
+		if !n.Online() {
+			continue
+		}
+		if need := uint64(d.MemoryMiB) << 20; n.MaxMemory > 0 && n.FreeMemory < need {
+			refusals[n.Name] = fmt.Sprintf("%d MiB of memory free, the container needs %d MiB", n.FreeMemory>>20, d.MemoryMiB)
+			continue
+		}
+		storages, err := s.px.Storages(ctx, n.Name)
+		if err != nil {
+			return nil, err
+		}
+		if why := placement.StorageRefusal(storages, d.Storage, "rootdir", uint64(d.DiskGiB)<<30); why != "" {
+			refusals[n.Name] = why
+			continue
+		}
+		if why := placement.OSTemplateRefusal(d.OSTemplate, s.cluster.Status.Templates, n.Name, storages); why != "" {
+			refusals[n.Name] = why
+		}
+	}
+	return refusals, nil
+}

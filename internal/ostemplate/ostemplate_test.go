@@ -1,0 +1,53 @@
+package ostemplate
+
+import (
+	"testing"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+)
+
+func TestResolveOSTemplate(t *testing.T) {
+	templates := []lxcv1.ClusterTemplate{
+		{Node: "pve1", Storage: "local", VolID: "local:vztmpl/debian-12-standard_12.2-1_amd64.tar.zst"},
+		{Node: "pve1", Storage: "local", VolID: "local:vztmpl/debian-12-standard_12.10-1_amd64.tar.zst"},
+		{Node: "pve1", Storage: "nfs", VolID: "nfs:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"},
+		{Node: "pve1", Storage: "local", VolID: "local:vztmpl/debian-12-standard-extra_12.99-1_amd64.tar.zst"},
+		{Node: "pve2", Storage: "local", VolID: "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"},
+		{Node: "pve2", Storage: "local", VolID: "local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz"},
+	}
+	cases := []struct {
+		osTemplate, node, want string
+	}{
+		{"debian-12-standard", "pve1", "local:vztmpl/debian-12-standard_12.10-1_amd64.tar.zst"},
+		{"debian-12-standard", "pve2", "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"},
+		{"alpine-3.20-default", "pve2", "local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz"},
+		{"alpine-3.20-default", "pve1", ""},
+		{"debian-12", "pve1", ""},
+		{"nfs:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "pve1", "nfs:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"},
+		{"nfs:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "pve2", ""},
+	}
+	for _, tc := range cases {
+		got, ok := Resolve(tc.osTemplate, templates, tc.node)
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("Resolve(%s, %s) = %q, %v; want %q", tc.osTemplate, tc.node, got, ok, tc.want)
+		}
+	}
+}
+
+func TestCompareVersions(t *testing.T) {
+	ordered := []string{"12.2-1", "12.7-1", "12.7.1", "12.10-1", "13.0-1", "20240908"}
+	for i := range ordered {
+		for j := range ordered {
+			got := compareVersions(ordered[i], ordered[j])
+			want := 0
+			if i < j {
+				want = -1
+			} else if i > j {
+				want = 1
+			}
+			if got != want {
+				t.Errorf("compareVersions(%s, %s) = %d, want %d", ordered[i], ordered[j], got, want)
+			}
+		}
+	}
+}

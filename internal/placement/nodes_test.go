@@ -1,0 +1,106 @@
+package placement
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
+	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+)
+
+func TestPickNode(t *testing.T) {
+	nodes := []proxmox.Node{
+		{Name: "pve1", Status: "online", FreeMemory: 4 << 30},
+		{Name: "pve2", Status: "online", FreeMemory: 8 << 30},
+		{Name: "pve3", Status: "offline", FreeMemory: 64 << 30},
+		{Name: "pve4", Status: "online", FreeMemory: 8 << 30},
+	}
+	if got, err := PickNode(nodes, "", nil); err != nil || got != "pve2" {
+		t.Errorf("placement = %s, %v; want pve2 (most free memory among online, ties by name)", got, err)
+	}
+	if got, err := PickNode(nodes, "", map[string]string{"pve2": "no storage local-lvm"}); err != nil || got != "pve4" {
+		t.Errorf("placement = %s, %v; want pve4 (pve2 is refused)", got, err)
+	}
+	if got, err := PickNode(nodes, "pve1", nil); err != nil || got != "pve1" {
+		t.Errorf("requested node = %s, %v", got, err)
+	}
+	var wait *outcome.WaitError
+	if _, err := PickNode(nodes, "pve3", nil); !errors.As(err, &wait) || wait.Reason != lxcv1.NoNodeAvailableReason {
+		t.Errorf("an offline requested node: %v", err)
+	}
+	var stall *outcome.StallError
+	if _, err := PickNode(nodes, "pve9", nil); !errors.As(err, &stall) {
+		t.Errorf("an unknown node: %v", err)
+	}
+	if _, err := PickNode(nodes, "pve1", map[string]string{"pve1": "no OS template local:vztmpl/x.tar.zst"}); !errors.As(err, &stall) ||
+		!strings.Contains(stall.Error(), "node pve1 cannot take the container: no OS template") {
+		t.Errorf("a refused requested node: %v", err)
+	}
+	if _, err := PickNode(nodes[2:3], "", nil); !errors.As(err, &wait) {
+		t.Errorf("no online node: %v", err)
+	}
+	refused := map[string]string{"pve1": "storage local-lvm has 1 GiB free, the container needs 8 GiB", "pve2": "no storage local-lvm", "pve4": "3 MiB of memory free, the container needs 512 MiB"}
+	_, err := PickNode(nodes, "", refused)
+	if !errors.As(err, &stall) || stall.Reason != lxcv1.NoNodeAvailableReason {
+		t.Fatalf("every node refused: %v", err)
+	}
+	for node, why := range refused {
+		if !strings.Contains(stall.Error(), node+": "+why) {
+			t.Errorf("the stall does not say why %s was refused: %s", node, stall.Error())
+		}
+	}
+}
+
+func TestStorageRefusal(t *testing.T) {
+	storages := []proxmox.Storage{
+		{Name: "local", Content: []string{"vztmpl", "iso"}, Active: true, Enabled: true},
+		{Name: "local-lvm", Content: []string{"rootdir", "images"}, Active: true, Enabled: true, Total: 100 << 30, Avail: 5 << 30},
+		{Name: "nfs", Content: []string{"rootdir"}, Active: false, Enabled: true},
+	}
+	for _, c := range []struct {
+		name, content string
+		size          uint64
+		want          string
+	}{
+		{"local-lvm", "rootdir", 4 << 30, ""},
+		{"local-lvm", "rootdir", 8 << 30, "storage local-lvm has 5 GiB free, the container needs 8 GiB"},
+		{"local", "vztmpl", 0, ""},
+		{"local", "rootdir", 1 << 30, "storage local does not hold rootdir content"},
+		{"nfs", "rootdir", 1 << 30, "storage nfs is not active"},
+		{"ceph", "rootdir", 1 << 30, "no storage ceph"},
+	} {
+		if got := StorageRefusal(storages, c.name, c.content, c.size); got != c.want {
+			t.Errorf("StorageRefusal(%s, %s, %d) = %q, want %q", c.name, c.content, c.size, got, c.want)
+		}
+	}
+}
+
+func TestOSTemplateRefusal(t *testing.T) {
+	templates := []lxcv1.ClusterTemplate{
+		{Node: "pve1", Storage: "nfs", VolID: "nfs:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"},
+		{Node: "pve2", Storage: "local", VolID: "local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz"},
+	}
+	local := []proxmox.Storage{{Name: "local", Content: []string{"vztmpl"}, Active: true, Enabled: true}}
+	withNFS := append([]proxmox.Storage{{Name: "nfs", Content: []string{"vztmpl"}, Active: true, Enabled: true}}, local...)
+	cases := []struct {
+		osTemplate, node string
+		storages         []proxmox.Storage
+		want             string
+	}{
+		{"debian-12-standard", "pve1", withNFS, ""},
+		{"debian-12-standard", "pve1", local, "no storage nfs (for the OS template)"},
+		{"debian-12-standard", "pve2", withNFS, "no OS template debian-12-standard (a volume <storage>:vztmpl/debian-12-standard_<version>_<arch>.tar.*)"},
+		{"debian-12-standard", "pve3", withNFS, "no OS template debian-12-standard (a volume <storage>:vztmpl/debian-12-standard_<version>_<arch>.tar.*)"},
+		{"local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "pve2", withNFS, "no OS template local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"},
+		// A node the discovery has not listed yet is left to Proxmox for a volid.
+		{"local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "pve3", withNFS, ""},
+		{"backup:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "pve3", withNFS, "no storage backup (for the OS template)"},
+	}
+	for _, tc := range cases {
+		if got := OSTemplateRefusal(tc.osTemplate, templates, tc.node, tc.storages); got != tc.want {
+			t.Errorf("OSTemplateRefusal(%s, %s) = %q, want %q", tc.osTemplate, tc.node, got, tc.want)
+		}
+	}
+}
