@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/desired"
 	"templatemanager.dev/lxc-template-manager/internal/ostemplate"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
@@ -28,7 +29,7 @@ func (r *LXCContainerReconciler) reconcileCreate(ctx context.Context, s *contain
 	exists := func() string { return fmt.Sprintf("CT %d exists on node %s", st.VMID, st.Node) }
 	if st.VMID != 0 {
 		out.view.guest = r.settledGuest(ctx, s)
-		if out.view.guest != nil && st.AppliedConfigHash == s.desired.configHash() {
+		if out.view.guest != nil && st.AppliedConfigHash == s.desired.ConfigHash() {
 			// Nothing in the spec changed since it was applied: what cannot change in place has not.
 			return out, exists(), nil
 		}
@@ -177,7 +178,7 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 		Features: proxmox.Features{
 			Nesting: d.Features.Nesting, Keyctl: d.Features.Keyctl, Fuse: d.Features.Fuse,
 		},
-		Nets:          []proxmox.NetConfig{netConfig(d.Network)},
+		Nets:          []proxmox.NetConfig{desired.NetConfig(d.Network)},
 		Nameservers:   d.Network.Nameservers,
 		Password:      password,
 		SSHPublicKeys: keys,
@@ -199,18 +200,6 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 	r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, lxcv1.CreatingReason, "Create",
 		"Creating CT %d on node %s from %s", st.VMID, st.Node, volid)
 	return outcome.Wait(r.taskPoll(), lxcv1.CreatingReason, "creating CT %d on %s", st.VMID, st.Node)
-}
-
-// netConfig turns the merged network into net0.
-func netConfig(n lxcv1.Network) proxmox.NetConfig {
-	nc := proxmox.NetConfig{Name: "eth0", Bridge: n.Bridge, IP: n.IPv4, Type: "veth"}
-	if n.IPv4 != "dhcp" {
-		nc.Gateway = n.Gateway
-	}
-	if n.VLANTag != nil {
-		nc.Tag = int(*n.VLANTag)
-	}
-	return nc
 }
 
 // forgetProvisioning clears what status knows of a container's inside, before a container is

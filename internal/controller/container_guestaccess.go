@@ -15,6 +15,7 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/configmanager"
+	"templatemanager.dev/lxc-template-manager/internal/desired"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
 )
@@ -109,7 +110,7 @@ func (r *LXCContainerReconciler) reconcileRootPassword(ctx context.Context, s *c
 	}
 	secret := &corev1.Secret{}
 	if err := r.APIReader.Get(ctx, nn, secret); err != nil {
-		return notFoundAsWait(err, "Secret", ref.Name)
+		return desired.NotFoundAsWait(err, "Secret", ref.Name)
 	}
 	if st.RootPasswordVersion == secret.ResourceVersion && st.RootPasswordSecretRef != nil && *st.RootPasswordSecretRef == *ref {
 		return nil

@@ -8,6 +8,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"templatemanager.dev/lxc-template-manager/internal/desired"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
 )
 
@@ -48,7 +49,7 @@ func (r *LXCContainerReconciler) resolve(ctx context.Context, s *containerScope)
 	if len(missing) > 0 {
 		return outcome.Wait(outcome.DependencyRetry, lxcv1.DependencyNotReadyReason, "%s", missingBuckets(missing))
 	}
-	s.desired, err = buildDesired(ctx, resolver{reader: r.APIReader, namespace: obj.Namespace, redactor: s.redactor}, obj, tmpl, buckets)
+	s.desired, err = desired.Build(ctx, desired.Resolver{Reader: r.APIReader, Namespace: obj.Namespace, Redactor: s.redactor}, obj, tmpl, buckets)
 	if err != nil {
 		return err
 	}

@@ -5,15 +5,11 @@ import (
 
 	"context"
 	"crypto/rand"
-	"fmt"
 	"math/big"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"templatemanager.dev/lxc-template-manager/internal/desired"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
+	"templatemanager.dev/lxc-template-manager/internal/ownedsecret"
 )
 
 // rootPasswordKey is the key of the generated root password Secret.
@@ -28,7 +24,7 @@ const passwordAlphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456
 // the Secret <name>-root-password owned by the container. Only the reference reaches status.
 func (r *LXCContainerReconciler) rootPassword(ctx context.Context, obj *lxcv1.LXCContainer) (string, error) {
 	if ref := obj.Spec.RootPasswordSecretRef; ref != nil {
-		v, err := resolver{reader: r.APIReader, namespace: obj.Namespace}.key(ctx, true, ref.Name, ref.Key)
+		v, err := desired.Resolver{Reader: r.APIReader, Namespace: obj.Namespace}.Key(ctx, true, ref.Name, ref.Key)
 		if err != nil {
 			return "", err
 		}
@@ -36,28 +32,12 @@ func (r *LXCContainerReconciler) rootPassword(ctx context.Context, obj *lxcv1.LX
 		return string(v), nil
 	}
 	name := obj.Name + "-root-password"
-	secret := &corev1.Secret{}
-	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: name}, secret)
-	switch {
-	case apierrors.IsNotFound(err):
+	secret, err := r.ownedSecrets().Create(ctx, obj, name, func() (map[string][]byte, error) {
 		password, err := generatePassword(rootPasswordLength)
-		if err != nil {
-			return "", err
-		}
-		secret = &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: obj.Namespace,
-				Labels: map[string]string{"app.kubernetes.io/managed-by": "lxc-template-manager"}},
-			Type: corev1.SecretTypeOpaque,
-			Data: map[string][]byte{rootPasswordKey: []byte(password)},
-		}
-		if err := controllerutil.SetControllerReference(obj, secret, r.Scheme()); err != nil {
-			return "", err
-		}
-		if err := r.Create(ctx, secret); err != nil {
-			return "", fmt.Errorf("creating Secret %s: %w", name, err)
-		}
-	case err != nil:
-		return "", fmt.Errorf("reading Secret %s: %w", name, err)
+		return map[string][]byte{rootPasswordKey: []byte(password)}, err
+	})
+	if err != nil {
+		return "", err
 	}
 	password := string(secret.Data[rootPasswordKey])
 	if password == "" {
@@ -78,4 +58,9 @@ func generatePassword(n int) (string, error) {
 		b[i] = passwordAlphabet[k.Int64()]
 	}
 	return string(b), nil
+}
+
+// ownedSecrets writes the Secrets a container owns.
+func (r *LXCContainerReconciler) ownedSecrets() ownedsecret.Writer {
+	return ownedsecret.Writer{Client: r.Client, Reader: r.APIReader}
 }

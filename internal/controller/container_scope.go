@@ -4,6 +4,7 @@ import (
 	"context"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/desired"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 	"templatemanager.dev/lxc-template-manager/internal/redact"
@@ -18,7 +19,7 @@ type containerScope struct {
 	template *lxcv1.LXCTemplate
 	cluster  *lxcv1.ProxmoxCluster
 	px       proxmox.Client
-	desired  *desiredContainer
+	desired  *desired.Container
 	patcher  *outcome.Patcher
 	// requested says a user asked for this reconcile through the reconcile-requested-at
 	// annotation: failed runs are retried and services discovered afresh.

@@ -13,6 +13,7 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/configmanager"
+	"templatemanager.dev/lxc-template-manager/internal/desired"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
 )
@@ -72,58 +73,77 @@ func (r *LXCContainerReconciler) reconcileScripts(ctx context.Context, s *contai
 		if err != nil {
 			return out, "", err
 		}
-		spec := ssh.RunSpec{ID: rn.id, Script: rn.script, Env: rn.env, Timeout: rn.timeout}
-		rs, err := sess.StartRun(ctx, spec)
-		if err == nil && retry && rs.State == ssh.RunFinished && rs.ExitCode != 0 {
-			retry = false
-			if err = sess.RemoveRun(ctx, rn.id); err == nil {
-				rs, err = sess.StartRun(ctx, spec)
-			}
-		}
+		rs, err := r.startRun(ctx, s, sess, rn, &retry)
 		if err != nil {
 			return out, "", err
 		}
-		if rs.State == ssh.RunRunning || rs.State == ssh.RunFinished {
-			// StartRun reports what is there; read the tail of the output as well.
-			if rs, err = sess.InspectRun(ctx, rn.id, scriptTailLines); err != nil {
-				return out, "", err
-			}
-		}
-		// Scripts see the container's Secrets in their environment and may print them.
-		rs.OutputTail = s.redactor.String(rs.OutputTail)
-		r.recordRun(rn, rs)
-		switch rs.State {
-		case ssh.RunRunning:
-			if st.Operation != string(rn.id) {
-				r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.ScriptRunningReason, "RunScript", "Running %s", rn.label)
-			}
-			st.Operation = string(rn.id)
-			return out, "", outcome.Wait(r.taskPoll(), lxcv1.ScriptRunningReason, "running %s", rn.label)
-		case ssh.RunFinished:
-			st.Operation = ""
-			r.Metrics.observeScript(rn, rs)
-			if rs.ExitCode != 0 {
-				err := scriptFailed(rn)
-				if rn.status == nil {
-					err = outcome.Stall(lxcv1.PackagesFailedReason, "%s exited %d; last output:\n%s", rn.label, rs.ExitCode, tail(rs.OutputTail, 8))
-				}
-				// The Ready condition's transition reports it as a Warning event.
-				return out, "", err
-			}
-			if rn.status == nil && (i+1 == len(runs) || runs[i+1].status != nil) {
-				st.PackagesHash = rn.packagesHash
-			}
-		default:
-			// The run was lost (the container rebooted under it): start it afresh.
-			st.Operation = ""
-			if err := sess.RemoveRun(ctx, rn.id); err != nil {
-				return out, "", err
-			}
-			return out, "", outcome.Wait(time.Second, lxcv1.ScriptRunningReason, "%s was interrupted (%s); starting it again", rn.label, rs.Detail)
+		if err := r.followRun(ctx, s, sess, runs, i, rs); err != nil {
+			return out, "", err
 		}
 	}
 	st.Operation = ""
-	return out, fmt.Sprintf("%d packages installed, %d scripts completed", countPackages(s.desired.Packages), len(s.desired.Scripts)), nil
+	return out, fmt.Sprintf("%d packages installed, %d scripts completed", desired.CountPackages(s.desired.Packages), len(s.desired.Scripts)), nil
+}
+
+// startRun starts a run, or finds it running or finished, and records what it shows. A failed
+// run that may be retried (retry) is removed and started afresh, once per reconcile.
+func (r *LXCContainerReconciler) startRun(ctx context.Context, s *containerScope, sess ssh.Session, rn *run, retry *bool) (ssh.RunStatus, error) {
+	spec := ssh.RunSpec{ID: rn.id, Script: rn.script, Env: rn.env, Timeout: rn.timeout}
+	rs, err := sess.StartRun(ctx, spec)
+	if err == nil && *retry && rs.State == ssh.RunFinished && rs.ExitCode != 0 {
+		*retry = false
+		if err = sess.RemoveRun(ctx, rn.id); err == nil {
+			rs, err = sess.StartRun(ctx, spec)
+		}
+	}
+	if err != nil {
+		return rs, err
+	}
+	if rs.State == ssh.RunRunning || rs.State == ssh.RunFinished {
+		// StartRun reports what is there; read the tail of the output as well.
+		if rs, err = sess.InspectRun(ctx, rn.id, scriptTailLines); err != nil {
+			return rs, err
+		}
+	}
+	// Scripts see the container's Secrets in their environment and may print them.
+	rs.OutputTail = s.redactor.String(rs.OutputTail)
+	r.recordRun(rn, rs)
+	return rs, nil
+}
+
+// followRun acts on the state of runs[i]: a running one is polled again, a finished one that
+// failed ends the phase, a lost one is started afresh. It returns nil when the run succeeded.
+func (r *LXCContainerReconciler) followRun(ctx context.Context, s *containerScope, sess ssh.Session, runs []run, i int, rs ssh.RunStatus) error {
+	st, rn := &s.obj.Status, &runs[i]
+	switch rs.State {
+	case ssh.RunRunning:
+		if st.Operation != string(rn.id) {
+			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.ScriptRunningReason, "RunScript", "Running %s", rn.label)
+		}
+		st.Operation = string(rn.id)
+		return outcome.Wait(r.taskPoll(), lxcv1.ScriptRunningReason, "running %s", rn.label)
+	case ssh.RunFinished:
+		st.Operation = ""
+		r.Metrics.observeScript(rn, rs)
+		if rs.ExitCode != 0 {
+			// The Ready condition's transition reports it as a Warning event.
+			if rn.status == nil {
+				return outcome.Stall(lxcv1.PackagesFailedReason, "%s exited %d; last output:\n%s", rn.label, rs.ExitCode, tail(rs.OutputTail, 8))
+			}
+			return scriptFailed(rn)
+		}
+		if rn.status == nil && (i+1 == len(runs) || runs[i+1].status != nil) {
+			st.PackagesHash = rn.packagesHash
+		}
+		return nil
+	default:
+		// The run was lost (the container rebooted under it): start it afresh.
+		st.Operation = ""
+		if err := sess.RemoveRun(ctx, rn.id); err != nil {
+			return err
+		}
+		return outcome.Wait(time.Second, lxcv1.ScriptRunningReason, "%s was interrupted (%s); starting it again", rn.label, rs.Detail)
+	}
 }
 
 // plannedRuns lists the runs of the phase in order and aligns status.scripts with the template's
@@ -140,7 +160,7 @@ func (r *LXCContainerReconciler) plannedRuns(s *containerScope) ([]run, error) {
 		if err != nil {
 			return nil, outcome.Stall(lxcv1.InvalidSpecReason, "packages for %s: %v", p.Manager, err)
 		}
-		h := contentHash(script)
+		h := desired.ContentHash(script)
 		pkgHashes = append(pkgHashes, h)
 		runs = append(runs, run{
 			id: ssh.MakeRunID("packages", string(p.Manager), h[:12]), label: fmt.Sprintf("package install (%s)", p.Manager),
@@ -148,7 +168,7 @@ func (r *LXCContainerReconciler) plannedRuns(s *containerScope) ([]run, error) {
 		})
 	}
 
-	if packagesHash := contentHash([]byte(strings.Join(pkgHashes, ","))); s.obj.Status.PackagesHash == packagesHash {
+	if packagesHash := desired.ContentHash([]byte(strings.Join(pkgHashes, ","))); s.obj.Status.PackagesHash == packagesHash {
 		// Installed before: package managers are not asked again.
 		runs = nil
 	} else {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -10,14 +11,13 @@ import (
 
 	"github.com/fluxcd/pkg/runtime/conditions"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/discovery"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
+	"templatemanager.dev/lxc-template-manager/internal/ownedsecret"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
 )
 
@@ -109,34 +109,12 @@ func (r *LXCContainerReconciler) writeCredentials(ctx context.Context, s *contai
 	if len(data) == 0 && s.obj.Status.CredentialsSecretRef == nil {
 		return nil
 	}
-	secret := &corev1.Secret{}
-	getErr := r.APIReader.Get(ctx, types.NamespacedName{Namespace: s.obj.Namespace, Name: name}, secret)
-	switch {
-	case apierrors.IsNotFound(getErr):
-		secret = &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.obj.Namespace,
-				Labels: map[string]string{"app.kubernetes.io/managed-by": "lxc-template-manager"}},
-			Type: corev1.SecretTypeOpaque,
-			Data: data,
-		}
-		if err := controllerutil.SetControllerReference(s.obj, secret, r.Scheme()); err != nil {
-			return err
-		}
-		if err := r.Create(ctx, secret); err != nil {
-			return fmt.Errorf("creating Secret %s: %w", name, err)
-		}
-	case getErr != nil:
-		return fmt.Errorf("reading Secret %s: %w", name, getErr)
-	default:
-		if !metav1.IsControlledBy(secret, s.obj) {
-			return outcome.Stall(lxcv1.InvalidSpecReason, "Secret %s exists and is not owned by this LXCContainer", name)
-		}
-		if !equalData(secret.Data, data) {
-			secret.Data = data
-			if err := r.Update(ctx, secret); err != nil {
-				return fmt.Errorf("updating Secret %s: %w", name, err)
-			}
-		}
+	err = r.ownedSecrets().Apply(ctx, s.obj, name, data)
+	if errors.Is(err, ownedsecret.ErrNotOwned) {
+		return outcome.Stall(lxcv1.InvalidSpecReason, "Secret %s exists and is not owned by this LXCContainer", name)
+	}
+	if err != nil {
+		return err
 	}
 	s.obj.Status.CredentialsSecretRef = &lxcv1.LocalObjectReference{Name: name}
 	return nil
@@ -153,18 +131,6 @@ func (r *LXCContainerReconciler) credentialsSecretExists(ctx context.Context, s 
 	meta := &metav1.PartialObjectMetadata{}
 	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 	return r.Get(ctx, types.NamespacedName{Namespace: s.obj.Namespace, Name: ref.Name}, meta) == nil
-}
-
-func equalData(a, b map[string][]byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || string(v) != string(w) {
-			return false
-		}
-	}
-	return true
 }
 
 // discoveryKey changes whenever what runs in the container may have changed.

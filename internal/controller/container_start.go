@@ -127,7 +127,7 @@ func (r *LXCContainerReconciler) isRunning(ctx context.Context, s *containerScop
 // address returns eth0's IPv4 address.
 func (r *LXCContainerReconciler) address(ctx context.Context, s *containerScope, view *proxmoxView) (string, error) {
 	if !s.desired.DHCP() {
-		return s.desired.staticAddress(), nil
+		return s.desired.StaticAddress(), nil
 	}
 	uid, known := s.obj.UID, s.obj.Status.IPAddress
 	if view.guest != nil && known != "" && r.lastAddress.fresh(uid, known, r.fullCheck()) && !restartedSince(view.guest, r.lastAddress.age(uid)) {

@@ -2,13 +2,10 @@ package controller
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/desired"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 )
@@ -25,82 +23,6 @@ import (
 // network, mount points) made outside the controller are found within this period.
 const DefaultFullCheck = time.Hour
 
-// setting is one Proxmox option the spec decides.
-type setting struct {
-	key   string // Proxmox option
-	field string // what the spec calls it, for Events and conditions
-	want  string // Proxmox text; empty means unset
-	same  func(have string) bool
-}
-
-// settings lists the options the controller keeps as the spec says, given the container's
-// configuration (the MAC address and interface name of net0 are the container's own).
-func (d *desiredContainer) settings(have proxmox.ContainerConfig) []setting {
-	text := func(want string) func(string) bool { return func(h string) bool { return h == want } }
-	flag := func(on bool) string {
-		if on {
-			return "1"
-		}
-		return ""
-	}
-	flagSame := func(on bool) func(string) bool {
-		return func(h string) bool { return (h == "1") == on }
-	}
-	intText := func(n int) string { return strconv.Itoa(n) }
-
-	features := proxmox.Features{Nesting: d.Features.Nesting, Keyctl: d.Features.Keyctl, Fuse: d.Features.Fuse}
-	net := netConfig(d.Network)
-	if cur, ok := have.Nets[0]; ok {
-		net.HWAddr = cur.HWAddr
-		if cur.Name != "" {
-			net.Name = cur.Name
-		}
-	}
-	tags, _ := proxmox.FormatTags(d.Tags)
-	return []setting{
-		{"hostname", "hostname", d.Hostname, text(d.Hostname)},
-		{"cores", "resources.cores", intText(d.Cores), text(intText(d.Cores))},
-		{"memory", "resources.memoryMiB", intText(d.MemoryMiB), text(intText(d.MemoryMiB))},
-		{"swap", "resources.swapMiB", intText(d.SwapMiB), text(intText(d.SwapMiB))},
-		{"features", "features", features.String(), func(h string) bool {
-			f, err := proxmox.ParseFeatures(h)
-			return err == nil && f.Nesting == features.Nesting && f.Keyctl == features.Keyctl && f.Fuse == features.Fuse
-		}},
-		{"net0", "network", net.String(), func(h string) bool {
-			n, err := proxmox.ParseNetConfig(h)
-			return err == nil && n.Bridge == net.Bridge && n.IP == net.IP && n.Gateway == net.Gateway && n.Tag == net.Tag
-		}},
-		{"nameserver", "network.nameservers", strings.Join(d.Network.Nameservers, " "), func(h string) bool {
-			return slices.Equal(strings.Fields(h), d.Network.Nameservers) || (len(d.Network.Nameservers) == 0 && h == "")
-		}},
-		{"searchdomain", "network.searchDomains", strings.Join(d.Network.SearchDomains, " "), func(h string) bool {
-			return slices.Equal(strings.Fields(h), d.Network.SearchDomains) || (len(d.Network.SearchDomains) == 0 && h == "")
-		}},
-		{"tags", "tags", tags, func(h string) bool {
-			have := proxmox.ParseTags(h)
-			slices.Sort(have)
-			return slices.Equal(have, d.Tags)
-		}},
-		{"onboot", "onBoot", flag(d.OnBoot), flagSame(d.OnBoot)},
-		{"startup", "startup", d.Startup, text(d.Startup)},
-		{"protection", "protection", flag(d.Protection), flagSame(d.Protection)},
-	}
-}
-
-// configHash identifies everything applyConfig converges; it changes with the spec, the
-// template and the buckets' effect on them.
-func (d *desiredContainer) configHash() string {
-	h := sha256.New()
-	for _, st := range d.settings(proxmox.ContainerConfig{}) {
-		fmt.Fprintf(h, "%s=%s\x00", st.key, st.want)
-	}
-	for _, m := range d.MountPoints {
-		fmt.Fprintf(h, "mp%d=%s:%d,%s,%t\x00", m.Index, m.Storage, m.SizeGiB, m.Path, m.Backup)
-	}
-	fmt.Fprintf(h, "disk=%d\x00storage=%s\x00unprivileged=%t\x00os=%s\x00", d.DiskGiB, d.Storage, d.Unprivileged, d.OSTemplate)
-	return hex.EncodeToString(h.Sum(nil))[:16]
-}
-
 // applyConfig keeps the Proxmox container's configuration as the spec says. It costs nothing
 // while the spec is unchanged, the cluster-wide list shows no drift and the container's slow
 // full check is not due; otherwise it reads the configuration with its pending changes, writes
@@ -108,8 +30,8 @@ func (d *desiredContainer) configHash() string {
 // and restarts a running container whose changes Proxmox applies only at a start.
 func (r *LXCContainerReconciler) applyConfig(ctx context.Context, s *containerScope, view *proxmoxView) error {
 	st := &s.obj.Status
-	want := s.desired.configHash()
-	drift := drifted(view.guest, s.desired)
+	want := s.desired.ConfigHash()
+	drift := desired.Drift(view.guest, s.desired)
 	r.lastFullCheck.spread(s.obj.UID, r.fullCheck())
 	fullCheckDue := !r.lastFullCheck.fresh(s.obj.UID, "", r.fullCheck())
 	if st.AppliedConfigHash == want && len(drift) == 0 && len(st.RestartPending) == 0 && !fullCheckDue {
@@ -120,7 +42,7 @@ func (r *LXCContainerReconciler) applyConfig(ctx context.Context, s *containerSc
 		return err
 	}
 	r.lastFullCheck.mark(s.obj.UID, "")
-	update, fields := configChanges(s.desired, pc.Next)
+	update, fields := desired.Changes(s.desired, pc.Next)
 	running, err := r.isRunning(ctx, s, view)
 	if err != nil {
 		return err
@@ -184,88 +106,6 @@ func (r *LXCContainerReconciler) applyConfig(ctx context.Context, s *containerSc
 	}
 	st.AppliedConfigHash = want
 	return nil
-}
-
-// configChanges is the update that makes next (the configuration with its pending changes) what
-// the spec says, and the spec fields it changes. Sizes are left to growDisks.
-func configChanges(d *desiredContainer, next proxmox.ContainerConfig) (proxmox.ConfigUpdate, []string) {
-	u := proxmox.ConfigUpdate{Set: map[string]string{}}
-	var fields []string
-	for _, st := range d.settings(next) {
-		if st.same(next.Raw[st.key]) {
-			continue
-		}
-		if st.want == "" {
-			u.Delete = append(u.Delete, st.key)
-		} else {
-			u.Set[st.key] = st.want
-		}
-		fields = append(fields, st.field)
-	}
-	wanted := map[int]bool{}
-	for _, m := range d.MountPoints {
-		i := int(m.Index)
-		wanted[i] = true
-		key := fmt.Sprintf("mp%d", i)
-		field := fmt.Sprintf("mountPoints[%d]", i)
-		have, ok := next.MountPoints[i]
-		if !ok {
-			u.Set[key] = mountText(fmt.Sprintf("%s:%d", m.Storage, m.SizeGiB), "", m)
-			fields = append(fields, field)
-			continue
-		}
-		if have.Options["mp"] != m.Path || (have.Options["backup"] == "1") != m.Backup {
-			u.Set[key] = mountText(have.Volume, have.Size, m)
-			fields = append(fields, field)
-		}
-	}
-	for i := range next.MountPoints {
-		if !wanted[i] {
-			u.Delete = append(u.Delete, fmt.Sprintf("mp%d", i))
-			fields = append(fields, fmt.Sprintf("mountPoints[%d] (removed; its volume stays, unused)", i))
-		}
-	}
-	slices.Sort(u.Delete)
-	return u, fields
-}
-
-func mountText(volume, size string, m lxcv1.MountPoint) string {
-	s := volume + ",mp=" + m.Path
-	if size != "" {
-		s += ",size=" + size
-	}
-	if m.Backup {
-		s += ",backup=1"
-	}
-	return s
-}
-
-// drifted names what the cluster-wide resource list shows differing from the spec: changes
-// made outside the controller (the Proxmox UI, pct, the API), noticed without a request of
-// their own.
-func drifted(g *proxmox.Guest, d *desiredContainer) []string {
-	if g == nil {
-		return nil
-	}
-	var fields []string
-	if g.MaxMemory > 0 && g.MaxMemory != uint64(d.MemoryMiB)<<20 {
-		fields = append(fields, "memory")
-	}
-	if g.CPUs > 0 && d.Cores > 0 && int(g.CPUs) != d.Cores {
-		fields = append(fields, "cores")
-	}
-	if g.MaxDisk > 0 && g.MaxDisk != uint64(d.DiskGiB)<<30 {
-		fields = append(fields, "disk")
-	}
-	if g.Name != "" && g.Name != d.Hostname {
-		fields = append(fields, "hostname")
-	}
-	tags := slices.Clone(g.Tags)
-	slices.Sort(tags)
-	if g.Tags != nil && !slices.Equal(tags, d.Tags) {
-		fields = append(fields, "tags")
-	}
-	return fields
 }
 
 // growDisks grows the root disk and the mount points to the sizes asked, one resize task at a

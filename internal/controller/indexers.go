@@ -7,6 +7,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/desired"
 )
 
 // Field indexes: each names, for an object, the objects it references, so a change to the
@@ -26,7 +27,7 @@ const (
 )
 
 // contentRef is the index key of a referenced Secret or ConfigMap.
-func contentRef(secret bool, name string) string { return kindName(secret) + "/" + name }
+func contentRef(secret bool, name string) string { return desired.KindName(secret) + "/" + name }
 
 func templateContentRefs(t *lxcv1.LXCTemplate) []string {
 	var refs []string

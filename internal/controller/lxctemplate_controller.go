@@ -24,6 +24,7 @@ import (
 	"github.com/fluxcd/pkg/runtime/conditions"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/desired"
 	"templatemanager.dev/lxc-template-manager/internal/ostemplate"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
 )
@@ -50,7 +51,7 @@ func (r *LXCTemplateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 
 	err = r.reconcile(ctx, tmpl)
 	msg := fmt.Sprintf("%d packages resolved, OS template available, used by %d containers",
-		countPackages(tmpl.Status.ResolvedPackages), tmpl.Status.UsedBy)
+		desired.CountPackages(tmpl.Status.ResolvedPackages), tmpl.Status.UsedBy)
 	return outcome.Summarize(tmpl, msg, err, 0)
 }
 
@@ -72,7 +73,7 @@ func (r *LXCTemplateReconciler) reconcile(ctx context.Context, tmpl *lxcv1.LXCTe
 		tmpl.Status.ResolvedPackages = nil
 		return outcome.Wait(outcome.DependencyRetry, lxcv1.PackageBucketNotFoundReason, "%s", missingBuckets(missing))
 	}
-	tmpl.Status.ResolvedPackages = resolvePackages(buckets, tmpl.Spec.Packages)
+	tmpl.Status.ResolvedPackages = desired.ResolvePackages(buckets, tmpl.Spec.Packages)
 	if missing, err := r.missingContent(ctx, tmpl); err != nil {
 		return err
 	} else if len(missing) > 0 {

@@ -36,7 +36,8 @@ type ConnectingError struct {
 }
 
 func (e *ConnectingError) Error() string {
-	return fmt.Sprintf("connecting to %s over SSH (for %s)", e.Address, time.Since(e.Since).Round(time.Second))
+	// The start, not the time spent, so that the message stays the same while the dial lasts.
+	return fmt.Sprintf("connecting to %s over SSH since %s", e.Address, e.Since.UTC().Format(time.RFC3339))
 }
 
 // ErrConnecting matches every *ConnectingError with errors.Is.

@@ -1,10 +1,9 @@
-package controller
+package desired
 
 import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
@@ -19,8 +18,8 @@ func parsedConfig(t *testing.T, raw map[string]string) proxmox.ContainerConfig {
 	return cfg
 }
 
-func liveDesired() *desiredContainer {
-	return &desiredContainer{
+func liveDesired() *Container {
+	return &Container{
 		Hostname: "web", Cores: 1, MemoryMiB: 512, SwapMiB: 512, DiskGiB: 4, Storage: "local-lvm", Unprivileged: true,
 		Features: lxcv1.Features{Nesting: true},
 		Network:  lxcv1.Network{Bridge: "vmbr0", IPv4: "dhcp"},
@@ -38,7 +37,7 @@ func liveConfig() map[string]string {
 
 // TestConfigChangesNone: a container as the spec says needs no write.
 func TestConfigChangesNone(t *testing.T) {
-	u, fields := configChanges(liveDesired(), parsedConfig(t, liveConfig()))
+	u, fields := Changes(liveDesired(), parsedConfig(t, liveConfig()))
 	if len(fields) != 0 || len(u.Set) != 0 || len(u.Delete) != 0 {
 		t.Errorf("changes for a container as specified: %v %v %v", fields, u.Set, u.Delete)
 	}
@@ -55,7 +54,7 @@ func TestConfigChangesEveryField(t *testing.T) {
 	d.Network.VLANTag = ptr(int32(7))
 	d.OnBoot, d.Protection, d.Startup = false, true, "order=2"
 	d.MountPoints = []lxcv1.MountPoint{{Index: 0, Path: "/srv/data", SizeGiB: 2, Storage: "local-lvm"}}
-	u, fields := configChanges(d, parsedConfig(t, liveConfig()))
+	u, fields := Changes(d, parsedConfig(t, liveConfig()))
 	want := map[string]string{
 		"hostname": "renamed", "cores": "2", "memory": "1024", "nameserver": "169.254.0.53", "searchdomain": "example.test",
 		"protection": "1", "startup": "order=2", "mp0": "local-lvm:2,mp=/srv/data",
@@ -87,7 +86,7 @@ func TestConfigChangesMountPoints(t *testing.T) {
 	raw := liveConfig()
 	raw["mp0"] = "local-lvm:vm-100-disk-1,mp=/srv/data,size=2G"
 	raw["mp1"] = "local-lvm:vm-100-disk-2,mp=/srv/old,size=1G"
-	u, _ := configChanges(d, parsedConfig(t, raw))
+	u, _ := Changes(d, parsedConfig(t, raw))
 	if u.Set["mp0"] != "local-lvm:vm-100-disk-1,mp=/srv/moved,size=2G" {
 		t.Errorf("mp0 = %q", u.Set["mp0"])
 	}
@@ -100,54 +99,13 @@ func TestConfigChangesMountPoints(t *testing.T) {
 func TestDrifted(t *testing.T) {
 	d := liveDesired()
 	g := &proxmox.Guest{Name: "web", MaxMemory: 512 << 20, CPUs: 1, MaxDisk: 4 << 30, Tags: []string{"web", "lxctm"}}
-	if f := drifted(g, d); len(f) != 0 {
+	if f := Drift(g, d); len(f) != 0 {
 		t.Errorf("drift of a container as specified: %v", f)
 	}
 	g = &proxmox.Guest{Name: "other", MaxMemory: 1 << 30, CPUs: 2, MaxDisk: 8 << 30, Tags: []string{"lxctm"}}
-	if f := drifted(g, d); !slices.Equal(f, []string{"memory", "cores", "disk", "hostname", "tags"}) {
+	if f := Drift(g, d); !slices.Equal(f, []string{"memory", "cores", "disk", "hostname", "tags"}) {
 		t.Errorf("drift = %v", f)
 	}
 }
 
-// TestRecreateFields names what Proxmox cannot change in place.
-func TestRecreateFields(t *testing.T) {
-	s := &containerScope{
-		obj:     &lxcv1.LXCContainer{Status: lxcv1.LXCContainerStatus{Node: "pve1", OSTemplate: "local:vztmpl/a.tar.zst"}},
-		cluster: &lxcv1.ProxmoxCluster{},
-		desired: liveDesired(),
-	}
-	s.desired.OSTemplate = "local:vztmpl/b.tar.zst"
-	s.desired.Storage = "fast"
-	s.desired.Unprivileged = false
-	s.desired.MountPoints = []lxcv1.MountPoint{{Index: 0, Path: "/srv/data", SizeGiB: 1, Storage: "fast"}}
-	raw := liveConfig()
-	raw["mp0"] = "local-lvm:vm-100-disk-1,mp=/srv/data,size=1G"
-	cfg := parsedConfig(t, raw)
-	fields := strings.Join(recreateFields(s, &cfg), "; ")
-	for _, want := range []string{"osTemplate", "storage (the root disk is on local-lvm", "features.unprivileged", "mountPoints[0].storage"} {
-		if !strings.Contains(fields, want) {
-			t.Errorf("recreate fields %q lack %q", fields, want)
-		}
-	}
-}
-
-// TestRestartedSince tells a guest that restarted after the last look from one whose list
-// entry is only older than the look.
-func TestRestartedSince(t *testing.T) {
-	now := time.Now()
-	for _, c := range []struct {
-		name string
-		g    proxmox.Guest
-		age  time.Duration
-		want bool
-	}{
-		{"up long before the look, list read before the look", proxmox.Guest{Uptime: time.Hour, Seen: now.Add(-30 * time.Second)}, 10 * time.Second, false},
-		{"up since shortly before the look, list stale", proxmox.Guest{Uptime: 5 * time.Second, Seen: now.Add(-25 * time.Second)}, 10 * time.Second, false},
-		{"restarted after the look", proxmox.Guest{Uptime: 3 * time.Second, Seen: now}, time.Minute, true},
-		{"stopped", proxmox.Guest{Seen: now}, time.Minute, false},
-	} {
-		if got := restartedSince(&c.g, c.age); got != c.want {
-			t.Errorf("%s: restartedSince = %v, want %v", c.name, got, c.want)
-		}
-	}
-}
+func ptr[T any](v T) *T { return &v }

@@ -1,4 +1,9 @@
-package controller
+// Package desired merges an LXCContainer with its LXCTemplate, PackageBuckets, ConfigMaps and
+// Secrets into the one description every phase works from (Container), and compares it with
+// what Proxmox has: the options to set (Changes), the fields that drifted (Drift) and the hash
+// of everything converged in place (ConfigHash). It reads Kubernetes objects through a Resolver
+// and calls nothing else.
+package desired
 
 import (
 	"context"
@@ -35,9 +40,9 @@ const (
 	defaultScriptTimeout = 600 * time.Second
 )
 
-// desiredContainer is an LXCContainer merged with its template, buckets, ConfigMaps and Secrets:
+// Container is an LXCContainer merged with its template, buckets, ConfigMaps and Secrets:
 // everything the phases need, resolved once per reconcile.
-type desiredContainer struct {
+type Container struct {
 	Hostname     string
 	OSTemplate   string
 	Cores        int
@@ -55,13 +60,13 @@ type desiredContainer struct {
 	Protection  bool
 	MountPoints []lxcv1.MountPoint
 	Packages    []lxcv1.ResolvedPackages
-	Scripts     []desiredScript
+	Scripts     []Script
 	Config      configmanager.Config
 	Promises    []discovery.Promise
 }
 
-// desiredScript is a script with its content resolved.
-type desiredScript struct {
+// Script is a script with its content resolved.
+type Script struct {
 	Name    string
 	Content []byte
 	Env     []configmanager.EnvVar
@@ -73,50 +78,50 @@ type desiredScript struct {
 }
 
 // DHCP reports whether eth0 takes its address from DHCP.
-func (d *desiredContainer) DHCP() bool { return d.Network.IPv4 == "" || d.Network.IPv4 == "dhcp" }
+func (d *Container) DHCP() bool { return d.Network.IPv4 == "" || d.Network.IPv4 == "dhcp" }
 
-// staticAddress is the static IPv4 address without its prefix length.
-func (d *desiredContainer) staticAddress() string {
+// StaticAddress is the static IPv4 address without its prefix length.
+func (d *Container) StaticAddress() string {
 	addr, _, _ := strings.Cut(d.Network.IPv4, "/")
 	return addr
 }
 
-// resolver reads the ConfigMaps and Secrets a container's config refers to. It reads them
+// Resolver reads the ConfigMaps and Secrets a container's config refers to. It reads them
 // uncached: the manager does not keep every ConfigMap and Secret of the cluster in memory.
-type resolver struct {
-	reader    client.Reader
-	namespace string
+type Resolver struct {
+	Reader    client.Reader
+	Namespace string
 	// redactor, when set, learns the value of every Secret read, for redaction.
-	redactor *redact.Redactor
+	Redactor *redact.Redactor
 }
 
-func (r resolver) key(ctx context.Context, secret bool, name, key string) ([]byte, error) {
-	data, err := r.data(ctx, secret, name)
+func (r Resolver) Key(ctx context.Context, secret bool, name, key string) ([]byte, error) {
+	data, err := r.Data(ctx, secret, name)
 	if err != nil {
 		return nil, err
 	}
 	v, ok := data[key]
 	if !ok {
-		return nil, outcome.Stall(lxcv1.DependencyNotReadyReason, "%s %s has no key %s", kindName(secret), name, key)
+		return nil, outcome.Stall(lxcv1.DependencyNotReadyReason, "%s %s has no key %s", KindName(secret), name, key)
 	}
 	return v, nil
 }
 
-func (r resolver) data(ctx context.Context, secret bool, name string) (map[string][]byte, error) {
-	nn := types.NamespacedName{Namespace: r.namespace, Name: name}
+func (r Resolver) Data(ctx context.Context, secret bool, name string) (map[string][]byte, error) {
+	nn := types.NamespacedName{Namespace: r.Namespace, Name: name}
 	if secret {
 		s := &corev1.Secret{}
-		if err := r.reader.Get(ctx, nn, s); err != nil {
-			return nil, notFoundAsWait(err, "Secret", name)
+		if err := r.Reader.Get(ctx, nn, s); err != nil {
+			return nil, NotFoundAsWait(err, "Secret", name)
 		}
-		if r.redactor != nil {
-			r.redactor.AddData(s.Data)
+		if r.Redactor != nil {
+			r.Redactor.AddData(s.Data)
 		}
 		return s.Data, nil
 	}
 	cm := &corev1.ConfigMap{}
-	if err := r.reader.Get(ctx, nn, cm); err != nil {
-		return nil, notFoundAsWait(err, "ConfigMap", name)
+	if err := r.Reader.Get(ctx, nn, cm); err != nil {
+		return nil, NotFoundAsWait(err, "ConfigMap", name)
 	}
 	data := make(map[string][]byte, len(cm.Data)+len(cm.BinaryData))
 	for k, v := range cm.Data {
@@ -128,23 +133,23 @@ func (r resolver) data(ctx context.Context, secret bool, name string) (map[strin
 	return data, nil
 }
 
-func kindName(secret bool) string {
+func KindName(secret bool) string {
 	if secret {
 		return "Secret"
 	}
 	return "ConfigMap"
 }
 
-func notFoundAsWait(err error, kind, name string) error {
+func NotFoundAsWait(err error, kind, name string) error {
 	if apierrors.IsNotFound(err) {
 		return outcome.Wait(outcome.DependencyRetry, lxcv1.DependencyNotReadyReason, "%s %s not found", kind, name)
 	}
 	return fmt.Errorf("reading %s %s: %w", kind, name, err)
 }
 
-// buildDesired merges a container with its template and buckets.
-func buildDesired(ctx context.Context, r resolver, c *lxcv1.LXCContainer, t *lxcv1.LXCTemplate, buckets []*lxcv1.PackageBucket) (*desiredContainer, error) {
-	d := &desiredContainer{
+// Build merges a container with its template and buckets.
+func Build(ctx context.Context, r Resolver, c *lxcv1.LXCContainer, t *lxcv1.LXCTemplate, buckets []*lxcv1.PackageBucket) (*Container, error) {
+	d := &Container{
 		Hostname:     c.Spec.Hostname,
 		OSTemplate:   t.Spec.OSTemplate,
 		Cores:        defaultCores,
@@ -187,7 +192,7 @@ func buildDesired(ctx context.Context, r resolver, c *lxcv1.LXCContainer, t *lxc
 	if c.Spec.Packages != nil {
 		extra = c.Spec.Packages.Extra
 	}
-	d.Packages = resolvePackages(buckets, t.Spec.Packages, extra)
+	d.Packages = ResolvePackages(buckets, t.Spec.Packages, extra)
 
 	env, err := buildEnv(ctx, r, t, c)
 	if err != nil {
@@ -195,6 +200,19 @@ func buildDesired(ctx context.Context, r resolver, c *lxcv1.LXCContainer, t *lxc
 	}
 	d.Config.Env = env
 
+	if d.Config.Files, err = buildFiles(ctx, r, t); err != nil {
+		return nil, err
+	}
+	if d.Scripts, err = buildScripts(ctx, r, c, t); err != nil {
+		return nil, err
+	}
+	d.Promises = promises(t)
+	return d, nil
+}
+
+// buildFiles resolves the template's managed files with their contents, modes and owners.
+func buildFiles(ctx context.Context, r Resolver, t *lxcv1.LXCTemplate) ([]configmanager.ManagedFile, error) {
+	var files []configmanager.ManagedFile
 	for _, f := range t.Spec.Files {
 		content, err := fileContent(ctx, r, f)
 		if err != nil {
@@ -208,11 +226,18 @@ func buildDesired(ctx context.Context, r resolver, c *lxcv1.LXCContainer, t *lxc
 			}
 			mode = fs.FileMode(m)
 		}
-		d.Config.Files = append(d.Config.Files, configmanager.ManagedFile{
+		files = append(files, configmanager.ManagedFile{
 			Path: f.Path, Content: content, Mode: mode, Owner: ownerWithGroup(f.Owner), Policy: configmanager.Policy(f.Policy),
 		})
 	}
 
+	return files, nil
+}
+
+// buildScripts resolves the template's scripts the container does not skip, each with the hash
+// that keys its run.
+func buildScripts(ctx context.Context, r Resolver, c *lxcv1.LXCContainer, t *lxcv1.LXCTemplate) ([]Script, error) {
+	var scripts []Script
 	var skip []string
 	if c.Spec.Scripts != nil {
 		skip = c.Spec.Scripts.Skip
@@ -229,7 +254,7 @@ func buildDesired(ctx context.Context, r resolver, c *lxcv1.LXCContainer, t *lxc
 		if s.TimeoutSeconds != nil {
 			timeout = time.Duration(*s.TimeoutSeconds) * time.Second
 		}
-		ds := desiredScript{Name: s.Name, Content: content, Timeout: timeout}
+		ds := Script{Name: s.Name, Content: content, Timeout: timeout}
 		for _, e := range s.Env {
 			ds.Env = append(ds.Env, configmanager.EnvVar{Name: e.Name, Value: e.Value})
 		}
@@ -237,22 +262,28 @@ func buildDesired(ctx context.Context, r resolver, c *lxcv1.LXCContainer, t *lxc
 			ds.Check = *s.Check
 		}
 		ds.Hash = scriptHash(ds, checkRound(c, ds))
-		d.Scripts = append(d.Scripts, ds)
+		scripts = append(scripts, ds)
 	}
 
+	return scripts, nil
+}
+
+// promises lists the services the template promises.
+func promises(t *lxcv1.LXCTemplate) []discovery.Promise {
+	var out []discovery.Promise
 	for _, p := range t.Spec.Services {
 		proto := discovery.TCP
 		if p.Protocol == lxcv1.ProtocolUDP {
 			proto = discovery.UDP
 		}
-		d.Promises = append(d.Promises, discovery.Promise{Name: p.Name, Port: uint16(p.Port), Protocol: proto})
+		out = append(out, discovery.Promise{Name: p.Name, Port: uint16(p.Port), Protocol: proto})
 	}
-	return d, nil
+	return out
 }
 
 // buildEnv merges config.env: template env, then the container's envFrom sources in order, then
 // the container's env; a later name wins.
-func buildEnv(ctx context.Context, r resolver, t *lxcv1.LXCTemplate, c *lxcv1.LXCContainer) ([]configmanager.EnvVar, error) {
+func buildEnv(ctx context.Context, r Resolver, t *lxcv1.LXCTemplate, c *lxcv1.LXCContainer) ([]configmanager.EnvVar, error) {
 	lists := [][]configmanager.EnvVar{envVars(t.Spec.Config.Env)}
 	if cfg := c.Spec.Config; cfg != nil {
 		for _, src := range cfg.EnvFrom {
@@ -262,7 +293,7 @@ func buildEnv(ctx context.Context, r resolver, t *lxcv1.LXCTemplate, c *lxcv1.LX
 			} else if src.ConfigMapRef != nil {
 				name = src.ConfigMapRef.Name
 			}
-			data, err := r.data(ctx, secret, name)
+			data, err := r.Data(ctx, secret, name)
 			if err != nil {
 				return nil, err
 			}
@@ -295,31 +326,31 @@ func envVars(in []lxcv1.EnvVar) []configmanager.EnvVar {
 	return out
 }
 
-func fileContent(ctx context.Context, r resolver, f lxcv1.ManagedFile) ([]byte, error) {
+func fileContent(ctx context.Context, r Resolver, f lxcv1.ManagedFile) ([]byte, error) {
 	switch {
 	case f.Content != nil:
 		return []byte(*f.Content), nil
 	case f.SecretRef != nil:
-		return r.key(ctx, true, f.SecretRef.Name, f.SecretRef.Key)
+		return r.Key(ctx, true, f.SecretRef.Name, f.SecretRef.Key)
 	case f.ConfigMapRef != nil:
-		return r.key(ctx, false, f.ConfigMapRef.Name, f.ConfigMapRef.Key)
+		return r.Key(ctx, false, f.ConfigMapRef.Name, f.ConfigMapRef.Key)
 	}
 	return nil, outcome.Stall(lxcv1.InvalidSpecReason, "file %s has no content source", f.Path)
 }
 
-func scriptContent(ctx context.Context, r resolver, s lxcv1.Script) ([]byte, error) {
+func scriptContent(ctx context.Context, r Resolver, s lxcv1.Script) ([]byte, error) {
 	switch {
 	case s.Content != nil:
 		return []byte(*s.Content), nil
 	case s.ConfigMapRef != nil:
-		return r.key(ctx, false, s.ConfigMapRef.Name, s.ConfigMapRef.Key)
+		return r.Key(ctx, false, s.ConfigMapRef.Name, s.ConfigMapRef.Key)
 	}
 	return nil, outcome.Stall(lxcv1.InvalidSpecReason, "script %s has no content source", s.Name)
 }
 
 // scriptHash covers what makes a run different: the content, the script's own env and timeout,
 // its check and the round of checks it belongs to.
-func scriptHash(s desiredScript, round string) string {
+func scriptHash(s Script, round string) string {
 	h := sha256.New()
 	h.Write(s.Content)
 	for _, e := range s.Env {
@@ -335,7 +366,7 @@ func scriptHash(s desiredScript, round string) string {
 // checkRound is what makes a checked script run again: each reconcile a user requests with the
 // reconcile-requested-at annotation starts a new round, in which the check is asked again and
 // the script runs only if it fails. Scripts without a check are keyed by content alone.
-func checkRound(c *lxcv1.LXCContainer, s desiredScript) string {
+func checkRound(c *lxcv1.LXCContainer, s Script) string {
 	if s.Check == "" {
 		return ""
 	}
@@ -402,8 +433,8 @@ func ownerWithGroup(owner string) string {
 	return owner + ":" + owner
 }
 
-// contentHash is the hex SHA-256 of data.
-func contentHash(data []byte) string {
+// ContentHash is the hex SHA-256 of data.
+func ContentHash(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
 }

@@ -1,4 +1,4 @@
-package controller
+package desired
 
 import (
 	"slices"
@@ -14,7 +14,7 @@ func TestSystemPackagesInstallBeforePipAndNpm(t *testing.T) {
 		return &lxcv1.PackageBucket{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: lxcv1.PackageBucketSpec{Manager: m, Packages: pkgs}}
 	}
 	// A pip bucket listed before the apt bucket that brings pip.
-	got := resolvePackages([]*lxcv1.PackageBucket{
+	got := ResolvePackages([]*lxcv1.PackageBucket{
 		bucket("tools", lxcv1.PackageManagerNpm, "typescript"),
 		bucket("python", lxcv1.PackageManagerPip, "requests"),
 		bucket("base", lxcv1.PackageManagerApt, "python3-pip", "nodejs"),

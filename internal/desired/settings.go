@@ -1,0 +1,183 @@
+package desired
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+)
+
+// setting is one Proxmox option the spec decides.
+type setting struct {
+	key   string // Proxmox option
+	field string // what the spec calls it, for Events and conditions
+	want  string // Proxmox text; empty means unset
+	same  func(have string) bool
+}
+
+// Settings lists the options the controller keeps as the spec says, given the container's
+// configuration (the MAC address and interface name of net0 are the container's own).
+func (d *Container) settings(have proxmox.ContainerConfig) []setting {
+	text := func(want string) func(string) bool { return func(h string) bool { return h == want } }
+	flag := func(on bool) string {
+		if on {
+			return "1"
+		}
+		return ""
+	}
+	flagSame := func(on bool) func(string) bool {
+		return func(h string) bool { return (h == "1") == on }
+	}
+	intText := func(n int) string { return strconv.Itoa(n) }
+
+	features := proxmox.Features{Nesting: d.Features.Nesting, Keyctl: d.Features.Keyctl, Fuse: d.Features.Fuse}
+	net := NetConfig(d.Network)
+	if cur, ok := have.Nets[0]; ok {
+		net.HWAddr = cur.HWAddr
+		if cur.Name != "" {
+			net.Name = cur.Name
+		}
+	}
+	tags, _ := proxmox.FormatTags(d.Tags)
+	return []setting{
+		{"hostname", "hostname", d.Hostname, text(d.Hostname)},
+		{"cores", "resources.cores", intText(d.Cores), text(intText(d.Cores))},
+		{"memory", "resources.memoryMiB", intText(d.MemoryMiB), text(intText(d.MemoryMiB))},
+		{"swap", "resources.swapMiB", intText(d.SwapMiB), text(intText(d.SwapMiB))},
+		{"features", "features", features.String(), func(h string) bool {
+			f, err := proxmox.ParseFeatures(h)
+			return err == nil && f.Nesting == features.Nesting && f.Keyctl == features.Keyctl && f.Fuse == features.Fuse
+		}},
+		{"net0", "network", net.String(), func(h string) bool {
+			n, err := proxmox.ParseNetConfig(h)
+			return err == nil && n.Bridge == net.Bridge && n.IP == net.IP && n.Gateway == net.Gateway && n.Tag == net.Tag
+		}},
+		{"nameserver", "network.nameservers", strings.Join(d.Network.Nameservers, " "), func(h string) bool {
+			return slices.Equal(strings.Fields(h), d.Network.Nameservers) || (len(d.Network.Nameservers) == 0 && h == "")
+		}},
+		{"searchdomain", "network.searchDomains", strings.Join(d.Network.SearchDomains, " "), func(h string) bool {
+			return slices.Equal(strings.Fields(h), d.Network.SearchDomains) || (len(d.Network.SearchDomains) == 0 && h == "")
+		}},
+		{"tags", "tags", tags, func(h string) bool {
+			have := proxmox.ParseTags(h)
+			slices.Sort(have)
+			return slices.Equal(have, d.Tags)
+		}},
+		{"onboot", "onBoot", flag(d.OnBoot), flagSame(d.OnBoot)},
+		{"startup", "startup", d.Startup, text(d.Startup)},
+		{"protection", "protection", flag(d.Protection), flagSame(d.Protection)},
+	}
+}
+
+// ConfigHash identifies everything applyConfig converges; it changes with the spec, the
+// template and the buckets' effect on them.
+func (d *Container) ConfigHash() string {
+	h := sha256.New()
+	for _, st := range d.settings(proxmox.ContainerConfig{}) {
+		fmt.Fprintf(h, "%s=%s\x00", st.key, st.want)
+	}
+	for _, m := range d.MountPoints {
+		fmt.Fprintf(h, "mp%d=%s:%d,%s,%t\x00", m.Index, m.Storage, m.SizeGiB, m.Path, m.Backup)
+	}
+	fmt.Fprintf(h, "disk=%d\x00storage=%s\x00unprivileged=%t\x00os=%s\x00", d.DiskGiB, d.Storage, d.Unprivileged, d.OSTemplate)
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// Changes is the update that makes next (the configuration with its pending changes) what
+// the spec says, and the spec fields it changes. Sizes are left to growDisks.
+func Changes(d *Container, next proxmox.ContainerConfig) (proxmox.ConfigUpdate, []string) {
+	u := proxmox.ConfigUpdate{Set: map[string]string{}}
+	var fields []string
+	for _, st := range d.settings(next) {
+		if st.same(next.Raw[st.key]) {
+			continue
+		}
+		if st.want == "" {
+			u.Delete = append(u.Delete, st.key)
+		} else {
+			u.Set[st.key] = st.want
+		}
+		fields = append(fields, st.field)
+	}
+	wanted := map[int]bool{}
+	for _, m := range d.MountPoints {
+		i := int(m.Index)
+		wanted[i] = true
+		key := fmt.Sprintf("mp%d", i)
+		field := fmt.Sprintf("mountPoints[%d]", i)
+		have, ok := next.MountPoints[i]
+		if !ok {
+			u.Set[key] = mountText(fmt.Sprintf("%s:%d", m.Storage, m.SizeGiB), "", m)
+			fields = append(fields, field)
+			continue
+		}
+		if have.Options["mp"] != m.Path || (have.Options["backup"] == "1") != m.Backup {
+			u.Set[key] = mountText(have.Volume, have.Size, m)
+			fields = append(fields, field)
+		}
+	}
+	for i := range next.MountPoints {
+		if !wanted[i] {
+			u.Delete = append(u.Delete, fmt.Sprintf("mp%d", i))
+			fields = append(fields, fmt.Sprintf("mountPoints[%d] (removed; its volume stays, unused)", i))
+		}
+	}
+	slices.Sort(u.Delete)
+	return u, fields
+}
+
+func mountText(volume, size string, m lxcv1.MountPoint) string {
+	s := volume + ",mp=" + m.Path
+	if size != "" {
+		s += ",size=" + size
+	}
+	if m.Backup {
+		s += ",backup=1"
+	}
+	return s
+}
+
+// Drift names what the cluster-wide resource list shows differing from the spec: changes
+// made outside the controller (the Proxmox UI, pct, the API), noticed without a request of
+// their own.
+func Drift(g *proxmox.Guest, d *Container) []string {
+	if g == nil {
+		return nil
+	}
+	var fields []string
+	if g.MaxMemory > 0 && g.MaxMemory != uint64(d.MemoryMiB)<<20 {
+		fields = append(fields, "memory")
+	}
+	if g.CPUs > 0 && d.Cores > 0 && int(g.CPUs) != d.Cores {
+		fields = append(fields, "cores")
+	}
+	if g.MaxDisk > 0 && g.MaxDisk != uint64(d.DiskGiB)<<30 {
+		fields = append(fields, "disk")
+	}
+	if g.Name != "" && g.Name != d.Hostname {
+		fields = append(fields, "hostname")
+	}
+	tags := slices.Clone(g.Tags)
+	slices.Sort(tags)
+	if g.Tags != nil && !slices.Equal(tags, d.Tags) {
+		fields = append(fields, "tags")
+	}
+	return fields
+}
+
+// NetConfig turns the merged network into net0.
+func NetConfig(n lxcv1.Network) proxmox.NetConfig {
+	nc := proxmox.NetConfig{Name: "eth0", Bridge: n.Bridge, IP: n.IPv4, Type: "veth"}
+	if n.IPv4 != "dhcp" {
+		nc.Gateway = n.Gateway
+	}
+	if n.VLANTag != nil {
+		nc.Tag = int(*n.VLANTag)
+	}
+	return nc
+}

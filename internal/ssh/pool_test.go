@@ -1,0 +1,191 @@
+package ssh
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// slowConnector answers Connect after its gate opens, as a guest that is still booting does.
+type slowConnector struct {
+	gate  chan struct{}
+	dials atomic.Int32
+	err   error
+}
+
+func (c *slowConnector) Connect(ctx context.Context, target Target) (Session, error) {
+	c.dials.Add(1)
+	<-c.gate
+	if c.err != nil {
+		return nil, c.err
+	}
+	return &stubSession{hostKey: "SHA256:guest"}, nil
+}
+
+type stubSession struct {
+	Session
+	hostKey string
+	closed  atomic.Bool
+	failing error
+}
+
+func (s *stubSession) HostKey() string { return s.hostKey }
+func (s *stubSession) Close() error    { s.closed.Store(true); return nil }
+func (s *stubSession) Exec(context.Context, Command) (Result, error) {
+	return Result{}, s.failing
+}
+
+func testSigner(t *testing.T) gossh.Signer {
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := gossh.NewSignerFromKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestPoolDialsInTheBackground: Get never waits for a dial; the dial's end is announced, and
+// the connection is then reused by every later Get for the same target.
+func TestPoolDialsInTheBackground(t *testing.T) {
+	conn := &slowConnector{gate: make(chan struct{})}
+	var mu sync.Mutex
+	var ready []string
+	p := &Pool{Connector: conn, OnReady: func(key string) { mu.Lock(); ready = append(ready, key); mu.Unlock() }}
+	target := Target{Address: "169.254.1.2", Signer: testSigner(t)}
+
+	start := time.Now()
+	if _, err := p.Get("ns/ct", target); !errors.Is(err, ErrConnecting) {
+		t.Fatalf("first Get: %v, want ErrConnecting", err)
+	}
+	if _, err := p.Get("ns/ct", target); !errors.Is(err, ErrConnecting) {
+		t.Fatalf("second Get while dialling: %v, want ErrConnecting", err)
+	}
+	if time.Since(start) > time.Second {
+		t.Fatalf("Get waited %s for a dial", time.Since(start))
+	}
+	close(conn.gate)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(ready)
+		mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dial's end was not announced")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for range 3 {
+		sess, err := p.Get("ns/ct", target)
+		if err != nil {
+			t.Fatalf("Get after the dial: %v", err)
+		}
+		_ = sess.Close() // gives it back, does not close it
+	}
+	pinned := target
+	pinned.HostKey = "SHA256:guest"
+	if _, err := p.Get("ns/ct", pinned); err != nil {
+		t.Fatalf("Get with the pin the connection saw: %v", err)
+	}
+	if n := conn.dials.Load(); n != 1 {
+		t.Errorf("%d dials, want 1", n)
+	}
+}
+
+// TestPoolDialsAgain: a changed address, a failed operation and a failed dial each lead to a
+// fresh dial; a failed dial's error is returned once.
+func TestPoolDialsAgain(t *testing.T) {
+	conn := &slowConnector{gate: make(chan struct{})}
+	close(conn.gate)
+	p := &Pool{Connector: conn}
+	target := Target{Address: "169.254.1.2", Signer: testSigner(t)}
+	get := func(tg Target) (Session, error) {
+		t.Helper()
+		for range 500 {
+			sess, err := p.Get("ns/ct", tg)
+			if !errors.Is(err, ErrConnecting) {
+				return sess, err
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		t.Fatal("the dial did not end")
+		return nil, nil
+	}
+	sess, err := get(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := target
+	moved.Address = "169.254.1.3"
+	if _, err := get(moved); err != nil {
+		t.Fatal(err)
+	}
+	if n := conn.dials.Load(); n != 2 {
+		t.Fatalf("%d dials after the address changed, want 2", n)
+	}
+	inner := sess.(*pooledSession).Session.(*stubSession)
+	if !waitFor(inner.closed.Load) {
+		t.Error("the connection to the old address was not closed")
+	}
+
+	sess, _ = get(moved)
+	sess.(*pooledSession).Session.(*stubSession).failing = errors.New("connection reset")
+	if _, err := sess.Exec(context.Background(), Command{Line: "true"}); err == nil {
+		t.Fatal("Exec did not fail")
+	}
+	if _, err := get(moved); err != nil {
+		t.Fatal(err)
+	}
+	if n := conn.dials.Load(); n != 3 {
+		t.Fatalf("%d dials after an operation failed, want 3", n)
+	}
+
+	p.Drop("ns/ct")
+	conn.err = errors.New("connection refused")
+	if _, err := get(moved); err == nil || errors.Is(err, ErrConnecting) {
+		t.Fatalf("a failed dial returned %v", err)
+	}
+	if _, err := p.Get("ns/ct", moved); !errors.Is(err, ErrConnecting) {
+		t.Fatalf("the Get after a failed dial: %v, want a new dial", err)
+	}
+}
+
+// TestPoolClosesIdleConnections: a connection nobody used for Idle is closed.
+func TestPoolClosesIdleConnections(t *testing.T) {
+	conn := &slowConnector{gate: make(chan struct{})}
+	close(conn.gate)
+	p := &Pool{Connector: conn, Idle: 40 * time.Millisecond}
+	target := Target{Address: "169.254.1.2", Signer: testSigner(t)}
+	var sess Session
+	for sess == nil {
+		sess, _ = p.Get("ns/a", target)
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(60 * time.Millisecond)
+	_, _ = p.Get("ns/b", target) // any Get sweeps
+	inner := sess.(*pooledSession).Session.(*stubSession)
+	if !waitFor(inner.closed.Load) {
+		t.Error("an idle connection stayed open")
+	}
+}
+
+func waitFor(cond func() bool) bool {
+	for range 500 {
+		if cond() {
+			return true
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return false
+}
