@@ -26,13 +26,15 @@ const (
 // Commands the controller runs over SSH after uploading a bundle. They are fixed text: nothing
 // from a template or container spec is part of them.
 const (
-	// ActivateCommand loads the unit, enables it for boot and runs config-sync once. The unit is
-	// a oneshot with RemainAfterExit, so "restart" is what runs it again; systemctl waits for it
-	// and exits non-zero when config-sync fails.
-	ActivateCommand = "systemctl daemon-reload && systemctl enable " + UnitName + " && systemctl restart " + UnitName
-	// ResultCommand prints the unit's result ("success" or the failure kind) and whether it is
-	// enabled, one per line.
-	ResultCommand = "systemctl show --property=Result --value " + UnitName + " && systemctl is-enabled " + UnitName
+	// ActivateCommand loads the unit, enables it for boot and queues a run of config-sync. The
+	// unit is a oneshot with RemainAfterExit, so "restart" is what runs it again; --no-block
+	// returns once the job is queued, so the controller never waits on the guest.
+	ActivateCommand = "systemctl daemon-reload && systemctl enable " + UnitName + " && systemctl restart --no-block " + UnitName
+	// ResultCommand prints, one per line: how many jobs of the unit are queued or running (not 0
+	// while config-sync has not ended), the unit's result ("success" or the failure kind), and
+	// whether it is enabled.
+	ResultCommand = "systemctl list-jobs --no-legend " + UnitName + " | grep -c " + UnitName + "; " +
+		"systemctl show --property=Result --value " + UnitName + "; systemctl is-enabled " + UnitName
 	// LogCommand prints the output of the last config-sync run.
 	LogCommand = "cat " + StateDir + "/config-sync/last-run.log"
 

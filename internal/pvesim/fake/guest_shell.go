@@ -37,7 +37,7 @@ func (g *Guest) run(line string) (stdout, stderr string, code int) {
 	case line == configmanager.ResultCommand:
 		u := g.units[configManagerUnit]
 		if u == nil {
-			return "success\n", "Failed to get unit file state for " + configManagerUnit + ": No such file or directory", 1
+			return "0\nsuccess\n", "Failed to get unit file state for " + configManagerUnit + ": No such file or directory", 1
 		}
 		enabled := "disabled"
 		if u.enabled {
@@ -47,7 +47,8 @@ func (g *Guest) run(line string) (stdout, stderr string, code int) {
 		if !u.enabled {
 			code = 1
 		}
-		return u.result + "\n" + enabled + "\n", "", code
+		// The stand-in runs config-sync at once, so no job of it is ever queued.
+		return "0\n" + u.result + "\n" + enabled + "\n", "", code
 	case line == configmanager.LogCommand:
 		data, ok := g.readLocked(configmanager.StateDir + "/config-sync/last-run.log")
 		if !ok {
@@ -240,10 +241,9 @@ func (g *Guest) activateLocked() (string, string, int) {
 	}
 	u.enabled = true
 	stderr := "Created symlink /etc/systemd/system/multi-user.target.wants/" + configManagerUnit + " → " + configmanager.UnitPath + ".\n"
-	if !g.configSyncLocked() {
-		return "", stderr + "Job for " + configManagerUnit + " failed because the control process exited with error code.\n" +
-			"See \"systemctl status " + configManagerUnit + "\" and \"journalctl -xeu " + configManagerUnit + "\" for details.", 1
-	}
+	// With --no-block systemctl returns once the job is queued: how config-sync ended shows in
+	// the unit's Result.
+	g.configSyncLocked()
 	return "", stderr, 0
 }
 

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"io/fs"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -18,20 +17,11 @@ import (
 	"templatemanager.dev/lxc-template-manager/internal/discovery"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // These tests drive a guest with the controller's own SSH client (internal/ssh), so they show
 // that the stand-in answers what the production code asks, the way it asks it.
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 type guestFixture struct {
 	b      *Backend
@@ -47,7 +37,8 @@ func startGuest(t *testing.T, dir string, options ...func(*Options)) *guestFixtu
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	// The guest listens on a loopback address of its own, so it must be told the port.
+	port := testkit.ReservePort(t)
 	opts := Options{StateDir: dir, GuestPort: port}
 	for _, o := range options {
 		o(&opts)
@@ -159,7 +150,7 @@ func TestGuestUploadAndConfigSync(t *testing.T) {
 		return exec(t, c, configmanager.ResultCommand)
 	}
 	res := deploy(configmanager.ManagedFile{Path: "/etc/app/app.conf", Content: []byte("x=1\n"), Mode: 0o640, Owner: "www-data:www-data"})
-	if string(res.Stdout) != "success\nenabled\n" {
+	if string(res.Stdout) != "0\nsuccess\nenabled\n" {
 		t.Fatalf("result %q", res.Stdout)
 	}
 	got, err := c.ReadFile(ctx, "/etc/app/app.conf")
@@ -172,7 +163,7 @@ func TestGuestUploadAndConfigSync(t *testing.T) {
 	}
 
 	res = deploy(configmanager.ManagedFile{Path: "/etc/app/app.conf", Content: []byte("x=2\n"), Owner: "ghost:ghost"})
-	if string(res.Stdout) != "exit-code\nenabled\n" {
+	if string(res.Stdout) != "0\nexit-code\nenabled\n" {
 		t.Fatalf("result %q, want a failed unit", res.Stdout)
 	}
 	log := exec(t, c, configmanager.LogCommand)
