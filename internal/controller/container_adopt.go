@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
-	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
@@ -79,8 +78,7 @@ func (r *LXCContainerReconciler) adopt(ctx context.Context, s *containerScope, c
 		return fmt.Errorf("writing this LXCContainer's marker into CT %d: %w", st.VMID, err)
 	}
 	cfg.Description, cfg.Tags = description, tags
-	r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.AdoptedReason, "Adopt",
-		"Adopted CT %d on node %s as the adopt annotation asks; its marker now names uid %s", st.VMID, st.Node, s.obj.UID)
+	r.announce(s.obj, adoptedByAnnotation, st.VMID, st.Node, s.obj.UID)
 	r.forgetGuests(s)
 	return nil
 }
@@ -123,7 +121,6 @@ func (r *LXCContainerReconciler) announceAdoption(s *containerScope) {
 	reason := conditions.GetReason(s.obj, lxcv1.ContainerCreatedCondition)
 	if !conditions.IsTrue(s.obj, lxcv1.ContainerCreatedCondition) && st.Operation == "" &&
 		reason != lxcv1.CreatingReason && reason != lxcv1.RecreatingReason {
-		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.AdoptedReason, "Adopt",
-			"Adopted CT %d on node %s, which carries this LXCContainer's marker", st.VMID, st.Node)
+		r.announce(s.obj, adoptedByMarker, st.VMID, st.Node)
 	}
 }

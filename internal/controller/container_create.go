@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
-	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
@@ -72,7 +71,7 @@ func (r *LXCContainerReconciler) finishCreateTasks(ctx context.Context, s *conta
 			return err
 		}
 		if err != nil {
-			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeWarning, lxcv1.TaskFailedReason, "Create", "%v", err)
+			r.announce(s.obj, createFailed, err)
 			// A failed create leaves nothing behind in Proxmox; it is tried again, with a
 			// VMID allocated afresh, on the back-off schedule.
 			if s.obj.Spec.VMID == nil {
@@ -138,8 +137,7 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 		return r.vmidTaken(s, fmt.Sprintf("VMID %d is in use elsewhere in the cluster", st.VMID))
 	}
 	if conditions.IsTrue(obj, lxcv1.ContainerCreatedCondition) {
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, lxcv1.ContainerVanishedReason, "Create",
-			"CT %d is gone from node %s; creating it again", st.VMID, st.Node)
+		r.announce(obj, containerVanished, st.VMID, st.Node)
 	}
 	volid, ok := ostemplate.ForCreate(d.OSTemplate, s.cluster, st.Node)
 	if !ok {
@@ -197,8 +195,7 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 	}
 	r.vmids.Release(s.cluster.Name, int(st.VMID))
 	st.Operation = string(upid)
-	r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, lxcv1.CreatingReason, "Create",
-		"Creating CT %d on node %s from %s", st.VMID, st.Node, volid)
+	r.announce(obj, creating, st.VMID, st.Node, volid)
 	return outcome.Wait(r.taskPoll(), lxcv1.CreatingReason, "creating CT %d on %s", st.VMID, st.Node)
 }
 

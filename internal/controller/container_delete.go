@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -58,8 +57,7 @@ func (r *LXCContainerReconciler) destroy(ctx context.Context, s *containerScope)
 	obj, st := s.obj, &s.obj.Status
 	if obj.Spec.DeletionPolicy == lxcv1.DeletionPolicyRetain || st.VMID == 0 {
 		if st.VMID != 0 {
-			r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, lxcv1.RetainedReason, "Delete",
-				"Left CT %d on node %s in place as deletionPolicy is Retain", st.VMID, st.Node)
+			r.announce(obj, retained, st.VMID, st.Node)
 		}
 		return nil
 	}
@@ -68,8 +66,7 @@ func (r *LXCContainerReconciler) destroy(ctx context.Context, s *containerScope)
 		if apierrors.IsNotFound(err) {
 			// Without its cluster the container cannot be reached; holding the object forever
 			// would help nobody.
-			r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, lxcv1.DependencyNotReadyReason, "Delete",
-				"ProxmoxCluster %s is gone; CT %d on node %s was not destroyed", obj.Spec.ClusterRef.Name, st.VMID, st.Node)
+			r.announce(obj, clusterGoneAtDelete, obj.Spec.ClusterRef.Name, st.VMID, st.Node)
 			return nil
 		}
 		return err
@@ -101,14 +98,13 @@ func (r *LXCContainerReconciler) destroyOwned(ctx context.Context, s *containerS
 	cfg, err := px.ContainerConfig(ctx, st.Node, int(st.VMID))
 	switch {
 	case errors.Is(err, proxmox.ErrNotFound):
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, lxcv1.DestroyedReason, "Delete", "CT %d on node %s is gone", st.VMID, st.Node)
+		r.announce(obj, destroyed, st.VMID, st.Node)
 		return nil
 	case err != nil:
 		return err
 	}
 	if !ownedBy(cfg.Description, obj) {
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, lxcv1.VMIDConflictReason, "Delete",
-			"CT %d on node %s does not carry this LXCContainer's marker; leaving it untouched", st.VMID, st.Node)
+		r.announce(obj, notOursAtDelete, st.VMID, st.Node)
 		return nil
 	}
 	if cfg.Lock != "" {
@@ -140,6 +136,6 @@ func (r *LXCContainerReconciler) destroyOwned(ctx context.Context, s *containerS
 		return err
 	}
 	st.Operation = string(upid)
-	r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, lxcv1.DeletingReason, "Delete", "Destroying CT %d on node %s", st.VMID, st.Node)
+	r.announce(obj, destroying, st.VMID, st.Node)
 	return outcome.Wait(r.taskPoll(), lxcv1.DeletingReason, "destroying CT %d", st.VMID)
 }

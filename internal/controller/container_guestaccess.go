@@ -74,8 +74,7 @@ func (r *LXCContainerReconciler) reconcileAuthorizedKeys(ctx context.Context, s 
 			return fmt.Errorf("writing %s: %w", authorizedKeysPath, err)
 		}
 		if st.AuthorizedKeysHash != "" {
-			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.AuthorizedKeysChangedReason, "Update",
-				"Root's authorized SSH keys in CT %d are now the controller's and the %d of spec.sshPublicKeys", st.VMID, len(s.obj.Spec.SSHPublicKeys))
+			r.announce(s.obj, authorizedKeysChanged, st.VMID, len(s.obj.Spec.SSHPublicKeys))
 		}
 	}
 	st.AuthorizedKeysHash = want
@@ -140,8 +139,7 @@ func (r *LXCContainerReconciler) reconcileRootPassword(ctx context.Context, s *c
 		return fmt.Errorf("chpasswd exited %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 	}
 	if st.RootPasswordVersion != "" {
-		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.RootPasswordChangedReason, "Update",
-			"Set root's password in CT %d from Secret %s", st.VMID, ref.Name)
+		r.announce(s.obj, rootPasswordChanged, st.VMID, ref.Name)
 	}
 	st.RootPasswordSecretRef = ref.DeepCopy()
 	st.RootPasswordVersion = secret.ResourceVersion

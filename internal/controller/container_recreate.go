@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
-	corev1 "k8s.io/api/core/v1"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/ostemplate"
@@ -72,8 +71,7 @@ func (r *LXCContainerReconciler) reconcileRecreate(ctx context.Context, s *conta
 	}
 	st.Operation = string(upid)
 	r.forgetGuests(s)
-	r.Recorder.Eventf(s.obj, nil, corev1.EventTypeWarning, lxcv1.RecreatingReason, "Recreate",
-		"Destroying CT %d to create it again, as updateStrategy is Recreate: %s", st.VMID, strings.Join(fields, "; "))
+	r.announce(s.obj, recreating, st.VMID, strings.Join(fields, "; "))
 	return outcome.Wait(r.taskPoll(), lxcv1.RecreatingReason, "destroying CT %d to create it again (%s)", st.VMID, strings.Join(fields, "; "))
 }
 

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
@@ -118,7 +117,7 @@ func (r *LXCContainerReconciler) followRun(ctx context.Context, s *containerScop
 	switch rs.State {
 	case ssh.RunRunning:
 		if st.Operation != string(rn.id) {
-			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.ScriptRunningReason, "RunScript", "Running %s", rn.label)
+			r.announce(s.obj, scriptRunning, rn.label)
 		}
 		st.Operation = string(rn.id)
 		return outcome.Wait(r.taskPoll(), lxcv1.ScriptRunningReason, "running %s", rn.label)

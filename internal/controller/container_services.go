@@ -103,7 +103,7 @@ func (r *LXCContainerReconciler) writeCredentials(ctx context.Context, s *contai
 	s.redactor.AddData(data)
 	if err != nil {
 		// A clash or a bad file is reported by name; the readable keys are still stored.
-		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeWarning, lxcv1.CredentialsProblemReason, "Discover", "%v", err)
+		r.announce(s.obj, credentialsProblem, err)
 	}
 	name := s.obj.Name + "-credentials"
 	if len(data) == 0 && s.obj.Status.CredentialsSecretRef == nil {

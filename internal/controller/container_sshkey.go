@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -63,7 +62,7 @@ func (r *LXCContainerReconciler) reconcileSSHKey(ctx context.Context, s *contain
 	from := st.SSHKeyFingerprint
 	st.SSHKeyFingerprint = key.Current.fingerprint
 	if from != "" && changed {
-		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.SSHKeyRotatedReason, "RotateSSHKey", "The controller's SSH key changed from %s to %s", from, key.Current.fingerprint)
+		r.announce(s.obj, sshKeyRotated, from, key.Current.fingerprint)
 	}
 	return r.retireSSHKey(ctx, s, key)
 }

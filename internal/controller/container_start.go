@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
@@ -82,10 +81,9 @@ func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containe
 		case upid != "" && conditions.IsReady(s.obj):
 			// It was running and Ready: someone stopped it behind the controller's back.
 			r.Metrics.observeDrift("powerState")
-			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.DriftCorrectedReason, "Start",
-				"CT %d was stopped outside the controller; starting it as spec.powerState asks", st.VMID)
+			r.announce(s.obj, stoppedOutside, st.VMID)
 		case upid != "":
-			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.StartingReason, "Start", "Starting CT %d", st.VMID)
+			r.announce(s.obj, starting, st.VMID)
 		}
 		return out, "", outcome.Wait(r.taskPoll(), lxcv1.StartingReason, "starting CT %d", st.VMID)
 	}
@@ -142,8 +140,7 @@ func (r *LXCContainerReconciler) address(ctx context.Context, s *containerScope,
 	if addr, ok := eth0IPv4(ifaces); ok {
 		if known != "" && known != addr.String() {
 			// The DHCP server moved the lease: services' URLs follow at the next discovery.
-			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.AddressChangedReason, "Start",
-				"The DHCP lease of CT %d moved from %s to %s", s.obj.Status.VMID, known, addr)
+			r.announce(s.obj, addressChanged, s.obj.Status.VMID, known, addr)
 		}
 		r.lastAddress.mark(uid, addr.String())
 		return addr.String(), nil

@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
-
-	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 )
@@ -67,6 +64,5 @@ func (r *LXCContainerReconciler) reportWarnings(ctx context.Context, s *containe
 	if err != nil || len(warnings) == 0 {
 		warnings = []string{ts.ExitStatus}
 	}
-	r.Recorder.Eventf(s.obj, nil, corev1.EventTypeWarning, lxcv1.TaskWarningsReason, "Poll",
-		"Task %s on CT %d succeeded with warnings: %s", ts.Type, s.obj.Status.VMID, strings.Join(warnings, "; "))
+	r.announce(s.obj, taskWarnings, ts.Type, s.obj.Status.VMID, strings.Join(warnings, "; "))
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
@@ -69,11 +68,9 @@ func (r *LXCContainerReconciler) applyConfig(ctx context.Context, s *containerSc
 		if st.AppliedConfigHash == want {
 			// The spec did not change: someone changed the container outside the controller.
 			r.Metrics.observeDrift(fields...)
-			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.DriftCorrectedReason, "Update",
-				"CT %d was changed outside the controller (%s); set back as the spec says", st.VMID, strings.Join(fields, ", "))
+			r.announce(s.obj, changedOutside, st.VMID, strings.Join(fields, ", "))
 		} else {
-			r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.ConfigChangedReason, "Update",
-				"Changed %s of CT %d as the spec says", strings.Join(fields, ", "), st.VMID)
+			r.announce(s.obj, configUpdated, strings.Join(fields, ", "), st.VMID)
 		}
 		if pc, err = s.px.ContainerPending(ctx, st.Node, int(st.VMID)); err != nil {
 			return err
@@ -100,8 +97,7 @@ func (r *LXCContainerReconciler) applyConfig(ctx context.Context, s *containerSc
 		}
 		st.Operation = string(upid)
 		r.forgetGuests(s)
-		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.RestartingReason, "Update",
-			"Restarting CT %d: Proxmox applies %s only when the container starts", st.VMID, strings.Join(st.RestartPending, ", "))
+		r.announce(s.obj, restarting, st.VMID, strings.Join(st.RestartPending, ", "))
 		return outcome.Wait(r.taskPoll(), lxcv1.RestartingReason, "restarting CT %d to apply %s", st.VMID, strings.Join(st.RestartPending, ", "))
 	}
 	st.AppliedConfigHash = want
@@ -141,8 +137,7 @@ func (r *LXCContainerReconciler) growDisks(ctx context.Context, s *containerScop
 			continue // an earlier request grew it already
 		}
 		st.Operation = string(upid)
-		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, lxcv1.ResizingReason, "Update",
-			"Growing %s of CT %d from %s to %d GiB", d.key, st.VMID, d.have.Size, d.wantGiB)
+		r.announce(s.obj, resizing, d.key, st.VMID, d.have.Size, d.wantGiB)
 		return outcome.Wait(r.taskPoll(), lxcv1.ResizingReason, "growing %s of CT %d to %d GiB", d.key, st.VMID, d.wantGiB)
 	}
 	return nil

@@ -1,0 +1,48 @@
+package controller
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+)
+
+// announcement is an Event the pipeline emits beside its conditions: news about a container
+// that no condition keeps, such as a change it made or found. This file is the whole list.
+// Every other Event of a container comes from a change of its Ready condition
+// (outcome.Patcher), with the condition's reason.
+type announcement struct {
+	eventType, reason, action, format string
+}
+
+var (
+	adoptedByAnnotation   = announcement{corev1.EventTypeNormal, lxcv1.AdoptedReason, "Adopt", "Adopted CT %d on node %s as the adopt annotation asks; its marker now names uid %s"}
+	adoptedByMarker       = announcement{corev1.EventTypeNormal, lxcv1.AdoptedReason, "Adopt", "Adopted CT %d on node %s, which carries this LXCContainer's marker"}
+	createFailed          = announcement{corev1.EventTypeWarning, lxcv1.TaskFailedReason, "Create", "%v"}
+	containerVanished     = announcement{corev1.EventTypeWarning, lxcv1.ContainerVanishedReason, "Create", "CT %d is gone from node %s; creating it again"}
+	creating              = announcement{corev1.EventTypeNormal, lxcv1.CreatingReason, "Create", "Creating CT %d on node %s from %s"}
+	retained              = announcement{corev1.EventTypeNormal, lxcv1.RetainedReason, "Delete", "Left CT %d on node %s in place as deletionPolicy is Retain"}
+	clusterGoneAtDelete   = announcement{corev1.EventTypeWarning, lxcv1.DependencyNotReadyReason, "Delete", "ProxmoxCluster %s is gone; CT %d on node %s was not destroyed"}
+	destroyed             = announcement{corev1.EventTypeNormal, lxcv1.DestroyedReason, "Delete", "CT %d on node %s is gone"}
+	notOursAtDelete       = announcement{corev1.EventTypeWarning, lxcv1.VMIDConflictReason, "Delete", "CT %d on node %s does not carry this LXCContainer's marker; leaving it untouched"}
+	destroying            = announcement{corev1.EventTypeNormal, lxcv1.DeletingReason, "Delete", "Destroying CT %d on node %s"}
+	authorizedKeysChanged = announcement{corev1.EventTypeNormal, lxcv1.AuthorizedKeysChangedReason, "Update", "Root's authorized SSH keys in CT %d are now the controller's and the %d of spec.sshPublicKeys"}
+	rootPasswordChanged   = announcement{corev1.EventTypeNormal, lxcv1.RootPasswordChangedReason, "Update", "Set root's password in CT %d from Secret %s"}
+	recreating            = announcement{corev1.EventTypeWarning, lxcv1.RecreatingReason, "Recreate", "Destroying CT %d to create it again, as updateStrategy is Recreate: %s"}
+	scriptRunning         = announcement{corev1.EventTypeNormal, lxcv1.ScriptRunningReason, "RunScript", "Running %s"}
+	credentialsProblem    = announcement{corev1.EventTypeWarning, lxcv1.CredentialsProblemReason, "Discover", "%v"}
+	sshKeyRotated         = announcement{corev1.EventTypeNormal, lxcv1.SSHKeyRotatedReason, "RotateSSHKey", "The controller's SSH key changed from %s to %s"}
+	stoppedOutside        = announcement{corev1.EventTypeNormal, lxcv1.DriftCorrectedReason, "Start", "CT %d was stopped outside the controller; starting it as spec.powerState asks"}
+	starting              = announcement{corev1.EventTypeNormal, lxcv1.StartingReason, "Start", "Starting CT %d"}
+	addressChanged        = announcement{corev1.EventTypeNormal, lxcv1.AddressChangedReason, "Start", "The DHCP lease of CT %d moved from %s to %s"}
+	taskWarnings          = announcement{corev1.EventTypeWarning, lxcv1.TaskWarningsReason, "Poll", "Task %s on CT %d succeeded with warnings: %s"}
+	changedOutside        = announcement{corev1.EventTypeNormal, lxcv1.DriftCorrectedReason, "Update", "CT %d was changed outside the controller (%s); set back as the spec says"}
+	configUpdated         = announcement{corev1.EventTypeNormal, lxcv1.ConfigChangedReason, "Update", "Changed %s of CT %d as the spec says"}
+	restarting            = announcement{corev1.EventTypeNormal, lxcv1.RestartingReason, "Update", "Restarting CT %d: Proxmox applies %s only when the container starts"}
+	resizing              = announcement{corev1.EventTypeNormal, lxcv1.ResizingReason, "Update", "Growing %s of CT %d from %s to %d GiB"}
+)
+
+// announce emits a as an Event regarding obj, its note formatted with args.
+func (r *LXCContainerReconciler) announce(obj runtime.Object, a announcement, args ...any) {
+	r.Recorder.Eventf(obj, nil, a.eventType, a.reason, a.action, a.format, args...)
+}
