@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
@@ -142,48 +141,4 @@ func discoveryKey(s *containerScope) string {
 		b.WriteString(sc.Hash)
 	}
 	return b.String()
-}
-
-// discoveryClock remembers when each container was last discovered, so a Ready container is
-// looked at over SSH once per resync, not at every reconcile.
-type discoveryClock struct {
-	mu   sync.Mutex
-	seen map[types.UID]discoveryMark
-}
-
-type discoveryMark struct {
-	key string
-	at  time.Time
-}
-
-func (c *discoveryClock) fresh(uid types.UID, key string, maxAge time.Duration) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	m, ok := c.seen[uid]
-	return ok && m.key == key && time.Since(m.at) < maxAge
-}
-
-func (c *discoveryClock) mark(uid types.UID, key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.seen == nil {
-		c.seen = map[types.UID]discoveryMark{}
-	}
-	c.seen[uid] = discoveryMark{key: key, at: time.Now()}
-}
-
-// age is how long ago uid was marked; zero when it never was.
-func (c *discoveryClock) age(uid types.UID) time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if m, ok := c.seen[uid]; ok {
-		return time.Since(m.at)
-	}
-	return 0
-}
-
-func (c *discoveryClock) forget(uid types.UID) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.seen, uid)
 }

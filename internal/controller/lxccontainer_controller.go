@@ -71,6 +71,11 @@ type LXCContainerReconciler struct {
 	redactors     redactorRegistry
 }
 
+// Reconcile brings one LXCContainer a step closer to its spec. It adds the finalizer before any
+// Proxmox call; a deleted object is stopped and destroyed (container_delete.go); a failed one
+// waits out its back-off; otherwise the pipeline runs (container_pipeline.go) and the status is
+// written once, at the end, with an Event when Ready changed. It never waits on Proxmox or the
+// guest: what takes time is started, recorded in status and polled by later reconciles.
 func (r *LXCContainerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	obj := &lxcv1.LXCContainer{}
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {

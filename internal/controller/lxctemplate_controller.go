@@ -36,6 +36,10 @@ type LXCTemplateReconciler struct {
 	Recorder events.EventRecorder
 }
 
+// Reconcile checks that a template can be used: its buckets, ConfigMaps and Secrets exist and
+// its OS template is on a node of an allowed, Ready cluster. It records the resolved packages,
+// the OS template per node and the number of containers that use it; it changes nothing in
+// Proxmox.
 func (r *LXCTemplateReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	tmpl := &lxcv1.LXCTemplate{}
 	if err := r.Get(ctx, req.NamespacedName, tmpl); err != nil {

@@ -23,6 +23,8 @@ type PackageBucketReconciler struct {
 	Recorder events.EventRecorder
 }
 
+// Reconcile records a bucket's package count and how many templates use it; the package names
+// themselves were checked at admission.
 func (r *PackageBucketReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	bucket := &lxcv1.PackageBucket{}
 	if err := r.Get(ctx, req.NamespacedName, bucket); err != nil {

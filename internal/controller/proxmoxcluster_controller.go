@@ -42,6 +42,10 @@ type ProxmoxClusterReconciler struct {
 	Recorder  events.EventRecorder
 }
 
+// Reconcile connects to a cluster with its credentials and records its version, nodes,
+// storages and OS templates. Credentials or a certificate Proxmox refuses stall the cluster;
+// other failures are retried on a back-off that stops at a minute, since the cluster turning
+// Ready again releases the containers its outage failed.
 func (r *ProxmoxClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	cluster := &lxcv1.ProxmoxCluster{}
 	if err := r.Get(ctx, req.NamespacedName, cluster); err != nil {
