@@ -24,6 +24,7 @@ import (
 	"templatemanager.dev/lxc-template-manager/internal/pvesim"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/fake"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
+	"templatemanager.dev/lxc-template-manager/internal/ssh"
 )
 
 // The fleet benchmarks run the whole five-phase pipeline for many containers: the package's
@@ -33,6 +34,8 @@ import (
 //
 //	LXCTM_BENCH_CONTAINERS         fleet size of Provision and SteadyState (default 1000)
 //	LXCTM_BENCH_MEMORY_CONTAINERS  fleet size of ManagerMemory (default 5000)
+//	LXCTM_BENCH_SLOW_CONTAINERS    containers of SlowGuests whose guests boot slowly (default 200)
+//	LXCTM_BENCH_SLOW_DELAY         how long their sshd takes to start (default 20s)
 //	LXCTM_BENCH_RESYNC             the container resync period while benchmarking (default 1m)
 //	LXCTM_BENCH_WORKERS            the manager's --max-concurrent-reconciles (default 4, as bin/manager)
 //	LXCTM_BENCH_NETWORK=static     static addresses instead of DHCP
@@ -44,6 +47,8 @@ import (
 type tuning struct {
 	taskPoll, guestListAge, resync time.Duration
 	workers                        int
+	// sshDial is the SSH dial schedule of one reconcile; zero is one attempt.
+	sshDial ssh.Backoff
 }
 
 func benchmarking() bool {
@@ -55,10 +60,10 @@ func managerTuning() tuning {
 	if !benchmarking() {
 		return tuning{taskPoll: 200 * time.Millisecond, guestListAge: time.Second}
 	}
-	// bin/manager's defaults (--task-poll, --guest-list-max-age), with a shorter resync so that
-	// three periods fit in a benchmark.
+	// bin/manager's defaults (--task-poll, --guest-list-max-age, --ssh-dial-attempts and its
+	// schedule), with a shorter resync so that three periods fit in a benchmark.
 	return tuning{taskPoll: DefaultTaskPoll, guestListAge: 30 * time.Second, resync: benchResync(),
-		workers: envInt("LXCTM_BENCH_WORKERS", 4)}
+		workers: envInt("LXCTM_BENCH_WORKERS", 4), sshDial: ssh.Backoff{Attempts: 2, Initial: time.Second, Factor: 2}}
 }
 
 func benchResync() time.Duration {
@@ -160,8 +165,8 @@ func (fl *fleet) createTemplate(b *testing.B, scripts ...lxcv1.Script) {
 	create(b, fl.template)
 }
 
-// add creates n containers, alternating between the clusters.
-func (fl *fleet) add(b *testing.B, n int) []*lxcv1.LXCContainer {
+// add creates n containers, alternating between the clusters, each changed by mutate first.
+func (fl *fleet) add(b *testing.B, n int, mutate ...func(*lxcv1.LXCContainer)) []*lxcv1.LXCContainer {
 	b.Helper()
 	out := make([]*lxcv1.LXCContainer, 0, n)
 	for range n {
@@ -181,6 +186,9 @@ func (fl *fleet) add(b *testing.B, n int) []*lxcv1.LXCContainer {
 			base[2] += byte(host >> 8)
 			base[3] = byte(host)
 			c.Spec.Network = &lxcv1.Network{IPv4: netip.AddrFrom4(base).String() + "/20"}
+		}
+		for _, m := range mutate {
+			m(c)
 		}
 		create(b, c)
 		out = append(out, c)

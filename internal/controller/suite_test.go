@@ -181,6 +181,9 @@ func runManager(ctx context.Context, o managerOptions) (ctrl.Manager, error) {
 	if dial == nil {
 		dial = fake.GuestDialer(guestPort)
 	}
+	if tune.sshDial.Attempts == 0 {
+		tune.sshDial.Attempts = 1
+	}
 	zero := time.Duration(0)
 	mgr, err := ctrl.NewManager(managerRESTConfig, ctrl.Options{
 		Scheme:                  env.Scheme,
@@ -227,7 +230,7 @@ func runManager(ctx context.Context, o managerOptions) (ctrl.Manager, error) {
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Connector: connector,
 		// Containers of simulators started with guests (newGuestFixture) answer SSH through
 		// the fake backend's guest stand-ins; the others refuse the connection.
-		SSH:                     &ssh.Dialer{Retry: ssh.Backoff{Attempts: 1}, ConnectTimeout: 2 * time.Second, DialContext: dial},
+		SSH:                     &ssh.Dialer{Retry: tune.sshDial, ConnectTimeout: 2 * time.Second, DialContext: dial},
 		Key:                     &ControllerKey{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: controllerNamespace},
 		Guests:                  &GuestCache{MaxAge: tune.guestListAge},
 		Recorder:                mgr.GetEventRecorder("lxccontainer-controller"),

@@ -1,0 +1,102 @@
+package controller
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/pvesim"
+	"templatemanager.dev/lxc-template-manager/internal/pvesim/fake"
+	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
+)
+
+// BenchmarkSlowGuests asks whether containers whose guests boot slowly hold up one that is
+// ready at once: the manager's workers (LXCTM_BENCH_WORKERS, default 4, as bin/manager) must
+// not be spent waiting for SSH. It provisions, on the fleet's two clusters with a real
+// cluster's task latencies, a fast container alone, then N slow ones
+// (LXCTM_BENCH_SLOW_CONTAINERS, default 200), whose sshd starts only LXCTM_BENCH_SLOW_DELAY
+// (default 20s) after the container started, and right after them a second fast one. It
+// reports how long each fast container took from its creation to Ready:
+//
+//	fast-ct-alone-s  the fast container provisioned alone
+//	fast-ct-ready-s  the fast container created after the slow ones
+//
+// The goal is fast-ct-ready-s ≤ 1.5 × fast-ct-alone-s; the benchmark asserts nothing.
+func BenchmarkSlowGuests(b *testing.B) {
+	n := envInt("LXCTM_BENCH_SLOW_CONTAINERS", 200)
+	delay := envDuration("LXCTM_BENCH_SLOW_DELAY", 20*time.Second)
+	for range b.N {
+		fl := newFleet(b, "slow",
+			pvesimtest.WithTaskDurationOf("vzcreate", 5*time.Second), pvesimtest.WithTaskDurationOf("vzstart", 2*time.Second),
+			// newFleet's backend, but for the boot delay (WithBackendFunc replaces the backend
+			// with its options, so the fleet's DHCP delay and guest port are given again).
+			pvesimtest.WithBackendFunc(func(dir string) (pvesim.Backend, error) {
+				return fake.New(fake.Options{StateDir: filepath.Join(dir, "fake"), DHCPDelay: 500 * time.Millisecond,
+					GuestPort: guestPort, SSHReadyAfter: slowBoot(delay)})
+			}))
+		fl.createTemplate(b, script("start", "# fake-guest: listen=tcp/8080/app\n"))
+		timeout := delay + time.Duration(n)*time.Second + 10*time.Minute
+
+		start := time.Now()
+		alone := fl.add(b, 1, withHostname(fastHostname+"-alone"))[0]
+		eventually(b, timeout, condition(alone, lxcv1.ReadyCondition, metav1.ConditionTrue, ""))
+		aloneTime := time.Since(start)
+
+		fl.add(b, n)
+		start = time.Now()
+		fast := fl.add(b, 1, withHostname(fastHostname))[0]
+		eventually(b, timeout, condition(fast, lxcv1.ReadyCondition, metav1.ConditionTrue, ""))
+		fastTime := time.Since(start)
+
+		b.Logf("%d of %d slow containers were Ready when the fast one was", fl.slowReady(b), n)
+		b.ReportMetric(fastTime.Seconds(), "fast-ct-ready-s")
+		b.ReportMetric(aloneTime.Seconds(), "fast-ct-alone-s")
+	}
+}
+
+// fastHostname starts the hostnames of the containers whose guests boot at once.
+const fastHostname = "fast"
+
+// slowBoot is the fake backend's boot delay of the benchmark: sshd comes up delay after the
+// container started, except in the fast containers.
+func slowBoot(delay time.Duration) func(vmid int, hostname string) time.Duration {
+	return func(_ int, hostname string) time.Duration {
+		if strings.HasPrefix(hostname, fastHostname) {
+			return 0
+		}
+		return delay
+	}
+}
+
+func withHostname(name string) func(*lxcv1.LXCContainer) {
+	return func(c *lxcv1.LXCContainer) { c.Spec.Hostname = name }
+}
+
+// slowReady counts the Ready containers of the fleet whose guests boot slowly.
+func (fl *fleet) slowReady(b *testing.B) int {
+	b.Helper()
+	list := &lxcv1.LXCContainerList{}
+	if err := k8s.List(testCtx, list, client.InNamespace(fl.ns)); err != nil {
+		b.Fatal(err)
+	}
+	ready := 0
+	for i := range list.Items {
+		if c := &list.Items[i]; isReady(c) && !strings.HasPrefix(c.Spec.Hostname, fastHostname) {
+			ready++
+		}
+	}
+	return ready
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
+		return d
+	}
+	return def
+}
