@@ -62,15 +62,17 @@ const (
 // `nodejs=24.*`, `requests>=2.31,<3`, `@scope/tool@^1.2.3` or `nodejs-24.*`. The pattern admits
 // no shell syntax: no spaces, quotes, `;`, `&`, `|`, `$`, backticks, parentheses or backslashes;
 // `<`, `>`, `*`, `^` and `!` only as version syntax, and the install scripts quote every name.
+// The list holding the names checks each against its manager's own rule, the one the install
+// scripts are rendered by; this pattern admits every name one of those rules admits.
 // +kubebuilder:validation:MinLength=1
 // +kubebuilder:validation:MaxLength=128
 // +kubebuilder:validation:Pattern=`^[A-Za-z0-9@_][A-Za-z0-9._+/:@~^*-]*(\[[A-Za-z0-9._,-]+\])?((==|===|!=|~=|>=|<=|=|~|>|<)[A-Za-z0-9._+:~*!^-]+(,(==|===|!=|~=|>=|<=|>|<)[A-Za-z0-9._+:~*!-]+){0,7})?$`
 type PackageName string
 
 // PackageList is a list of packages installed with one package manager.
-// +kubebuilder:validation:XValidation:rule="self.manager != 'apt' || self.names.all(n, n.matches('^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:*-]+|/[a-z0-9][a-z0-9.-]*)?$'))",message="apt package names are lowercase Debian names with an optional =version (globs such as =24.* allowed) or /release",fieldPath=".names"
+// +kubebuilder:validation:XValidation:rule="self.manager != 'apt' || self.names.all(n, n.matches('^[a-z0-9][a-z0-9+.-]{1,127}(:[a-z0-9-]{1,32})?(=[A-Za-z0-9.+~:*-]{1,128}|/[a-z0-9][a-z0-9.-]{0,63})?$'))",message="apt package names are lowercase Debian names of two or more characters with an optional :arch, then an optional =version (globs such as =24.* allowed) or /release",fieldPath=".names"
 // +kubebuilder:validation:XValidation:rule="self.manager != 'apk' || self.names.all(n, n.matches('^[A-Za-z0-9][A-Za-z0-9+._-]{0,127}((=|~|>=|<=|>|<)[0-9][A-Za-z0-9.+_~-]{0,63})?$'))",message="apk package names are name[=|~|>=|<=|>|<version]",fieldPath=".names"
-// +kubebuilder:validation:XValidation:rule="self.manager != 'dnf' || self.names.all(n, n.matches('^[A-Za-z0-9_][A-Za-z0-9+._:~*-]{0,191}$'))",message="dnf package names are name[-version[-release]][.arch]",fieldPath=".names"
+// +kubebuilder:validation:XValidation:rule="self.manager != 'dnf' || self.names.all(n, n.matches('^[A-Za-z0-9_][A-Za-z0-9+._:~*-]{0,127}$'))",message="dnf package names are name[-version[-release]][.arch]",fieldPath=".names"
 // +kubebuilder:validation:XValidation:rule="self.manager != 'pip' || self.names.all(n, n.matches('^[A-Za-z0-9]([A-Za-z0-9._-]{0,126}[A-Za-z0-9])?([[][A-Za-z0-9._-]{1,64}(,[A-Za-z0-9._-]{1,64}){0,15}[]])?((==|===|!=|~=|>=|<=|>|<)[0-9][A-Za-z0-9.*+!_-]{0,63}(,(==|===|!=|~=|>=|<=|>|<)[0-9][A-Za-z0-9.*+!_-]{0,63}){0,7})?$'))",message="pip package names are name[extras][==|~=|>=|<=|!=|>|<version[,specifier…]]",fieldPath=".names"
 // +kubebuilder:validation:XValidation:rule="self.manager != 'npm' || self.names.all(n, n.matches('^(@[a-z0-9][a-z0-9._~-]{0,100}/)?[a-z0-9][a-z0-9._~-]{0,100}(@([a-z][a-z0-9._-]{0,63}|([~^]|>=|<=|>|<)?[0-9][A-Za-z0-9.+-]{0,63}|[*]))?$'))",message="npm package names are [@scope/]name[@version]",fieldPath=".names"
 type PackageList struct {

@@ -5,9 +5,9 @@ import (
 )
 
 // PackageBucketSpec is a reusable list of packages.
-// +kubebuilder:validation:XValidation:rule="self.manager != 'apt' || self.packages.all(n, n.matches('^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:*-]+|/[a-z0-9][a-z0-9.-]*)?$'))",message="apt package names are lowercase Debian names with an optional =version (globs such as =24.* allowed) or /release",fieldPath=".packages"
+// +kubebuilder:validation:XValidation:rule="self.manager != 'apt' || self.packages.all(n, n.matches('^[a-z0-9][a-z0-9+.-]{1,127}(:[a-z0-9-]{1,32})?(=[A-Za-z0-9.+~:*-]{1,128}|/[a-z0-9][a-z0-9.-]{0,63})?$'))",message="apt package names are lowercase Debian names of two or more characters with an optional :arch, then an optional =version (globs such as =24.* allowed) or /release",fieldPath=".packages"
 // +kubebuilder:validation:XValidation:rule="self.manager != 'apk' || self.packages.all(n, n.matches('^[A-Za-z0-9][A-Za-z0-9+._-]{0,127}((=|~|>=|<=|>|<)[0-9][A-Za-z0-9.+_~-]{0,63})?$'))",message="apk package names are name[=|~|>=|<=|>|<version]",fieldPath=".packages"
-// +kubebuilder:validation:XValidation:rule="self.manager != 'dnf' || self.packages.all(n, n.matches('^[A-Za-z0-9_][A-Za-z0-9+._:~*-]{0,191}$'))",message="dnf package names are name[-version[-release]][.arch]",fieldPath=".packages"
+// +kubebuilder:validation:XValidation:rule="self.manager != 'dnf' || self.packages.all(n, n.matches('^[A-Za-z0-9_][A-Za-z0-9+._:~*-]{0,127}$'))",message="dnf package names are name[-version[-release]][.arch]",fieldPath=".packages"
 // +kubebuilder:validation:XValidation:rule="self.manager != 'pip' || self.packages.all(n, n.matches('^[A-Za-z0-9]([A-Za-z0-9._-]{0,126}[A-Za-z0-9])?([[][A-Za-z0-9._-]{1,64}(,[A-Za-z0-9._-]{1,64}){0,15}[]])?((==|===|!=|~=|>=|<=|>|<)[0-9][A-Za-z0-9.*+!_-]{0,63}(,(==|===|!=|~=|>=|<=|>|<)[0-9][A-Za-z0-9.*+!_-]{0,63}){0,7})?$'))",message="pip package names are name[extras][==|~=|>=|<=|!=|>|<version[,specifier…]]",fieldPath=".packages"
 // +kubebuilder:validation:XValidation:rule="self.manager != 'npm' || self.packages.all(n, n.matches('^(@[a-z0-9][a-z0-9._~-]{0,100}/)?[a-z0-9][a-z0-9._~-]{0,100}(@([a-z][a-z0-9._-]{0,63}|([~^]|>=|<=|>|<)?[0-9][A-Za-z0-9.+-]{0,63}|[*]))?$'))",message="npm package names are [@scope/]name[@version]",fieldPath=".packages"
 type PackageBucketSpec struct {

@@ -22,31 +22,78 @@ const (
 // since pip and npm need their interpreters.
 var PackageManagers = []PackageManager{Apt, Apk, Dnf, Pip, Npm}
 
-// Package names with an optional version pin, per manager. None admits a blank, quote, $,
-// backtick, ;, |, &, parenthesis, backslash or newline, and a comparator (> <) is always
-// followed by a version starting with a digit, so a name is one inert word in any shell; the
-// install scripts quote them all the same.
-var packagePatterns = map[PackageManager]*regexp.Regexp{
-	// name[:arch][=version | =version-glob | /release]
-	Apt: regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]{0,127}(:[a-z0-9-]{1,32})?(=[A-Za-z0-9.+~:*-]{1,128}|/[a-z0-9][a-z0-9.-]{0,63})?$`),
-	// name[=version | ~version | >=version | <=version | >version | <version]
-	Apk: regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9+._-]{0,127}((=|~|>=|<=|>|<)[0-9][A-Za-z0-9.+_~-]{0,63})?$`),
-	// name[-version[-release]][.arch], epochs and globs included
-	Dnf: regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9+._:~*-]{0,191}$`),
-	// name[extra,…][specifier version[,specifier version…]]
-	Pip: regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,126}[A-Za-z0-9])?(\[[A-Za-z0-9._-]{1,64}(,[A-Za-z0-9._-]{1,64}){0,15}\])?((==|===|!=|~=|>=|<=|>|<)[0-9][A-Za-z0-9.*+!_-]{0,63}(,(==|===|!=|~=|>=|<=|>|<)[0-9][A-Za-z0-9.*+!_-]{0,63}){0,7})?$`),
-	// [@scope/]name[@version-or-range]
-	Npm: regexp.MustCompile(`^(@[a-z0-9][a-z0-9._~-]{0,100}/)?[a-z0-9][a-z0-9._~-]{0,100}(@([a-z][a-z0-9._-]{0,63}|(\^|~|>=|<=|>|<)?[0-9][A-Za-z0-9.+-]{0,63}|\*))?$`),
+// MaxPackageNameLength is the most characters a package name may have, its version pin
+// included; the API's PackageName has the same maxLength.
+const MaxPackageNameLength = 128
+
+// PackageNameRule is what the package names of one manager look like.
+type PackageNameRule struct {
+	// Pattern is the RE2 expression a name with its optional version pin matches. It holds no
+	// backslash, so the CEL rules quote it verbatim.
+	Pattern string
+	// Message says in words what Pattern admits.
+	Message string
 }
 
-// ValidatePackageName checks name against the strict pattern of its manager.
+// packageNameRules are the one definition of a valid package name per manager: the install
+// scripts rely on them, the importer checks them, and the API's CEL rules on PackageList and
+// PackageBucketSpec repeat them (api/v1alpha1's admission tests check that both accept and
+// refuse the same names). None admits a blank, quote, $, backtick, ;, |, &, parenthesis,
+// backslash or newline, and a comparator (> <) is always followed by a version starting with a
+// digit, so a name is one inert word in any shell; the install scripts quote them all the same.
+var packageNameRules = map[PackageManager]PackageNameRule{
+	// name[:arch][=version | =version-glob | /release]; Debian names have two characters or more.
+	Apt: {
+		Pattern: `^[a-z0-9][a-z0-9+.-]{1,127}(:[a-z0-9-]{1,32})?(=[A-Za-z0-9.+~:*-]{1,128}|/[a-z0-9][a-z0-9.-]{0,63})?$`,
+		Message: "apt package names are lowercase Debian names of two or more characters with an optional :arch, then an optional =version (globs such as =24.* allowed) or /release",
+	},
+	// name[=version | ~version | >=version | <=version | >version | <version]
+	Apk: {
+		Pattern: `^[A-Za-z0-9][A-Za-z0-9+._-]{0,127}((=|~|>=|<=|>|<)[0-9][A-Za-z0-9.+_~-]{0,63})?$`,
+		Message: "apk package names are name[=|~|>=|<=|>|<version]",
+	},
+	// name[-version[-release]][.arch], epochs and globs included
+	Dnf: {
+		Pattern: `^[A-Za-z0-9_][A-Za-z0-9+._:~*-]{0,127}$`,
+		Message: "dnf package names are name[-version[-release]][.arch]",
+	},
+	// name[extra,…][specifier version[,specifier version…]]
+	Pip: {
+		Pattern: `^[A-Za-z0-9]([A-Za-z0-9._-]{0,126}[A-Za-z0-9])?([[][A-Za-z0-9._-]{1,64}(,[A-Za-z0-9._-]{1,64}){0,15}[]])?((==|===|!=|~=|>=|<=|>|<)[0-9][A-Za-z0-9.*+!_-]{0,63}(,(==|===|!=|~=|>=|<=|>|<)[0-9][A-Za-z0-9.*+!_-]{0,63}){0,7})?$`,
+		Message: "pip package names are name[extras][==|~=|>=|<=|!=|>|<version[,specifier…]]",
+	},
+	// [@scope/]name[@version-or-range]
+	Npm: {
+		Pattern: `^(@[a-z0-9][a-z0-9._~-]{0,100}/)?[a-z0-9][a-z0-9._~-]{0,100}(@([a-z][a-z0-9._-]{0,63}|([~^]|>=|<=|>|<)?[0-9][A-Za-z0-9.+-]{0,63}|[*]))?$`,
+		Message: "npm package names are [@scope/]name[@version]",
+	},
+}
+
+var packagePatterns = func() map[PackageManager]*regexp.Regexp {
+	res := make(map[PackageManager]*regexp.Regexp, len(packageNameRules))
+	for m, r := range packageNameRules {
+		res[m] = regexp.MustCompile(r.Pattern)
+	}
+	return res
+}()
+
+// PackageNameRuleFor returns the rule the package names of manager m follow.
+func PackageNameRuleFor(m PackageManager) (PackageNameRule, bool) {
+	r, ok := packageNameRules[m]
+	return r, ok
+}
+
+// ValidatePackageName checks name against the rule of its manager.
 func ValidatePackageName(m PackageManager, name string) error {
 	re, ok := packagePatterns[m]
 	if !ok {
 		return fmt.Errorf("package manager %q is not apt, apk, dnf, pip or npm", m)
 	}
+	if len(name) > MaxPackageNameLength {
+		return fmt.Errorf("%s package %.40q… is longer than %d characters", m, name, MaxPackageNameLength)
+	}
 	if !re.MatchString(name) {
-		return fmt.Errorf("%s package %q is not a valid package name with an optional version", m, name)
+		return fmt.Errorf("%q is not a valid %s package name: %s", name, m, packageNameRules[m].Message)
 	}
 	return nil
 }

@@ -10,11 +10,13 @@ import (
 
 func TestValidatePackageName(t *testing.T) {
 	ok := map[PackageManager][]string{
-		Apt: {"nginx", "libc6:amd64", "g++", "python3.11", "curl=7.88.1-10+deb12u5", "openssh-server=1:9.2p1-2", "lib32z1:i386=1:1.2.13", "nodejs=24.*", "nginx/bookworm-backports"},
-		Apk: {"nginx", "py3-pip", "busybox=1.36.1-r2", "curl~8", "openssl>=3.1", "gcc<13"},
-		Dnf: {"nginx", "nginx-1.20.1", "nginx-1:1.20.1-14.el9.x86_64", "python3.11", "gcc-c++", "perl_Test", "nodejs-24.*"},
-		Pip: {"requests", "Django==4.2.7", "uvicorn[standard]", "black[d,jupyter]>=23.1", "zope.interface~=6.0", "foo-bar_baz", "pkg!=1.0", "numpy<2", "pip===23.3.1", "requests>=2.31,<3"},
-		Npm: {"express", "@types/node", "@angular/cli@17.0.0", "typescript@^5.2", "lodash@~4.17.21", "pm2@latest", "left-pad@>=1.0.0"},
+		Apt: {"nginx", "libc6:amd64", "g++", "python3.11", "curl=7.88.1-10+deb12u5", "openssh-server=1:9.2p1-2", "lib32z1:i386=1:1.2.13", "nodejs=24.*", "nginx/bookworm-backports",
+			"0ad", "libc6:" + strings.Repeat("a", 32), "nginx/" + strings.Repeat("b", 64), strings.Repeat("a", MaxPackageNameLength)},
+		Apk: {"nginx", "py3-pip", "busybox=1.36.1-r2", "curl~8", "openssl>=3.1", "gcc<13", "a"},
+		Dnf: {"nginx", "nginx-1.20.1", "nginx-1:1.20.1-14.el9.x86_64", "python3.11", "gcc-c++", "perl_Test", "nodejs-24.*", "NetworkManager", strings.Repeat("d", MaxPackageNameLength)},
+		Pip: {"requests", "Django==4.2.7", "uvicorn[standard]", "black[d,jupyter]>=23.1", "zope.interface~=6.0", "foo-bar_baz", "pkg!=1.0", "numpy<2", "pip===23.3.1", "requests>=2.31,<3",
+			"requests[socks]==2.31", "torch==2.1.0+cpu", "pkg==1!2.0"},
+		Npm: {"express", "@types/node", "@angular/cli@17.0.0", "typescript@^5.2", "lodash@~4.17.21", "pm2@latest", "left-pad@>=1.0.0", "x@*"},
 	}
 	for m, names := range ok {
 		for _, n := range names {
@@ -23,10 +25,26 @@ func TestValidatePackageName(t *testing.T) {
 			}
 		}
 	}
+	refused := map[PackageManager][]string{
+		// Debian package names have two characters or more.
+		Apt: {"a", "a=1.0", "a:amd64", "Curl", "node*", "libc6:" + strings.Repeat("a", 33), "nginx/" + strings.Repeat("b", 65)},
+		Apk: {"curl>", "curl=latest"},
+		Dnf: {"@development-tools", strings.Repeat("d", MaxPackageNameLength+1)},
+		Pip: {"requests@2.0", "_private", "pkg[]", "pkg[,]", "pkg>=latest"},
+		Npm: {"LeftPad", "@scope", "x@**", "@" + strings.Repeat("s", 60) + "/" + strings.Repeat("n", 70)},
+	}
+	for m, names := range refused {
+		for _, n := range names {
+			if err := ValidatePackageName(m, n); err == nil {
+				t.Errorf("%s %q accepted", m, n)
+			}
+		}
+	}
 	hostile := []string{
-		"", " nginx", "nginx curl", "nginx;id", "nginx&&id", "nginx|id", "$(id)", "`id`", "nginx'", `nginx"`,
-		"nginx\nid", "nginx\\", "-y", "--allow-unauthenticated", "../../etc/passwd", "nginx>out", "(x)",
-		"nginx\x00", "nginx\t", "nginx=1.*;id", "nginx=$(id)", "nginx/../x", "n\u00e4me", strings.Repeat("a", 300),
+		"", " nginx", "nginx ", "nginx curl", "nginx;id", "a;rm -rf /", "nginx&&id", "nginx|id", "$(id)", "$(x)", "${x}", "`id`", "nginx'", `nginx"`,
+		"nginx\nid", "nginx\\", "-y", "--allow-unauthenticated", "../../etc/passwd", "nginx>out", "(x)", "x@$(id)", "tool@^1.2;id",
+		"nginx\x00", "nginx\t", "nginx=1.*;id", "nginx=$(id)", "nginx/../x", "n\u00e4me", "requests>=2, <3", "requests>/etc/passwd",
+		strings.Repeat("a", 300),
 	}
 	for _, m := range PackageManagers {
 		for _, n := range hostile {
@@ -37,6 +55,27 @@ func TestValidatePackageName(t *testing.T) {
 	}
 	if err := ValidatePackageName("brew", "wget"); err == nil {
 		t.Error("unknown manager accepted")
+	}
+}
+
+// TestPackageNameRules checks what the API's CEL rules rely on: each manager has a rule, and
+// its pattern can be quoted verbatim in a CEL string.
+func TestPackageNameRules(t *testing.T) {
+	for _, m := range PackageManagers {
+		r, ok := PackageNameRuleFor(m)
+		if !ok {
+			t.Errorf("%s has no rule", m)
+			continue
+		}
+		if strings.ContainsAny(r.Pattern, `\'"`) {
+			t.Errorf("%s pattern holds a backslash or quote, which CEL would read differently: %s", m, r.Pattern)
+		}
+		if !strings.HasPrefix(r.Message, string(m)+" package names are ") {
+			t.Errorf("%s message does not say whose names it describes: %s", m, r.Message)
+		}
+	}
+	if _, ok := PackageNameRuleFor("brew"); ok {
+		t.Error("brew has a rule")
 	}
 }
 

@@ -112,6 +112,9 @@ func testVerdictsMatchTheAPIServer(t *testing.T, env *testenv.Env) {
 		{"dnf", "nodejs-24.*", true}, {"pip", "requests>=2.31,<3", true}, {"npm", "typescript@^5.4", true}, {"apk", "curl~8", true},
 		{"apt", "Curl", false}, {"apt", "node*", false}, {"apt", "nodejs=24.*;id", false}, {"pip", "requests>=2, <3", false},
 		{"npm", "tool@^1.2;id", false}, {"apk", "curl>", false}, {"dnf", "$(id)", false},
+		{"pip", "requests[socks]==2.31", true}, {"npm", "@scope/tool@~1.2.3", true}, {"apt", "0ad", true},
+		{"apt", "a", false}, {"apt", "libc6:" + strings.Repeat("a", 33), false}, {"apt", "nginx/" + strings.Repeat("b", 65), false},
+		{"dnf", strings.Repeat("d", 129), false}, {"apk", "a;rm -rf /", false}, {"pip", "`id`", false},
 	}
 	for _, n := range names {
 		t.Run(n.manager+" "+n.name, func(t *testing.T) {

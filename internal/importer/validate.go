@@ -29,8 +29,6 @@ var (
 	dotSegmentRE  = regexp.MustCompile(`(^|/)[.][.]?(/|$)`)
 	fileModeRE    = regexp.MustCompile(`^0?[0-7]{3}$`)
 	ownerRE       = regexp.MustCompile(`^[a-z_][a-z0-9_-]*(:[a-z_][a-z0-9_-]*)?$`)
-	packageRE     = regexp.MustCompile(`^[A-Za-z0-9@_][A-Za-z0-9._+/:@~^*-]*(\[[A-Za-z0-9._,-]+\])?((==|===|!=|~=|>=|<=|=|~|>|<)[A-Za-z0-9._+:~*!^-]+(,(==|===|!=|~=|>=|<=|>|<)[A-Za-z0-9._+:~*!-]+){0,7})?$`)
-	aptPackageRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:*-]+|/[a-z0-9][a-z0-9.-]*)?$`)
 	envNameRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
@@ -48,7 +46,6 @@ const (
 	maxNameserver        = 45
 	maxInlinePackages    = 64
 	maxBucketPackages    = 256
-	maxPackageName       = 128
 	maxBucketRefs        = 32
 	maxObjectRef         = 253
 	maxScripts           = 64
@@ -175,15 +172,9 @@ func validateNameserver(v string) error {
 	return nil
 }
 
-// validatePackage checks a package name against the API's pattern and, for apt, the stricter
-// Debian rule, then against the rule of its package manager that config-manager installs by.
+// validatePackage checks a package name against the rule of its package manager: the one
+// config-manager renders the install script by, which the API's CEL rules repeat.
 func validatePackage(m lxcv1.PackageManager, name string) error {
-	if runes(name) > maxPackageName || !packageRE.MatchString(name) {
-		return fmt.Errorf("%q is not a package name with an optional version pin (no blanks, quotes or shell syntax, at most %d characters)", name, maxPackageName)
-	}
-	if m == lxcv1.PackageManagerApt && !aptPackageRE.MatchString(name) {
-		return fmt.Errorf("%q is not an apt package: lowercase Debian names of two or more characters with an optional :arch and =version (globs such as =24.* allowed) or /release", name)
-	}
 	return configmanager.ValidatePackageName(configmanager.PackageManager(m), name)
 }
 
