@@ -81,6 +81,8 @@ func (s *Server) apiRoutes() []route {
 		s.handle("GET", "/nodes/{node}/lxc/{vmid}/interfaces", s.interfaces),
 		s.handle("POST", "/nodes/{node}/lxc/{vmid}/clone", s.cloneContainer),
 		s.handle("POST", "/nodes/{node}/lxc/{vmid}/template", s.convertToTemplate),
+		s.handle("GET", "/nodes/{node}/lxc/{vmid}/migrate", s.migratePrecondition),
+		s.handle("POST", "/nodes/{node}/lxc/{vmid}/migrate", s.migrateContainer),
 		s.handle("GET", "/nodes/{node}/lxc/{vmid}/snapshot", s.listSnapshots),
 		s.handle("POST", "/nodes/{node}/lxc/{vmid}/snapshot", s.createSnapshot),
 		s.handle("GET", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}", s.snapshotIndex),

@@ -40,6 +40,7 @@ var paths = []string{
 	"/nodes/{node}/lxc/{vmid}/resize",
 	"/nodes/{node}/lxc/{vmid}/clone",
 	"/nodes/{node}/lxc/{vmid}/template",
+	"/nodes/{node}/lxc/{vmid}/migrate",
 	"/nodes/{node}/lxc/{vmid}/snapshot",
 	"/nodes/{node}/lxc/{vmid}/snapshot/{snapname}",
 	"/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/config",

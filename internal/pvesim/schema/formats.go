@@ -37,6 +37,7 @@ var formats = map[string]func(string) string{
 	"pve-task-status-type": func(s string) string { return matchOrf(taskStatusRE, s, "invalid status '%s'") },
 	"pve-realm":            func(s string) string { return matchOrf(realmRE, s, "realm '%s' contains illegal characters") },
 	"pve-iface":            verifyIface,
+	"storage-pair":         verifyStoragePair,
 }
 
 var (
@@ -45,6 +46,20 @@ var (
 	idRE         = regexp.MustCompile(`(?i)^[a-z][a-z0-9\-\_\.]*[a-z0-9]$`)
 	poolRE       = regexp.MustCompile(`^[A-Za-z0-9\.\-_]+(?:/[A-Za-z0-9\.\-_]+){0,2}$`)
 )
+
+// verifyStoragePair is pve-common's verify_storagepair: one entry of a storage map, either
+// "source:target", a lone default "target", or "1" for the identity mapping.
+func verifyStoragePair(s string) string {
+	if s == "1" {
+		return ""
+	}
+	for _, id := range strings.Split(s, ":") {
+		if !configIDRE.MatchString(id) || strings.Count(s, ":") > 1 {
+			return fmt.Sprintf("unable to parse storage id pair '%s'", s) + "\n"
+		}
+	}
+	return ""
+}
 
 var ifaceRE = regexp.MustCompile(`(?i)^[a-z][a-z0-9_]{1,20}([:\.]\d+)?$`)
 
