@@ -5,9 +5,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/fluxcd/pkg/runtime/conditions"
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
-	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 )
 
@@ -34,7 +32,7 @@ func (r *LXCContainerReconciler) address(ctx context.Context, s *containerScope,
 		r.lastAddress.mark(uid, addr.String())
 		return addr.String(), nil
 	}
-	return "", outcome.Wait(r.addressPoll(s.obj), lxcv1.WaitingForAddressReason, "CT %d runs but eth0 has no IPv4 address yet", s.obj.Status.VMID)
+	return "", lookAgain(s, lxcv1.WaitingForAddressReason, "CT %d runs but eth0 has no IPv4 address yet", s.obj.Status.VMID)
 }
 
 // restartedSince says the bulk list shows the guest started after the look age ago. The list
@@ -61,16 +59,4 @@ func eth0IPv4(ifaces []proxmox.Interface) (netip.Addr, bool) {
 		}
 	}
 	return netip.Addr{}, false
-}
-
-// addressPoll is how soon a container without an address is looked at again: at the task poll
-// interval at first, then less often the longer it has waited, so that a guest that never gets
-// a lease costs a request every few minutes rather than every few seconds.
-func (r *LXCContainerReconciler) addressPoll(obj *lxcv1.LXCContainer) time.Duration {
-	poll := r.taskPoll()
-	c := conditions.Get(obj, lxcv1.ContainerStartedCondition)
-	if c == nil || c.Reason != lxcv1.WaitingForAddressReason {
-		return poll
-	}
-	return min(max(poll, time.Since(c.LastTransitionTime.Time)/10), outcome.RetryCap)
 }

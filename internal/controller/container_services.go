@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
 	corev1 "k8s.io/api/core/v1"
@@ -19,9 +18,6 @@ import (
 	"templatemanager.dev/lxc-template-manager/internal/ownedsecret"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
 )
-
-// servicesRetry is how soon a container whose promised services are missing is looked at again.
-const servicesRetry = 5 * time.Second
 
 // reconcileServices lists the container's listening sockets and running units, builds
 // status.services, copies the credentials scripts left in /etc/config-manager/credentials into
@@ -66,7 +62,8 @@ func (r *LXCContainerReconciler) reconcileServices(ctx context.Context, s *conta
 		for _, sf := range short {
 			missing = append(missing, sf.String())
 		}
-		return "", outcome.Wait(servicesRetry, lxcv1.ServicesMissingReason, "promised services not found: %s", strings.Join(missing, "; "))
+		// A service may come up late, so it is looked for again, less often the longer it is missing.
+		return "", lookAgain(s, lxcv1.ServicesMissingReason, "promised services not found: %s", strings.Join(missing, "; "))
 	}
 	r.lastDiscover.mark(s.obj.UID, key)
 	return done(), nil
