@@ -46,6 +46,13 @@ func (c *discoveryClock) age(uid types.UID) time.Duration {
 	return 0
 }
 
+// key is what uid was last marked with; empty when it never was.
+func (c *discoveryClock) key(uid types.UID) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seen[uid].key
+}
+
 func (c *discoveryClock) forget(uid types.UID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -67,4 +74,32 @@ func (c *discoveryClock) spread(uid types.UID, period time.Duration) {
 	h := fnv.New64a()
 	h.Write([]byte(uid))
 	c.seen[uid] = discoveryMark{at: time.Now().Add(-time.Duration(h.Sum64() % uint64(period)))}
+}
+
+// uidSet is a set of containers, safe for concurrent use.
+type uidSet struct {
+	mu  sync.Mutex
+	set map[types.UID]struct{}
+}
+
+func (u *uidSet) add(uid types.UID) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.set == nil {
+		u.set = map[types.UID]struct{}{}
+	}
+	u.set[uid] = struct{}{}
+}
+
+func (u *uidSet) has(uid types.UID) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	_, ok := u.set[uid]
+	return ok
+}
+
+func (u *uidSet) remove(uid types.UID) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.set, uid)
 }

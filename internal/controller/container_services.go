@@ -37,6 +37,12 @@ func (r *LXCContainerReconciler) reconcileServices(ctx context.Context, s *conta
 		return "", fmt.Errorf("container address %q: %w", st.IPAddress, err)
 	}
 	sess, err := p.guest.session(ctx)
+	if errors.Is(err, ssh.ErrConnecting) && conditions.IsTrue(s.obj, lxcv1.ServicesDiscoveredCondition) && !s.requested &&
+		key == r.lastDiscover.key(s.obj.UID) {
+		// The routine look of a Ready container whose connection was closed while idle: it
+		// stays Ready while the connection opens, and the dial's end wakes it to look.
+		return done(), nil
+	}
 	if err != nil {
 		return "", err
 	}

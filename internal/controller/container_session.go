@@ -43,7 +43,7 @@ func (r *LXCContainerReconciler) openSession(ctx context.Context, s *containerSc
 	var mismatch *ssh.HostKeyMismatchError
 	switch {
 	case errors.Is(err, ssh.ErrConnecting):
-		return nil, outcome.Wait(connectingPoll, lxcv1.ConnectingReason, "%v", err)
+		return nil, outcome.Wait(connectingPoll, lxcv1.ConnectingReason, "%w", err)
 	case errors.As(err, &mismatch):
 		return nil, outcome.Stall(lxcv1.HostKeyMismatchReason,
 			"the SSH host key of %s changed from %s to %s; if the container was rebuilt on purpose, clear status.sshHostKey",

@@ -190,5 +190,11 @@ func (s *Server) resourceEntry(ctx context.Context, ct *container) map[string]an
 	if ct.Conf["template"] == "1" {
 		e["template"] = 1
 	}
+	s.mu.Lock()
+	if h := s.ha["ct:"+strconv.Itoa(ct.VMID)]; h.managed() {
+		// The service state of the HA manager status (pve-manager API2/Cluster.pm resources).
+		e["hastate"] = h.Service
+	}
+	s.mu.Unlock()
 	return e
 }

@@ -369,6 +369,10 @@ func (s *Server) destroyContainer(r *request) (any, error) {
 	if protected {
 		return nil, pveError("can't remove CT %d - protection mode enabled", vmid)
 	}
+	purge := r.bool("purge")
+	if !purge && s.haConfigured(vmid) {
+		return nil, pveError("unable to remove CT %d - used in HA resources and purge parameter not set.", vmid)
+	}
 	force := r.bool("force")
 	if !force && s.running(r.Context(), vmid) {
 		return nil, pveError("unable to destroy CT %d - container is running", vmid)
@@ -391,6 +395,13 @@ func (s *Server) destroyContainer(r *request) (any, error) {
 		}
 		for _, k := range diskKeys(ct.Conf) {
 			t.logf("Logical volume \"vm-%d-disk-%s\" successfully removed.", vmid, strings.TrimPrefix(strings.TrimPrefix(k, "rootfs"), "mp"))
+		}
+		if purge && s.haConfigured(vmid) {
+			t.logf("purging CT %d from related configurations..", vmid)
+			if err := s.dropHA(vmid); err != nil {
+				return err
+			}
+			t.logf("NOTE: removed CT %d from HA resource configuration.", vmid)
 		}
 		if err := t.pad(ctx); err != nil {
 			return err

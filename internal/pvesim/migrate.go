@@ -3,6 +3,7 @@ package pvesim
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,6 +67,18 @@ func (s *Server) migrateContainer(r *request) (any, error) {
 		if err := checkStorageMap(ts); err != nil {
 			return nil, err
 		}
+	}
+	if s.haManaged(ct.VMID) {
+		// An HA-managed CT is handed to HA (migrate_vm: a hamigrate worker running
+		// ha-manager migrate ct:<vmid> <target>); only the HA stack itself migrates directly.
+		return s.tasks.start(ct.Node, "hamigrate", strconv.Itoa(ct.VMID), r.user, func(ctx context.Context, t *task) error {
+			t.logf("Requesting HA migration for CT %d to node %s", ct.VMID, target)
+			s.mu.Lock()
+			h := s.ha["ct:"+strconv.Itoa(ct.VMID)]
+			s.mu.Unlock()
+			s.crmMove(h, ct.VMID, target, "migrate")
+			return nil
+		}), nil
 	}
 	timeout := timeoutParam(r, 180)
 	return s.lockedTask(r, ct, "vzmigrate", false, func(ctx context.Context, t *task) error {

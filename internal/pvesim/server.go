@@ -77,6 +77,7 @@ type Server struct {
 
 	mu         sync.Mutex
 	containers map[int]*container
+	ha         map[string]*haResource // sid → HA resource
 
 	tasks   *taskManager
 	auth    *authenticator
@@ -145,6 +146,9 @@ func New(opts Options) (*Server, error) {
 		s.containers[ct.VMID] = ct
 	}
 	if err := s.tasks.load(); err != nil {
+		return nil, err
+	}
+	if s.ha, err = st.loadHA(); err != nil {
 		return nil, err
 	}
 	s.routes = s.apiRoutes()

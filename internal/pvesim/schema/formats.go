@@ -38,6 +38,8 @@ var formats = map[string]func(string) string{
 	"pve-realm":            func(s string) string { return matchOrf(realmRE, s, "realm '%s' contains illegal characters") },
 	"pve-iface":            verifyIface,
 	"storage-pair":         verifyStoragePair,
+	// pve-ha-manager's pve_verify_ha_resource_or_vm_id (src/PVE/HA/Tools.pm)
+	"pve-ha-resource-or-vm-id": matchOr(`^([a-z]+:\S+|\d+)$`, "value does not look like a valid ha resource id"),
 }
 
 var (
