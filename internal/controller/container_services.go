@@ -37,10 +37,10 @@ func (r *LXCContainerReconciler) reconcileServices(ctx context.Context, s *conta
 		return "", fmt.Errorf("container address %q: %w", st.IPAddress, err)
 	}
 	sess, err := p.guest.session(ctx)
-	if errors.Is(err, ssh.ErrConnecting) && conditions.IsTrue(s.obj, lxcv1.ServicesDiscoveredCondition) && !s.requested &&
-		key == r.lastDiscover.key(s.obj.UID) {
-		// The routine look of a Ready container whose connection was closed while idle: it
-		// stays Ready while the connection opens, and the dial's end wakes it to look.
+	if errors.Is(err, ssh.ErrConnecting) && routineLook(s, key, r.lastDiscover.key(s.obj.UID)) {
+		// The routine look of a Ready container whose connection was closed while idle, or
+		// after the manager restarted: it stays Ready while the connection opens, and the
+		// dial's end wakes it to look.
 		return done(), nil
 	}
 	if err != nil {
@@ -73,6 +73,15 @@ func (r *LXCContainerReconciler) reconcileServices(ctx context.Context, s *conta
 	}
 	r.lastDiscover.mark(s.obj.UID, key)
 	return done(), nil
+}
+
+// routineLook says a discovery is only the periodic look: services were discovered for this
+// generation, nobody asked for a fresh look, and nothing the guest runs changed since the last
+// look this manager made (lastKey is empty when it made none).
+func routineLook(s *containerScope, key, lastKey string) bool {
+	c := conditions.Get(s.obj, lxcv1.ServicesDiscoveredCondition)
+	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == s.obj.Generation && !s.requested &&
+		(lastKey == "" || lastKey == key)
 }
 
 // discoveredServices maps discovery's services onto status, naming a service after the promise
