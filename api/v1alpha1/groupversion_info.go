@@ -51,3 +51,21 @@ const ReconcileRequestAnnotation = "lxc.templatemanager.dev/reconcile-requested-
 // Retain and applied again): the marker is rewritten to this object's uid and the container is
 // converged to the spec. A container whose marker names another LXCContainer is never taken.
 const AdoptAnnotation = "lxc.templatemanager.dev/adopt"
+
+// OSTemplateUpgradeAnnotation on an LXCContainer moves it to another version of its
+// template's OS template. A container is never recreated because a newer tarball appeared:
+// status.osTemplate records the volume it was made from, and a short form (debian-12-standard)
+// is met by any version of it. To move on, set the annotation to the volume id to be made from
+// (it must be a version of the template's osTemplate), or to "latest" for the newest version on
+// the container's node. What follows is spec.updateStrategy's: Recreate destroys the container
+// and creates it from that volume (the data on its disks is lost); InPlace stalls with reason
+// RecreateRequired naming osTemplate. The annotation is a standing request: while it says
+// "latest", each newer tarball asks for the container to be made again, so remove it once the
+// container is Ready from the volume it wanted.
+//
+//	kubectl annotate lxcc web-1 lxc.templatemanager.dev/os-template-upgrade=latest
+const OSTemplateUpgradeAnnotation = "lxc.templatemanager.dev/os-template-upgrade"
+
+// OSTemplateUpgradeLatest is the value of OSTemplateUpgradeAnnotation that asks for the newest
+// version of the template's OS template on the container's node.
+const OSTemplateUpgradeLatest = "latest"

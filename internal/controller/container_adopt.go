@@ -78,6 +78,9 @@ func (r *LXCContainerReconciler) adopt(ctx context.Context, s *containerScope, c
 		return fmt.Errorf("writing this LXCContainer's marker into CT %d: %w", st.VMID, err)
 	}
 	cfg.Description, cfg.Tags = description, tags
+	// Proxmox does not record the OS template a container was made from: an adopted one's is
+	// unknown, and never a reason to recreate it.
+	st.OSTemplate = ""
 	r.announce(s.obj, adoptedByAnnotation, st.VMID, st.Node, s.obj.UID)
 	r.forgetGuests(s)
 	return nil

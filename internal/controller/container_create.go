@@ -139,7 +139,10 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 	if conditions.IsTrue(obj, lxcv1.ContainerCreatedCondition) {
 		r.announce(obj, containerVanished, st.VMID, st.Node)
 	}
-	volid, ok := ostemplate.ForCreate(d.OSTemplate, s.cluster, st.Node)
+	volid, ok, err := osTemplateForCreate(s)
+	if err != nil {
+		return err
+	}
 	if !ok {
 		return outcome.Wait(outcome.DependencyRetry, lxcv1.OSTemplateNotFoundReason, "node %s of cluster %s has no OS template %s",
 			st.Node, s.cluster.Name, ostemplate.Wanted(d.OSTemplate))

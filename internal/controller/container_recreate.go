@@ -8,7 +8,6 @@ import (
 	"github.com/fluxcd/pkg/runtime/conditions"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
-	"templatemanager.dev/lxc-template-manager/internal/ostemplate"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 )
@@ -16,11 +15,15 @@ import (
 // recreateFields names what the spec asks for that Proxmox cannot change on an existing
 // container: the OS template it was created from, the storage of its root disk or of a mount
 // point, and whether it is unprivileged.
-func recreateFields(s *containerScope, cfg *proxmox.ContainerConfig) []string {
-	d, st := s.desired, &s.obj.Status
+func recreateFields(s *containerScope, cfg *proxmox.ContainerConfig) ([]string, error) {
+	d := s.desired
 	var fields []string
-	if volid, ok := ostemplate.ForCreate(d.OSTemplate, s.cluster, st.Node); ok && st.OSTemplate != "" && volid != st.OSTemplate {
-		fields = append(fields, fmt.Sprintf("osTemplate (created from %s, the template asks for %s)", st.OSTemplate, volid))
+	why, err := osTemplateChange(s)
+	if err != nil {
+		return nil, err
+	}
+	if why != "" {
+		fields = append(fields, why)
 	}
 	if have := volumeStorage(cfg.RootFS.Volume); have != "" && have != d.Storage {
 		fields = append(fields, fmt.Sprintf("storage (the root disk is on %s, the spec asks for %s)", have, d.Storage))
@@ -35,7 +38,7 @@ func recreateFields(s *containerScope, cfg *proxmox.ContainerConfig) []string {
 			}
 		}
 	}
-	return fields
+	return fields, nil
 }
 
 func volumeStorage(volume string) string {
@@ -50,9 +53,9 @@ func volumeStorage(volume string) string {
 // change in place: InPlace stalls naming the fields; Recreate destroys the container (lifting
 // its protection first), and the create phase then makes it anew from the spec.
 func (r *LXCContainerReconciler) reconcileRecreate(ctx context.Context, s *containerScope, cfg *proxmox.ContainerConfig) error {
-	fields := recreateFields(s, cfg)
-	if len(fields) == 0 {
-		return nil
+	fields, err := recreateFields(s, cfg)
+	if err != nil || len(fields) == 0 {
+		return err
 	}
 	st := &s.obj.Status
 	if s.obj.Spec.UpdateStrategy != lxcv1.UpdateStrategyRecreate {

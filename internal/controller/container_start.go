@@ -20,24 +20,9 @@ const shutdownTimeout = 60 * time.Second
 func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containerScope, c created) (started, string, error) {
 	out := started{created: c, guest: r.guestLinkFor(s, c.view)}
 	st := &s.obj.Status
-	justStarted := false
-	if upid, ok := operationTask(st.Operation, "vzstart", "vzstop", "vzshutdown", "resize", "vzreboot"); ok {
-		done, err := r.pollTask(ctx, s, upid, lxcv1.StartingReason, "changing the power state of CT %d", st.VMID)
-		if !done {
-			return out, "", err
-		}
-		if err != nil {
-			return out, "", outcome.Failed(lxcv1.TaskFailedReason, err)
-		}
-		// The guest list this reconcile read predates the task: ask the container itself. A
-		// connection to the guest from before the task is gone with the guest's old boot.
-		c.view.guest = nil
-		r.forgetConnection(s.obj)
-		_, isStart := operationTask(string(upid), "vzstart", "vzreboot")
-		justStarted = isStart
-		if _, rebooted := operationTask(string(upid), "vzreboot"); rebooted {
-			st.RestartPending = nil
-		}
+	justStarted, err := r.finishPowerTask(ctx, s, c.view)
+	if err != nil {
+		return out, "", err
 	}
 
 	if err := r.applyConfig(ctx, s, c.view); err != nil {
@@ -91,7 +76,49 @@ func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containe
 		return out, "", err
 	}
 	st.IPAddress = addr
+	if r.unreached.has(s.obj.UID) {
+		// Started or restarted by the controller: Ready means the guest answers at this
+		// address, so a fresh connection must reach it first.
+		if _, err := out.guest.session(ctx); err != nil {
+			return out, "", err
+		}
+		r.unreached.remove(s.obj.UID)
+	}
 	return out, fmt.Sprintf("running with address %s", addr), nil
+}
+
+// finishPowerTask polls the start, stop, shutdown, resize or reboot task in status.operation.
+// When one ends, everything known of the guest's old boot is dropped: the guest list this
+// reconcile read, the SSH connection and the moment the address was last read; a guest that
+// was started must then be read from its interfaces, and one that was provisioned before reached
+// over SSH again. justStarted says a start or reboot ended in this reconcile.
+func (r *LXCContainerReconciler) finishPowerTask(ctx context.Context, s *containerScope, view *proxmoxView) (justStarted bool, err error) {
+	st := &s.obj.Status
+	upid, ok := operationTask(st.Operation, "vzstart", "vzstop", "vzshutdown", "resize", "vzreboot")
+	if !ok {
+		return false, nil
+	}
+	done, err := r.pollTask(ctx, s, upid, lxcv1.StartingReason, "changing the power state of CT %d", st.VMID)
+	if !done {
+		return false, err
+	}
+	if err != nil {
+		return false, outcome.Failed(lxcv1.TaskFailedReason, err)
+	}
+	view.guest = nil
+	r.forgetGuests(s)
+	r.forgetConnection(s.obj)
+	r.lastAddress.forget(s.obj.UID)
+	_, justStarted = operationTask(string(upid), "vzstart", "vzreboot")
+	if justStarted && conditions.IsTrue(s.obj, lxcv1.ConfigManagerDeployedCondition) {
+		// The phases after Start may have nothing to do over SSH; until config-manager is
+		// deployed, its phase reaches the guest anyway.
+		r.unreached.add(s.obj.UID)
+	}
+	if _, rebooted := operationTask(string(upid), "vzreboot"); rebooted {
+		st.RestartPending = nil
+	}
+	return justStarted, nil
 }
 
 // startedSinceReady says the controller started the container and saw it run, and it has not

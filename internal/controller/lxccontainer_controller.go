@@ -66,6 +66,9 @@ type LXCContainerReconciler struct {
 	lastDiscover discoveryClock
 	// lastAddress remembers when a DHCP container's interfaces were last read.
 	lastAddress discoveryClock
+	// unreached holds the containers the controller started or restarted whose guest has not
+	// answered over SSH since: they are not Ready until it does.
+	unreached uidSet
 	// lastFullCheck remembers when a container's whole configuration was last read.
 	lastFullCheck discoveryClock
 	redactors     redactorRegistry

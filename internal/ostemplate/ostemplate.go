@@ -67,6 +67,17 @@ func ForCreate(osTemplate string, cluster *lxcv1.ProxmoxCluster, node string) (s
 	return Resolve(osTemplate, cluster.Status.Templates, node)
 }
 
+// Satisfies reports whether a container created from volid meets osTemplate: a volid asks for
+// exactly that volume; a short form is met by any version of that template, on any storage, so
+// that a newer tarball on the node never makes an existing container out of date.
+func Satisfies(volid, osTemplate string) bool {
+	if !IsShort(osTemplate) {
+		return volid == osTemplate
+	}
+	short, _, ok := splitTemplateFile(volid)
+	return ok && short == osTemplate
+}
+
 // splitTemplateFile splits a volid like local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst
 // into its short form (debian-12-standard) and version (12.7-1), as Proxmox names the
 // templates of its appliance index.

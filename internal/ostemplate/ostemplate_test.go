@@ -51,3 +51,23 @@ func TestCompareVersions(t *testing.T) {
 		}
 	}
 }
+
+func TestSatisfies(t *testing.T) {
+	made := "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
+	cases := []struct {
+		osTemplate string
+		want       bool
+	}{
+		{"debian-12-standard", true},
+		{"debian-12", false},
+		{"debian-13-standard", false},
+		{made, true},
+		{"local:vztmpl/debian-12-standard_12.12-1_amd64.tar.zst", false},
+		{"nfs:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", false},
+	}
+	for _, tc := range cases {
+		if got := Satisfies(made, tc.osTemplate); got != tc.want {
+			t.Errorf("Satisfies(%s, %s) = %v, want %v", made, tc.osTemplate, got, tc.want)
+		}
+	}
+}
