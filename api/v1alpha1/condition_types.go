@@ -149,4 +149,7 @@ const (
 	SSHKeyRotatedReason = "SSHKeyRotated"
 	// AddressChangedReason: the DHCP lease of the container moved to another address.
 	AddressChangedReason = "AddressChanged"
+	// MovedReason: the container runs on another node than status.node says (HA relocated it,
+	// or someone migrated it); status.node now follows it there.
+	MovedReason = "Moved"
 )

@@ -26,6 +26,11 @@ func (r *LXCContainerReconciler) reconcileCreate(ctx context.Context, s *contain
 		return out, "", err
 	}
 	exists := func() string { return fmt.Sprintf("CT %d exists on node %s", st.VMID, st.Node) }
+	if st.VMID != 0 && st.Operation == "" {
+		if _, err := r.followMoved(ctx, s, false); err != nil {
+			return out, "", err
+		}
+	}
 	if st.VMID != 0 {
 		out.view.guest = r.settledGuest(ctx, s)
 		if out.view.guest != nil && st.AppliedConfigHash == s.desired.ConfigHash() {
@@ -38,7 +43,7 @@ func (r *LXCContainerReconciler) reconcileCreate(ctx context.Context, s *contain
 			return out, "", err
 		}
 	}
-	cfg, err := s.px.ContainerConfig(ctx, st.Node, int(st.VMID))
+	cfg, err := r.configWherever(ctx, s)
 	switch {
 	case errors.Is(err, proxmox.ErrNotFound):
 		return out, "", r.create(ctx, s)

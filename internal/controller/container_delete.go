@@ -96,7 +96,8 @@ func (r *LXCContainerReconciler) destroy(ctx context.Context, s *containerScope)
 // this object's marker and no task holds it.
 func (r *LXCContainerReconciler) destroyOwned(ctx context.Context, s *containerScope) error {
 	obj, st, px := s.obj, &s.obj.Status, s.px
-	cfg, err := px.ContainerConfig(ctx, st.Node, int(st.VMID))
+	// A container HA or an admin moved is destroyed where it is now.
+	cfg, err := r.configWherever(ctx, s)
 	switch {
 	case errors.Is(err, proxmox.ErrNotFound):
 		r.announce(obj, destroyed, st.VMID, st.Node)

@@ -68,6 +68,11 @@ type Client interface {
 	// ContainerInterfaces lists a running container's network interfaces and addresses; a
 	// stopped container has none.
 	ContainerInterfaces(ctx context.Context, node string, vmid int) ([]Interface, error)
+	// MigrateContainer starts the task that moves a container to another node of the cluster
+	// (POST /nodes/{node}/lxc/{vmid}/migrate), a running one by a restart migration. It is
+	// not retried once the request may have reached Proxmox: a repeat would find the
+	// container locked or gone from node; an error with IsOutcomeUnknown means it may move.
+	MigrateContainer(ctx context.Context, node string, vmid int, opts MigrateOptions) (UPID, error)
 	// TaskStatus reads the state of a task.
 	TaskStatus(ctx context.Context, upid UPID) (TaskStatus, error)
 	// TaskLogTail returns up to the last n lines of a task's log.
