@@ -85,6 +85,11 @@ const (
 	ConfigChangedReason = "ConfigChanged"
 	// RestartingReason: the container restarts to take settings Proxmox applies only at a start.
 	RestartingReason = "Restarting"
+	// PendingNotAppliedReason: settings the controller wrote are still pending after the restart
+	// made to apply them: Proxmox could not apply them at the start (its task log says why, e.g.
+	// a volume that could not be allocated). The container is not restarted again for them;
+	// change the spec (or fix the cause and request a reconcile) to try again.
+	PendingNotAppliedReason = "PendingNotApplied"
 	// ConfigConflictReason: the container's configuration changed between read and write.
 	ConfigConflictReason = "ConfigConflict"
 	// DiskShrinkRefusedReason: the spec asks for a smaller disk than the container has; Proxmox
@@ -118,6 +123,10 @@ const (
 	PackagesFailedReason = "PackagesFailed"
 	// ScriptRunningReason: a script runs.
 	ScriptRunningReason = "ScriptRunning"
+	// WaitingForScriptReason: a change that restarts, resizes, stops or recreates the container
+	// waits for the script (or package install) running in it to end, so the script is not
+	// killed and run again; the message names both.
+	WaitingForScriptReason = "WaitingForScript"
 	// ScriptFailedReason: a script exited non-zero or timed out.
 	ScriptFailedReason = "ScriptFailed"
 	// ServicesMissingReason: a promised service was not found listening.

@@ -385,6 +385,21 @@ type LXCContainerStatus struct {
 	// +listType=set
 	RestartPending []string `json:"restartPending,omitempty"`
 
+	// pendingWritten names the settings the controller itself wrote that Proxmox keeps pending
+	// until the container's next start. Only these restart a running container: a setting
+	// someone else left pending waits for a start that happens anyway.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=256
+	PendingWritten []string `json:"pendingWritten,omitempty"`
+
+	// restartedFor is the last restart the controller made to apply pending settings. It
+	// restarts a container at most once for the same generation and settings: settings still
+	// pending after that restart could not be applied at the start, and stall with
+	// PendingNotApplied.
+	// +optional
+	RestartedFor *PendingRestart `json:"restartedFor,omitempty"`
+
 	// rootPasswordVersion is the resourceVersion of the root password Secret last set in the guest.
 	// +optional
 	RootPasswordVersion string `json:"rootPasswordVersion,omitempty"`
@@ -396,6 +411,16 @@ type LXCContainerStatus struct {
 	// retry counts the consecutive failed attempts and says when the next one is due.
 	// +optional
 	Retry *RetryStatus `json:"retry,omitempty"`
+}
+
+// PendingRestart is a restart made to apply settings Proxmox kept pending.
+type PendingRestart struct {
+	// generation of the spec the restart applied.
+	Generation int64 `json:"generation"`
+	// settings the restart was for (Proxmox option names, e.g. mp0, nameserver).
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=256
+	Settings []string `json:"settings"`
 }
 
 // +kubebuilder:object:root=true

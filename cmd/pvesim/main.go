@@ -79,7 +79,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.DurationVar(&c.lockTimeout, "lock-timeout", 10*time.Second, "how long an operation waits for a container's config lock")
 	fs.DurationVar(&c.dhcpDelay, "fake-dhcp-delay", time.Second, "fake backend: how long after start a DHCP interface shows its address")
 	fs.DurationVar(&c.shutdownDelay, "fake-shutdown-delay", 0, "fake backend: how long a clean shutdown takes")
-	fs.Var(&c.faults, "fault", "inject faults, `KIND[,key=value…]` with KIND error|latency|lock|drop|task|warn and keys endpoint ('METHOD /pattern'), task (task type), rate (0-1), count, delay, status, message; e.g. 'error,endpoint=POST /nodes/{node}/lxc,rate=0.1,status=503' or 'task,task=vzcreate,count=1' or 'warn,task=vzcreate,message=Systemd 257 detected. You may need to enable nesting.' (repeatable; also at run time under /_pvesim/faults)")
+	fs.Var(&c.faults, "fault", "inject faults, `KIND[,key=value…]` with KIND error|latency|lock|drop|task|warn|apply and keys endpoint ('METHOD /pattern'), task (task type), option (the pending option whose apply at a start fails, for apply), rate (0-1), count, delay, status, message; e.g. 'error,endpoint=POST /nodes/{node}/lxc,rate=0.1,status=503' or 'task,task=vzcreate,count=1' or 'warn,task=vzcreate,message=Systemd 257 detected. You may need to enable nesting.' or 'apply,option=mp0,message=lvcreate failed' (repeatable; also at run time under /_pvesim/faults)")
 	fs.Var(&c.certHosts, "cert-host", "extra host name or address for the server certificate (repeatable)")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM/SIGINT, how long to wait for running tasks")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")

@@ -43,6 +43,7 @@ func (r *LXCContainerReconciler) runPipeline(ctx context.Context, s *containerSc
 	if err := r.record(s, lxcv1.ContainerStartedCondition, msg, err); err != nil {
 		return err
 	}
+	markHeld(s)
 	d, msg, err := r.deployConfigManager(ctx, s, st)
 	if err := r.record(s, lxcv1.ConfigManagerDeployedCondition, msg, err); err != nil {
 		return err

@@ -63,6 +63,9 @@ func (r *LXCContainerReconciler) reconcileRecreate(ctx context.Context, s *conta
 			"the spec asks for changes Proxmox cannot make to the existing CT %d: %s; set spec.updateStrategy to Recreate to replace the container (the data on its disks is lost), or change them back",
 			st.VMID, strings.Join(fields, "; "))
 	}
+	if s.holdForRun(fmt.Sprintf("recreating CT %d (%s)", st.VMID, strings.Join(fields, "; "))) {
+		return nil
+	}
 	if cfg.Raw["protection"] == "1" {
 		if err := s.px.UpdateContainerConfig(ctx, st.Node, int(st.VMID), proxmox.ConfigUpdate{Delete: []string{"protection"}, Digest: cfg.Digest}); err != nil {
 			return err

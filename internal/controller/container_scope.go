@@ -27,6 +27,9 @@ type containerScope struct {
 	// redactor replaces the values of the Secrets the container uses in text bound for
 	// status, Events and logs.
 	redactor *redact.Redactor
+	// held names the changes this reconcile held back because a script runs in the guest
+	// (restarting, resizing, stopping or recreating would kill it): they wait for it to end.
+	held []string
 }
 
 // checkpoint persists the object now, mid-reconcile: the finalizer goes in before any Proxmox

@@ -76,7 +76,13 @@ func (r *LXCContainerReconciler) reconcileScripts(ctx context.Context, s *contai
 		if err != nil {
 			return out, "", err
 		}
-		if err := r.followRun(ctx, s, sess, runs, i, rs); err != nil {
+		err = r.followRun(ctx, s, sess, runs, i, rs)
+		if msg := s.heldMessage(); msg == "" && len(s.held) > 0 {
+			// The run the held changes waited for ended: they go ahead now, before anything
+			// else runs. A failed run is reported again once they are done.
+			return out, "", outcome.Wait(time.Second, lxcv1.WaitingForScriptReason, "%s ended; now %s", rn.label, strings.Join(s.held, "; "))
+		}
+		if err != nil {
 			return out, "", err
 		}
 	}
@@ -120,6 +126,9 @@ func (r *LXCContainerReconciler) followRun(ctx context.Context, s *containerScop
 			r.announce(s.obj, scriptRunning, rn.label)
 		}
 		st.Operation = string(rn.id)
+		if held := s.heldMessage(); held != "" {
+			return outcome.Wait(r.taskPoll(), lxcv1.ScriptRunningReason, "running %s; %s", rn.label, held)
+		}
 		return outcome.Wait(r.taskPoll(), lxcv1.ScriptRunningReason, "running %s", rn.label)
 	case ssh.RunFinished:
 		st.Operation = ""

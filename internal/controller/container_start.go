@@ -34,6 +34,9 @@ func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containe
 		return out, "", err
 	}
 	if s.obj.Spec.PowerState == lxcv1.PowerStateStopped {
+		if running && s.holdForRun(fmt.Sprintf("shutting CT %d down", st.VMID)) {
+			return out, fmt.Sprintf("running with address %s until the script ends", st.IPAddress), nil
+		}
 		st.IPAddress = ""
 		if !running {
 			return out, "", errStopped

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -42,14 +43,12 @@ func (r *LXCContainerReconciler) applyConfig(ctx context.Context, s *containerSc
 	if err != nil {
 		return err
 	}
+	if running && holdConfig(s, fields, pc) {
+		return nil
+	}
 	if len(fields) > 0 {
-		if running && update.Set["hostname"] != "" && st.AppliedConfigHash != want && !slices.Contains(st.RestartPending, "hostname") {
-			// Proxmox changes the hostname in the config at once, but the guest reads it only
-			// at its next start. Recorded before the write, so a crash does not lose the restart.
-			st.RestartPending = append(st.RestartPending, "hostname")
-			if err := s.checkpointStatus(ctx); err != nil {
-				return err
-			}
+		if err := r.recordWrite(ctx, s, update, running, want); err != nil {
+			return err
 		}
 		update.Digest = pc.Digest
 		err := s.px.UpdateContainerConfig(ctx, st.Node, int(st.VMID), update)
@@ -76,28 +75,31 @@ func (r *LXCContainerReconciler) applyConfig(ctx context.Context, s *containerSc
 	if err := r.growDisks(ctx, s, pc.Current); err != nil {
 		return err
 	}
-	if running {
-		for _, k := range pc.Pending {
-			if !slices.Contains(st.RestartPending, k) {
-				st.RestartPending = append(st.RestartPending, k)
-			}
-		}
-	} else {
-		st.RestartPending = nil // a start applies them
+	return r.restartForPending(ctx, s, pc.Pending, running, want)
+}
+
+// recordWrite notes in status, before an update is written to a running container, what a
+// restart may have to apply: the options the update sets or deletes (status.pendingWritten;
+// those Proxmox keeps pending are the controller's to restart for), and a new hostname, which
+// Proxmox changes in the config at once but the guest reads only at its next start. Recorded
+// before the write, so a crash does not lose them.
+func (r *LXCContainerReconciler) recordWrite(ctx context.Context, s *containerScope, update proxmox.ConfigUpdate, running bool, want string) error {
+	st := &s.obj.Status
+	if !running {
+		return nil // a stopped container takes every change at once
 	}
-	if len(st.RestartPending) > 0 && running && s.obj.Spec.PowerState != lxcv1.PowerStateStopped {
-		slices.Sort(st.RestartPending)
-		upid, err := s.px.RebootContainer(ctx, st.Node, int(st.VMID), shutdownTimeout)
-		if err != nil {
-			return err
-		}
-		st.Operation = string(upid)
-		r.forgetGuests(s)
-		r.announce(s.obj, restarting, st.VMID, strings.Join(st.RestartPending, ", "))
-		return outcome.Wait(r.taskPoll(), lxcv1.RestartingReason, "restarting CT %d to apply %s", st.VMID, strings.Join(st.RestartPending, ", "))
+	if update.Set["hostname"] != "" && st.AppliedConfigHash != want && !slices.Contains(st.RestartPending, "hostname") {
+		st.RestartPending = append(st.RestartPending, "hostname")
 	}
-	st.AppliedConfigHash = want
-	return nil
+	written := slices.Clone(st.PendingWritten)
+	for _, k := range slices.Concat(slices.Collect(maps.Keys(update.Set)), update.Delete) {
+		if !slices.Contains(written, k) {
+			written = append(written, k)
+		}
+	}
+	slices.Sort(written)
+	st.PendingWritten = written
+	return s.checkpointStatus(ctx)
 }
 
 func (r *LXCContainerReconciler) fullCheck() time.Duration {

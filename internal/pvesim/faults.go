@@ -22,6 +22,12 @@ const (
 	// FaultWarn lets a task do its work and end with a warning, as Proxmox VE tasks often do
 	// (exit status "WARNINGS: n", which PVE counts as success).
 	FaultWarn = "warn"
+	// FaultApply lets applying a pending option at a container's start fail (Option selects
+	// it; "" or "*" for any). As pve-container's vmconfig_apply_pending (src/PVE/LXC/Config.pm)
+	// does when applying an entry dies — a new mpN volume the storage cannot allocate, an IPAM
+	// without a free address for a netN — the entry stays in [pve:pending], the start warns
+	// "unable to apply pending change OPT : MSG" and goes on with the rest.
+	FaultApply = "apply"
 )
 
 // FaultRule injects one kind of fault into matching requests or tasks.
@@ -33,6 +39,8 @@ type FaultRule struct {
 	Endpoint string `json:"endpoint,omitempty"`
 	// Task selects task faults by task type (vzcreate, vzstart, …); "" or "*" for all.
 	Task string `json:"task,omitempty"`
+	// Option selects apply faults by pending option (mp0, net1, …); "" or "*" for all.
+	Option string `json:"option,omitempty"`
 	// Rate is the probability that a matching request is hit; 0 means always.
 	Rate float64 `json:"rate,omitempty"`
 	// Count stops the rule after that many hits; 0 means no limit.
@@ -77,6 +85,10 @@ func (f *FaultRule) validate() error {
 		if f.Endpoint != "" {
 			return fmt.Errorf("%s fault takes a task type, not an endpoint", f.Kind)
 		}
+	case FaultApply:
+		if f.Endpoint != "" || f.Task != "" {
+			return fmt.Errorf("%s fault takes a pending option, not an endpoint or a task type", f.Kind)
+		}
 	default:
 		return fmt.Errorf("unknown fault kind %q (want error, latency, lock, drop, task or warn)", f.Kind)
 	}
@@ -108,6 +120,8 @@ func ParseFaultRule(s string) (FaultRule, error) {
 			f.Endpoint = strings.TrimSpace(v)
 		case "task":
 			f.Task = strings.TrimSpace(v)
+		case "option":
+			f.Option = strings.TrimSpace(v)
 		case "rate":
 			f.Rate, err = strconv.ParseFloat(v, 64)
 		case "count":
@@ -233,7 +247,7 @@ func (fi *faultInjector) before(ctx context.Context, method, pattern string) *re
 	var res *requestFault
 	fi.mu.Lock()
 	for _, r := range fi.rules {
-		if r.Kind == FaultTask || r.Kind == FaultWarn || !endpointMatches(r.Endpoint, method, pattern) {
+		if r.Kind == FaultTask || r.Kind == FaultWarn || r.Kind == FaultApply || !endpointMatches(r.Endpoint, method, pattern) {
 			continue
 		}
 		if (r.Kind != FaultLatency && res != nil) || !fi.fireLocked(r) {
@@ -292,6 +306,24 @@ func (fi *faultInjector) taskFault(kind, typ, fallback string) (string, bool) {
 				return r.Message, true
 			}
 			return fallback, true
+		}
+	}
+	return "", false
+}
+
+// applyFailure reports whether applying pending option opt at a start must fail, and why.
+func (fi *faultInjector) applyFailure(opt string) (string, bool) {
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	for _, r := range fi.rules {
+		if r.Kind != FaultApply || (r.Option != "" && r.Option != "*" && r.Option != opt) {
+			continue
+		}
+		if fi.fireLocked(r) {
+			if r.Message != "" {
+				return r.Message, true
+			}
+			return "injected failure", true
 		}
 	}
 	return "", false

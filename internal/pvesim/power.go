@@ -3,7 +3,9 @@ package pvesim
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -54,15 +56,39 @@ func (s *Server) startLocked(ctx context.Context, t *task, ct *container) error 
 	s.mu.Lock()
 	template := ct.Conf["template"] == "1"
 	var err error
+	var unapplied []string
 	if len(ct.Pending) > 0 && !template {
-		// vm_start applies the pending changes first.
+		// vm_start applies the pending changes first (pve-container src/PVE/LXC.pm). An entry
+		// whose apply fails stays pending, and the start goes on (vmconfig_apply_pending).
+		held := map[string]string{}
+		for _, opt := range slices.Sorted(maps.Keys(ct.Pending)) {
+			if opt == pendingDeleteKey {
+				continue
+			}
+			if msg, fail := s.faults.applyFailure(opt); fail {
+				held[opt] = ct.Pending[opt]
+				delete(ct.Pending, opt)
+				unapplied = append(unapplied, fmt.Sprintf("unable to apply pending change %s : %s", opt, msg))
+			}
+		}
 		applyPending(ct.Conf, ct.Pending)
 		ct.Pending = nil
+		if len(held) > 0 {
+			ct.Pending = held
+		}
 		err = s.store.saveContainer(ct)
 	}
 	s.mu.Unlock()
 	if err != nil {
 		return err
+	}
+	for _, msg := range unapplied {
+		// warn in vm_start: on a start the task counts it; a reboot applies the pending
+		// changes in the poststop hook, whose warnings go to the journal.
+		if t.rec.Type == "vzstart" {
+			t.warn("%s", msg)
+		}
+		s.log.Info("Pending change not applied at start", "vmid", ct.VMID, "warning", msg)
 	}
 	if template {
 		return fmt.Errorf("you can't start a CT if it's a template")
