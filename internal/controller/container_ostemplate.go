@@ -48,3 +48,14 @@ func osTemplateChange(s *containerScope) (string, error) {
 	}
 	return fmt.Sprintf("osTemplate (created from %s, the template asks for %s, to be made from %s)", have, s.desired.OSTemplate, want), nil
 }
+
+// osTemplateUpgradePending says the os-template-upgrade annotation asks for a volume the
+// container was not made from. The annotation is no part of the spec's hash, so this is what
+// makes the create phase read the container's configuration and follow updateStrategy.
+func osTemplateUpgradePending(s *containerScope) bool {
+	if s.obj.Annotations[lxcv1.OSTemplateUpgradeAnnotation] == "" || s.obj.Status.OSTemplate == "" {
+		return false
+	}
+	want, ok, err := osTemplateForCreate(s)
+	return err != nil || (ok && want != s.obj.Status.OSTemplate)
+}

@@ -94,6 +94,10 @@ func TestRecreateFieldsOSTemplate(t *testing.T) {
 		if (c.want == "") != (joined == "") || !strings.Contains(joined, c.want) {
 			t.Errorf("%s: recreate fields %q, want one with %q", c.name, joined, c.want)
 		}
+		// The annotation is no part of the spec's hash: the create phase looks only when asked.
+		if got, want := osTemplateUpgradePending(s), c.annotation != "" && (c.want != "" || c.invalid); got != want {
+			t.Errorf("%s: osTemplateUpgradePending = %v, want %v", c.name, got, want)
+		}
 	}
 }
 
