@@ -79,6 +79,12 @@ const (
 	// RecreateRequiredReason: the spec asks for a change Proxmox cannot make to an existing
 	// container, and updateStrategy is InPlace.
 	RecreateRequiredReason = "RecreateRequired"
+	// MigratingReason: the container moves to the node spec.node names (a restart migration, or
+	// through HA for an HA-managed container).
+	MigratingReason = "Migrating"
+	// NodeOfflineReason: spec.node names a node that is not online; the container stays where
+	// it is until the node is back.
+	NodeOfflineReason = "NodeOffline"
 	// RecreatingReason: the container is destroyed to be created again (updateStrategy Recreate).
 	RecreatingReason = "Recreating"
 	// ConfigChangedReason: the spec's new settings were written into the Proxmox container.

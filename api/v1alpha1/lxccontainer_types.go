@@ -67,7 +67,6 @@ type SSHPublicKey string
 
 // LXCContainerSpec is a container to provision from a template.
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.vmid) || (has(self.vmid) && self.vmid == oldSelf.vmid)",message="vmid cannot be changed once set",fieldPath=".vmid"
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.node) || (has(self.node) && self.node == oldSelf.node)",message="node cannot be changed once set",fieldPath=".node"
 type LXCContainerSpec struct {
 	// clusterRef names the ProxmoxCluster the container lives on. It cannot be changed.
 	// +required
@@ -79,7 +78,10 @@ type LXCContainerSpec struct {
 	TemplateRef LocalObjectReference `json:"templateRef"`
 
 	// node is the Proxmox node to create the container on. When unset, the online node with the
-	// most free memory is chosen and recorded in status.node.
+	// most free memory is chosen and recorded in status.node. Changing it migrates the container
+	// to the new node (a restart migration, or through HA for an HA-managed container); a
+	// container moved outside the controller is followed to its node, and moved back only when
+	// a later change of the spec asks for it.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63

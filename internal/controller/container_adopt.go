@@ -123,7 +123,7 @@ func (r *LXCContainerReconciler) announceAdoption(s *containerScope) {
 	st := &s.obj.Status
 	reason := conditions.GetReason(s.obj, lxcv1.ContainerCreatedCondition)
 	if !conditions.IsTrue(s.obj, lxcv1.ContainerCreatedCondition) && st.Operation == "" &&
-		reason != lxcv1.CreatingReason && reason != lxcv1.RecreatingReason {
+		reason != lxcv1.CreatingReason && reason != lxcv1.RecreatingReason && reason != lxcv1.MigratingReason {
 		r.announce(s.obj, adoptedByMarker, st.VMID, st.Node)
 	}
 }

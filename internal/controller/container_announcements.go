@@ -26,6 +26,7 @@ var (
 	destroyed             = announcement{corev1.EventTypeNormal, lxcv1.DestroyedReason, "Delete", "CT %d on node %s is gone"}
 	notOursAtDelete       = announcement{corev1.EventTypeWarning, lxcv1.VMIDConflictReason, "Delete", "CT %d on node %s does not carry this LXCContainer's marker; leaving it untouched"}
 	moved                 = announcement{corev1.EventTypeNormal, lxcv1.MovedReason, "Follow", "CT %d moved from node %s to node %s; following it there"}
+	migrating             = announcement{corev1.EventTypeNormal, lxcv1.MigratingReason, "Migrate", "Migrating CT %d from node %s to node %s as spec.node asks"}
 	destroying            = announcement{corev1.EventTypeNormal, lxcv1.DeletingReason, "Delete", "Destroying CT %d on node %s"}
 	authorizedKeysChanged = announcement{corev1.EventTypeNormal, lxcv1.AuthorizedKeysChangedReason, "Update", "Root's authorized SSH keys in CT %d are now the controller's and the %d of spec.sshPublicKeys"}
 	rootPasswordChanged   = announcement{corev1.EventTypeNormal, lxcv1.RootPasswordChangedReason, "Update", "Set root's password in CT %d from Secret %s"}

@@ -33,7 +33,7 @@ func (r *LXCContainerReconciler) reconcileCreate(ctx context.Context, s *contain
 	}
 	if st.VMID != 0 {
 		out.view.guest = r.settledGuest(ctx, s)
-		if out.view.guest != nil && st.AppliedConfigHash == s.desired.ConfigHash() && !osTemplateUpgradePending(s) {
+		if out.view.guest != nil && st.AppliedConfigHash == s.desired.ConfigHash() && !osTemplateUpgradePending(s) && !migrationWanted(s.obj) {
 			// Nothing in the spec changed since it was applied: what cannot change in place has not.
 			return out, exists(), nil
 		}
@@ -62,6 +62,9 @@ func (r *LXCContainerReconciler) reconcileCreate(ctx context.Context, s *contain
 	if err := r.reconcileRecreate(ctx, s, &cfg); err != nil {
 		return out, "", err
 	}
+	if err := r.reconcileMigrate(ctx, s, &cfg); err != nil {
+		return out, "", err
+	}
 	r.announceAdoption(s)
 	return out, exists(), nil
 }
@@ -84,6 +87,9 @@ func (r *LXCContainerReconciler) finishCreateTasks(ctx context.Context, s *conta
 			}
 			return outcome.Failed(lxcv1.TaskFailedReason, fmt.Errorf("creating the container failed: %w", err))
 		}
+	}
+	if err := r.finishMigrateTask(ctx, s); err != nil {
+		return err
 	}
 	if upid, ok := operationTask(st.Operation, "vzdestroy"); ok {
 		done, err := r.pollTask(ctx, s, upid, lxcv1.RecreatingReason, "destroying CT %d to create it again", st.VMID)

@@ -78,7 +78,7 @@ func (r *LXCContainerReconciler) destroy(ctx context.Context, s *containerScope)
 	}
 	s.cluster, s.px = cluster, px
 
-	if upid, ok := operationTask(st.Operation, "vzcreate", "vzstart", "vzstop", "vzshutdown", "vzreboot", "vzdestroy", "resize"); ok {
+	if upid, ok := operationTask(st.Operation, "vzcreate", "vzstart", "vzstop", "vzshutdown", "vzreboot", "vzdestroy", "resize", "vzmigrate"); ok {
 		done, err := r.pollTask(ctx, s, upid, lxcv1.DeletingReason, "waiting for the task on CT %d", st.VMID)
 		if !done {
 			return err

@@ -8,12 +8,14 @@ import (
 	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
+	gossh "golang.org/x/crypto/ssh"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+	"templatemanager.dev/lxc-template-manager/internal/pvesim/lxc/lxctest"
 	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
@@ -99,3 +101,55 @@ func TestMovedContainer(t *testing.T) {
 	}
 }
 
+// TestNodeChange: changing spec.node migrates the container with its data: a file written
+// before is there after, one container is in Proxmox, running on the new node, and the
+// LXCContainer is Ready there for the new generation.
+func TestNodeChange(t *testing.T) {
+	s := startStack(t)
+	s.startManager(t)
+	ctx := context.Background()
+	ns := "nodechange"
+	signer := lxctest.NewSigner(t)
+	userKey := lxcv1.SSHPublicKey(strings.TrimSpace(string(gossh.MarshalAuthorizedKey(signer.PublicKey()))) + " e2e@test")
+	s.create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, s.lightTemplate(ns, "app"))
+	c := s.container(ns, "app", "app")
+	c.Spec.Node = "pve1"
+	c.Spec.SSHPublicKeys = []lxcv1.SSHPublicKey{userKey}
+	s.create(t, c)
+	s.waitReady(t, ns, "app")
+	c = s.getContainer(t, ns, "app")
+	vmid, addr := int(c.Status.VMID), c.Status.IPAddress
+	if c.Status.Node != "pve1" {
+		t.Fatalf("created on %s, want pve1", c.Status.Node)
+	}
+	guest := dialContainer(t, addr, signer)
+	run1(t, guest, "echo written-on-pve1 > /root/before-move && sync")
+	guest.Close()
+
+	update(t, s, c, func(c *lxcv1.LXCContainer) { c.Spec.Node = "pve2" })
+	c = s.waitGeneration(t, ns, "app")
+	if c.Status.Node != "pve2" {
+		t.Fatalf("Ready on %s, want pve2", c.Status.Node)
+	}
+	st, err := s.px.ContainerStatus(ctx, "pve2", vmid)
+	if err != nil || !st.Running() {
+		t.Fatalf("CT %d on pve2: %+v, %v", vmid, st, err)
+	}
+	if _, err := s.px.ContainerConfig(ctx, "pve1", vmid); err == nil {
+		t.Errorf("CT %d still has a config on pve1", vmid)
+	}
+	if n := s.markedGuests(t, c); n != 1 {
+		t.Errorf("%d Proxmox containers carry the marker, want 1", n)
+	}
+	guest = dialContainer(t, addr, signer)
+	if got := strings.TrimSpace(run1(t, guest, "cat /root/before-move")); got != "written-on-pve1" {
+		t.Errorf("the file written before the move reads %q", got)
+	}
+	notes := eventsAbout(t, s, ns, "app")
+	if !containsLine(notes, "Normal "+lxcv1.MigratingReason, "from node pve1 to node pve2") {
+		t.Errorf("no Migrating Event:\n%s", strings.Join(notes, "\n"))
+	}
+	if containsLine(notes, lxcv1.VMIDConflictReason) || containsLine(notes, lxcv1.ContainerVanishedReason) || containsLine(notes, lxcv1.CreatingReason+":", "pve2") {
+		t.Errorf("the migration was taken for a conflict or a new container:\n%s", strings.Join(notes, "\n"))
+	}
+}
