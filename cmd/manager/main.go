@@ -131,7 +131,7 @@ func run() int {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
-		Cache:                         cacheOpts,
+		Cache:                         controller.CacheOptions(cacheOpts),
 		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: controller.UncachedObjects()}},
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        probeAddr,
