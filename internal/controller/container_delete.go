@@ -41,7 +41,7 @@ func (r *LXCContainerReconciler) reconcileDelete(ctx context.Context, s *contain
 		conditions.MarkFalse(obj, lxcv1.ReadyCondition, lxcv1.DeletingReason, "deleting: %s (%s)", o.Message, outcome.AttemptNote(attempts, delay))
 		conditions.MarkReconciling(obj, lxcv1.DeletingReason, "deleting: %s (%s)", o.Message, outcome.AttemptNote(attempts, delay))
 		obj.Status.Phase = "Deleting"
-		ctrl.LoggerFrom(ctx).Info("Deleting failed; retrying with back-off", "error", o.Message, "attempt", attempts, "after", delay.Round(time.Millisecond))
+		ctrl.LoggerFrom(ctx).Info("Deleting failed; retrying with back-off", "error", s.redactor.String(o.Message), "attempt", attempts, "after", delay.Round(time.Millisecond))
 		return ctrl.Result{RequeueAfter: delay}, nil
 	}
 	r.forgetConnection(obj)

@@ -95,8 +95,9 @@ func (r *LXCContainerReconciler) summarizeContainer(ctx context.Context, s *cont
 		if errors.As(err, &failed) {
 			conditions.MarkFalse(obj, failed.condition, retry.Reason, "%s (%s)", err.Error(), note)
 		}
+		// The error is raw here: the status written with it is redacted later, the log line now.
 		ctrl.LoggerFrom(ctx).Info("Reconcile failed; retrying with back-off", "reason", retry.Reason,
-			"error", err.Error(), "attempt", retry.Attempts, "after", delay.Round(time.Millisecond))
+			"error", s.redactor.String(err.Error()), "attempt", retry.Attempts, "after", delay.Round(time.Millisecond))
 	}
 	return res, serr
 }

@@ -309,6 +309,11 @@ func buildEnv(ctx context.Context, r Resolver, t *lxcv1.LXCTemplate, c *lxcv1.LX
 					// Keys that are no shell names cannot be variables; kubelet skips them too.
 					continue
 				}
+				if secret {
+					if err := redactable(src.SecretRef.Name, k, data[k]); err != nil {
+						return nil, err
+					}
+				}
 				vars = append(vars, configmanager.EnvVar{Name: name, Value: string(data[k])})
 			}
 			lists = append(lists, vars)
@@ -316,6 +321,17 @@ func buildEnv(ctx context.Context, r Resolver, t *lxcv1.LXCTemplate, c *lxcv1.LX
 		lists = append(lists, envVars(cfg.Env))
 	}
 	return configmanager.MergeEnv(lists...), nil
+}
+
+// redactable refuses a Secret value scripts would see that is too short to be told apart from
+// ordinary output (redact.MinLength): it would reach status, Events and logs unredacted.
+func redactable(secret, key string, value []byte) error {
+	if len(value) > 0 && len(value) < redact.MinLength {
+		return outcome.Stall(lxcv1.InvalidSpecReason,
+			"Secret %s key %s holds a value of %d characters; scripts see it, and a value shorter than %d characters cannot be kept out of their output, so it is refused: use a longer value",
+			secret, key, len(value), redact.MinLength)
+	}
+	return nil
 }
 
 func envVars(in []lxcv1.EnvVar) []configmanager.EnvVar {
@@ -331,7 +347,11 @@ func fileContent(ctx context.Context, r Resolver, f lxcv1.ManagedFile) ([]byte, 
 	case f.Content != nil:
 		return []byte(*f.Content), nil
 	case f.SecretRef != nil:
-		return r.Key(ctx, true, f.SecretRef.Name, f.SecretRef.Key)
+		v, err := r.Key(ctx, true, f.SecretRef.Name, f.SecretRef.Key)
+		if err == nil {
+			err = redactable(f.SecretRef.Name, f.SecretRef.Key, v)
+		}
+		return v, err
 	case f.ConfigMapRef != nil:
 		return r.Key(ctx, false, f.ConfigMapRef.Name, f.ConfigMapRef.Key)
 	}

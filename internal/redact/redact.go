@@ -3,7 +3,10 @@
 package redact
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -68,15 +71,59 @@ func (r *Redactor) add(values []string) {
 		}
 		for _, c := range candidates {
 			c = strings.TrimRight(c, "\r")
-			if len(c) >= MinLength && !slices.Contains(r.values, c) {
-				r.values = append(r.values, c)
-				changed = true
+			if len(c) < MinLength {
+				continue
+			}
+			for _, form := range Encodings(c) {
+				if !slices.Contains(r.values, form) {
+					r.values = append(r.values, form)
+					changed = true
+				}
 			}
 		}
 	}
 	if changed {
 		slices.SortStableFunc(r.values, func(a, b string) int { return len(b) - len(a) })
 	}
+}
+
+// Encodings lists v and the forms a script or a tool commonly prints it in: base64 (standard
+// and URL alphabets, with and without padding, and of v with the newline echo adds), URL query
+// and path escaping, JSON string escaping, and the shell's backslash quoting (bash printf %q).
+// A form equal to v, or shorter than MinLength, is left out.
+func Encodings(v string) []string {
+	forms := []string{v}
+	for _, raw := range []string{v, v + "\n"} {
+		forms = append(forms,
+			base64.StdEncoding.EncodeToString([]byte(raw)), base64.RawStdEncoding.EncodeToString([]byte(raw)),
+			base64.URLEncoding.EncodeToString([]byte(raw)), base64.RawURLEncoding.EncodeToString([]byte(raw)))
+	}
+	forms = append(forms, url.QueryEscape(v), url.PathEscape(v), shellBackslashQuote(v))
+	if j, err := json.Marshal(v); err == nil {
+		forms = append(forms, string(j[1:len(j)-1]))
+	}
+	out := forms[:1]
+	for _, f := range forms[1:] {
+		if len(f) >= MinLength && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// shellBackslashQuote quotes s the way bash's printf %q does for printable text: a backslash
+// before every character the shell treats specially.
+func shellBackslashQuote(s string) string {
+	var b strings.Builder
+	for i, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.ContainsRune("_-./:@%+=~#", c) && !(i == 0 && (c == '~' || c == '#')), c > 127:
+		default:
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // load runs the pending loaders. A loader that fails leaves its error for Err; what the others

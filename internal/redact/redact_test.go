@@ -1,9 +1,12 @@
 package redact
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -100,4 +103,33 @@ func FuzzString(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEncodedFormsAreRedacted: the forms a script commonly prints a value in are replaced too.
+func TestEncodedFormsAreRedacted(t *testing.T) {
+	const value = `p@ss w0rd/+"x'&=?`
+	r := &Redactor{}
+	r.Add(value)
+	json, _ := jsonString(value)
+	out := strings.Join([]string{
+		"plain " + value,
+		"base64 " + base64.StdEncoding.EncodeToString([]byte(value)),
+		"echo|base64 " + base64.StdEncoding.EncodeToString([]byte(value+"\n")),
+		"base64url " + base64.RawURLEncoding.EncodeToString([]byte(value)),
+		"query " + url.QueryEscape(value),
+		"path " + url.PathEscape(value),
+		"json {\"password\":\"" + json + "\"}",
+		`printf-q p@ss\ w0rd/+\"x\'\&=\?`,
+	}, "\n")
+	got := r.String(out)
+	for _, line := range strings.Split(got, "\n") {
+		if !strings.HasSuffix(line, Placeholder) && !strings.Contains(line, Placeholder+"\"}") {
+			t.Errorf("not redacted: %q", line)
+		}
+	}
+}
+
+func jsonString(s string) (string, error) {
+	b, err := json.Marshal(s)
+	return string(b[1 : len(b)-1]), err
 }

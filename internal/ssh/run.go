@@ -161,8 +161,9 @@ func renderEnv(env map[string]string) ([]byte, error) {
 // its environment (in a child shell, so the environment cannot disturb the bookkeeping), and
 // records the end; exit-code is written last and atomically because it marks the run finished.
 func renderWrapper(dir string, timeout time.Duration) []byte {
-	// The environment is loaded by the shell that then becomes the script.
-	run := `/bin/sh -c 'if [ -f "$1/env" ]; then set -a; . "$1/env"; set +a; fi; exec "$1/script"' lxctm-run "$dir"`
+	// The environment is loaded by the shell that then becomes the script, and its file removed
+	// as soon as it is loaded: the Secret values in it stay in the guest no longer than the run.
+	run := `/bin/sh -c 'if [ -f "$1/env" ]; then set -a; . "$1/env"; set +a; rm -f "$1/env"; fi; exec "$1/script"' lxctm-run "$dir"`
 	if timeout > 0 {
 		secs := int64((timeout + time.Second - 1) / time.Second)
 		run = "timeout -k 30 " + strconv.FormatInt(secs, 10) + " " + run
@@ -180,6 +181,7 @@ export HOME
 cd "$HOME" 2>/dev/null || cd /
 ` + run + ` </dev/null >"$dir/output.log" 2>&1
 code=$?
+rm -f "$dir/env"
 date -u +%Y-%m-%dT%H:%M:%SZ > "$dir/finished-at"
 echo "$code" > "$dir/exit-code.tmp"
 mv -f "$dir/exit-code.tmp" "$dir/exit-code"

@@ -162,6 +162,9 @@ func TestWrapperRecordsOutcome(t *testing.T) {
 	if code := readTrimmed(t, filepath.Join(dir, "exit-code")); code != "7" {
 		t.Errorf("exit-code = %q, want 7", code)
 	}
+	if _, err := os.Stat(filepath.Join(dir, "env")); !os.IsNotExist(err) {
+		t.Errorf("the run's env file is still there (%v): its Secret values outlive the run", err)
+	}
 	out := readTrimmed(t, filepath.Join(dir, "output.log"))
 	if out != "out\nerr\ngreeting=hello 'world' home=/root pwd=/root" {
 		t.Errorf("output.log = %q", out)

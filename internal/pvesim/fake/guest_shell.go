@@ -292,6 +292,8 @@ func (g *Guest) systemdRunLocked(args []string) (string, string, int) {
 		sleep, exit, timedOut = limit, 124, true
 	}
 	delete(g.files, dir+"/finished-at")
+	// The wrapper's shell loads the environment and removes its file before the script runs.
+	delete(g.files, dir+"/env")
 	now := time.Now()
 	g.writeLocked(dir+"/started-at", []byte(now.UTC().Format(time.RFC3339)+"\n"), 0o644)
 	g.writeLocked(dir+"/output.log", nil, 0o644)
