@@ -33,6 +33,10 @@ func (r *LXCContainerReconciler) reconcileMigrate(ctx context.Context, s *contai
 	if cfg.Lock != "" {
 		return outcome.Wait(r.taskPoll(), lxcv1.MigratingReason, "CT %d is locked (%s); migrating it to %s waits", st.VMID, cfg.Lock, target)
 	}
+	if s.holdForRun(fmt.Sprintf("migrating CT %d to %s", st.VMID, target)) {
+		// A restart migration would kill the script running in the guest.
+		return nil
+	}
 	opts, err := r.migrateOptions(ctx, s, cfg, target)
 	if err != nil {
 		return err
