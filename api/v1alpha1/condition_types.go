@@ -36,6 +36,10 @@ const (
 	// InvalidSpecReason: the spec cannot be carried out as written.
 	InvalidSpecReason = "InvalidSpec"
 
+	// RootRequiredReason: the spec asks for what Proxmox lets only root@pam set (feature flags
+	// other than nesting, a privileged container), and the cluster signs in with an API token or
+	// another user. It is the container's stall, never the cluster's failure.
+	RootRequiredReason = "RootRequired"
 	// AuthenticationFailedReason: Proxmox refused the credentials.
 	AuthenticationFailedReason = "AuthenticationFailed"
 	// CredentialsNotFoundReason: the referenced credentials Secret or one of its keys is missing.

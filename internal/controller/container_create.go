@@ -205,7 +205,7 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 		// The request may have reached Proxmox: look for the marker instead of asking twice.
 		return outcome.Wait(r.taskPoll(), lxcv1.CreatingReason, "create request for CT %d ended without an answer: %v", st.VMID, err)
 	case err != nil:
-		return err
+		return rootRequired(err, s)
 	}
 	r.vmids.Release(s.cluster.Name, int(st.VMID))
 	st.Operation = string(upid)

@@ -57,7 +57,7 @@ func (r *LXCContainerReconciler) applyConfig(ctx context.Context, s *containerSc
 				"the configuration of CT %d changed while it was being updated; reading it again", st.VMID)
 		}
 		if err != nil {
-			return err
+			return rootRequired(err, s)
 		}
 		r.forgetGuests(s)
 		if st.AppliedConfigHash == want {

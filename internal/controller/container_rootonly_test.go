@@ -1,0 +1,34 @@
+package controller
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fluxcd/pkg/runtime/conditions"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+)
+
+// TestRootOnlyFeatureUnderATokenIsTheContainersStall: a template asking for keyctl, on a
+// cluster that signs in with an API token (pvesim refuses it as check_ct_modify_config_perm
+// does), stalls the container with RootRequired naming features.keyctl; the ProxmoxCluster
+// stays Ready, and nothing is created.
+func TestRootOnlyFeatureUnderATokenIsTheContainersStall(t *testing.T) {
+	f := newPipelineFixture(t, "rootonly")
+	f.template.Spec.Features.Keyctl = true
+	f.createTemplate(t)
+	c := f.container("keys")
+	create(t, c)
+	eventually(t, 30*time.Second, condition(c, lxcv1.StalledCondition, metav1.ConditionTrue, lxcv1.RootRequiredReason))
+	if msg := conditions.GetMessage(c, lxcv1.ReadyCondition); !strings.Contains(msg, "features.keyctl") || !strings.Contains(msg, "root@pam") {
+		t.Errorf("Ready says %q, want features.keyctl and root@pam named", msg)
+	}
+	if err := condition(f.cluster, lxcv1.ReadyCondition, metav1.ConditionTrue, "")(); err != nil {
+		t.Errorf("the cluster: %v", err)
+	}
+	if guests := f.guests(t); len(guests) != 0 {
+		t.Errorf("%d containers in Proxmox, want none", len(guests))
+	}
+}
