@@ -98,9 +98,9 @@ func TestPendingRestartsAreBoundedAndOurs(t *testing.T) {
 	})
 }
 
-// TestRunningScriptIsNotInterrupted: memory and disk change while a 60 s script runs. The
-// changes wait for the script (Ready says so), the script runs once and finishes, and only
-// then does the container take them.
+// TestRunningScriptIsNotInterrupted: memory, disk and a nameserver (which takes a restart)
+// change while a 60 s script runs. The changes wait for the script (Ready says so), the script
+// runs once and finishes, and only then does the container take them.
 func TestRunningScriptIsNotInterrupted(t *testing.T) {
 	s := startStack(t)
 	s.startManager(t)
@@ -126,6 +126,8 @@ func TestRunningScriptIsNotInterrupted(t *testing.T) {
 	node, vmid, addr := c.Status.Node, int(c.Status.VMID), c.Status.IPAddress
 	update(t, s, c, func(c *lxcv1.LXCContainer) {
 		c.Spec.Resources = &lxcv1.Resources{MemoryMiB: ptr(int32(384)), DiskGiB: ptr(int32(3))}
+		// A nameserver is pending until a start: the change restarts the container too.
+		c.Spec.Network.Nameservers = []string{"169.254.0.53"}
 	})
 
 	var changed time.Time // when Proxmox first showed the new memory or disk
@@ -161,8 +163,8 @@ func TestRunningScriptIsNotInterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.MemoryMiB != 384 || cfg.RootFS.Size != "3G" {
-		t.Errorf("when Ready: memory %d, rootfs %s", cfg.MemoryMiB, cfg.RootFS.Size)
+	if cfg.MemoryMiB != 384 || cfg.RootFS.Size != "3G" || strings.Join(cfg.Nameservers, " ") != "169.254.0.53" {
+		t.Errorf("when Ready: memory %d, rootfs %s, nameservers %v", cfg.MemoryMiB, cfg.RootFS.Size, cfg.Nameservers)
 	}
 	guest := dialContainer(t, addr, signer)
 	if runs := strings.TrimSpace(run1(t, guest, "cat /root/runs")); runs != "run" {
