@@ -26,6 +26,7 @@ import (
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/controller"
 	"templatemanager.dev/lxc-template-manager/internal/mirror"
+	"templatemanager.dev/lxc-template-manager/internal/redact"
 )
 
 // defaultNamespace holds the controller's own Secrets (its SSH key pair) when neither
@@ -103,7 +104,9 @@ func run() int {
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	// Whatever --zap-log-level asks for, client-go's request and response dumps stay off: a
+	// Secret's body is its data.
+	ctrl.SetLogger(redact.CapVerbosity(zap.New(zap.UseFlagOptions(&opts)), redact.MaxLogVerbosity))
 	log := ctrl.Log.WithName("setup")
 
 	var tlsOpts []func(*tls.Config)
