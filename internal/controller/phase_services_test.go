@@ -17,11 +17,6 @@ import (
 // services and leave credentials files with fake-guest directives.
 func TestServicesPhase(t *testing.T) {
 	f := newGuestFixture(t, "phase-services")
-	credentials := func(c *lxcv1.LXCContainer) (*corev1.Secret, error) {
-		s := &corev1.Secret{}
-		err := k8s.Get(testCtx, types.NamespacedName{Namespace: c.Namespace, Name: c.Name + "-credentials"}, s)
-		return s, err
-	}
 	for i, tc := range []struct {
 		name     string
 		template func(*lxcv1.LXCTemplateSpec)
@@ -32,87 +27,26 @@ func TestServicesPhase(t *testing.T) {
 			s.Services = []lxcv1.ServicePromise{{Name: "web", Port: 8080}, {Name: "dns", Port: 53, Protocol: lxcv1.ProtocolUDP}, {Name: "db", Port: 5432}}
 			s.Scripts = []lxcv1.Script{script("web", "# fake-guest: listen=tcp/8080/nginx listen=tcp/127.0.0.1:5432/postgres\n")}
 		},
-		run: func(t *testing.T, c *lxcv1.LXCContainer) {
-			eventually(t, time.Minute, conditionIs(c, lxcv1.ServicesDiscoveredCondition, metav1.ConditionFalse, lxcv1.ServicesMissingReason,
-				"promised services not found: dns: nothing listens on udp port 53; db: tcp port 5432 listens on loopback only, unreachable from outside"))
-			if err := conditionIs(c, lxcv1.ReadyCondition, metav1.ConditionFalse, lxcv1.ServicesMissingReason)(); err != nil {
-				t.Error(err)
-			}
-		},
+		run: servicesPromisedMissing,
 	}, {
 		name: "found: → ServicesDiscovered=True with each service named after its promise",
 		template: func(s *lxcv1.LXCTemplateSpec) {
 			s.Services = []lxcv1.ServicePromise{{Name: "web", Port: 80}}
 			s.Scripts = []lxcv1.Script{script("web", "# fake-guest: listen=tcp/80/nginx\n")}
 		},
-		run: func(t *testing.T, c *lxcv1.LXCContainer) {
-			readyWithin(t, c, time.Minute)
-			if err := conditionIs(c, lxcv1.ServicesDiscoveredCondition, metav1.ConditionTrue, lxcv1.SucceededReason, "2 services found, all 1 promised present")(); err != nil {
-				t.Error(err)
-			}
-			want := map[string]string{"web": "http://" + c.Status.IPAddress + ":80", "ssh": "tcp://" + c.Status.IPAddress + ":22"}
-			if len(c.Status.Services) != len(want) {
-				t.Fatalf("status.services = %+v", c.Status.Services)
-			}
-			for _, s := range c.Status.Services {
-				if want[s.Name] != s.URL {
-					t.Errorf("service %s has URL %q, want %q", s.Name, s.URL, want[s.Name])
-				}
-			}
-			if c.Status.CredentialsSecretRef != nil {
-				t.Errorf("credentialsSecretRef = %v without credentials files", c.Status.CredentialsSecretRef)
-			}
-		},
+		run: servicesFound,
 	}, {
 		name: "credentials copied: → Secret <name>-credentials holds the files' keys, status names it",
 		template: func(s *lxcv1.LXCTemplateSpec) {
 			s.Scripts = []lxcv1.Script{script("db", "# fake-guest: listen=tcp/5432/postgres credentials=postgres.env:DB_PASSWORD=s3cret credentials=postgres.env:DB_USER=app\n")}
 		},
-		run: func(t *testing.T, c *lxcv1.LXCContainer) {
-			readyWithin(t, c, time.Minute)
-			if ref := c.Status.CredentialsSecretRef; ref == nil || ref.Name != c.Name+"-credentials" {
-				t.Fatalf("credentialsSecretRef = %v", ref)
-			}
-			s, err := credentials(c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(s.Data["DB_PASSWORD"]) != "s3cret" || string(s.Data["DB_USER"]) != "app" || len(s.Data) != 2 {
-				t.Errorf("Secret data keys %v", keys(s.Data))
-			}
-			if !metav1.IsControlledBy(s, c) {
-				t.Error("the credentials Secret is not owned by the container")
-			}
-		},
+		run: servicesCredentialsCopied,
 	}, {
 		name: "deleted credentials Secret: Ready → Secret written again",
 		template: func(s *lxcv1.LXCTemplateSpec) {
 			s.Scripts = []lxcv1.Script{script("db", "# fake-guest: credentials=app.env:TOKEN=t0ken\n")}
 		},
-		run: func(t *testing.T, c *lxcv1.LXCContainer) {
-			readyWithin(t, c, time.Minute)
-			s, err := credentials(c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := k8s.Delete(testCtx, s); err != nil {
-				t.Fatal(err)
-			}
-			eventually(t, time.Minute, func() error {
-				again, err := credentials(c)
-				if apierrors.IsNotFound(err) {
-					return fmt.Errorf("the credentials Secret was not written again")
-				}
-				if err != nil {
-					return err
-				}
-				if again.UID == s.UID || string(again.Data["TOKEN"]) != "t0ken" {
-					return fmt.Errorf("the Secret is the old one or lacks TOKEN (keys %v)", keys(again.Data))
-				}
-				return nil
-			})
-			readyWithin(t, c, time.Minute)
-		},
+		run: servicesCredentialsWrittenAgain,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -123,6 +57,82 @@ func TestServicesPhase(t *testing.T) {
 			tc.run(t, c)
 		})
 	}
+}
+
+func servicesPromisedMissing(t *testing.T, c *lxcv1.LXCContainer) {
+	eventually(t, time.Minute, conditionIs(c, lxcv1.ServicesDiscoveredCondition, metav1.ConditionFalse, lxcv1.ServicesMissingReason,
+		"promised services not found: dns: nothing listens on udp port 53; db: tcp port 5432 listens on loopback only, unreachable from outside"))
+	if err := conditionIs(c, lxcv1.ReadyCondition, metav1.ConditionFalse, lxcv1.ServicesMissingReason)(); err != nil {
+		t.Error(err)
+	}
+}
+
+func servicesFound(t *testing.T, c *lxcv1.LXCContainer) {
+	readyWithin(t, c, time.Minute)
+	if err := conditionIs(c, lxcv1.ServicesDiscoveredCondition, metav1.ConditionTrue, lxcv1.SucceededReason, "2 services found, all 1 promised present")(); err != nil {
+		t.Error(err)
+	}
+	want := map[string]string{"web": "http://" + c.Status.IPAddress + ":80", "ssh": "tcp://" + c.Status.IPAddress + ":22"}
+	if len(c.Status.Services) != len(want) {
+		t.Fatalf("status.services = %+v", c.Status.Services)
+	}
+	for _, s := range c.Status.Services {
+		if want[s.Name] != s.URL {
+			t.Errorf("service %s has URL %q, want %q", s.Name, s.URL, want[s.Name])
+		}
+	}
+	if c.Status.CredentialsSecretRef != nil {
+		t.Errorf("credentialsSecretRef = %v without credentials files", c.Status.CredentialsSecretRef)
+	}
+}
+
+func servicesCredentialsCopied(t *testing.T, c *lxcv1.LXCContainer) {
+	readyWithin(t, c, time.Minute)
+	if ref := c.Status.CredentialsSecretRef; ref == nil || ref.Name != c.Name+"-credentials" {
+		t.Fatalf("credentialsSecretRef = %v", ref)
+	}
+	s, err := credentialsOf(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(s.Data["DB_PASSWORD"]) != "s3cret" || string(s.Data["DB_USER"]) != "app" || len(s.Data) != 2 {
+		t.Errorf("Secret data keys %v", keys(s.Data))
+	}
+	if !metav1.IsControlledBy(s, c) {
+		t.Error("the credentials Secret is not owned by the container")
+	}
+}
+
+func servicesCredentialsWrittenAgain(t *testing.T, c *lxcv1.LXCContainer) {
+	readyWithin(t, c, time.Minute)
+	s, err := credentialsOf(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Delete(testCtx, s); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, func() error {
+		again, err := credentialsOf(c)
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("the credentials Secret was not written again")
+		}
+		if err != nil {
+			return err
+		}
+		if again.UID == s.UID || string(again.Data["TOKEN"]) != "t0ken" {
+			return fmt.Errorf("the Secret is the old one or lacks TOKEN (keys %v)", keys(again.Data))
+		}
+		return nil
+	})
+	readyWithin(t, c, time.Minute)
+}
+
+// credentialsOf reads the credentials Secret of c.
+func credentialsOf(c *lxcv1.LXCContainer) (*corev1.Secret, error) {
+	s := &corev1.Secret{}
+	err := k8s.Get(testCtx, types.NamespacedName{Namespace: c.Namespace, Name: c.Name + "-credentials"}, s)
+	return s, err
 }
 
 func keys(m map[string][]byte) []string {
