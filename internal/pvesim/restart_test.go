@@ -1,6 +1,7 @@
 package pvesim_test
 
 import (
+	"crypto/tls"
 	"net"
 	"net/netip"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // ctAddress waits until a running CT's eth0 shows an IPv4 address.
@@ -100,7 +102,7 @@ func TestRestart(t *testing.T) {
 // pvedaemon does: the API is unreachable meanwhile, the task's UPID resolves afterwards with
 // its result, and the container and its guest (files, runs, SSH server) never noticed.
 func TestRestartAPI(t *testing.T) {
-	port := freeTCPPort(t)
+	port := testkit.ReservePort(t)
 	sim := pvesimtest.Start(t, pvesimtest.WithGuests(port), pvesimtest.WithTaskDurationOf("vzstart", 500*time.Millisecond))
 	createCT(t, sim, "pve1", 100, map[string]any{"net0": "name=eth0,bridge=vmbr0,ip=169.254.81.9/24"})
 	guest := sim.Guest(100)
@@ -149,13 +151,21 @@ func TestRestartAPI(t *testing.T) {
 	}
 }
 
-// freeTCPPort is a loopback port nothing listens on.
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+// TestServeAfterStopAPIReturns: a simulator stopped before its Serve began (a test that ends
+// at once) does not serve, and its Serve returns rather than serving forever.
+func TestServeAfterStopAPIReturns(t *testing.T) {
+	sim := pvesimtest.Start(t)
+	if err := sim.StopAPI(testContext(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	done := make(chan error, 1)
+	go func() { done <- sim.Server.Serve(testkit.Listen(t), tls.Certificate{}) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve after StopAPI: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve after StopAPI did not return")
+	}
 }

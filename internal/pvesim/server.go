@@ -88,7 +88,10 @@ type Server struct {
 
 	httpMu  sync.Mutex
 	servers []*http.Server
-	sslFP   string
+	// apiStopped is set by StopAPI: a Serve that comes after it (one racing a quick stop) returns
+	// at once rather than serving a stopped simulator forever.
+	apiStopped bool
+	sslFP      string
 }
 
 // New loads the state directory and returns a Server ready to serve.
@@ -161,6 +164,7 @@ func New(opts Options) (*Server, error) {
 func (s *Server) Gateway() netip.Addr { return s.gateway }
 
 // Serve answers HTTPS on l with cert until Shutdown; it speaks HTTP/1.1 only, like pveproxy.
+// After StopAPI or Shutdown it closes l and returns nil at once.
 func (s *Server) Serve(l net.Listener, cert tls.Certificate) error {
 	hs := &http.Server{
 		Handler:           s,
@@ -175,6 +179,11 @@ func (s *Server) Serve(l net.Listener, cert tls.Certificate) error {
 		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.httpMu.Lock()
+	if s.apiStopped {
+		s.httpMu.Unlock()
+		_ = l.Close()
+		return nil
+	}
 	s.servers = append(s.servers, hs)
 	if len(cert.Certificate) > 0 {
 		sum := sha256.Sum256(cert.Certificate[0])
@@ -209,7 +218,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) StopAPI(ctx context.Context) error {
 	s.httpMu.Lock()
 	servers := s.servers
-	s.servers = nil
+	s.servers, s.apiStopped = nil, true
 	s.httpMu.Unlock()
 	var errs []error
 	for _, hs := range servers {
