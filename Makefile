@@ -115,9 +115,11 @@ envtest-tools:
 test: deps doctor tools ostemplate manager pvesim ## Run every test.
 	go test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
 
+# -short means the same in every package (internal/testkit): no root, no LXC container, no control
+# plane, no PostgreSQL, no tool from bin/; only pure unit tests and in-process fakes.
 .PHONY: test-unit
 test-unit: ## Run the tests that need neither root nor a control plane.
-	go test -short $(GO_TEST_FLAGS) ./internal/...
+	go test -short $(GO_TEST_FLAGS) ./api/... ./cmd/... ./internal/...
 
 .PHONY: fuzz
 fuzz: ## Run every Fuzz target for FUZZTIME each (default 15s); plain go test runs only their seeds.

@@ -7,11 +7,14 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // TestEmptyValuesAreRejected gives every required string, one-of content source, name and path
 // an empty value: none of them may be accepted as if it were a value.
 func TestEmptyValuesAreRejected(t *testing.T) {
+	testkit.SkipUnlessFull(t, testkit.ControlPlane)
 	ctx := context.Background()
 	const endpoint = "  endpoint: https://pve.example.com:8006/api2/json\n"
 	cases := []struct {

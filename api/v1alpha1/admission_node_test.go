@@ -7,11 +7,14 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // TestNodeIsChangeable: spec.node may change (the controller migrates the container) and be
 // set on a container placed without it, but stays a valid node name; vmid stays fixed.
 func TestNodeIsChangeable(t *testing.T) {
+	testkit.SkipUnlessFull(t, testkit.ControlPlane)
 	if env == nil {
 		t.Skip("needs a control plane")
 	}

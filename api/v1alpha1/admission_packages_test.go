@@ -20,6 +20,7 @@ import (
 
 	"templatemanager.dev/lxc-template-manager/internal/configmanager"
 	"templatemanager.dev/lxc-template-manager/internal/testenv"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // The package name rules live in internal/configmanager, which renders the install scripts by
@@ -219,6 +220,7 @@ func sample(rnd *rand.Rand, re *syntax.Regexp, b *strings.Builder) {
 // to the API server in a PackageBucket, an LXCTemplate and an LXCContainer, and checks that
 // the server admits exactly the names the install scripts are rendered with.
 func TestPackageNamesAgreeWithTheInstallScripts(t *testing.T) {
+	testkit.SkipUnlessFull(t, testkit.ControlPlane)
 	if env == nil {
 		// TestMain starts no control plane under -short; otherwise it fails when it cannot.
 		t.Skip("needs the control plane, which -short does not start")

@@ -14,11 +14,16 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"templatemanager.dev/lxc-template-manager/internal/testenv"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
+	// Under -short no control plane starts, and the tests that need one skip.
+	if testkit.Short() {
+		os.Exit(m.Run())
+	}
 	var err error
 	env, err = testenv.Start()
 	if err != nil {
@@ -43,6 +48,7 @@ func decode(t *testing.T, manifest string) *unstructured.Unstructured {
 }
 
 func TestSamplesAreAccepted(t *testing.T) {
+	testkit.SkipUnlessFull(t, testkit.ControlPlane)
 	ctx := context.Background()
 	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "samples", "*.yaml"))
 	if err != nil || len(files) == 0 {
@@ -107,6 +113,7 @@ func spec(head, base, fragment string) string {
 }
 
 func TestInvalidManifestsAreRejected(t *testing.T) {
+	testkit.SkipUnlessFull(t, testkit.ControlPlane)
 	ctx := context.Background()
 	cases := []struct {
 		name     string
@@ -317,6 +324,7 @@ metadata: {name: web.example, namespace: default}
 // TestStoreFormsAreAccepted admits what the original template store writes: the short form of
 // an OS template, version globs and the other managers' usual pins, and scripts with a check.
 func TestStoreFormsAreAccepted(t *testing.T) {
+	testkit.SkipUnlessFull(t, testkit.ControlPlane)
 	ctx := context.Background()
 	manifests := map[string]string{
 		"osTemplate short form":   templateHead + "spec:\n  osTemplate: debian-12-standard\n",
@@ -339,6 +347,7 @@ func TestStoreFormsAreAccepted(t *testing.T) {
 }
 
 func TestImmutableFields(t *testing.T) {
+	testkit.SkipUnlessFull(t, testkit.ControlPlane)
 	ctx := context.Background()
 	obj := decode(t, `apiVersion: lxc.templatemanager.dev/v1alpha1
 kind: LXCContainer
@@ -379,6 +388,7 @@ spec:
 }
 
 func TestDefaults(t *testing.T) {
+	testkit.SkipUnlessFull(t, testkit.ControlPlane)
 	ctx := context.Background()
 	obj := decode(t, containerHead+goodRefs)
 	if err := env.Client.Create(ctx, obj, client.DryRunAll); err != nil {

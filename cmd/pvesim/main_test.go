@@ -7,15 +7,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // TestMain lets the test binary act as pvesim, so tests run the real command in a process.
@@ -27,28 +29,34 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 type process struct {
 	cmd    *exec.Cmd
-	output *bytes.Buffer
+	output *testkit.Transcript
 	done   chan struct{} // closed when the process exited, err holds how
 	err    error
+}
+
+// servingURL matches the line in which pvesim says where it serves; the address is its group.
+var servingURL = regexp.MustCompile(`url=https://(\S+)/api2/json`)
+
+// addr waits until the process says where it serves and returns the address.
+func (p *process) addr(t *testing.T) string {
+	t.Helper()
+	return testkit.ReportedAddress(t, 20*time.Second, servingURL, func() ([]byte, error) {
+		select {
+		case <-p.done:
+			return nil, testkit.Permanent(fmt.Errorf("pvesim exited: %v\n%s", p.err, p.output))
+		default:
+			return []byte(p.output.String()), nil
+		}
+	})
 }
 
 func startPvesim(t *testing.T, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "PVESIM_RUN_MAIN=1")
-	out := &bytes.Buffer{}
+	out := &testkit.Transcript{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -116,15 +124,15 @@ func waitUp(t *testing.T, p *process, c *http.Client, url, token string) {
 }
 
 // TestCommand starts bin/pvesim's main as documented, talks to it with the CA from
-// DIR/ca.pem, stops it with SIGTERM and starts it again on the same state directory.
+// DIR/ca.pem, stops it with SIGTERM and starts it again on the same state directory. It listens
+// on port 0 and says in its log which port it got.
 func TestCommand(t *testing.T) {
 	dir := t.TempDir()
-	addr := freePort(t)
 	const token = "root@pam!ci=4f1c2e7a-secret"
-	args := []string{"--listen", addr, "--backend", "fake", "--state-dir", dir, "--nodes", "pve1,pve2",
+	args := []string{"--listen", "127.0.0.1:0", "--backend", "fake", "--state-dir", dir, "--nodes", "pve1,pve2",
 		"--api-token", token, "--api-token", "ops@pve!ro=second", "--task-duration", "10ms", "--fake-dhcp-delay", "0s"}
 	p := startPvesim(t, args...)
-	url := "https://" + addr + "/api2/json"
+	url := "https://" + p.addr(t) + "/api2/json"
 	caFile := filepath.Join(dir, "ca.pem")
 	for i := 0; ; i++ {
 		if _, err := os.Stat(caFile); err == nil {
@@ -187,6 +195,7 @@ func TestCommand(t *testing.T) {
 
 	// A restarted pvesim keeps its CA and its containers.
 	p = startPvesim(t, args...)
+	url = "https://" + p.addr(t) + "/api2/json"
 	waitUp(t, p, c, url, token)
 	_, body = get(t, c, url+"/nodes/pve1/lxc/100/status/current", token)
 	var st struct{ Status string }

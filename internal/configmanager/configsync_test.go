@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // These tests run the real config-sync.sh with bash against a temporary root directory, the
@@ -29,9 +31,7 @@ type syncRoot struct {
 
 func newSyncRoot(t *testing.T) *syncRoot {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("config-sync tests set file owners and must run as root")
-	}
+	testkit.RequireRoot(t, "sets file owners")
 	return &syncRoot{t: t, root: t.TempDir()}
 }
 

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 func TestValidatePackageName(t *testing.T) {
@@ -150,9 +152,7 @@ func TestRenderPackageInstallRejects(t *testing.T) {
 // state is never touched. Packages that are already installed must succeed; a missing package
 // must fail.
 func TestAptInstallOffline(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("the offline apt test needs root for its namespaces")
-	}
+	testkit.RequireRoot(t, "installs packages offline in namespaces of its own")
 	for _, tool := range []string{"unshare", "apt-get", "dpkg-query", "mount"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is missing: %v", tool, err)

@@ -414,8 +414,9 @@ func (fl *chaosFleet) check(t testing.TB) *chaos.Result {
 	for _, s := range fl.sims {
 		s.ClearFaults()
 	}
-	r := &chaos.Result{}
-	owners := map[string]string{} // marker → name
+	// The check must find the whole fleet the scenario created, or it proves nothing.
+	r := &chaos.Result{Want: fl.created}
+	owners := map[string]string{} // marker, as the controller writes it → name
 	for _, c := range fl.containers(t) {
 		r.Containers++
 		if isReady(&c) {
@@ -423,8 +424,7 @@ func (fl *chaosFleet) check(t testing.TB) *chaos.Result {
 		}
 		owners[ownerMarker(&c)] = c.Name
 	}
-	prefix := "lxctm-owner: " + fl.ns + "/"
-	found := map[string]int{}
+	owned := r.ScanOwners(t, owners)
 	for _, sim := range fl.sims {
 		var cts []proxmoxCT
 		eventually(t, time.Minute, func() error { return fl.simGet(sim, "/cluster/resources?type=vm", &cts) })
@@ -438,17 +438,7 @@ func (fl *chaosFleet) check(t testing.TB) *chaos.Result {
 			eventually(t, time.Minute, func() error {
 				return fl.simGet(sim, fmt.Sprintf("/nodes/%s/lxc/%d/config", ct.Node, ct.VMID), &cfg)
 			})
-			for _, l := range strings.Split(cfg.Description, "\n") {
-				if !strings.HasPrefix(l, prefix) {
-					continue
-				}
-				if _, ok := owners[l]; ok {
-					found[l]++
-				} else {
-					r.Orphans++
-					t.Logf("orphan: CT %d on %s carries %q", ct.VMID, ct.Node, l)
-				}
-			}
+			owned.Container(fmt.Sprintf("CT %d on %s", ct.VMID, ct.Node), cfg.Description)
 			if g := sim.Guest(ct.VMID); g != nil {
 				seen := map[string]int{}
 				for _, run := range g.Runs() {
@@ -463,12 +453,7 @@ func (fl *chaosFleet) check(t testing.TB) *chaos.Result {
 			}
 		}
 	}
-	for m, n := range found {
-		if n > 1 {
-			r.Duplicates++
-			t.Logf("duplicate: %d Proxmox containers carry %q", n, m)
-		}
-	}
+	owned.Done()
 	return r
 }
 

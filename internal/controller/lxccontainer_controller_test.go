@@ -2,8 +2,10 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -11,8 +13,10 @@ import (
 
 	"github.com/fluxcd/pkg/runtime/conditions"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -21,6 +25,7 @@ import (
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // These tests drive the container pipeline against pvesim's fake backend, which has no real
@@ -125,6 +130,7 @@ func create(t testing.TB, obj client.Object) {
 }
 
 func TestContainerIsCreatedAndStarted(t *testing.T) {
+	logMark := managerLog.Mark()
 	f := newPipelineFixture(t, "pipe-create")
 	f.createTemplate(t)
 	c := f.container("web-1", func(c *lxcv1.LXCContainer) {
@@ -187,37 +193,59 @@ func TestContainerIsCreatedAndStarted(t *testing.T) {
 	if ref := st.RootPasswordSecretRef; ref == nil || ref.Name != "web-1-root-password" || ref.Key != "password" {
 		t.Errorf("status.rootPasswordSecretRef = %+v", ref)
 	}
-	assertNoSecretInObject(t, c, password)
+	assertNoSecretInObject(t, c, logMark, map[string]string{"generated root password": password})
 }
 
-// assertNoSecretInObject fails when a secret value appears in the object or its Events.
-func assertNoSecretInObject(t *testing.T, obj client.Object, secrets ...string) {
+// assertNoSecretInObject fails when a secret value appears where a reader of obj would see it:
+// in the object as the API server serves it (its status's JSON included), in the notes of the
+// Events of its namespace, or in what the managers logged since logMark.
+func assertNoSecretInObject(t *testing.T, obj client.Object, logMark int64, secrets map[string]string) {
 	t.Helper()
-	text := fmt.Sprintf("%+v", obj)
-	events := &corev1.EventList{}
+	served := &unstructured.Unstructured{}
+	served.SetGroupVersionKind(lxcv1.GroupVersion.WithKind("LXCContainer"))
+	if err := k8s.Get(testCtx, client.ObjectKeyFromObject(obj), served); err != nil {
+		t.Fatal(err)
+	}
+	objectJSON, err := json.Marshal(served.Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := &eventsv1.EventList{}
 	if err := k8s.List(testCtx, events, client.InNamespace(obj.GetNamespace())); err != nil {
 		t.Fatal(err)
 	}
+	var notes strings.Builder
 	for _, e := range events.Items {
-		text += e.Message
+		notes.WriteString(e.Note + "\n")
 	}
-	for _, s := range secrets {
-		if strings.Contains(text, s) {
-			t.Errorf("a secret value appears in the object or its Events")
-		}
-	}
+	testkit.AssertNoSecrets(t, map[string]string{
+		"the object's JSON":        string(objectJSON),
+		"the Events' notes":        notes.String(),
+		"the managers' log (JSON)": managerLog.Since(logMark),
+	}, secrets)
 }
 
+// TestContainerOnForeignVMIDStallsAndLeavesItAlone puts someone else's container — no lxctm tag,
+// no owner marker, though the very hostname the LXCContainer asks for — at the VMID an
+// LXCContainer asks for. The controller must stall with VMIDConflict and never touch it: its
+// configuration (by digest) and state stay as they were and no task but its create concerns it,
+// while the LXCContainer is reconciled again and after it is deleted.
 func TestContainerOnForeignVMIDStallsAndLeavesItAlone(t *testing.T) {
 	f := newPipelineFixture(t, "pipe-foreign")
 	f.createTemplate(t)
 	upid, err := f.px.CreateContainer(testCtx, "pve1", proxmox.CreateSpec{
-		VMID: 150, OSTemplate: debianTemplate, Hostname: "someone-elses", Description: "not ours", Storage: "local-lvm", RootFSGiB: 2,
+		VMID: 150, OSTemplate: debianTemplate, Hostname: "wants-150", Description: "a database someone runs by hand",
+		Tags: []string{"prod"}, Storage: "local-lvm", RootFSGiB: 2, Nets: []proxmox.NetConfig{{Name: "eth0", Bridge: "vmbr0", IP: "dhcp"}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitTask(t, f.px, upid)
+	testkit.WaitTaskOK(t, testCtx, f.px, upid)
+	before := f.foreignState(t, "pve1", 150)
+	if slices.Contains(before.config.Tags, lxcv1.ProxmoxTag) || strings.Contains(before.config.Description, lxcv1.OwnerMarkerPrefix) ||
+		before.config.Digest == "" || before.tasks != 1 {
+		t.Fatalf("the foreign container is not what the test means: %+v", before)
+	}
 
 	c := f.container("wants-150", func(c *lxcv1.LXCContainer) { c.Spec.VMID = ptr(int32(150)); c.Spec.Node = "pve1" })
 	create(t, c)
@@ -228,18 +256,79 @@ func TestContainerOnForeignVMIDStallsAndLeavesItAlone(t *testing.T) {
 	if c.Status.ObservedGeneration != c.Generation {
 		t.Errorf("a stalled generation is finished: observedGeneration %d, generation %d", c.Status.ObservedGeneration, c.Generation)
 	}
-	cfg, err := f.px.ContainerConfig(testCtx, "pve1", 150)
-	if err != nil || cfg.Description != "not ours" || cfg.Hostname != "someone-elses" {
-		t.Errorf("the foreign container was touched: %+v, %v", cfg, err)
-	}
+	// A stall is no licence: one more reconcile, asked for, must leave it alone too.
+	update(t, c, func(c *lxcv1.LXCContainer) {
+		metav1.SetMetaDataAnnotation(&c.ObjectMeta, lxcv1.ReconcileRequestAnnotation, "foreign-1")
+	})
+	eventually(t, 20*time.Second, func() error {
+		if err := k8s.Get(testCtx, client.ObjectKeyFromObject(c), c); err != nil {
+			return err
+		}
+		if c.Status.LastHandledReconcileAt != "foreign-1" {
+			return fmt.Errorf("the requested reconcile is not handled yet (%q)", c.Status.LastHandledReconcileAt)
+		}
+		return condition(c, lxcv1.StalledCondition, metav1.ConditionTrue, lxcv1.VMIDConflictReason)()
+	})
+	f.expectForeignUntouched(t, before)
 
-	// Deleting the LXCContainer must not destroy the foreign container either.
+	// Deleting the LXCContainer must not destroy or change the foreign container either.
 	if err := k8s.Delete(testCtx, c); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, gone(c))
-	if _, err := f.px.ContainerConfig(testCtx, "pve1", 150); err != nil {
-		t.Errorf("the foreign container was destroyed: %v", err)
+	f.expectForeignUntouched(t, before)
+}
+
+// foreignState is what the foreign-VMID test compares of a container the controller must not
+// touch: its configuration (with its digest), its state, and how many tasks concerned it.
+type foreignState struct {
+	config proxmox.ContainerConfig
+	status string
+	tasks  int
+}
+
+func (f *pipelineFixture) foreignState(t *testing.T, node string, vmid int) foreignState {
+	t.Helper()
+	cfg, err := f.px.ContainerConfig(testCtx, node, vmid)
+	if err != nil {
+		t.Fatalf("CT %d: %v", vmid, err)
+	}
+	st, err := f.px.ContainerStatus(testCtx, node, vmid)
+	if err != nil {
+		t.Fatalf("CT %d: %v", vmid, err)
+	}
+	req, err := http.NewRequestWithContext(testCtx, http.MethodGet,
+		fmt.Sprintf("%s/nodes/%s/tasks?vmid=%d&source=all&limit=10000", f.sim.URL, node, vmid), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", f.sim.Token())
+	resp, err := f.sim.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tasks struct {
+		Data []json.RawMessage `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tasks); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("tasks of CT %d: %s, %v", vmid, resp.Status, err)
+	}
+	return foreignState{config: cfg, status: st.Status, tasks: len(tasks.Data)}
+}
+
+// expectForeignUntouched fails unless the foreign container is as it was.
+func (f *pipelineFixture) expectForeignUntouched(t *testing.T, before foreignState) {
+	t.Helper()
+	now := f.foreignState(t, "pve1", 150)
+	if now.config.Digest != before.config.Digest {
+		t.Errorf("the foreign container's configuration changed (digest %s, was %s): %+v", now.config.Digest, before.config.Digest, now.config.Raw)
+	}
+	if now.status != before.status {
+		t.Errorf("the foreign container is %s, was %s", now.status, before.status)
+	}
+	if now.tasks != before.tasks {
+		t.Errorf("%d tasks concern the foreign container, %d before the LXCContainer", now.tasks, before.tasks)
 	}
 }
 
@@ -276,7 +365,7 @@ func TestContainerWithMarkerIsAdoptedNotCreatedTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitTask(t, f.px, upid)
+	testkit.WaitTaskOK(t, testCtx, f.px, upid)
 
 	f.createTemplate(t)
 	eventually(t, 20*time.Second, condition(c, lxcv1.ContainerStartedCondition, metav1.ConditionTrue, ""))
@@ -433,20 +522,6 @@ func TestContainerWaitsForItsTemplate(t *testing.T) {
 	}
 }
 
-func waitTask(t *testing.T, px proxmox.Client, upid proxmox.UPID) {
-	t.Helper()
-	eventually(t, 20*time.Second, func() error {
-		ts, err := px.TaskStatus(testCtx, upid)
-		if err != nil {
-			return err
-		}
-		if ts.Running {
-			return fmt.Errorf("task %s still running", upid)
-		}
-		return ts.Err()
-	})
-}
-
 func gone(obj client.Object) func() error {
 	return func() error {
 		err := k8s.Get(testCtx, client.ObjectKeyFromObject(obj), obj)
@@ -485,11 +560,11 @@ func TestContainerThatVanishesIsCreatedAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitTask(t, f.px, upid)
+	testkit.WaitTaskOK(t, testCtx, f.px, upid)
 	if upid, err = f.px.DeleteContainer(testCtx, node, vmid, proxmox.DeleteOptions{Purge: true}); err != nil {
 		t.Fatal(err)
 	}
-	waitTask(t, f.px, upid)
+	testkit.WaitTaskOK(t, testCtx, f.px, upid)
 
 	// A change to the spec makes the controller look now rather than at the next resync.
 	update(t, c, func(c *lxcv1.LXCContainer) { c.Spec.Resources = &lxcv1.Resources{MemoryMiB: ptr(int32(640))} })

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/fake"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // The phase tests (phase_*_test.go) run the SSH phases against the fake backend's guest
@@ -24,14 +24,13 @@ import (
 // real container is shown by test/e2e on LXC.
 
 // guestPort is the port every guest of this test process listens on, each on its own
-// loopback address.
+// loopback address: reserved for the process, as each guest binds it when its container starts.
 var guestPort = func() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, _, err := testkit.ReserveProcessPort()
 	if err != nil {
 		panic(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }()
 
 // guestSubnets hands each guest fixture a /28 of its own in 169.254.0.0/24 and
@@ -94,13 +93,10 @@ func conditionIs(obj *lxcv1.LXCContainer, condType string, status metav1.Conditi
 		if err := k8s.Get(testCtx, client.ObjectKeyFromObject(obj), obj); err != nil {
 			return err
 		}
+		if err := testkit.CheckCondition(obj.Status.Conditions, condType, status, reason); err != nil {
+			return fmt.Errorf("%s: %w", obj.Name, err)
+		}
 		c := conditions.Get(obj, condType)
-		if c == nil {
-			return fmt.Errorf("%s has no %s condition (conditions: %v)", obj.Name, condType, obj.Status.Conditions)
-		}
-		if c.Status != status || c.Reason != reason {
-			return fmt.Errorf("%s: %s is %s/%s (%q), want %s/%s", obj.Name, condType, c.Status, c.Reason, c.Message, status, reason)
-		}
 		rest := c.Message
 		for _, p := range parts {
 			i := strings.Index(rest, p)

@@ -2,8 +2,8 @@ package controller
 
 import (
 	"fmt"
-	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +15,7 @@ import (
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 const debianTemplate = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
@@ -70,12 +71,7 @@ func TestProxmoxClusterWithWrongTokenIsNotReady(t *testing.T) {
 }
 
 func TestProxmoxClusterUnreachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close() // nothing listens there any more
+	addr := "127.0.0.1:" + strconv.Itoa(testkit.ReservePort(t)) // nothing listens there
 	sim := pvesimtest.Start(t)
 	cluster := clusterFor(t, sim, "unreachable", func(c *lxcv1.ProxmoxCluster, _ *corev1.Secret) {
 		c.Spec.Endpoint = fmt.Sprintf("https://%s/api2/json", addr)

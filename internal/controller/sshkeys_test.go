@@ -11,10 +11,12 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 func testKeys(t *testing.T) *ControllerKey {
 	t.Helper()
+	testkit.SkipUnlessFull(t, testkit.ControlPlane)
 	return &ControllerKey{Client: k8s, Reader: k8s, Namespace: controllerNamespace}
 }
 

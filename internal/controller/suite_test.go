@@ -14,6 +14,7 @@ import (
 
 	"github.com/fluxcd/pkg/runtime/conditions"
 	"github.com/prometheus/client_golang/prometheus"
+	uberzap "go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -36,6 +37,7 @@ import (
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
 	"templatemanager.dev/lxc-template-manager/internal/testenv"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // One control plane and one manager serve every test of the package; each test brings its own
@@ -55,9 +57,14 @@ const sharedCredentialsNamespace = "lxctm-shared-credentials"
 
 func TestMain(m *testing.M) {
 	flag.Parse() // managerTuning tells tests from benchmarks
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel())))
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel()), zap.RawZapOpts(keepLog())))
 	if spec := os.Getenv(chaosManagerEnv); spec != "" {
 		os.Exit(runManagerProcess(spec))
+	}
+	// Under -short no control plane starts, and the tests that need one skip (newNamespace,
+	// clusterFor and testKeys say so).
+	if testkit.Short() {
+		os.Exit(m.Run())
 	}
 	var err error
 	env, err = testenv.Start()
@@ -255,6 +262,23 @@ func runManager(ctx context.Context, o managerOptions) (ctrl.Manager, error) {
 	return mgr, nil
 }
 
+// managerLog keeps what the managers of the test process log, at every level, so that a test
+// can check what was logged (assertNoSecretInObject).
+var managerLog testkit.Transcript
+
+// keepLog copies every log entry into managerLog, as JSON like bin/manager's. Benchmarks and
+// the chaos scenarios' manager processes keep nothing: no test reads it there.
+func keepLog() uberzap.Option {
+	return uberzap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		if benchmarking() || os.Getenv(chaosManagerEnv) != "" {
+			return c
+		}
+		every := uberzap.LevelEnablerFunc(func(zapcore.Level) bool { return true })
+		kept := zapcore.NewCore(zapcore.NewJSONEncoder(uberzap.NewProductionEncoderConfig()), zapcore.AddSync(&managerLog), every)
+		return zapcore.NewTee(c, kept)
+	})
+}
+
 func zapLevel() zapcore.Level {
 	if os.Getenv("LXCTM_TEST_VERBOSE") != "" {
 		return -1
@@ -265,6 +289,7 @@ func zapLevel() zapcore.Level {
 // newNamespace creates a namespace for one test.
 func newNamespace(t testing.TB, labels map[string]string) string {
 	t.Helper()
+	testkit.SkipUnlessFull(t, testkit.ControlPlane)
 	name := fmt.Sprintf("t%d-%s", nsCounter.Add(1), strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")))
 	if len(name) > 60 {
 		name = name[:60]
@@ -281,6 +306,7 @@ func newNamespace(t testing.TB, labels map[string]string) string {
 // the token's secret.
 func clusterFor(t testing.TB, sim *pvesimtest.Simulator, name string, mutate ...func(*lxcv1.ProxmoxCluster, *corev1.Secret)) *lxcv1.ProxmoxCluster {
 	t.Helper()
+	testkit.SkipUnlessFull(t, testkit.ControlPlane)
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: controllerNamespace, Name: name + "-token"},
 		Data:       map[string][]byte{TokenIDKey: []byte(sim.TokenID), TokenSecretKey: []byte(sim.Secret)},
@@ -314,20 +340,10 @@ func clusterFor(t testing.TB, sim *pvesimtest.Simulator, name string, mutate ...
 	return cluster
 }
 
-// eventually polls fn until it returns nil or the timeout passes, then fails with fn's last error.
+// eventually is testkit.Eventually, by the name this package's tests call it.
 func eventually(t testing.TB, timeout time.Duration, fn func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for {
-		if err = fn(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testkit.Eventually(t, timeout, fn)
 }
 
 // condition reads obj and checks one of its conditions.
@@ -339,12 +355,8 @@ func condition(obj interface {
 		if err := k8s.Get(testCtx, client.ObjectKeyFromObject(obj), obj); err != nil {
 			return err
 		}
-		c := conditions.Get(obj, condType)
-		if c == nil {
-			return fmt.Errorf("%s has no %s condition (conditions: %v)", obj.GetName(), condType, obj.GetConditions())
-		}
-		if c.Status != status || (reason != "" && c.Reason != reason) {
-			return fmt.Errorf("%s: %s is %s/%s (%s), want %s/%s", obj.GetName(), condType, c.Status, c.Reason, c.Message, status, reason)
+		if err := testkit.CheckCondition(obj.GetConditions(), condType, status, reason); err != nil {
+			return fmt.Errorf("%s: %w", obj.GetName(), err)
 		}
 		return nil
 	}

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // helperEnv makes the test binary act as a small network service (see TestMain).
@@ -74,9 +76,7 @@ func cgroupMounts(t *testing.T) []string {
 // placed in a cgroup named like a systemd service, so the pid-to-unit mapping is exercised
 // against the kernel's own /proc/<pid>/cgroup.
 func TestCollectorOnThisHost(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("the collector test moves a process between cgroups and must run as root")
-	}
+	testkit.RequireRoot(t, "moves a process between cgroups")
 	helper := exec.Command(os.Args[0])
 	helper.Env = append(os.Environ(), helperEnv+"=listen")
 	stdin, err := helper.StdinPipe()

@@ -20,10 +20,12 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/testenv"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // TestAPIServer runs the checks that need a real kube-apiserver under one control plane.
 func TestAPIServer(t *testing.T) {
+	testkit.SkipUnlessFull(t, testkit.ControlPlane)
 	env, err := testenv.Start()
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // listCache is an informer cache's List over objects held in memory: the resync benchmark
@@ -146,7 +147,7 @@ func BenchmarkMirrorLag(b *testing.B) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = m.Start(mctx) }()
 	defer func() { stop(); <-done }()
-	eventually(b, 30*time.Second, func() error { return rowCount(ctx, pool, "containers", ns, containers) })
+	testkit.Eventually(b, 30*time.Second, func() error { return rowCount(ctx, pool, "containers", ns, containers) })
 
 	var p99 float64
 	for b.Loop() {
@@ -164,7 +165,7 @@ func BenchmarkMirrorLag(b *testing.B) {
 			}
 		}
 		tick.Stop()
-		eventually(b, 30*time.Second, func() error {
+		testkit.Eventually(b, 30*time.Second, func() error {
 			if m.queue.len() > 0 {
 				return fmt.Errorf("%d changes pending", m.queue.len())
 			}

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 func TestMirrorFollowsCluster(t *testing.T) {
@@ -29,10 +30,10 @@ func TestMirrorFollowsCluster(t *testing.T) {
 	r := startMirror(t, mgrCache, Options{DSN: dsn})
 
 	// The resync at start brings everything in.
-	eventually(t, 20*time.Second, func() error {
+	testkit.Eventually(t, 20*time.Second, func() error {
 		return rowCount(ctx, pool, "containers", ns, 1)
 	})
-	eventually(t, 5*time.Second, func() error { return rowCount(ctx, pool, "container_events", ns, 1) })
+	testkit.Eventually(t, 5*time.Second, func() error { return rowCount(ctx, pool, "container_events", ns, 1) })
 
 	t.Run("templates", func(t *testing.T) {
 		var (
@@ -68,7 +69,7 @@ func TestMirrorFollowsCluster(t *testing.T) {
 		var manager string
 		var count, usedBy int32
 		var ready bool
-		eventually(t, 10*time.Second, func() error {
+		testkit.Eventually(t, 10*time.Second, func() error {
 			if err := pool.QueryRow(ctx, `SELECT package_manager, package_count, ready, used_by FROM package_buckets WHERE namespace = $1 AND name = 'web-base'`, ns).
 				Scan(&manager, &count, &ready, &usedBy); err != nil {
 				return err
@@ -112,7 +113,7 @@ func TestMirrorFollowsCluster(t *testing.T) {
 			st.Services = st.Services[:1]
 		})
 		changed := time.Now()
-		eventually(t, 2*time.Second, func() error {
+		testkit.Eventually(t, 2*time.Second, func() error {
 			var ip string
 			var n int
 			if err := pool.QueryRow(ctx, `SELECT ip, (SELECT count(*) FROM container_services s WHERE s.namespace = c.namespace AND s.container_name = c.name)
@@ -153,7 +154,7 @@ func TestMirrorFollowsCluster(t *testing.T) {
 		must(t, k8s.Update(ctx, ev))
 		warn := containerEvent(f.container, "web-1.failed", "Warning", lxcv1.ScriptFailedReason, "RunScript", "Script page exited with 1")
 		must(t, k8s.Create(ctx, warn))
-		eventually(t, 5*time.Second, func() error { return rowCount(ctx, pool, "container_events", ns, 3) })
+		testkit.Eventually(t, 5*time.Second, func() error { return rowCount(ctx, pool, "container_events", ns, 3) })
 		// The API server expiring the Event (its TTL) deletes it; the history stays.
 		must(t, k8s.Delete(ctx, ev))
 		must(t, k8s.Delete(ctx, warn))
@@ -185,7 +186,7 @@ func TestMirrorFollowsCluster(t *testing.T) {
 	t.Run("deleted objects' rows go, their events stay", func(t *testing.T) {
 		must(t, k8s.Delete(ctx, f.container))
 		must(t, k8s.Delete(ctx, f.apkBucket))
-		eventually(t, 5*time.Second, func() error {
+		testkit.Eventually(t, 5*time.Second, func() error {
 			if err := rowCount(ctx, pool, "containers", ns, 0); err != nil {
 				return err
 			}
@@ -208,13 +209,13 @@ func TestMirrorFollowsCluster(t *testing.T) {
 		if v := gaugeValue(t, r.metrics.Connected); v != 1 {
 			t.Errorf("connected %v", v)
 		}
-		eventually(t, 10*time.Second, func() error {
+		testkit.Eventually(t, 10*time.Second, func() error {
 			if v := gaugeValue(t, r.metrics.QueueDepth); v != 0 {
 				return fmt.Errorf("queue depth %v", v)
 			}
 			return nil
 		})
-		eventually(t, 2*rowCountInterval, func() error {
+		testkit.Eventually(t, 2*rowCountInterval, func() error {
 			if v := gaugeValue(t, r.metrics.Rows.WithLabelValues("container_events")); v < 3 {
 				return fmt.Errorf("rows of container_events %v", v)
 			}
@@ -251,7 +252,7 @@ func TestResyncRemovesRowsOfVanishedObjects(t *testing.T) {
 	must(t, inTx(ctx, pool, eb))
 
 	startMirror(t, mgrCache, Options{DSN: dsn, ResyncInterval: time.Second, EventRetention: time.Hour})
-	eventually(t, 20*time.Second, func() error {
+	testkit.Eventually(t, 20*time.Second, func() error {
 		got := queryStrings(t, pool, `SELECT name FROM templates WHERE namespace = $1`, ns)
 		if !reflect.DeepEqual(got, []string{"web"}) {
 			return fmt.Errorf("templates %v", got)
@@ -266,7 +267,7 @@ func TestResyncRemovesRowsOfVanishedObjects(t *testing.T) {
 	must(t, err)
 	queueObject(b, ghost, time.Now())
 	must(t, inTx(ctx, pool, b))
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		if err := rowCount(ctx, pool, "containers", ns, 1); err != nil {
 			return err
 		}

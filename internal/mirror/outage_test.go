@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 func TestOutageOfThirtySecondsIsRepaired(t *testing.T) {
@@ -29,7 +30,7 @@ func TestOutageOfThirtySecondsIsRepaired(t *testing.T) {
 	f := createFixture(t, ns)
 	r := startMirror(t, mgrCache, Options{DSN: pg.dsn("postgres"), MinBackoff: 250 * time.Millisecond,
 		MaxBackoff: 2 * time.Second, ResyncInterval: time.Hour})
-	eventually(t, 20*time.Second, func() error { return rowCount(ctx, pool, "containers", ns, 1) })
+	testkit.Eventually(t, 20*time.Second, func() error { return rowCount(ctx, pool, "containers", ns, 1) })
 	pool.Close()
 
 	pg.stop(t)
@@ -55,7 +56,7 @@ func TestOutageOfThirtySecondsIsRepaired(t *testing.T) {
 	must(t, k8s.Update(ctx, tpl))
 
 	// Provisioning goes on: the bucket controller makes the new bucket Ready meanwhile.
-	eventually(t, 20*time.Second, func() error {
+	testkit.Eventually(t, 20*time.Second, func() error {
 		b := &lxcv1.PackageBucket{}
 		if err := k8s.Get(ctx, keyOf(late), b); err != nil {
 			return err
@@ -79,7 +80,7 @@ func TestOutageOfThirtySecondsIsRepaired(t *testing.T) {
 	pool, err = pgxpool.New(ctx, pg.dsn("postgres"))
 	must(t, err)
 	defer pool.Close()
-	eventually(t, 30*time.Second, func() error { return compareWithCluster(ctx, pool, ns) })
+	testkit.Eventually(t, 30*time.Second, func() error { return compareWithCluster(ctx, pool, ns) })
 
 	h := histogramOf(t, r.metrics.Lag)
 	var upTo10 uint64

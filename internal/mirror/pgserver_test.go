@@ -4,12 +4,14 @@ import (
 	"testing"
 
 	"templatemanager.dev/lxc-template-manager/internal/mirror/pgtest"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // startOwnPostgres runs a PostgreSQL of the test's own, so that the test can stop it while the
 // machine's server keeps serving the other tests.
 func startOwnPostgres(t *testing.T) *ownPostgres {
 	t.Helper()
+	testkit.SkipUnlessFull(t, testkit.PostgreSQL)
 	s, err := pgtest.NewServer()
 	if err != nil {
 		t.Fatal(err)

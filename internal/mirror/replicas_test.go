@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // TestOnlyTheLeaderWrites runs two managers with leader election, each with a mirror on the same
@@ -39,7 +40,7 @@ func TestOnlyTheLeaderWrites(t *testing.T) {
 		}()
 		// The first replica takes the lease before the second starts.
 		if id == "replica-a" {
-			eventually(t, 20*time.Second, func() error { return rowCount(ctx, pool, "containers", ns, 1) })
+			testkit.Eventually(t, 20*time.Second, func() error { return rowCount(ctx, pool, "containers", ns, 1) })
 		}
 	}
 	t.Cleanup(func() {
@@ -64,7 +65,7 @@ WHERE datname = current_database() AND application_name LIKE 'replica-%' ORDER B
 	late := &lxcv1.PackageBucket{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "after-failover"},
 		Spec: lxcv1.PackageBucketSpec{Manager: lxcv1.PackageManagerApt, Packages: []lxcv1.PackageName{"jq"}}}
 	must(t, k8s.Create(ctx, late))
-	eventually(t, 30*time.Second, func() error {
+	testkit.Eventually(t, 30*time.Second, func() error {
 		if got := writers(); !reflect.DeepEqual(got, []string{"replica-b"}) {
 			return fmt.Errorf("connected replicas %v, want replica-b", got)
 		}

@@ -27,6 +27,7 @@ import (
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/controller"
 	"templatemanager.dev/lxc-template-manager/internal/testenv"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // One control plane and one manager (its cache, the bucket and template controllers) serve
@@ -65,9 +66,7 @@ func zapLevel() zapcore.Level {
 // controlPlane starts the shared control plane and manager on first use.
 func controlPlane(t testing.TB) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs a control plane; not in -short mode")
-	}
+	testkit.SkipUnlessFull(t, testkit.ControlPlane)
 	planeOnce.Do(func() {
 		env, planeErr = testenv.Start()
 		if planeErr != nil {
@@ -201,22 +200,6 @@ func startMirror(t *testing.T, c cache.Cache, opts Options) *running {
 		}
 	})
 	return r
-}
-
-// eventually retries f until it succeeds or the timeout passes.
-func eventually(t testing.TB, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func histogramOf(t *testing.T, h prometheus.Histogram) *dto.Histogram {

@@ -24,6 +24,7 @@ import (
 	"templatemanager.dev/lxc-template-manager/internal/pvesim"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/fake"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // fastRetry keeps the tests quick while still pausing between attempts.
@@ -73,25 +74,8 @@ func testContext(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// waitTask polls a task until it stops, as a controller does across reconciles.
-func waitTask(t *testing.T, ctx context.Context, c Client, upid UPID) TaskStatus {
-	t.Helper()
-	for {
-		st, err := c.TaskStatus(ctx, upid)
-		if err != nil {
-			t.Fatalf("task %s: %v", upid, err)
-		}
-		if st.Done() {
-			return st
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("task %s still running", upid)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
+// waitTaskOK checks that the call that started a task (what) returned no error and a UPID, and
+// waits until the task succeeded.
 func waitTaskOK(t *testing.T, ctx context.Context, c Client, upid UPID, err error, what string) {
 	t.Helper()
 	if err != nil {
@@ -100,8 +84,7 @@ func waitTaskOK(t *testing.T, ctx context.Context, c Client, upid UPID, err erro
 	if upid == "" {
 		t.Fatalf("%s: no task", what)
 	}
-	st := waitTask(t, ctx, c, upid)
-	if !st.Succeeded() || st.Err() != nil {
+	if st := testkit.WaitTask(t, ctx, c, upid); !st.Succeeded() {
 		t.Fatalf("%s: task %s ended with %q", what, upid, st.ExitStatus)
 	}
 }
@@ -537,7 +520,7 @@ func TestSimulatorRetriesLocks(t *testing.T) {
 	if err != nil {
 		t.Fatalf("delete during create: %v", err)
 	}
-	if st := waitTask(t, ctx, c, upid); !st.Succeeded() {
+	if st := testkit.WaitTask(t, ctx, c, upid); !st.Succeeded() {
 		t.Fatalf("create: %q", st.ExitStatus)
 	}
 	waitTaskOK(t, ctx, c, del, nil, "delete")
@@ -647,30 +630,22 @@ func TestSimulatorClassifiesFailures(t *testing.T) {
 
 	t.Run("hostname mismatch", func(t *testing.T) {
 		caPEM, cert := certificateFor(t, "pve.example")
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := testkit.Listen(t)
 		go func() { _ = sim.Server.Serve(l, cert) }()
 		c := newSimClient(t, sim, func(s *Settings) {
 			s.Endpoint = "https://localhost:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port) + "/api2/json"
 			s.TLS = TLSSettings{CAPEM: caPEM}
 		})
-		_, err = c.Version(ctx)
+		_, err := c.Version(ctx)
 		if !errors.Is(err, ErrTLS) || !strings.Contains(err.Error(), "certificate is valid for pve.example, not localhost") {
 			t.Fatalf("hostname mismatch: %v", err)
 		}
 	})
 
 	t.Run("unreachable", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		_ = l.Close()
+		addr := "127.0.0.1:" + strconv.Itoa(testkit.ReservePort(t)) // nothing listens there
 		c := newSimClient(t, sim, func(s *Settings) { s.Endpoint = "https://" + addr + "/api2/json" })
-		_, err = c.Version(ctx)
+		_, err := c.Version(ctx)
 		var pe *Error
 		if !errors.As(err, &pe) || pe.Kind != ErrUnreachable || !strings.Contains(pe.Message, "connection refused") || !IsRetryable(err) {
 			t.Fatalf("unreachable: %v", err)
@@ -755,7 +730,7 @@ func TestSimulatorTaskFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := waitTask(t, ctx, c, upid)
+	st := testkit.WaitTask(t, ctx, c, upid)
 	if st.Succeeded() || st.ExitStatus != "startup for container '800' failed" {
 		t.Fatalf("failed task reported as %+v", st)
 	}
@@ -782,7 +757,7 @@ func TestSimulatorTaskFailure(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create from a missing template: %v", err)
 	}
-	st = waitTask(t, ctx, c, upid)
+	st = testkit.WaitTask(t, ctx, c, upid)
 	if st.Succeeded() || !errors.Is(st.Err(), ErrTaskFailed) || !strings.Contains(st.ExitStatus, "missing.tar.zst") {
 		t.Fatalf("create from a missing template: %+v", st)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	proxmox "github.com/luthermonson/go-proxmox"
 
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 func init() {
@@ -151,20 +153,34 @@ func taskStatus(t *testing.T, sim *pvesimtest.Simulator, node, upid string) (sta
 func waitTask(t *testing.T, sim *pvesimtest.Simulator, node string, res rawResponse, want string) string {
 	t.Helper()
 	upid := res.upid(t)
-	deadline := time.Now().Add(time.Minute)
-	for {
-		status, exit := taskStatus(t, sim, node, upid)
-		if status == "stopped" {
-			if exit != want {
-				t.Fatalf("task %s ended with %q, want %q", upid, exit, want)
-			}
-			return upid
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("task %s still %s", upid, status)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if st := testkit.WaitTask(t, testContext(t, time.Minute), rawTasks{t, sim, node}, upid); st.exit != want {
+		t.Fatalf("task %s ended with %q, want %q", upid, st.exit, want)
 	}
+	return upid
+}
+
+// rawTasks reads the status of a node's tasks with call, for testkit.WaitTask.
+type rawTasks struct {
+	t    *testing.T
+	sim  *pvesimtest.Simulator
+	node string
+}
+
+func (r rawTasks) TaskStatus(_ context.Context, upid string) (rawTask, error) {
+	status, exit := taskStatus(r.t, r.sim, r.node, upid)
+	return rawTask{status: status, exit: exit}, nil
+}
+
+// rawTask is a task's status and exit status as the API answers them.
+type rawTask struct{ status, exit string }
+
+func (s rawTask) Done() bool { return s.status == "stopped" }
+
+func (s rawTask) Err() error {
+	if !s.Done() || s.exit == "OK" {
+		return nil
+	}
+	return errors.New(s.exit)
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

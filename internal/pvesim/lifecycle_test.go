@@ -44,10 +44,7 @@ var lifecycleBackends = []lifecycleBackend{
 	{
 		name: "lxc",
 		start: func(t *testing.T) (*pvesimtest.Simulator, string) {
-			if testing.Short() {
-				t.Skip("real LXC containers are not booted in -short mode")
-			}
-			lxctest.RequireHost(t)
+			lxctest.RequireHost(t) // skips under -short
 			tarball := lxctest.Template(t)
 			bridge, subnet := lxctest.Network(t)
 			for subnet.Addr().As4()[2] == 169 { // pvesim keeps off 169.254.169.0/24

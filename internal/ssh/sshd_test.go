@@ -19,10 +19,13 @@ import (
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // The tests in this file run the host's OpenSSH server (package openssh-server) as root on
-// 127.0.0.1 and a free port, with a configuration of their own.
+// 127.0.0.1 and a reserved port (sshd must be told its port, and keeps it across restarts), with
+// a configuration of their own.
 
 const sshdPath = "/usr/sbin/sshd"
 
@@ -52,26 +55,10 @@ func newSigner(t *testing.T) (gossh.Signer, ed25519.PrivateKey) {
 	return s, priv
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // newTestSSHD prepares an sshd with fresh host and client keys; it does not start it.
 func newTestSSHD(t *testing.T) *testSSHD {
 	t.Helper()
-	if testing.Short() {
-		// The project's convention (see lxctest.RequireHost): -short is the run without root.
-		t.Skip("runs sshd as root; not part of -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("these tests run sshd with root logins and need root")
-	}
+	testkit.RequireRoot(t, "runs sshd with root logins")
 	if _, err := os.Stat(sshdPath); err != nil {
 		t.Fatalf("%s is needed (apt-get install openssh-server): %v", sshdPath, err)
 	}
@@ -79,7 +66,7 @@ func newTestSSHD(t *testing.T) *testSSHD {
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s := &testSSHD{t: t, dir: t.TempDir(), port: freePort(t)}
+	s := &testSSHD{t: t, dir: t.TempDir(), port: testkit.ReservePort(t)}
 	s.client, _ = newSigner(t)
 	authorized := gossh.MarshalAuthorizedKey(s.client.PublicKey())
 	if err := os.WriteFile(filepath.Join(s.dir, "authorized_keys"), authorized, 0o600); err != nil {

@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"encoding/json"
 	"sort"
 	"strings"
 	"sync"
@@ -10,7 +11,8 @@ import (
 // AssertNoSecrets fails the test for each secret value found in one of forms. forms are the
 // serialized forms a component wrote, as a reader gets them (an object's JSON as the API server
 // returns it, the Events' notes, the log), by a name for the message; secrets are the values by
-// what they are. A form that is empty fails the test too: a scan of nothing proves nothing.
+// what they are. Each value is looked for as it is and as JSON escapes it. A form that is empty
+// fails the test too: a scan of nothing proves nothing.
 func AssertNoSecrets(t testing.TB, forms map[string]string, secrets map[string]string) {
 	t.Helper()
 	for _, form := range sortedKeys(forms) {
@@ -24,9 +26,18 @@ func AssertNoSecrets(t testing.TB, forms map[string]string, secrets map[string]s
 			t.Errorf("secret scan: the %s to look for is empty", what)
 			continue
 		}
+		needles := []string{value}
+		if quoted, err := json.Marshal(value); err == nil {
+			if escaped := string(quoted[1 : len(quoted)-1]); escaped != value {
+				needles = append(needles, escaped)
+			}
+		}
 		for _, form := range sortedKeys(forms) {
-			if strings.Contains(forms[form], value) {
-				t.Errorf("the %s appears in %s", what, form)
+			for _, needle := range needles {
+				if strings.Contains(forms[form], needle) {
+					t.Errorf("the %s appears in %s", what, form)
+					break
+				}
 			}
 		}
 	}

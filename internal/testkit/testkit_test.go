@@ -285,6 +285,12 @@ func TestAssertNoSecrets(t *testing.T) {
 	if fmt.Sprint(r.errors) != fmt.Sprint(want) {
 		t.Errorf("errors %q, want %q", r.errors, want)
 	}
+	// A value JSON escapes is found in JSON too.
+	r = &recorder{TB: t}
+	AssertNoSecrets(r, map[string]string{"status JSON": `{"message":"x\u003cy\"z"}`}, map[string]string{"token": `x<y"z`})
+	if len(r.errors) != 1 || r.errors[0] != "the token appears in status JSON" {
+		t.Errorf("an escaped value: %q", r.errors)
+	}
 }
 
 func TestTranscriptKeepsWhatCameSinceTheMark(t *testing.T) {

@@ -187,7 +187,7 @@ type chaosResult struct {
 func (fl *lxcFleet) check(t *testing.T) *chaosResult {
 	t.Helper()
 	ctx := context.Background()
-	r := &chaosResult{}
+	r := &chaosResult{Result: chaos.Result{Want: fl.n}}
 	list := fl.containers(t)
 	owners := map[string]string{} // marker → name
 	for _, c := range list {
@@ -201,40 +201,15 @@ func (fl *lxcFleet) check(t *testing.T) *chaosResult {
 	if err != nil {
 		t.Fatal(err)
 	}
-	found := map[string]int{}
+	owned := r.ScanOwners(t, owners)
 	for _, g := range guests {
 		cfg, err := fl.s.px.ContainerConfig(ctx, g.Node, g.VMID)
 		if err != nil {
 			t.Fatalf("config of CT %d: %v", g.VMID, err)
 		}
-		marked := false
-		for _, l := range strings.Split(cfg.Description, "\n") {
-			if !strings.HasPrefix(l, lxcv1.OwnerMarkerPrefix) {
-				continue
-			}
-			marked = true
-			if _, ok := owners[l]; ok {
-				found[l]++
-			} else {
-				r.Orphans++
-				t.Logf("orphan: CT %d on %s carries %q", g.VMID, g.Node, l)
-			}
-		}
-		// The simulator is the fleet's alone: a container without a marker leaked too.
-		if !marked {
-			r.Orphans++
-			t.Logf("orphan: CT %d on %s carries no owner marker: %q", g.VMID, g.Node, cfg.Description)
-		}
+		owned.Container(fmt.Sprintf("CT %d on %s", g.VMID, g.Node), cfg.Description)
 	}
-	for m, name := range owners {
-		switch n := found[m]; {
-		case n > 1:
-			r.Duplicates++
-			t.Logf("duplicate: %d Proxmox containers carry %q", n, m)
-		case n == 0:
-			t.Errorf("no Proxmox container carries the marker of %s", name)
-		}
-	}
+	owned.Done()
 	for _, c := range list {
 		if c.Status.IPAddress == "" {
 			t.Errorf("%s has no address to read %s from", c.Name, chaosRunLog)

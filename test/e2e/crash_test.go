@@ -17,6 +17,7 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/lxc/lxctest"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // TestManagerKilledInEachPhaseStillEndsReady kills bin/manager with SIGKILL while each of the
@@ -74,7 +75,7 @@ func TestManagerKilledInEachPhaseStillEndsReady(t *testing.T) {
 		}, nil},
 	}
 	for _, p := range inPhase {
-		eventually(t, 3*time.Minute, func() error {
+		testkit.Eventually(t, 3*time.Minute, func() error {
 			if c := get(); !p.now(c) {
 				return fmt.Errorf("not yet in phase %s: operation %q, phase %q", p.phase, c.Status.Operation, c.Status.Phase)
 			}

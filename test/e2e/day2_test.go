@@ -17,6 +17,7 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/lxc/lxctest"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // TestDayTwo: after a container is Ready, every change to its spec reaches Proxmox and the
@@ -89,7 +90,7 @@ func TestDayTwo(t *testing.T) {
 			c.Spec.MountPoints = []lxcv1.MountPoint{{Index: 0, Path: "/srv/data", SizeGiB: 1}}
 		})
 		s.waitGeneration(t, ns, "app")
-		eventually(t, 3*time.Minute, func() error {
+		testkit.Eventually(t, 3*time.Minute, func() error {
 			pc, err := s.px.ContainerPending(ctx, node, vmid)
 			if err != nil {
 				return err
@@ -111,7 +112,7 @@ func TestDayTwo(t *testing.T) {
 		})
 		// The Event can be read a moment before the status that records the restart: ask the
 		// guest until it answers.
-		eventually(t, 2*time.Minute, func() error {
+		testkit.Eventually(t, 2*time.Minute, func() error {
 			out, err := tryRun(addr, signer, "findmnt -n -o TARGET /srv/data")
 			if err != nil {
 				return err
@@ -151,7 +152,7 @@ func TestDayTwo(t *testing.T) {
 $(grep '^root:' /etc/shadow)
 EOF
 read -r pw; perl -e 'print crypt($ARGV[0], $ARGV[1]) eq $ARGV[1] ? "match\n" : "differs\n"' "$pw" "$hash"`
-		eventually(t, time.Minute, func() error {
+		testkit.Eventually(t, time.Minute, func() error {
 			sess, err := guest.NewSession()
 			if err != nil {
 				return err
@@ -179,7 +180,7 @@ read -r pw; perl -e 'print crypt($ARGV[0], $ARGV[1]) eq $ARGV[1] ? "match\n" : "
 			t.Fatal(err)
 		}
 		guest := dialContainer(t, addr, signer)
-		eventually(t, 30*time.Second, func() error {
+		testkit.Eventually(t, 30*time.Second, func() error {
 			sess, err := guest.NewSession()
 			if err != nil {
 				return err
@@ -195,7 +196,7 @@ read -r pw; perl -e 'print crypt($ARGV[0], $ARGV[1]) eq $ARGV[1] ? "match\n" : "
 
 	t.Run("a disk shrink is refused, naming the field", func(t *testing.T) {
 		update(t, s, c, func(c *lxcv1.LXCContainer) { c.Spec.Resources.DiskGiB = ptr(int32(2)) })
-		eventually(t, time.Minute, func() error {
+		testkit.Eventually(t, time.Minute, func() error {
 			c := s.getContainer(t, ns, "app")
 			if st := conditions.Get(c, lxcv1.StalledCondition); st == nil || st.Reason != lxcv1.DiskShrinkRefusedReason ||
 				!strings.Contains(st.Message, "resources.diskGiB") || conditions.IsReady(c) {
@@ -217,7 +218,7 @@ read -r pw; perl -e 'print crypt($ARGV[0], $ARGV[1]) eq $ARGV[1] ? "match\n" : "
 		if err := s.k8s.Update(ctx, tmpl); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 2*time.Minute, func() error {
+		testkit.Eventually(t, 2*time.Minute, func() error {
 			c := s.getContainer(t, ns, "app")
 			if st := conditions.Get(c, lxcv1.StalledCondition); st == nil || st.Reason != lxcv1.RecreateRequiredReason ||
 				!strings.Contains(st.Message, "osTemplate") || conditions.IsReady(c) {

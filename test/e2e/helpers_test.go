@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bytes"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"templatemanager.dev/lxc-template-manager/internal/testenv"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // RepoRoot is the directory holding go.mod.
@@ -24,28 +24,19 @@ type LocalControlPlane struct {
 	Kubeconfig string
 }
 
-// freePort asks the kernel for an unused loopback port.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// StartLocalControlPlane runs hack/local-up.sh on free ports with its own state directory and
-// stops it with hack/local-down.sh when the test ends; apiserverArgs go to kube-apiserver.
+// StartLocalControlPlane runs hack/local-up.sh on reserved ports (etcd and kube-apiserver must
+// be told theirs) with its own state directory and stops it with hack/local-down.sh when the
+// test ends; apiserverArgs go to kube-apiserver.
 func StartLocalControlPlane(t *testing.T, apiserverArgs ...string) *LocalControlPlane {
 	t.Helper()
+	testkit.SkipUnlessFull(t, testkit.ControlPlane)
 	state := t.TempDir()
 	env := append(os.Environ(),
 		"LOCAL_APISERVER_ARGS="+strings.Join(apiserverArgs, " "),
 		"LOCAL_STATE_DIR="+state,
-		"LOCAL_APISERVER_PORT="+strconv.Itoa(freePort(t)),
-		"LOCAL_ETCD_PORT="+strconv.Itoa(freePort(t)),
-		"LOCAL_ETCD_PEER_PORT="+strconv.Itoa(freePort(t)),
+		"LOCAL_APISERVER_PORT="+strconv.Itoa(testkit.ReservePort(t)),
+		"LOCAL_ETCD_PORT="+strconv.Itoa(testkit.ReservePort(t)),
+		"LOCAL_ETCD_PEER_PORT="+strconv.Itoa(testkit.ReservePort(t)),
 	)
 	t.Cleanup(func() {
 		down := exec.Command(filepath.Join(RepoRoot, "hack", "local-down.sh"))

@@ -20,6 +20,7 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/lxc/lxctest"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // writeTemplateStore writes a template store in the original dashboard's layout: numbered
@@ -116,7 +117,7 @@ func TestImportedStoreTemplateReachesReady(t *testing.T) {
 
 	// The template resolves debian-12-standard to the simulator's volume.
 	tmpl := &lxcv1.LXCTemplate{}
-	eventually(t, time.Minute, func() error {
+	testkit.Eventually(t, time.Minute, func() error {
 		if err := s.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "store-web"}, tmpl); err != nil {
 			return err
 		}
@@ -206,7 +207,7 @@ func TestImportedStoreTemplateReachesReady(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Minute, func() error {
+	testkit.Eventually(t, 2*time.Minute, func() error {
 		if err := s.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "store-1"}, c); err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/mirror/pgtest"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // eventTTL is the API server's --event-ttl in the pipeline test: long enough for the pipeline's
@@ -66,7 +67,7 @@ func checkMirrorOfPipeline(t *testing.T, s *stack, db *mirrorDB, ns string, secr
 		}
 	}
 	// The newest state of each container reaches its row within 2 s.
-	eventually(t, 2*time.Second, func() error {
+	testkit.Eventually(t, 2*time.Second, func() error {
 		for _, c := range []*lxcv1.LXCContainer{web, bad} {
 			var current bool
 			if err := db.pool.QueryRow(ctx, `SELECT resource_version >= $3::bigint FROM containers WHERE namespace = $1 AND name = $2`,
@@ -107,7 +108,7 @@ FROM container_services WHERE namespace = $1 AND container_name = 'web-1' ORDER 
 	if err := s.k8s.List(ctx, events, client.InNamespace(ns)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() error {
+	testkit.Eventually(t, 5*time.Second, func() error {
 		have := map[string]bool{}
 		for _, r := range db.strings(t, `SELECT uid FROM container_events WHERE namespace = $1`, ns) {
 			have[r] = true
@@ -167,7 +168,7 @@ FROM "ContainerService" s WHERE s."containerId" = $1 AND s."port" = 8080`, strin
 func checkMirrorAfterDeletes(t *testing.T, s *stack, db *mirrorDB, ns string) {
 	t.Helper()
 	ctx := context.Background()
-	eventually(t, 10*time.Second, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		n := db.strings(t, `SELECT (SELECT count(*) FROM containers WHERE namespace = $1)::text || ' ' ||
   (SELECT count(*) FROM container_services WHERE namespace = $1)::text`, ns)
 		if n[0] != "0 0" {
@@ -181,7 +182,7 @@ func checkMirrorAfterDeletes(t *testing.T, s *stack, db *mirrorDB, ns string) {
 	}
 	// Wait for the API server to expire web-1's first Events (--event-ttl), then look again.
 	first := db.strings(t, `SELECT uid FROM container_events WHERE namespace = $1 AND container_name = 'web-1' ORDER BY event_time LIMIT 1`, ns)[0]
-	eventually(t, 2*eventTTL, func() error {
+	testkit.Eventually(t, 2*eventTTL, func() error {
 		events := &eventsv1.EventList{}
 		if err := s.k8s.List(ctx, events, client.InNamespace(ns)); err != nil {
 			return err

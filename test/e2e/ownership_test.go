@@ -20,6 +20,7 @@ import (
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/lxc/lxctest"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // TestOwnership: the right machine, nothing orphaned, restores adopted — on real containers.
@@ -57,7 +58,7 @@ func TestOwnership(t *testing.T) {
 		c := withKey(s.container(ns, "second", "second")) // the same static address as first
 		c.Spec.PowerState = lxcv1.PowerStateStopped
 		s.create(t, c)
-		eventually(t, 2*time.Minute, func() error {
+		testkit.Eventually(t, 2*time.Minute, func() error {
 			c = s.getContainer(t, ns, "second")
 			if c.Status.VMID == 0 || !conditions.IsTrue(c, lxcv1.ContainerCreatedCondition) {
 				return fmt.Errorf("second is not created yet")
@@ -72,7 +73,7 @@ func TestOwnership(t *testing.T) {
 		}
 		fenceMAC(t, s, cfg.Nets[0].HWAddr)
 		update(t, s, c, func(c *lxcv1.LXCContainer) { c.Spec.PowerState = lxcv1.PowerStateRunning })
-		eventually(t, 3*time.Minute, func() error {
+		testkit.Eventually(t, 3*time.Minute, func() error {
 			c = s.getContainer(t, ns, "second")
 			if cond := conditions.Get(c, lxcv1.StalledCondition); cond == nil || cond.Reason != lxcv1.AddressConflictReason {
 				return fmt.Errorf("second is not Stalled with AddressConflict: %+v", c.Status.Conditions)
@@ -109,7 +110,7 @@ func TestOwnership(t *testing.T) {
 			t.Fatalf("the lease did not move from %s", old)
 		}
 		// The test's manager looks at a Ready container once a minute.
-		eventually(t, 3*time.Minute, func() error {
+		testkit.Eventually(t, 3*time.Minute, func() error {
 			c = s.getContainer(t, ns, "leased")
 			if c.Status.IPAddress != lease {
 				return fmt.Errorf("status.ipAddress is %s, the lease %s", c.Status.IPAddress, lease)
@@ -129,9 +130,9 @@ func TestOwnership(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.waitTask(ctx, upid)
+		testkit.WaitTask(t, ctx, s.px, upid)
 		// The test's manager looks at a Ready container once a minute.
-		eventually(t, 3*time.Minute, func() error {
+		testkit.Eventually(t, 3*time.Minute, func() error {
 			cfg, err := s.px.ContainerConfig(ctx, node, vmid)
 			if err != nil {
 				return err
@@ -163,7 +164,7 @@ func TestOwnership(t *testing.T) {
 		if err := s.k8s.Delete(ctx, c); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, time.Minute, func() error {
+		testkit.Eventually(t, time.Minute, func() error {
 			err := s.k8s.Get(ctx, client.ObjectKeyFromObject(c), &lxcv1.LXCContainer{})
 			if !apierrors.IsNotFound(err) {
 				return fmt.Errorf("keeper is still there: %v", err)
@@ -200,7 +201,7 @@ func TestOwnership(t *testing.T) {
 		if err := s.k8s.Delete(ctx, cluster); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, time.Minute, func() error {
+		testkit.Eventually(t, time.Minute, func() error {
 			if err := s.k8s.Get(ctx, client.ObjectKey{Name: "pve"}, cluster); err != nil {
 				return err
 			}
@@ -212,7 +213,7 @@ func TestOwnership(t *testing.T) {
 		if err := s.k8s.DeleteAllOf(ctx, &lxcv1.LXCContainer{}, client.InNamespace(ns)); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 3*time.Minute, func() error {
+		testkit.Eventually(t, 3*time.Minute, func() error {
 			guests, err := s.px.Guests(ctx)
 			if err != nil {
 				return err

@@ -22,6 +22,7 @@ import (
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/lxc/lxctest"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 const debianTemplate = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
@@ -119,7 +120,7 @@ func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
 	)
 
 	// kstatus sees a provisioning container as InProgress.
-	eventually(t, 2*time.Minute, func() error {
+	testkit.Eventually(t, 2*time.Minute, func() error {
 		res, err := s.kstatus(ctx, ns, "web-1")
 		if err != nil {
 			return err
@@ -223,7 +224,7 @@ func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
 	// The failing container: the script is named with its exit code and last lines, and is
 	// not run again.
 	bad := &lxcv1.LXCContainer{}
-	eventually(t, 4*time.Minute, func() error {
+	testkit.Eventually(t, 4*time.Minute, func() error {
 		if err := s.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "bad-1"}, bad); err != nil {
 			return err
 		}
@@ -271,7 +272,7 @@ func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
 	}
 	// A user can ask for the retry without changing the spec.
 	s.cp.Kubectl(t, "-n", ns, "annotate", "lxcc/bad-1", "--overwrite", lxcv1.ReconcileRequestAnnotation+"=retry-1")
-	eventually(t, time.Minute, func() error {
+	testkit.Eventually(t, time.Minute, func() error {
 		if err := s.k8s.Get(ctx, client.ObjectKeyFromObject(bad), bad); err != nil {
 			return err
 		}
@@ -415,22 +416,6 @@ func dumpContainer(t *testing.T, s *stack, ns, name string) {
 	t.Logf("%s", out)
 }
 
-// eventually polls fn until it returns nil or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // testKeyRotation rotates the controller's SSH key of cluster pve while web-1 is Ready: the
 // containers get the new key, the old one stops logging in, web-1 stays Ready throughout and
 // the old key leaves the Secret.
@@ -463,7 +448,7 @@ func testKeyRotation(t *testing.T, s *stack, ns string, containers []string) {
 	s.cp.Kubectl(t, "-n", s.namespace, "annotate", "secret/"+keySecret, "--overwrite", "lxc.templatemanager.dev/rotate-ssh-key=e2e-1")
 	var newKey gossh.Signer
 	notReady := ""
-	eventually(t, 3*time.Minute, func() error {
+	testkit.Eventually(t, 3*time.Minute, func() error {
 		if err := s.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web-1"}, web); err != nil {
 			return err
 		}

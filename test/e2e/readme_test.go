@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/lxc/lxctest"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // readmeCommand returns the README's shell command that starts with prefix, continuation
@@ -39,8 +41,11 @@ func readmeCommand(t *testing.T, prefix string) string {
 	return strings.Join(cmd, " ")
 }
 
-// TestReadmePvesimLineRuns runs the README's pvesim command as written, from the repository
-// root, and creates a container from the template it serves — relative paths included.
+// TestReadmePvesimLineRuns runs the README's pvesim command from the repository root, and
+// creates a container from the template it serves — relative paths included. The command runs
+// as the README writes it except for its port: the README's 8006 may be held by the user's own
+// stack (make demo leaves pvesim there), so the test asks for port 0 and reads the address
+// pvesim reports.
 func TestReadmePvesimLineRuns(t *testing.T) {
 	lxctest.RequireHost(t)
 	lxctest.Template(t) // bin/ostemplates, as make ostemplate leaves it
@@ -49,7 +54,12 @@ func TestReadmePvesimLineRuns(t *testing.T) {
 	if m == nil {
 		t.Fatalf("cannot read the address, state directory and token from %q", line)
 	}
-	addr, stateDir, tokenID, secret := m[1], m[2], m[3], m[4]
+	listen, stateDir, tokenID, secret := m[1], m[2], m[3], m[4]
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		t.Fatalf("the README's --listen %q: %v", listen, err)
+	}
+	line = strings.Replace(line, "--listen "+listen+" ", "--listen "+net.JoinHostPort(host, "0")+" ", 1)
 	if err := os.RemoveAll(stateDir); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +80,7 @@ func TestReadmePvesimLineRuns(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			if upid, err := px.DeleteContainer(ctx, "pve1", 100, proxmox.DeleteOptions{Purge: true}); err == nil {
-				waitTask(ctx, px, upid)
+				_, _ = testkit.AwaitTask(ctx, px, upid)
 			}
 		}
 		_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -81,11 +91,14 @@ func TestReadmePvesimLineRuns(t *testing.T) {
 		}
 	})
 
-	var ca []byte
-	eventually(t, 30*time.Second, func() error {
-		ca, err = os.ReadFile(filepath.Join(stateDir, "ca.pem"))
-		return err
-	})
+	addr := testkit.ReportedAddress(t, 30*time.Second, pvesimServing, testkit.ReadFile(logPath))
+	if h, _, _ := net.SplitHostPort(addr); h != host {
+		t.Errorf("pvesim serves on %s, not on the README's host %s", addr, host)
+	}
+	ca, err := os.ReadFile(filepath.Join(stateDir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	px, err = proxmox.New(proxmox.Settings{
 		Endpoint: "https://" + addr + "/api2/json",
 		Auth:     proxmox.Auth{TokenID: tokenID, TokenSecret: secret},
@@ -96,7 +109,7 @@ func TestReadmePvesimLineRuns(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	eventually(t, 30*time.Second, func() error { _, err := px.Version(ctx); return err })
+	testkit.Eventually(t, 30*time.Second, func() error { _, err := px.Version(ctx); return err })
 
 	upid, err := px.CreateContainer(ctx, "pve1", proxmox.CreateSpec{
 		VMID: 100, OSTemplate: debianTemplate, Hostname: "readme", Storage: "local-lvm", RootFSGiB: 2,
@@ -105,21 +118,9 @@ func TestReadmePvesimLineRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := waitTask(ctx, px, upid)
-	if ts == nil || ts.Err() != nil {
+	if ts := testkit.WaitTask(t, ctx, px, upid); ts.Err() != nil {
 		t.Fatalf("creating a container from the README's pvesim: %+v", ts)
 	}
-}
-
-func waitTask(ctx context.Context, px proxmox.Client, upid proxmox.UPID) *proxmox.TaskStatus {
-	for ctx.Err() == nil {
-		ts, err := px.TaskStatus(ctx, upid)
-		if err == nil && !ts.Running {
-			return &ts
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return nil
 }
 
 // TestDemoFailsFastWithoutAPrerequisite takes lxc-start away (a PATH with every other program)

@@ -12,7 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"regexp"
 	"sync"
 	"syscall"
 	"testing"
@@ -27,6 +27,7 @@ import (
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/lxc/lxctest"
 	"templatemanager.dev/lxc-template-manager/internal/testenv"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // binaries are built once per test process from the working tree.
@@ -137,16 +138,17 @@ func (s *stack) startSimulator(t *testing.T, extra ...string) {
 	s.bridge, s.subnet = lxctest.Network(t)
 	s.simDir = t.TempDir()
 	templates := filepath.Dir(lxctest.Template(t))
-	s.simAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
 	secret := make([]byte, 16)
 	_, _ = rand.Read(secret)
 	s.tokenID, s.token = "root@pam!lxctm", hex.EncodeToString(secret)
-	log, err := os.Create(filepath.Join(s.simDir, "pvesim.log"))
+	logPath := filepath.Join(s.simDir, "pvesim.log")
+	log, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// pvesim binds port 0 and logs the address it got.
 	args := []string{
-		"--listen", s.simAddr, "--backend", "lxc", "--state-dir", s.simDir, "--nodes", "pve1,pve2",
+		"--listen", "127.0.0.1:0", "--backend", "lxc", "--state-dir", s.simDir, "--nodes", "pve1,pve2",
 		"--api-token", s.tokenID + "=" + s.token, "--template-dir", templates,
 		"--bridge", s.bridge, "--subnet", s.subnet.String(), "--task-duration", "300ms",
 	}
@@ -161,20 +163,9 @@ func (s *stack) startSimulator(t *testing.T, extra ...string) {
 			dumpFile(t, filepath.Join(s.simDir, "pvesim.log"), 60)
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if ca, err := os.ReadFile(filepath.Join(s.simDir, "ca.pem")); err == nil && len(ca) > 0 {
-			if c, err := net.Dial("tcp", s.simAddr); err == nil {
-				c.Close()
-				s.simCA = ca
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			dumpFile(t, filepath.Join(s.simDir, "pvesim.log"), 60)
-			t.Fatal("pvesim did not come up")
-		}
-		time.Sleep(100 * time.Millisecond)
+	s.simAddr = testkit.ReportedAddress(t, 30*time.Second, pvesimServing, testkit.ReadFile(logPath))
+	if s.simCA, err = os.ReadFile(filepath.Join(s.simDir, "ca.pem")); err != nil {
+		t.Fatal(err)
 	}
 	s.px, err = proxmox.New(proxmox.Settings{
 		Endpoint: "https://" + s.simAddr + "/api2/json",
@@ -186,6 +177,9 @@ func (s *stack) startSimulator(t *testing.T, extra ...string) {
 	}
 }
 
+// pvesimServing matches the line in which pvesim says where it serves; the address is its group.
+var pvesimServing = regexp.MustCompile(`msg="Serving Proxmox VE API" url=https://(\S+)/api2/json`)
+
 // stopSimulator stops pvesim and every container it runs, so no test leaves containers behind.
 func (s *stack) stopSimulator(t *testing.T) {
 	if s.px != nil {
@@ -194,12 +188,12 @@ func (s *stack) stopSimulator(t *testing.T) {
 		if guests, err := s.px.Guests(ctx); err == nil {
 			for _, g := range guests {
 				if g.Status == "running" {
-					if upid, err := s.px.StopContainer(ctx, g.Node, g.VMID); err == nil {
-						s.waitTask(ctx, upid)
+					if upid, err := s.px.StopContainer(ctx, g.Node, g.VMID); err == nil && upid != "" {
+						_, _ = testkit.AwaitTask(ctx, s.px, upid)
 					}
 				}
 				if upid, err := s.px.DeleteContainer(ctx, g.Node, g.VMID, proxmox.DeleteOptions{Purge: true}); err == nil {
-					s.waitTask(ctx, upid)
+					_, _ = testkit.AwaitTask(ctx, s.px, upid)
 				}
 			}
 		}
@@ -213,16 +207,6 @@ func (s *stack) stopSimulator(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			_ = s.sim.Process.Kill()
 		}
-	}
-}
-
-func (s *stack) waitTask(ctx context.Context, upid proxmox.UPID) {
-	for ctx.Err() == nil {
-		ts, err := s.px.TaskStatus(ctx, upid)
-		if err != nil || !ts.Running {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }
 

@@ -6,11 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // cloneRepo clones the committed state of the repository into a temporary directory, as CI does.
 func cloneRepo(t *testing.T) string {
 	t.Helper()
+	testkit.SkipUnlessFull(t, "make and the tools it builds, run in a clone of the repository")
 	dir := filepath.Join(t.TempDir(), "clone")
 	run(t, os.Environ(), "git", "clone", "-q", "--no-hardlinks", RepoRoot, dir)
 	return dir

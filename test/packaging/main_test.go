@@ -19,6 +19,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"templatemanager.dev/lxc-template-manager/internal/testenv"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 const (
@@ -64,6 +65,7 @@ func TestMain(m *testing.M) {
 // apiServer returns the shared control plane, starting it on first use.
 func apiServer(t *testing.T) *testenv.Env {
 	t.Helper()
+	testkit.SkipUnlessFull(t, testkit.ControlPlane)
 	envOnce.Do(func() { env, envErr = testenv.Start() })
 	if envErr != nil {
 		t.Fatalf("control plane: %v", envErr)
@@ -75,6 +77,7 @@ func apiServer(t *testing.T) *testenv.Env {
 // image builds it.
 func manager(t *testing.T) string {
 	t.Helper()
+	testkit.SkipUnlessFull(t, "the manager built from this tree (go build)")
 	buildOnce.Do(func() {
 		managerBin = filepath.Join(scratchDir, "manager")
 		cmd := exec.Command("go", "build", "-o", managerBin, "./cmd/manager")
@@ -93,6 +96,7 @@ func manager(t *testing.T) string {
 // tool returns bin/<name>, failing the test with the way to get it when it is missing.
 func tool(t *testing.T, name string) string {
 	t.Helper()
+	testkit.SkipUnlessFull(t, "bin/"+name+" (make tools)")
 	path := filepath.Join(root, "bin", name)
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("%s not found in bin/: run 'make tools'", name)

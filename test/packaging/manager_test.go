@@ -32,6 +32,7 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/testenv"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // TestManagerRunsUnderPackagedRBAC applies each packaging for real and runs the manager the way
@@ -77,10 +78,10 @@ func TestManagerRunsUnderPackagedRBAC(t *testing.T) {
 			}
 			dsn, pool := newMirrorDatabase(t)
 			runPackagedManager(t, e, bin, bundle{objs}, workNS, []string{"LXCTM_MIRROR_DSN=" + dsn},
-				func(bucket *lxcv1.PackageBucket, exited <-chan error) {
-					eventually(t, 30*time.Second, "the mirror holds the Ready bucket", func() error {
+				func(bucket *lxcv1.PackageBucket, run *managerRun) {
+					testkit.Eventually(t, 30*time.Second, run.while("the mirror holds the Ready bucket", func() error {
 						return mirroredBucketReady(pool, bucket)
-					}, exited)
+					}))
 				})
 		})
 	}
@@ -89,7 +90,7 @@ func TestManagerRunsUnderPackagedRBAC(t *testing.T) {
 // runPackagedManager runs the manager as bundle b's Deployment would, with extraEnv added to
 // its environment; whileRunning, when set, checks more while it runs.
 func runPackagedManager(t *testing.T, e *testenv.Env, bin string, b bundle, workNS string, extraEnv []string,
-	whileRunning func(bucket *lxcv1.PackageBucket, exited <-chan error)) {
+	whileRunning func(bucket *lxcv1.PackageBucket, run *managerRun)) {
 	ctx := context.Background()
 	cs, err := kubernetes.NewForConfig(e.Config)
 	if err != nil {
@@ -100,7 +101,8 @@ func runPackagedManager(t *testing.T, e *testenv.Env, bin string, b bundle, work
 	ns, sa := d.Namespace, d.Spec.Template.Spec.ServiceAccountName
 
 	kubeconfig := writeKubeconfig(t, e, saToken(t, cs, ns, sa))
-	metricsPort, probePort := freePort(t), freePort(t)
+	// The manager must be told its ports; reserved ones are not taken by anything else meanwhile.
+	metricsPort, probePort := testkit.ReservePort(t), testkit.ReservePort(t)
 	// A later flag wins: the Deployment's own arguments, then loopback ports for this test.
 	args := append(append([]string{}, c.Args...),
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort),
@@ -118,14 +120,11 @@ func runPackagedManager(t *testing.T, e *testenv.Env, bin string, b bundle, work
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
+	run := &managerRun{done: make(chan struct{})}
+	go func() { run.err = cmd.Wait(); close(run.done) }()
 	defer func() {
-		if !stopped {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
+		_ = cmd.Process.Kill()
+		<-run.done
 		if t.Failed() {
 			logs, _ := os.ReadFile(logPath)
 			t.Logf("manager log:\n%s", tail(string(logs), 6000))
@@ -138,11 +137,11 @@ func runPackagedManager(t *testing.T, e *testenv.Env, bin string, b bundle, work
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
 	}
 
-	eventually(t, 60*time.Second, "the manager reports ready on /readyz", func() error {
+	testkit.Eventually(t, 60*time.Second, run.while("the manager reports ready on /readyz", func() error {
 		return expectStatus(httpClient, fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort), "", http.StatusOK)
-	}, exited)
+	}))
 
-	eventually(t, 60*time.Second, "the manager holds its leader-election lease in "+ns, func() error {
+	testkit.Eventually(t, 60*time.Second, run.while("the manager holds its leader-election lease in "+ns, func() error {
 		lease := &coordinationv1.Lease{}
 		if err := e.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: leaderElectionID}, lease); err != nil {
 			return err
@@ -151,7 +150,7 @@ func runPackagedManager(t *testing.T, e *testenv.Env, bin string, b bundle, work
 			return errors.New("lease has no holder")
 		}
 		return nil
-	}, exited)
+	}))
 
 	// A PackageBucket needs no Proxmox: its reconcile exercises watches, status patches and Events.
 	ensureNamespace(t, e.Client, workNS)
@@ -162,26 +161,27 @@ func runPackagedManager(t *testing.T, e *testenv.Env, bin string, b bundle, work
 	if err := e.Client.Create(ctx, bucket); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "the PackageBucket turns Ready", func() error {
+	testkit.Eventually(t, 60*time.Second, run.while("the PackageBucket turns Ready", func() error {
 		if err := e.Client.Get(ctx, client.ObjectKeyFromObject(bucket), bucket); err != nil {
 			return err
 		}
-		for _, cond := range bucket.Status.Conditions {
-			if cond.Type == lxcv1.ReadyCondition && cond.Status == metav1.ConditionTrue && bucket.Status.ObservedGeneration == bucket.Generation {
-				return nil
-			}
+		if err := testkit.CheckCondition(bucket.Status.Conditions, lxcv1.ReadyCondition, metav1.ConditionTrue, ""); err != nil {
+			return err
 		}
-		return fmt.Errorf("conditions %+v", bucket.Status.Conditions)
-	}, exited)
+		if bucket.Status.ObservedGeneration != bucket.Generation {
+			return fmt.Errorf("observedGeneration %d, generation %d", bucket.Status.ObservedGeneration, bucket.Generation)
+		}
+		return nil
+	}))
 	if bucket.Status.PackageCount != 2 {
 		t.Errorf("packageCount %d, want 2", bucket.Status.PackageCount)
 	}
 	checkLiveHealth(t, bucket)
 	if whileRunning != nil {
-		whileRunning(bucket, exited)
+		whileRunning(bucket, run)
 	}
 
-	eventually(t, 30*time.Second, "an Event records the bucket's reconcile", func() error {
+	testkit.Eventually(t, 30*time.Second, run.while("an Event records the bucket's reconcile", func() error {
 		events := &eventsv1.EventList{}
 		if err := e.Client.List(ctx, events, client.InNamespace(workNS)); err != nil {
 			return err
@@ -192,18 +192,18 @@ func runPackagedManager(t *testing.T, e *testenv.Env, bin string, b bundle, work
 			}
 		}
 		return fmt.Errorf("%d events, none regarding the bucket", len(events.Items))
-	}, exited)
+	}))
 
 	metricsURL := fmt.Sprintf("https://127.0.0.1:%d/metrics", metricsPort)
 	// The metrics server listens only once its self-signed certificate is made, which can come
 	// after the first reconciles; until then its port refuses connections.
-	eventually(t, 30*time.Second, "the metrics server listens", func() error {
+	testkit.Eventually(t, 30*time.Second, run.while("the metrics server listens", func() error {
 		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", metricsPort), time.Second)
 		if err != nil {
 			return err
 		}
 		return conn.Close()
-	}, exited)
+	}))
 	if err := expectStatus(httpClient, metricsURL, "", http.StatusUnauthorized); err != nil {
 		t.Errorf("metrics without a token: %v", err)
 	}
@@ -227,11 +227,11 @@ func runPackagedManager(t *testing.T, e *testenv.Env, bin string, b bundle, work
 	}
 	scraperToken := saToken(t, cs, workNS, "scraper")
 	var body string
-	eventually(t, 20*time.Second, "the metrics reader role lets the scraper in", func() error {
+	testkit.Eventually(t, 20*time.Second, run.while("the metrics reader role lets the scraper in", func() error {
 		var err error
 		body, err = fetch(httpClient, metricsURL, scraperToken)
 		return err
-	}, exited)
+	}))
 	if !strings.Contains(body, `controller_runtime_reconcile_total{controller="packagebucket"`) {
 		t.Errorf("metrics lack the PackageBucket controller's reconciles:\n%s", tail(body, 2000))
 	}
@@ -246,10 +246,9 @@ func runPackagedManager(t *testing.T, e *testenv.Env, bin string, b bundle, work
 		t.Fatal(err)
 	}
 	select {
-	case err := <-exited:
-		stopped = true
-		if err != nil {
-			t.Errorf("the manager exited with %v after SIGTERM", err)
+	case <-run.done:
+		if run.err != nil {
+			t.Errorf("the manager exited with %v after SIGTERM", run.err)
 		}
 	case <-time.After(grace):
 		t.Fatalf("the manager did not stop within the grace period of %s", grace)
@@ -315,33 +314,25 @@ func writeKubeconfig(t *testing.T, e *testenv.Env, token string) string {
 	return path
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+// managerRun is a running manager process: done is closed when it exited, err holds how.
+type managerRun struct {
+	done chan struct{}
+	err  error
 }
 
-// eventually retries check until it succeeds, the timeout passes, or the manager exits.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() error, exited <-chan error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
+// while is check, for testkit.Eventually, as long as the manager runs: once it has exited,
+// waiting longer is futile.
+func (m *managerRun) while(what string, check func() error) func() error {
+	return func() error {
 		select {
-		case exitErr := <-exited:
-			t.Fatalf("%s: the manager exited (%v); last check: %v", what, exitErr, err)
-		case <-time.After(250 * time.Millisecond):
+		case <-m.done:
+			return testkit.Permanent(fmt.Errorf("%s: the manager exited (%v)", what, m.err))
+		default:
 		}
+		if err := check(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
 	}
 }
 

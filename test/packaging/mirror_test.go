@@ -11,6 +11,7 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/mirror/pgtest"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // connectionCounter is a loopback TCP port that counts who connects to it, standing in for a
@@ -22,10 +23,7 @@ type connectionCounter struct {
 
 func newConnectionCounter(t *testing.T) *connectionCounter {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := testkit.Listen(t)
 	c := &connectionCounter{l: l}
 	go func() {
 		for {
@@ -37,7 +35,6 @@ func newConnectionCounter(t *testing.T) *connectionCounter {
 			conn.Close()
 		}
 	}()
-	t.Cleanup(func() { l.Close() })
 	return c
 }
 

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // MachineDSN is the machine's PostgreSQL: trust authentication on loopback, database test.
@@ -35,6 +36,7 @@ var (
 // else a server this process starts (and that ends with it).
 func AdminDSN(tb testing.TB) string {
 	tb.Helper()
+	testkit.SkipUnlessFull(tb, testkit.PostgreSQL)
 	adminOnce.Do(func() {
 		if dsn := os.Getenv("LXCTM_TEST_POSTGRES_DSN"); dsn != "" {
 			adminDSN = dsn
@@ -99,6 +101,8 @@ type Server struct {
 	cred *syscall.Credential
 	uid  int
 	gid  int
+	// releasePort gives the reserved port back.
+	releasePort func()
 }
 
 // NewServer initialises a server's data directory; Start runs it.
@@ -126,13 +130,12 @@ func NewServer() (*Server, error) {
 			return nil, err
 		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	// postgres must be told its port; a reserved one stays its own across restarts.
+	if s.Port, s.releasePort, err = testkit.ReserveProcessPort(); err != nil {
 		return nil, err
 	}
-	s.Port = l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	if out, err := s.command("initdb", "-D", s.data(), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8").CombinedOutput(); err != nil {
+		s.releasePort()
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
 	return s, nil
@@ -176,10 +179,11 @@ func (s *Server) Stop() error {
 	return nil
 }
 
-// Remove stops the server at once and deletes its directory.
+// Remove stops the server at once, deletes its directory and gives its port back.
 func (s *Server) Remove() {
 	_ = s.command("pg_ctl", "-D", s.data(), "-m", "immediate", "stop").Run()
 	os.RemoveAll(s.dir)
+	s.releasePort()
 }
 
 // startProcessServer runs a server as a child that the kernel stops when the test process ends,

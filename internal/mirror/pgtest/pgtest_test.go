@@ -5,11 +5,14 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // TestProcessServer starts the fallback server a machine without its own PostgreSQL gets, and
 // uses it.
 func TestProcessServer(t *testing.T) {
+	testkit.SkipUnlessFull(t, testkit.PostgreSQL)
 	s, err := startProcessServer()
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"templatemanager.dev/lxc-template-manager/internal/preflight"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // TestHostPackagesCoverWhatPvesimUses keeps a missing install step from hiding behind a machine
@@ -20,9 +21,7 @@ import (
 // preflight names, must belong to a package that `make deps` installs (DEB_PACKAGES) or to one
 // of their Depends — not their Recommends — or to Debian's essential set.
 func TestHostPackagesCoverWhatPvesimUses(t *testing.T) {
-	if testing.Short() {
-		t.Skip("reads the host's dpkg database, which make test-unit machines may lack; part of make test")
-	}
+	testkit.SkipUnlessFull(t, "the host's dpkg database with the packages make deps installs")
 	if _, err := exec.LookPath("dpkg-query"); err != nil {
 		t.Fatal("dpkg-query is missing: the tests run on Debian")
 	}

@@ -147,6 +147,7 @@ func putFile(t *testing.T, ct *lxctest.CT, src, dst string) {
 // and in one with a full copy: dpkg renames directories as it unpacks, which an overlay
 // without directory redirects refuses.
 func TestPackageInstall(t *testing.T) {
+	lxctest.RequireHost(t) // before building the packages its containers install
 	t.Parallel()
 	v1 := buildPackage(t, "1.0", map[string]string{
 		"var/www/probe/index.html":            "v1\n",

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"templatemanager.dev/lxc-template-manager/internal/pvesim"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 func TestRenderInterfaces(t *testing.T) {
@@ -175,12 +176,7 @@ func TestPruneLeases(t *testing.T) {
 
 // TestGrantSearch lets one uid through a private directory and nobody else.
 func TestGrantSearch(t *testing.T) {
-	if testing.Short() {
-		t.Skip("acts as another uid (needs root); not part of -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("needs root to act as another uid")
-	}
+	testkit.RequireRoot(t, "acts as another uid")
 	private := filepath.Join(t.TempDir(), "private")
 	if err := os.MkdirAll(filepath.Join(private, "inner"), 0o700); err != nil {
 		t.Fatal(err)

@@ -20,12 +20,14 @@ import (
 	"net/http"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"templatemanager.dev/lxc-template-manager/internal/pvesim"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/fake"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // Simulator is a running simulator.
@@ -150,7 +152,9 @@ func Start(t testing.TB, opts ...Option) *Simulator {
 			Logger:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		},
 		dhcpDelay: 100 * time.Millisecond,
-		addr:      "127.0.0.1:0",
+		// A port reserved for the test, not one the kernel picks: Restart and RestartAPI listen
+		// on it again, and while they are down no other socket may take it.
+		addr: "127.0.0.1:" + strconv.Itoa(testkit.ReservePort(t)),
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -218,7 +222,8 @@ func (s *Simulator) serve(backend pvesim.Backend) error {
 	return nil
 }
 
-// listen binds addr, retrying a moment when a restarted simulator wants its old port back.
+// listen binds addr, retrying a moment while the port is still held by the simulator's
+// previous run.
 func listen(addr string) (net.Listener, error) {
 	var err error
 	for range 50 {

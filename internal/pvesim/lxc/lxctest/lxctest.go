@@ -29,6 +29,7 @@ import (
 	"templatemanager.dev/lxc-template-manager/internal/preflight"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/lxc"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // TemplateName is the OS template the tests boot.
@@ -155,7 +156,6 @@ func Backend(t testing.TB) (*lxc.Backend, netip.Prefix) {
 
 func newBackend(t testing.TB, fullCopies bool) (*lxc.Backend, netip.Prefix) {
 	t.Helper()
-	RequireHost(t)
 	bridge, subnet := Network(t)
 	opts := Options(t, t.TempDir(), bridge, subnet)
 	opts.FullCopies = fullCopies
@@ -205,15 +205,10 @@ func TemplateCache() string {
 
 // RequireHost fails the test unless it runs as root with the LXC tools installed: these
 // tests are the evidence that containers really work, so they run wherever the full suite
-// runs. Only -short (make test-unit: no root, no control plane) leaves them out.
+// runs. Only -short (make test-unit; see internal/testkit) leaves them out.
 func RequireHost(t testing.TB) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("boots real LXC containers (needs root); not part of -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("LXC container tests need root (run them as root, as CI does)")
-	}
+	testkit.RequireRoot(t, "boots real LXC containers")
 	// The same preflight as pvesim's lxc backend and make doctor, limits raised as they do.
 	if _, err := preflight.Tune(preflight.Limits); err != nil {
 		t.Fatal(err)
@@ -279,9 +274,11 @@ func repoRoot() (string, error) {
 }
 
 // Network reserves a bridge name and a 169.254.X.0/24 subnet that no other test (in this or
-// another process) holds, by a lock file per subnet that lives as long as the test.
+// another process) holds, by a lock file per subnet that lives as long as the test. It is for
+// real LXC containers, so it calls RequireHost first.
 func Network(t testing.TB) (bridge string, subnet netip.Prefix) {
 	t.Helper()
+	RequireHost(t)
 	lockDir := "/run/lock"
 	if _, err := os.Stat(lockDir); err != nil {
 		lockDir = os.TempDir()
