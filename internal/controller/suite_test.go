@@ -35,6 +35,7 @@ import (
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/fake"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
+	"templatemanager.dev/lxc-template-manager/internal/redact"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
 	"templatemanager.dev/lxc-template-manager/internal/testenv"
 	"templatemanager.dev/lxc-template-manager/internal/testkit"
@@ -57,7 +58,9 @@ const sharedCredentialsNamespace = "lxctm-shared-credentials"
 
 func TestMain(m *testing.M) {
 	flag.Parse() // managerTuning tells tests from benchmarks
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel()), zap.RawZapOpts(keepLog())))
+	// Capped as bin/manager's (cmd/manager): what the managers may log at all is kept.
+	ctrl.SetLogger(redact.CapVerbosity(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel()), zap.RawZapOpts(keepLog())),
+		redact.MaxLogVerbosity))
 	if spec := os.Getenv(chaosManagerEnv); spec != "" {
 		os.Exit(runManagerProcess(spec))
 	}
