@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 )
 
 // TestMissingServiceBacksOff: a promised service that stays down is looked for on the failure
@@ -57,15 +58,17 @@ func TestMissingServiceBacksOff(t *testing.T) {
 	if len(delays) < 4 {
 		t.Fatalf("saw %d looks in 40 s, want 4 counted in status.retry", len(delays))
 	}
-	var prev time.Duration
+	// Look n waits 2 s·2^(n-1) plus up to 20 % jitter; status keeps whole seconds, so each
+	// figure may be a second off either way.
 	for look := int32(1); look <= 4; look++ {
 		d, ok := delays[look]
 		if !ok {
 			continue // a look can be missed between two reads
 		}
-		if d < 2*time.Second || (prev > 0 && d < prev*3/2) {
-			t.Errorf("look %d waits %s after %s: the interval does not grow from 2 s", look, d, prev)
+		want := outcome.RetryBase << (look - 1)
+		low, high := want-time.Second, want+time.Duration(outcome.RetryJitter*float64(want))+time.Second
+		if d < low || d > high {
+			t.Errorf("look %d waits %s, want %s to %s: the interval does not double from 2 s", look, d, low, high)
 		}
-		prev = d
 	}
 }
