@@ -120,6 +120,8 @@ func TestOwnership(t *testing.T) {
 	})
 
 	t.Run("changes made behind the controller's back are set back", func(t *testing.T) {
+		// A Ready container: after the lease moved, it looks at the guest at its new address first.
+		s.waitReady(t, ns, "leased")
 		c := s.getContainer(t, ns, "leased")
 		node, vmid := c.Status.Node, int(c.Status.VMID)
 		memory := 1024
