@@ -120,13 +120,6 @@ func (p *Pool) drop(key string, e *poolEntry) {
 	}
 }
 
-// Len is the number of connections open or being opened.
-func (p *Pool) Len() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.conns)
-}
-
 // sweep closes connections idle for longer than Idle, at most four times per Idle.
 func (p *Pool) sweep(now time.Time) {
 	idle := p.Idle
