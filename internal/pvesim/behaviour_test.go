@@ -150,16 +150,17 @@ func TestCreateChecks(t *testing.T) {
 		}
 		return b
 	}
-	// PVE's default storage 'local' holds no container disks.
-	res := call(t, sim, "POST", "/nodes/pve1/lxc", body(map[string]any{"rootfs": nil}))
-	expectError(t, res, 400, "Parameter verification failed.")
-	if e := res.errors(t); e["storage"] != "storage 'local' does not support container directories" {
-		t.Fatalf("errors: %v", e)
+	// The simulator's 'local' (a directory storage) holds container disks as raw image files,
+	// and is the default storage.
+	waitTask(t, sim, "pve1", call(t, sim, "POST", "/nodes/pve1/lxc", body(map[string]any{"vmid": 110, "rootfs": nil})), "OK")
+	waitTask(t, sim, "pve1", call(t, sim, "POST", "/nodes/pve1/lxc", body(map[string]any{"vmid": 111, "rootfs": "local:8"})), "OK")
+	for vmid, want := range map[int]string{110: "local:110/vm-110-disk-0.raw,size=4G", 111: "local:111/vm-111-disk-0.raw,size=8G"} {
+		if got := configOf(t, sim, "pve1", vmid)["rootfs"]; got != want {
+			t.Fatalf("rootfs of %d: %v, want %s", vmid, got, want)
+		}
 	}
-	res = call(t, sim, "POST", "/nodes/pve1/lxc", body(map[string]any{"rootfs": "local:8"}))
-	if e := res.errors(t); e["storage"] != "storage 'local' does not support container directories" {
-		t.Fatalf("errors: %v", e)
-	}
+	res := call(t, sim, "POST", "/nodes/pve1/lxc", body(map[string]any{"rootfs": nil, "storage": "nfs"}))
+	expectError(t, res, 500, "storage 'nfs' does not exist")
 	expectError(t, call(t, sim, "POST", "/nodes/pve1/lxc", body(map[string]any{"rootfs": "nfs:8"})), 500, "storage 'nfs' does not exist")
 	expectError(t, call(t, sim, "POST", "/nodes/pve1/lxc", body(map[string]any{"ostemplate": "/var/lib/vz/template/cache/x.tar.zst"})),
 		500, "Only root can pass arbitrary filesystem paths.")

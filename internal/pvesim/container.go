@@ -94,16 +94,7 @@ func errNoConfig(node string, vmid int) *apiError {
 // raw renders the config as PVE's .conf text; its SHA1 is the digest.
 func (ct *container) raw() string {
 	var b strings.Builder
-	if d := ct.Conf["description"]; d != "" {
-		for _, line := range strings.Split(d, "\n") {
-			b.WriteString("#" + line + "\n")
-		}
-	}
-	for _, k := range slices.Sorted(maps.Keys(ct.Conf)) {
-		if k != "description" {
-			fmt.Fprintf(&b, "%s: %s\n", k, ct.Conf[k])
-		}
-	}
+	b.WriteString(pctConfText(ct.Conf))
 	if len(ct.Pending) > 0 {
 		b.WriteString("\n[pve:pending]\n")
 		for _, k := range slices.Sorted(maps.Keys(ct.Pending)) {

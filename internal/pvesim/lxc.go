@@ -103,7 +103,7 @@ func checkDiskStorage(sid string) error {
 }
 
 // allocateDisk turns rootfs/mp values into allocated volumes: local-lvm:8 becomes
-// local-lvm:vm-100-disk-0,size=8G.
+// local-lvm:vm-100-disk-0,size=8G, local:8 local:100/vm-100-disk-0.raw,size=8G.
 func allocateDisk(vmid, diskNo int, key, value string) (string, error) {
 	format := rootfsFormat
 	if key != "rootfs" {
@@ -118,9 +118,14 @@ func allocateDisk(vmid, diskNo int, key, value string) (string, error) {
 		return value, nil
 	}
 	if m := newDiskRE.FindStringSubmatch(vol); m != nil {
+		st, ok := findStorage(m[2])
+		if !ok {
+			return "", errNoStorage(m[2])
+		}
 		gib, _ := strconv.ParseFloat(m[3], 64)
-		mp["volume"] = fmt.Sprintf("%s:vm-%d-disk-%d", m[2], vmid, diskNo)
-		mp["size"] = schema.FormatSize(int64(gib * (1 << 30)))
+		size := int64(gib * (1 << 30))
+		mp["volume"] = newDiskVolume(st, vmid, diskNo, size)
+		mp["size"] = schema.FormatSize(size)
 		return schema.PrintPropertyString(format, mp), nil
 	}
 	return schema.PrintPropertyString(format, mp), nil
@@ -148,7 +153,7 @@ func (s *Server) createContainer(r *request) (any, error) {
 	}
 	vmid := vmidParam(r)
 	if r.bool("restore") {
-		return nil, pveError("unable to restore CT %d - restoring backups is not supported by pvesim", vmid)
+		return s.restoreContainer(r)
 	}
 	s.mu.Lock()
 	err := s.checkVMIDUnusedLocked(vmid)
@@ -178,47 +183,9 @@ func (s *Server) createContainer(r *request) (any, error) {
 		storage = "local"
 	}
 
-	conf := map[string]string{}
-	var disks []string
-	for k, v := range params {
-		switch {
-		case k == "rootfs" || indexed(k, "mp"):
-			if bareSizeRE.MatchString(v) {
-				v = storage + ":" + v
-			}
-			conf[k] = v
-			disks = append(disks, k)
-		case indexed(k, "unused"):
-			// PVE warns and ignores unused volumes on create.
-		case k == "tags":
-			conf[k] = normaliseTags(v)
-		case indexed(k, "net"):
-			if conf[k], err = canonicalNet(v); err != nil {
-				return nil, paramErrorf(k, "%v", err)
-			}
-		default:
-			conf[k] = v
-		}
-	}
-	if len(disks) > 0 && conf["rootfs"] == "" {
-		return nil, pveError("mount points configured, but 'rootfs' not set - aborting")
-	}
-	slices.Sort(disks)
-	for _, k := range disks {
-		mp, err := schema.ParsePropertyString(rootfsFormatFor(k), conf[k])
-		if err != nil {
-			return nil, paramErrorf(k, "%v", err)
-		}
-		if mountType(mp["volume"]) != "volume" {
-			continue
-		}
-		sid, _, ok := schema.ParseVolumeID(mp["volume"])
-		if !ok {
-			return nil, pveError("unable to parse volume ID '%s'", mp["volume"])
-		}
-		if err := checkDiskStorage(sid); err != nil {
-			return nil, err
-		}
+	conf, disks, err := configFromParams(params, storage)
+	if err != nil {
+		return nil, err
 	}
 	if conf["rootfs"] == "" {
 		if err := checkDiskStorage(storage); err != nil {
@@ -266,6 +233,54 @@ func (s *Server) createContainer(r *request) (any, error) {
 	return s.tasks.start(node, "vzcreate", strconv.Itoa(vmid), r.user, func(ctx context.Context, t *task) error {
 		return s.runCreate(ctx, t, ct, conf, file, password, start)
 	}), nil
+}
+
+// configFromParams turns the config options of a create call into a config as PVE's
+// update_pct_config does, and checks the storages of its volumes; a bare size is a new volume
+// on storage. disks are the rootfs and mp[n] keys given, sorted.
+func configFromParams(params map[string]string, storage string) (conf map[string]string, disks []string, err error) {
+	conf = map[string]string{}
+	for k, v := range params {
+		switch {
+		case k == "rootfs" || indexed(k, "mp"):
+			if bareSizeRE.MatchString(v) {
+				v = storage + ":" + v
+			}
+			conf[k] = v
+			disks = append(disks, k)
+		case indexed(k, "unused"):
+			// PVE warns and ignores unused volumes on create.
+		case k == "tags":
+			conf[k] = normaliseTags(v)
+		case indexed(k, "net"):
+			if conf[k], err = canonicalNet(v); err != nil {
+				return nil, nil, paramErrorf(k, "%v", err)
+			}
+		default:
+			conf[k] = v
+		}
+	}
+	if len(disks) > 0 && conf["rootfs"] == "" {
+		return nil, nil, pveError("mount points configured, but 'rootfs' not set - aborting")
+	}
+	slices.Sort(disks)
+	for _, k := range disks {
+		mp, err := schema.ParsePropertyString(rootfsFormatFor(k), conf[k])
+		if err != nil {
+			return nil, nil, paramErrorf(k, "%v", err)
+		}
+		if mountType(mp["volume"]) != "volume" {
+			continue
+		}
+		sid, _, ok := schema.ParseVolumeID(mp["volume"])
+		if !ok {
+			return nil, nil, pveError("unable to parse volume ID '%s'", mp["volume"])
+		}
+		if err := checkDiskStorage(sid); err != nil {
+			return nil, nil, err
+		}
+	}
+	return conf, disks, nil
 }
 
 func rootfsFormatFor(key string) map[string]*schema.Property {

@@ -8,13 +8,13 @@ import (
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
 )
 
-// taskLines is the text of a task's log.
+// taskLines is the text of a task's log (up to 1000 lines).
 func taskLines(t *testing.T, sim *pvesimtest.Simulator, node, upid string) []string {
 	t.Helper()
 	var log []struct {
 		T string `json:"t"`
 	}
-	call(t, sim, "GET", "/nodes/"+node+"/tasks/"+upid+"/log", nil).data(t, &log)
+	call(t, sim, "GET", "/nodes/"+node+"/tasks/"+upid+"/log?limit=1000", nil).data(t, &log)
 	out := make([]string, len(log))
 	for i, l := range log {
 		out[i] = l.T

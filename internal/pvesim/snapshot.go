@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
-	"strings"
 	"time"
 
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/schema"
@@ -94,15 +93,19 @@ func (s *Server) cloneContainer(r *request) (any, error) {
 		if err != nil || mountType(mp["volume"]) != "volume" {
 			continue
 		}
-		sid, name, _ := schema.ParseVolumeID(mp["volume"])
+		vol, ok := parseDiskVolume(mp["volume"])
+		if !ok {
+			return nil, pveError("unable to parse volume ID '%s'", mp["volume"])
+		}
+		st := vol.storage
 		if storage != "" {
-			sid = storage
+			st, _ = findStorage(storage)
 		}
-		no := "0"
-		if i := strings.LastIndex(name, "-disk-"); i >= 0 {
-			no = name[i+len("-disk-"):]
+		size := int64(1) // the new volume keeps the kind: a subvolume or an image
+		if vol.format == "subvol" {
+			size = 0
 		}
-		mp["volume"] = fmt.Sprintf("%s:vm-%d-disk-%s", sid, newid, no)
+		mp["volume"] = newDiskVolume(st, newid, vol.diskNo, size)
 		conf[k] = schema.PrintPropertyString(rootfsFormatFor(k), mp)
 	}
 	if h := r.params["hostname"]; h != "" {
@@ -199,7 +202,7 @@ func (s *Server) convertToTemplate(r *request) (any, error) {
 	}
 	ct.Conf["template"] = "1"
 	for _, k := range diskKeys(ct.Conf) {
-		ct.Conf[k] = strings.Replace(ct.Conf[k], fmt.Sprintf(":vm-%d-disk-", ct.VMID), fmt.Sprintf(":base-%d-disk-", ct.VMID), 1)
+		ct.Conf[k] = baseVolumeRE.ReplaceAllString(ct.Conf[k], "${1}base-${2}-disk-")
 	}
 	return nil, s.store.saveContainer(ct)
 }
@@ -242,16 +245,24 @@ func (s *Server) snapshotTask(r *request, typ string, op func(ctx context.Contex
 
 func (s *Server) createSnapshot(r *request) (any, error) {
 	name := r.params["snapname"]
-	if name == "current" {
-		return nil, pveError("unable to use snapshot name 'current' (reserved name)")
+	if name == "current" || name == "vzdump" {
+		return nil, pveError("unable to use snapshot name '%s' (reserved name)", name)
 	}
 	desc := r.params["description"]
 	return s.snapshotTask(r, "vzsnapshot", func(ctx context.Context, t *task, ct *container) error {
+		// pve-guest-common AbstractConfig.pm __snapshot_prepare, in its order.
 		s.mu.Lock()
+		template := ct.Conf["template"] == "1"
 		exists := ct.snapshot(name) != nil
+		capable := hasFeature("snapshot", ct.Conf, false, false)
 		s.mu.Unlock()
-		if exists {
+		switch {
+		case template:
+			return fmt.Errorf("you can't take a snapshot if it's a template")
+		case exists:
 			return fmt.Errorf("snapshot name '%s' already used", name)
+		case !capable:
+			return fmt.Errorf("snapshot feature is not available")
 		}
 		if err := s.setLock(ct, "snapshot"); err != nil {
 			return err
@@ -297,26 +308,32 @@ func (s *Server) deleteSnapshot(r *request) (any, error) {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		kept := ct.Snapshots[:0]
-		for _, o := range ct.Snapshots {
-			if o.Name == name {
-				continue
-			}
-			if o.Parent == name {
-				o.Parent = sn.Parent
-			}
-			kept = append(kept, o)
-		}
-		ct.Snapshots = kept
-		if ct.Conf["parent"] == name {
-			if sn.Parent == "" {
-				delete(ct.Conf, "parent")
-			} else {
-				ct.Conf["parent"] = sn.Parent
-			}
-		}
+		ct.dropSnapshot(sn)
 		return s.store.saveContainer(ct)
 	})
+}
+
+// dropSnapshot removes a snapshot from the config; its children and the current state take
+// its parent. The caller holds s.mu.
+func (ct *container) dropSnapshot(sn *snapshot) {
+	kept := ct.Snapshots[:0]
+	for _, o := range ct.Snapshots {
+		if o.Name == sn.Name {
+			continue
+		}
+		if o.Parent == sn.Name {
+			o.Parent = sn.Parent
+		}
+		kept = append(kept, o)
+	}
+	ct.Snapshots = kept
+	if ct.Conf["parent"] == sn.Name {
+		if sn.Parent == "" {
+			delete(ct.Conf, "parent")
+		} else {
+			ct.Conf["parent"] = sn.Parent
+		}
+	}
 }
 
 func (s *Server) rollbackSnapshot(r *request) (any, error) {

@@ -31,10 +31,13 @@ func (d storageDef) has(content string) bool {
 	return slices.Contains(strings.Split(d.content, ","), content)
 }
 
-// storages exist on every node: local for templates, local-lvm for container disks, as on a
-// fresh Proxmox VE install.
+// storages exist on every node: local for templates and backups, local-lvm for container
+// disks, as on a fresh Proxmox VE install. A fresh install's local has the content
+// backup,iso,vztmpl; the directory plugin also allows images and rootdir (pve-storage
+// DirPlugin.pm plugindata), which an administrator adds to put container disks on a plain
+// directory, as here: those disks are raw files that cannot be snapshotted.
 var storages = []storageDef{
-	{name: "local", plugin: "dir", content: "backup,iso,vztmpl", total: 100 << 30, used: 12 << 30},
+	{name: "local", plugin: "dir", content: "backup,images,iso,rootdir,vztmpl", total: 100 << 30, used: 12 << 30},
 	{name: "local-lvm", plugin: "lvmthin", content: "images,rootdir", total: 400 << 30, used: 40 << 30},
 }
 
@@ -174,12 +177,27 @@ func (s *Server) storageContent(r *request) (any, error) {
 					continue
 				}
 				size, _ := schema.ParseSize(mp["size"])
+				format := "raw"
+				if v, ok := parseDiskVolume(mp["volume"]); ok {
+					format = v.format
+				}
 				out = append(out, map[string]any{
-					"volid": sid + ":" + name, "content": "rootdir", "format": "raw", "size": size, "vmid": ct.VMID,
+					"volid": sid + ":" + name, "content": "rootdir", "format": format, "size": size, "vmid": ct.VMID,
 				})
 			}
 		}
 	}
+	if st.has("backup") && wanted("backup") {
+		backups, err := s.backupEntries(r.params["node"], st, r.params["vmid"])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, backups...)
+	}
+	// PVE::Storage::volume_list sorts by volume id, case-insensitively.
+	slices.SortStableFunc(out, func(a, b map[string]any) int {
+		return strings.Compare(strings.ToLower(a["volid"].(string)), strings.ToLower(b["volid"].(string)))
+	})
 	return out, nil
 }
 
@@ -205,6 +223,11 @@ func (s *Server) storageVolume(r *request) (any, error) {
 	volid := r.params["volume"]
 	if !strings.Contains(volid, ":") {
 		volid = r.params["storage"] + ":" + volid
+	}
+	if sid, name, ok := schema.ParseVolumeID(volid); ok {
+		if file, ok := strings.CutPrefix(name, "backup/"); ok && backupFileRE.MatchString(file) {
+			return s.backupVolumeInfo(r.params["node"], volid, filepath.Join(s.backupDir(r.params["node"], sid), file))
+		}
 	}
 	if name, ok := strings.CutPrefix(volid, "local:vztmpl/"); ok {
 		for _, t := range s.templates() {
@@ -371,7 +394,7 @@ func encodeText(s string) string {
 	var b strings.Builder
 	for _, c := range []byte(s) {
 		if c < 0x20 || c > 0x7e || c == ':' || c == '%' {
-			fmt.Fprintf(&b, "%%%02x", c)
+			fmt.Fprintf(&b, "%%%02X", c)
 			continue
 		}
 		b.WriteByte(c)

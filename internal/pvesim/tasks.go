@@ -246,6 +246,22 @@ func (tm *taskManager) get(upid string) (*taskRecord, bool) {
 	return &rec, true
 }
 
+// waitDone waits up to d for a task to finish and returns its record if it did.
+func (tm *taskManager) waitDone(upid string, d time.Duration) (*taskRecord, bool) {
+	tm.mu.Lock()
+	t, ok := tm.tasks[upid]
+	tm.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	select {
+	case <-t.done:
+		return tm.get(upid)
+	case <-time.After(d):
+		return nil, false
+	}
+}
+
 func (tm *taskManager) stop(upid string) bool {
 	tm.mu.Lock()
 	t, ok := tm.tasks[upid]

@@ -49,6 +49,8 @@ var paths = []string{
 	"/nodes/{node}/lxc/{vmid}/snapshot/{snapname}",
 	"/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/config",
 	"/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/rollback",
+	"/nodes/{node}/lxc/{vmid}/feature",
+	"/nodes/{node}/vzdump",
 	"/nodes/{node}/tasks",
 	"/nodes/{node}/tasks/{upid}",
 	"/nodes/{node}/tasks/{upid}/status",

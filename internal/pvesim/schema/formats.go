@@ -42,6 +42,22 @@ var formats = map[string]func(string) string{
 	"pve-ha-resource-or-vm-id": matchOr(`^([a-z]+:\S+|\d+)$`, "value does not look like a valid ha resource id"),
 }
 
+// propertyFormats are registered formats that are property strings; the schema names them
+// where it inlines others.
+var propertyFormats = map[string]map[string]*Property{
+	"prune-backups": pruneBackupsFormat(),
+}
+
+// pruneBackupsFormat is pve-storage Plugin.pm's prune_backups_format.
+func pruneBackupsFormat() map[string]*Property {
+	zero := 0.0
+	f := map[string]*Property{"keep-all": {Type: "boolean", Optional: true}}
+	for _, k := range []string{"keep-last", "keep-hourly", "keep-daily", "keep-weekly", "keep-monthly", "keep-yearly"} {
+		f[k] = &Property{Type: "integer", Optional: true, Minimum: &zero}
+	}
+	return f
+}
+
 var (
 	taskStatusRE = regexp.MustCompile(`(?i)^(ok|error|warning|unknown)$`)
 	realmRE      = regexp.MustCompile(`^[A-Za-z][A-Za-z\d\.\-_]+$`)

@@ -159,6 +159,7 @@ func parseProperty(raw json.RawMessage) (*Property, error) {
 		var name string
 		if err := json.Unmarshal(r.Format, &name); err == nil {
 			p.FormatName = name
+			p.FormatProps = propertyFormats[name]
 		} else {
 			var props map[string]json.RawMessage
 			if err := json.Unmarshal(r.Format, &props); err != nil {
