@@ -24,6 +24,7 @@ export KUBEBUILDER_ASSETS := $(BIN)
 # lxc backend and the local stack use comes from one of these or from what they depend on
 # (never from what they merely recommend); internal/pvesim/lxc TestHostPackagesCoverWhatPvesimUses checks it.
 # postgresql: the status mirror's tests (the server, and initdb for servers of their own).
+# zstd: OS templates, and pvesim's vzdump compresses backups with it (compress=zstd).
 DEB_PACKAGES := lxc debootstrap uidmap zstd dnsmasq-base dpkg-dev openssh-client openssh-server iproute2 nftables curl openssl postgresql
 
 GO_TEST_FLAGS ?= -count=1

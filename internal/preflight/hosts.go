@@ -39,6 +39,8 @@ func LXCBackend() []Check {
 		Program("lxc-info", "lxc"),
 		Program("lxc-destroy", "lxc"),
 		Program("lxc-cgroup", "lxc"),
+		Program("lxc-freeze", "lxc"),
+		Program("lxc-usernsexec", "lxc"), // backups and restores of unprivileged containers
 		Program("newuidmap", "uidmap"),
 		Program("newgidmap", "uidmap"),
 		Program("dnsmasq", "dnsmasq-base"),

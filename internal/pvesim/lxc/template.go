@@ -137,3 +137,16 @@ func shiftOwnership(root string, shift int) error {
 		return nil
 	})
 }
+
+// empty is an empty tree owned by the container root of shift: the lower layer of containers
+// restored from a backup, whose whole tree is their own layer.
+func (c *templateCache) empty(shift int) (string, error) {
+	dir := filepath.Join(c.dir, "empty-"+strconv.Itoa(shift), "rootfs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Chown(dir, shift, shift); err != nil {
+		return "", err
+	}
+	return dir, os.Chmod(dir, 0o755)
+}
