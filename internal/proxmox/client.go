@@ -73,6 +73,37 @@ type Client interface {
 	// not retried once the request may have reached Proxmox: a repeat would find the
 	// container locked or gone from node; an error with IsOutcomeUnknown means it may move.
 	MigrateContainer(ctx context.Context, node string, vmid int, opts MigrateOptions) (UPID, error)
+	// Snapshots lists a container's snapshots, oldest first; the present state ("current")
+	// is not one of them.
+	Snapshots(ctx context.Context, node string, vmid int) ([]Snapshot, error)
+	// CreateSnapshot starts the task that snapshots a container. It is not retried once the
+	// request may have reached Proxmox. Proxmox refuses, in the task, a container with a
+	// volume that cannot be snapshotted (see HasFeature).
+	CreateSnapshot(ctx context.Context, node string, vmid int, name, description string) (UPID, error)
+	// DeleteSnapshot starts the task that deletes a snapshot. A snapshot that does not exist
+	// is ErrNotFound. It is not retried once the request may have reached Proxmox.
+	DeleteSnapshot(ctx context.Context, node string, vmid int, name string) (UPID, error)
+	// RollbackSnapshot starts the task that stops the container, puts it back to the
+	// snapshot and, with start, boots it. It is not retried once the request may have
+	// reached Proxmox.
+	RollbackSnapshot(ctx context.Context, node string, vmid int, name string, start bool) (UPID, error)
+	// HasFeature reports whether every volume of the container supports a feature: snapshot,
+	// clone or copy.
+	HasFeature(ctx context.Context, node string, vmid int, feature string) (bool, error)
+	// Backup starts a vzdump task that backs a container up. It is not retried once the
+	// request may have reached Proxmox; an error with IsOutcomeUnknown means a backup may be
+	// under way. A container that is not on node is ErrNotFound.
+	Backup(ctx context.Context, node string, opts BackupOptions) (UPID, error)
+	// Backups lists the backups on a node's storage, of one container or, with vmid 0, of all.
+	Backups(ctx context.Context, node, storage string, vmid int) ([]BackupArchive, error)
+	// DeleteVolume starts the task that deletes a volume, such as a backup, from the storage
+	// its volid names. A volume that does not exist is ErrNotFound. The UPID is empty when
+	// Proxmox answered that the deletion is already done.
+	DeleteVolume(ctx context.Context, node, volid string) (UPID, error)
+	// RestoreContainer starts the task that makes a container from a backup. It is never
+	// retried once the request may have reached Proxmox; an error with IsOutcomeUnknown
+	// means the container may exist.
+	RestoreContainer(ctx context.Context, node string, spec RestoreSpec) (UPID, error)
 	// TaskStatus reads the state of a task.
 	TaskStatus(ctx context.Context, upid UPID) (TaskStatus, error)
 	// TaskLogTail returns up to the last n lines of a task's log.

@@ -39,7 +39,7 @@ const (
 	// got timeout"). Usually clears by itself.
 	ErrLocked Kind = "locked"
 	// ErrConflict: the change conflicts with the guest's current configuration (digest mismatch,
-	// protection mode).
+	// protection mode) or with a protected backup.
 	ErrConflict Kind = "conflict"
 	// ErrAuthentication: the API token or the user's credentials were refused (HTTP 401).
 	ErrAuthentication Kind = "authentication failed"
@@ -205,7 +205,7 @@ func classifyMessage(msg string) (Kind, bool) {
 		(strings.Contains(m, "hostname lookup") && strings.Contains(m, "failed")):
 		return ErrNotFound, true
 	case strings.Contains(m, "detected modified configuration") ||
-		strings.Contains(m, "protection mode enabled"):
+		strings.Contains(m, "protection mode enabled") || strings.Contains(m, "cannot remove protected"):
 		return ErrConflict, true
 	case strings.Contains(m, "permission check failed"):
 		return ErrPermission, true
