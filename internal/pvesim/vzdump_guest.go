@@ -83,6 +83,7 @@ func (s *Server) backupContainer(ctx context.Context, l *guestLog, job *backupJo
 	}
 	// Clean-up runs in vzdump's order: the lock, the snapshot, then the guest comes back.
 	var dropSnapshot, restart bool
+	var stoppedAt time.Time
 	defer func() {
 		if err := s.setLock(ct, ""); err != nil {
 			s.log.Warn("Remove backup lock", "vmid", vmid, "error", err)
@@ -93,12 +94,11 @@ func (s *Server) backupContainer(ctx context.Context, l *guestLog, job *backupJo
 		}
 		if restart && !s.running(ctx, vmid) {
 			l.info("restarting vm")
-			stopped := time.Now()
 			if err := s.startLocked(context.WithoutCancel(ctx), l.t, ct); err != nil {
 				l.t.logf("%v", err)
 				return
 			}
-			l.info("guest is online again after %s seconds", secondsSince(stopped))
+			l.info("guest is online again after %s seconds", secondsSince(stoppedAt))
 		}
 	}()
 
@@ -126,6 +126,7 @@ func (s *Server) backupContainer(ctx context.Context, l *guestLog, job *backupJo
 		s.logVolumes(l, vmid, conf)
 		if running {
 			l.info("stopping virtual guest")
+			stoppedAt = time.Now()
 			if err := s.shutdownLocked(ctx, l.t, ct, time.Duration(job.stopwait)*time.Minute, true); err != nil {
 				return err
 			}
@@ -136,7 +137,7 @@ func (s *Server) backupContainer(ctx context.Context, l *guestLog, job *backupJo
 		// simulator freezes it while the archive is written, which reads the same files.
 		s.logVolumes(l, vmid, conf)
 		l.info("suspending guest")
-		freeze = true
+		stoppedAt, freeze = time.Now(), true
 	case "snapshot":
 		if s.hasVzdumpSnapshot(ct) {
 			l.info("found old vzdump snapshot (force removal)")
@@ -156,6 +157,7 @@ func (s *Server) backupContainer(ctx context.Context, l *guestLog, job *backupJo
 	}
 	if mode == "suspend" {
 		l.info("resuming guest")
+		l.info("guest is online again after %s seconds", secondsSince(stoppedAt))
 	}
 	return s.finishBackup(l, job, ct, target)
 }
