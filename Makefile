@@ -40,7 +40,7 @@ all: manager pvesim
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the API types and markers.
-	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./api/...;./internal/controller/...;./internal/mirror/..." output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./api/...;./internal/controller/...;./internal/backup/...;./internal/mirror/..." output:crd:artifacts:config=config/crd/bases
 	cp config/crd/bases/*.yaml charts/lxc-template-manager/crds/
 	cp config/rbac/role.yaml charts/lxc-template-manager/files/manager-role.yaml
 

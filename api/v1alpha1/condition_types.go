@@ -146,6 +146,24 @@ const (
 	InUseReason = "InUse"
 	// DeletingReason: the Proxmox container is being stopped and destroyed.
 	DeletingReason = "Deleting"
+
+	// ContainerNotFoundReason: the LXCContainer a snapshot, backup or restore names does not
+	// exist, or has no Proxmox container yet.
+	ContainerNotFoundReason = "ContainerNotFound"
+	// SnapshotUnsupportedReason: a volume of the container is on storage that cannot take
+	// snapshots (a dir storage, a bind mount); the message names the volume.
+	SnapshotUnsupportedReason = "SnapshotUnsupported"
+	// SnapshottingReason: the snapshot task runs.
+	SnapshottingReason = "Snapshotting"
+	// BackingUpReason: the vzdump task runs.
+	BackingUpReason = "BackingUp"
+	// RestoringReason: the container is rolled back to a snapshot or made again from a backup.
+	RestoringReason = "Restoring"
+	// SourceMismatchReason: a restore's snapshot or backup belongs to another container.
+	SourceMismatchReason = "SourceMismatch"
+	// RolledBackReason: a change failed and the container was rolled back to the snapshot
+	// taken before it; the spec is unchanged and the message names the failure.
+	RolledBackReason = "RolledBack"
 )
 
 // Reasons of Events that announce a change and set no condition.
@@ -171,4 +189,12 @@ const (
 	// MovedReason: the container runs on another node than status.node says (HA relocated it,
 	// or someone migrated it); status.node now follows it there.
 	MovedReason = "Moved"
+	// RestoredReason: the container was rolled back to a snapshot or made again from a backup.
+	RestoredReason = "Restored"
+	// BackupScheduledReason: the backup schedule created an LXCBackup.
+	BackupScheduledReason = "BackupScheduled"
+	// BackupsPrunedReason: the backup schedule's keep rules deleted older scheduled backups.
+	BackupsPrunedReason = "BackupsPruned"
+	// SnapshotTakenReason: a snapshot was taken before a change (snapshotBeforeChange).
+	SnapshotTakenReason = "SnapshotTaken"
 )

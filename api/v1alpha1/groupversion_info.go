@@ -69,3 +69,17 @@ const OSTemplateUpgradeAnnotation = "lxc.templatemanager.dev/os-template-upgrade
 // OSTemplateUpgradeLatest is the value of OSTemplateUpgradeAnnotation that asks for the newest
 // version of the template's OS template on the container's node.
 const OSTemplateUpgradeLatest = "latest"
+
+// RestoringAnnotation on an LXCContainer names the LXCRestore that is restoring it. The
+// controller sets and removes it; while it is there the container's reconciler leaves the
+// Proxmox container alone (it is stopped, rolled back or made again) and says so with reason
+// Restoring.
+const RestoringAnnotation = "lxc.templatemanager.dev/restoring"
+
+// ContainerLabel on an LXCBackup or LXCSnapshot the controller made names the LXCContainer it
+// was made for (by the backup schedule, or before a change).
+const ContainerLabel = "lxc.templatemanager.dev/container"
+
+// ScheduledLabel marks the LXCBackups the backup schedule made; only these are pruned by its
+// keep rules.
+const ScheduledLabel = "lxc.templatemanager.dev/scheduled"

@@ -67,6 +67,7 @@ type SSHPublicKey string
 
 // LXCContainerSpec is a container to provision from a template.
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.vmid) || (has(self.vmid) && self.vmid == oldSelf.vmid)",message="vmid cannot be changed once set",fieldPath=".vmid"
+// +kubebuilder:validation:XValidation:rule="!has(self.restoreFrom) || has(oldSelf.restoreFrom)",message="restoreFrom is read only when the container is created; it cannot be added later",fieldPath=".restoreFrom"
 type LXCContainerSpec struct {
 	// clusterRef names the ProxmoxCluster the container lives on. It cannot be changed.
 	// +required
@@ -179,6 +180,24 @@ type LXCContainerSpec struct {
 	// +listMapKey=index
 	// +kubebuilder:validation:XValidation:rule="self.all(m, self.exists_one(o, o.path == m.path))",message="mount point paths must be unique"
 	MountPoints []MountPoint `json:"mountPoints,omitempty"`
+
+	// restoreFrom makes the container from a backup instead of the template's OS template:
+	// its data comes back, then the pipeline makes it match the spec. Only read when the
+	// container is created; it cannot be changed.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="restoreFrom cannot be changed"
+	RestoreFrom *RestoreSource `json:"restoreFrom,omitempty"`
+
+	// snapshotBeforeChange takes an LXCSnapshot (or, where snapshots are unsupported, an
+	// LXCBackup) before a change that restarts the container, runs a script again or changes
+	// its files. It replaces the template's.
+	// +optional
+	SnapshotBeforeChange *SnapshotBeforeChange `json:"snapshotBeforeChange,omitempty"`
+
+	// backup backs the container up on a schedule and prunes the scheduled backups. It
+	// replaces the template's.
+	// +optional
+	Backup *BackupSchedule `json:"backup,omitempty"`
 }
 
 // ClusterReference names a ProxmoxCluster.
@@ -413,6 +432,50 @@ type LXCContainerStatus struct {
 	// retry counts the consecutive failed attempts and says when the next one is due.
 	// +optional
 	Retry *RetryStatus `json:"retry,omitempty"`
+
+	// backup records the backup schedule's runs.
+	// +optional
+	Backup *BackupScheduleStatus `json:"backup,omitempty"`
+
+	// changeProtection records the way back taken before the change in progress
+	// (snapshotBeforeChange).
+	// +optional
+	ChangeProtection *ChangeProtectionStatus `json:"changeProtection,omitempty"`
+}
+
+// ChangeProtectionStatus is the way back of a change: what the container was last Ready with,
+// and the snapshot (or backup) taken before it changed.
+type ChangeProtectionStatus struct {
+	// appliedKey identifies the configuration, files and scripts the container was last Ready with.
+	// +optional
+	AppliedKey string `json:"appliedKey,omitempty"`
+	// key identifies the change the way back was taken for.
+	// +optional
+	Key string `json:"key,omitempty"`
+	// snapshot names the LXCSnapshot taken before the change.
+	// +optional
+	Snapshot string `json:"snapshot,omitempty"`
+	// backup names the LXCBackup taken instead where snapshots are unsupported.
+	// +optional
+	Backup string `json:"backup,omitempty"`
+	// rolledBack is the failure the change was rolled back for. The container stays as it was
+	// before the change until the spec (or its template) changes again, or a reconcile is
+	// requested.
+	// +optional
+	RolledBack string `json:"rolledBack,omitempty"`
+}
+
+// BackupScheduleStatus records the runs of a container's backup schedule.
+type BackupScheduleStatus struct {
+	// lastScheduleTime is the slot of the schedule the last scheduled backup was made for.
+	// +optional
+	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
+	// lastBackup names the LXCBackup made for that slot.
+	// +optional
+	LastBackup string `json:"lastBackup,omitempty"`
+	// lastSuccessfulTime is when the newest Ready backup of the container finished.
+	// +optional
+	LastSuccessfulTime *metav1.Time `json:"lastSuccessfulTime,omitempty"`
 }
 
 // PendingRestart is a restart made to apply settings Proxmox kept pending.

@@ -95,6 +95,15 @@ type LXCTemplateSpec struct {
 	// +listType=map
 	// +listMapKey=name
 	Services []ServicePromise `json:"services,omitempty"`
+
+	// snapshotBeforeChange takes a snapshot of each container before a change that restarts
+	// it, runs a script again or changes its files. A container's own setting replaces it.
+	// +optional
+	SnapshotBeforeChange *SnapshotBeforeChange `json:"snapshotBeforeChange,omitempty"`
+
+	// backup backs each container up on a schedule. A container's own setting replaces it.
+	// +optional
+	Backup *BackupSchedule `json:"backup,omitempty"`
 }
 
 // Tag is a Proxmox tag: letters, digits and _ - + . only.

@@ -1,5 +1,7 @@
 package v1alpha1
 
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 // SetObservedGeneration records the generation the status describes.
 func (in *ProxmoxCluster) SetObservedGeneration(g int64) { in.Status.ObservedGeneration = g }
 
@@ -23,3 +25,30 @@ func (in *ProxmoxCluster) GetRetry() *RetryStatus { return in.Status.Retry }
 
 // SetRetry replaces the failed-attempt record.
 func (in *ProxmoxCluster) SetRetry(r *RetryStatus) { in.Status.Retry = r }
+
+// GetConditions returns the status conditions.
+func (in *LXCSnapshot) GetConditions() []metav1.Condition { return in.Status.Conditions }
+
+// SetConditions replaces the status conditions.
+func (in *LXCSnapshot) SetConditions(c []metav1.Condition) { in.Status.Conditions = c }
+
+// SetObservedGeneration records the generation the status describes.
+func (in *LXCSnapshot) SetObservedGeneration(g int64) { in.Status.ObservedGeneration = g }
+
+// GetConditions returns the status conditions.
+func (in *LXCBackup) GetConditions() []metav1.Condition { return in.Status.Conditions }
+
+// SetConditions replaces the status conditions.
+func (in *LXCBackup) SetConditions(c []metav1.Condition) { in.Status.Conditions = c }
+
+// SetObservedGeneration records the generation the status describes.
+func (in *LXCBackup) SetObservedGeneration(g int64) { in.Status.ObservedGeneration = g }
+
+// GetConditions returns the status conditions.
+func (in *LXCRestore) GetConditions() []metav1.Condition { return in.Status.Conditions }
+
+// SetConditions replaces the status conditions.
+func (in *LXCRestore) SetConditions(c []metav1.Condition) { in.Status.Conditions = c }
+
+// SetObservedGeneration records the generation the status describes.
+func (in *LXCRestore) SetObservedGeneration(g int64) { in.Status.ObservedGeneration = g }

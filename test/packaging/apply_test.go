@@ -21,6 +21,9 @@ import (
 
 const fieldOwner = client.FieldOwner("lxctm-packaging-test")
 
+// apiKinds is the number of kinds, and so of CRDs, in the API group.
+const apiKinds = 7
+
 // ensureNamespace creates a namespace for real: objects in it cannot even be dry-run before it exists.
 func ensureNamespace(t *testing.T, c client.Client, name string) {
 	t.Helper()
@@ -69,8 +72,8 @@ func TestChartAppliesToAPIServer(t *testing.T) {
 			t.Errorf("no %s accepted (accepted: %v)", kind, accepted)
 		}
 	}
-	if accepted["CustomResourceDefinition"] != 4 {
-		t.Errorf("%d CRDs accepted, want 4", accepted["CustomResourceDefinition"])
+	if accepted["CustomResourceDefinition"] != apiKinds {
+		t.Errorf("%d CRDs accepted, want %d", accepted["CustomResourceDefinition"], apiKinds)
 	}
 }
 
@@ -136,7 +139,7 @@ func TestChartInstallsWithHelm(t *testing.T) {
 			found++
 		}
 	}
-	if found != 4 {
+	if found != apiKinds {
 		t.Errorf("%d CRDs of group %s after install", found, lxcv1.GroupVersion.Group)
 	}
 

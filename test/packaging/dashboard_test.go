@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"templatemanager.dev/lxc-template-manager/internal/backup"
 	"templatemanager.dev/lxc-template-manager/internal/controller"
 	"templatemanager.dev/lxc-template-manager/internal/mirror"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
@@ -26,6 +27,8 @@ var requiredDashboardMetrics = []string{
 	"lxctm_script_duration_seconds",
 	"lxctm_script_failures_total",
 	"lxctm_mirror_lag_seconds",
+	"lxctm_last_backup_timestamp_seconds",
+	"lxctm_backups_total",
 }
 
 var (
@@ -102,6 +105,9 @@ func managerMetrics(t *testing.T) map[string][]string {
 		t.Fatal(err)
 	}
 	if _, err := mirror.NewMetrics(rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backup.NewMetrics(rec, nil); err != nil {
 		t.Fatal(err)
 	}
 	metrics := map[string][]string{}

@@ -47,7 +47,7 @@ func TestKustomizeDefault(t *testing.T) {
 	// The CRDs are controller-gen's, unchanged.
 	crds := only(objs, "CustomResourceDefinition")
 	bases, _ := filepath.Glob(filepath.Join(root, crdBasesDir, "*.yaml"))
-	if len(crds) != len(bases) || len(bases) != 4 {
+	if len(crds) != len(bases) || len(bases) != apiKinds {
 		t.Errorf("%d CRDs built, %d in %s", len(crds), len(bases), crdBasesDir)
 	}
 	for _, path := range bases {
