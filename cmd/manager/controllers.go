@@ -87,5 +87,5 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts controllerOpti
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("LXCContainer controller: %w", err)
 	}
-	return nil
+	return setupBackups(ctx, mgr, connector, opts.resync)
 }

@@ -147,3 +147,11 @@ func namespaceAllowed(ctx context.Context, c client.Reader, cluster *lxcv1.Proxm
 	}
 	return selector.Matches(labels.Set(ns.Labels)), nil
 }
+
+// NamespacePolicy is namespaceAllowed for other packages' reconcilers (snapshots, backups),
+// which reach a cluster under the same rule as the containers they act on.
+func NamespacePolicy(c client.Reader) func(ctx context.Context, cluster *lxcv1.ProxmoxCluster, namespace string) (bool, error) {
+	return func(ctx context.Context, cluster *lxcv1.ProxmoxCluster, namespace string) (bool, error) {
+		return namespaceAllowed(ctx, c, cluster, namespace)
+	}
+}

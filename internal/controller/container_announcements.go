@@ -25,6 +25,7 @@ var (
 	clusterGoneAtDelete   = announcement{corev1.EventTypeWarning, lxcv1.DependencyNotReadyReason, "Delete", "ProxmoxCluster %s is gone; CT %d on node %s was not destroyed"}
 	destroyed             = announcement{corev1.EventTypeNormal, lxcv1.DestroyedReason, "Delete", "CT %d on node %s is gone"}
 	notOursAtDelete       = announcement{corev1.EventTypeWarning, lxcv1.VMIDConflictReason, "Delete", "CT %d on node %s does not carry this LXCContainer's marker; leaving it untouched"}
+	snapshotTaken         = announcement{corev1.EventTypeNormal, lxcv1.SnapshotTakenReason, "Snapshot", "Taking LXCSnapshot %s before the change"}
 	moved                 = announcement{corev1.EventTypeNormal, lxcv1.MovedReason, "Follow", "CT %d moved from node %s to node %s; following it there"}
 	migrating             = announcement{corev1.EventTypeNormal, lxcv1.MigratingReason, "Migrate", "Migrating CT %d from node %s to node %s as spec.node asks"}
 	destroying            = announcement{corev1.EventTypeNormal, lxcv1.DeletingReason, "Delete", "Destroying CT %d on node %s"}

@@ -73,7 +73,7 @@ func (r *LXCContainerReconciler) reconcileCreate(ctx context.Context, s *contain
 // none runs.
 func (r *LXCContainerReconciler) finishCreateTasks(ctx context.Context, s *containerScope) error {
 	st := &s.obj.Status
-	if upid, ok := operationTask(st.Operation, "vzcreate"); ok {
+	if upid, ok := operationTask(st.Operation, "vzcreate", "vzrestore"); ok {
 		done, err := r.pollTask(ctx, s, upid, lxcv1.CreatingReason, "creating CT %d on %s", st.VMID, st.Node)
 		if !done {
 			return err
@@ -150,6 +150,9 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 	if conditions.IsTrue(obj, lxcv1.ContainerCreatedCondition) {
 		r.announce(obj, containerVanished, st.VMID, st.Node)
 	}
+	if obj.Spec.RestoreFrom != nil {
+		return r.restore(ctx, s)
+	}
 	volid, ok, err := osTemplateForCreate(s)
 	if err != nil {
 		return err
@@ -179,7 +182,7 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 		VMID:        int(st.VMID),
 		OSTemplate:  volid,
 		Hostname:    d.Hostname,
-		Description: ownerMarker(obj) + "\nManaged by LXC Template Manager from template " + s.template.Namespace + "/" + s.template.Name + ".",
+		Description: containerDescription(s),
 		Tags:        d.Tags,
 		Cores:       d.Cores,
 		MemoryMiB:   d.MemoryMiB,

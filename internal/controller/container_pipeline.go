@@ -32,6 +32,9 @@ func (e *phaseError) Unwrap() error { return e.err }
 // runPipeline resolves what the container is made of, then runs the five phases in order, each
 // on what the one before it handed on; the first that does not finish ends the reconcile.
 func (r *LXCContainerReconciler) runPipeline(ctx context.Context, s *containerScope) error {
+	if err := r.heldByRestore(s); err != nil {
+		return err
+	}
 	if err := r.resolve(ctx, s); err != nil {
 		return err
 	}
@@ -39,9 +42,12 @@ func (r *LXCContainerReconciler) runPipeline(ctx context.Context, s *containerSc
 	if err := r.record(s, lxcv1.ContainerCreatedCondition, msg, err); err != nil {
 		return err
 	}
+	if err := r.guardChange(ctx, s); err != nil {
+		return err
+	}
 	st, msg, err := r.reconcileStart(ctx, s, c)
 	if err := r.record(s, lxcv1.ContainerStartedCondition, msg, err); err != nil {
-		return err
+		return r.rollBackOnFailure(ctx, s, err)
 	}
 	markHeld(s)
 	d, msg, err := r.deployConfigManager(ctx, s, st)
@@ -50,10 +56,14 @@ func (r *LXCContainerReconciler) runPipeline(ctx context.Context, s *containerSc
 	}
 	p, msg, err := r.reconcileScripts(ctx, s, d)
 	if err := r.record(s, lxcv1.ScriptsCompletedCondition, msg, err); err != nil {
-		return err
+		return r.rollBackOnFailure(ctx, s, err)
 	}
 	msg, err = r.reconcileServices(ctx, s, p)
-	return r.record(s, lxcv1.ServicesDiscoveredCondition, msg, err)
+	if err := r.record(s, lxcv1.ServicesDiscoveredCondition, msg, err); err != nil {
+		return err
+	}
+	r.changeApplied(s)
+	return nil
 }
 
 // record sets a phase's condition from how it ended and returns the error that ends the

@@ -22,11 +22,15 @@ func (r *LXCContainerReconciler) place(ctx context.Context, s *containerScope) e
 		}
 		return err
 	}
+	wanted, err := r.restoreNode(ctx, s)
+	if err != nil {
+		return err
+	}
 	refusals, err := r.placementRefusals(ctx, s, nodes)
 	if err != nil {
 		return err
 	}
-	node, err := placement.PickNode(nodes, s.obj.Spec.Node, refusals)
+	node, err := placement.PickNode(nodes, wanted, refusals)
 	if err != nil {
 		return err
 	}
@@ -82,6 +86,9 @@ func (r *LXCContainerReconciler) placementRefusals(ctx context.Context, s *conta
 		if why := placement.StorageRefusal(storages, d.Storage, "rootdir", uint64(d.DiskGiB)<<30); why != "" {
 			refusals[n.Name] = why
 			continue
+		}
+		if s.obj.Spec.RestoreFrom != nil {
+			continue // made from an archive, not from the OS template
 		}
 		if why := placement.OSTemplateRefusal(d.OSTemplate, s.cluster.Status.Templates, n.Name, storages); why != "" {
 			refusals[n.Name] = why

@@ -8,6 +8,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"templatemanager.dev/lxc-template-manager/internal/backup"
 	"templatemanager.dev/lxc-template-manager/internal/desired"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
 )
@@ -23,6 +24,9 @@ func (r *LXCContainerReconciler) resolve(ctx context.Context, s *containerScope)
 		return err
 	}
 	s.template = tmpl
+	if err := checkBackupSchedule(obj, tmpl); err != nil {
+		return err
+	}
 	cluster := &lxcv1.ProxmoxCluster{}
 	if err := r.Get(ctx, types.NamespacedName{Name: obj.Spec.ClusterRef.Name}, cluster); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -66,5 +70,22 @@ func (r *LXCContainerReconciler) resolve(ctx context.Context, s *containerScope)
 		return outcome.Wait(outcome.DependencyRetry, lxcv1.DependencyNotReadyReason, "ProxmoxCluster %s: %v", cluster.Name, err)
 	}
 	s.px = px
+	return nil
+}
+
+// checkBackupSchedule stalls a container whose backup schedule (its own or its template's) is
+// no cron expression; the admission rules cannot parse cron.
+func checkBackupSchedule(obj *lxcv1.LXCContainer, tmpl *lxcv1.LXCTemplate) error {
+	b := backup.Effective(obj, tmpl)
+	if b == nil {
+		return nil
+	}
+	if _, err := backup.ParseSchedule(b.Schedule); err != nil {
+		field := "spec.backup.schedule"
+		if obj.Spec.Backup == nil {
+			field = "LXCTemplate " + tmpl.Name + " spec.backup.schedule"
+		}
+		return outcome.Stall(lxcv1.InvalidSpecReason, "%s: %v", field, err)
+	}
 	return nil
 }

@@ -107,7 +107,8 @@ func startStackWith(t *testing.T, opts stackOptions) *stack {
 	s.cp.Kubectl(t, "apply", "--server-side", "-f", filepath.Join(RepoRoot, "config", "crd", "bases"))
 	s.cp.Kubectl(t, "wait", "--for=condition=Established", "--timeout=60s",
 		"crd/lxccontainers.lxc.templatemanager.dev", "crd/lxctemplates.lxc.templatemanager.dev",
-		"crd/packagebuckets.lxc.templatemanager.dev", "crd/proxmoxclusters.lxc.templatemanager.dev")
+		"crd/packagebuckets.lxc.templatemanager.dev", "crd/proxmoxclusters.lxc.templatemanager.dev",
+		"crd/lxcsnapshots.lxc.templatemanager.dev", "crd/lxcbackups.lxc.templatemanager.dev", "crd/lxcrestores.lxc.templatemanager.dev")
 	cfg, err := clientcmd.BuildConfigFromFlags("", s.cp.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
