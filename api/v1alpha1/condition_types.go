@@ -89,6 +89,10 @@ const (
 	// NodeOfflineReason: spec.node names a node that is not online; the container stays where
 	// it is until the node is back.
 	NodeOfflineReason = "NodeOffline"
+	// NodeMaintenanceReason: spec.node names a node the HA manager has in maintenance mode
+	// (ha-manager crm-command node-maintenance enable), which takes no new guests; the new
+	// container, or the one to move there, waits until the node leaves maintenance.
+	NodeMaintenanceReason = "NodeMaintenance"
 	// RecreatingReason: the container is destroyed to be created again (updateStrategy Recreate).
 	RecreatingReason = "Recreating"
 	// ConfigChangedReason: the spec's new settings were written into the Proxmox container.

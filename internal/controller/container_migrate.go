@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
 
@@ -61,8 +62,8 @@ func migrationWanted(obj *lxcv1.LXCContainer) bool {
 	return obj.Spec.Node != "" && obj.Spec.Node != obj.Status.Node && obj.Status.ObservedGeneration != obj.Generation
 }
 
-// migrateOptions checks that the target is online and maps the root disk's storage to the
-// spec's storage when the target does not have it.
+// migrateOptions checks that the target is online and not in maintenance, and maps the root
+// disk's storage to the spec's storage when the target does not have it.
 func (r *LXCContainerReconciler) migrateOptions(ctx context.Context, s *containerScope, cfg *proxmox.ContainerConfig, target string) (proxmox.MigrateOptions, error) {
 	opts := proxmox.MigrateOptions{Target: target, Restart: true}
 	nodes, err := s.px.Nodes(ctx)
@@ -75,6 +76,14 @@ func (r *LXCContainerReconciler) migrateOptions(ctx context.Context, s *containe
 	}
 	if !online {
 		return opts, outcome.Wait(outcome.DependencyRetry, lxcv1.NodeOfflineReason, "node %s is not online; CT %d stays on %s", target, s.obj.Status.VMID, s.obj.Status.Node)
+	}
+	maintenance, err := maintenanceNodes(ctx, s.px)
+	if err != nil {
+		return opts, err
+	}
+	if slices.Contains(maintenance, target) {
+		// A node in maintenance takes no new guests; moving one there would undo the drain.
+		return opts, outcome.Wait(outcome.DependencyRetry, lxcv1.NodeMaintenanceReason, "node %s is in maintenance mode; CT %d stays on %s", target, s.obj.Status.VMID, s.obj.Status.Node)
 	}
 	storages, err := s.px.Storages(ctx, target)
 	if err != nil {

@@ -2,7 +2,11 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	"templatemanager.dev/lxc-template-manager/internal/placement"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
@@ -26,11 +30,15 @@ func (r *LXCContainerReconciler) place(ctx context.Context, s *containerScope) e
 	if err != nil {
 		return err
 	}
-	refusals, err := r.placementRefusals(ctx, s, nodes)
+	maintenance, err := maintenanceNodes(ctx, s.px)
 	if err != nil {
 		return err
 	}
-	node, err := placement.PickNode(nodes, wanted, refusals)
+	refusals, err := r.placementRefusals(ctx, s, nodes, maintenance)
+	if err != nil {
+		return err
+	}
+	node, err := placement.PickNode(nodes, wanted, maintenance, refusals)
 	if err != nil {
 		return err
 	}
@@ -65,14 +73,26 @@ func (r *LXCContainerReconciler) nodeOfVMID(ctx context.Context, s *containerSco
 	return "", false, nil
 }
 
+// maintenanceNodes lists the nodes HA has in maintenance mode. A token that may not read the
+// HA status (it needs Sys.Audit on /) places as if no node were in maintenance, as before the
+// controller asked.
+func maintenanceNodes(ctx context.Context, px proxmox.Client) ([]string, error) {
+	nodes, err := px.MaintenanceNodes(ctx)
+	if errors.Is(err, proxmox.ErrPermission) {
+		ctrl.LoggerFrom(ctx).V(1).Info("Cannot read the HA status; placing without regard to maintenance", "error", err)
+		return nil, nil
+	}
+	return nodes, err
+}
+
 // placementRefusals says, for each online node that cannot take the container, why: the
 // storage for its root disk is missing, inactive or too full, the OS template is not on the
-// node, or the node lacks the memory.
-func (r *LXCContainerReconciler) placementRefusals(ctx context.Context, s *containerScope, nodes []proxmox.Node) (map[string]string, error) {
+// node, or the node lacks the memory. Nodes in maintenance are not asked: they take nothing.
+func (r *LXCContainerReconciler) placementRefusals(ctx context.Context, s *containerScope, nodes []proxmox.Node, maintenance []string) (map[string]string, error) {
 	d := s.desired
 	refusals := map[string]string{}
 	for _, n := range nodes {
-		if !n.Online() {
+		if !n.Online() || slices.Contains(maintenance, n.Name) {
 			continue
 		}
 		if need := uint64(d.MemoryMiB) << 20; n.MaxMemory > 0 && n.FreeMemory < need {

@@ -12,29 +12,25 @@ import (
 )
 
 // PickNode returns the requested node if it can take the container, else the online node with
-// the most free memory among those that can (ties broken by name, so placement is stable).
+// the most free memory among those that can (ties broken by name, so placement is stable). A
+// node in HA maintenance (maintenance) takes no new guest, as the HA manager gives it none;
+// while it is the only kind of node left, the container waits for maintenance to end.
 // refusals says why a node cannot.
-func PickNode(nodes []proxmox.Node, requested string, refusals map[string]string) (string, error) {
+func PickNode(nodes []proxmox.Node, requested string, maintenance []string, refusals map[string]string) (string, error) {
 	if requested != "" {
-		i := slices.IndexFunc(nodes, func(n proxmox.Node) bool { return n.Name == requested })
-		if i < 0 {
-			return "", outcome.Stall(lxcv1.NoNodeAvailableReason, "node %s is not part of the cluster", requested)
-		}
-		if !nodes[i].Online() {
-			return "", outcome.Wait(outcome.DependencyRetry, lxcv1.NoNodeAvailableReason, "node %s is %s", requested, nodes[i].Status)
-		}
-		if why := refusals[requested]; why != "" {
-			return "", outcome.Stall(lxcv1.NoNodeAvailableReason, "node %s cannot take the container: %s", requested, why)
-		}
-		return requested, nil
+		return pickRequested(nodes, requested, maintenance, refusals)
 	}
 	best := -1
-	online := 0
+	var online, resting []string
 	for i, n := range nodes {
 		if !n.Online() {
 			continue
 		}
-		online++
+		online = append(online, n.Name)
+		if slices.Contains(maintenance, n.Name) {
+			resting = append(resting, n.Name)
+			continue
+		}
 		if refusals[n.Name] != "" {
 			continue
 		}
@@ -46,16 +42,38 @@ func PickNode(nodes []proxmox.Node, requested string, refusals map[string]string
 	switch {
 	case best >= 0:
 		return nodes[best].Name, nil
-	case online == 0:
+	case len(online) == 0:
 		return "", outcome.Wait(outcome.DependencyRetry, lxcv1.NoNodeAvailableReason, "no node of the cluster is online")
 	}
 	var why []string
 	for _, n := range nodes {
-		if r := refusals[n.Name]; r != "" {
+		if r := refusals[n.Name]; r != "" && !slices.Contains(resting, n.Name) {
 			why = append(why, n.Name+": "+r)
 		}
 	}
+	if len(resting) > 0 {
+		return "", outcome.Wait(outcome.DependencyRetry, lxcv1.NoNodeAvailableReason, "no node can take the container until maintenance ends: %s",
+			strings.Join(append([]string{strings.Join(resting, ", ") + " in maintenance mode"}, why...), "; "))
+	}
 	return "", outcome.Stall(lxcv1.NoNodeAvailableReason, "no node can take the container: %s", strings.Join(why, "; "))
+}
+
+// pickRequested checks that the node spec.node names can take the container: a node that is
+// offline or in maintenance is waited for, one that lacks what the container needs stalls.
+func pickRequested(nodes []proxmox.Node, requested string, maintenance []string, refusals map[string]string) (string, error) {
+	i := slices.IndexFunc(nodes, func(n proxmox.Node) bool { return n.Name == requested })
+	switch {
+	case i < 0:
+		return "", outcome.Stall(lxcv1.NoNodeAvailableReason, "node %s is not part of the cluster", requested)
+	case !nodes[i].Online():
+		return "", outcome.Wait(outcome.DependencyRetry, lxcv1.NoNodeAvailableReason, "node %s is %s", requested, nodes[i].Status)
+	case slices.Contains(maintenance, requested):
+		return "", outcome.Wait(outcome.DependencyRetry, lxcv1.NodeMaintenanceReason,
+			"node %s is in maintenance mode; the container is created there once the node leaves it", requested)
+	case refusals[requested] != "":
+		return "", outcome.Stall(lxcv1.NoNodeAvailableReason, "node %s cannot take the container: %s", requested, refusals[requested])
+	}
+	return requested, nil
 }
 
 // StorageRefusal says why a node's storage cannot hold content of the given kind and size.

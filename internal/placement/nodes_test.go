@@ -17,32 +17,32 @@ func TestPickNode(t *testing.T) {
 		{Name: "pve3", Status: "offline", FreeMemory: 64 << 30},
 		{Name: "pve4", Status: "online", FreeMemory: 8 << 30},
 	}
-	if got, err := PickNode(nodes, "", nil); err != nil || got != "pve2" {
+	if got, err := PickNode(nodes, "", nil, nil); err != nil || got != "pve2" {
 		t.Errorf("placement = %s, %v; want pve2 (most free memory among online, ties by name)", got, err)
 	}
-	if got, err := PickNode(nodes, "", map[string]string{"pve2": "no storage local-lvm"}); err != nil || got != "pve4" {
+	if got, err := PickNode(nodes, "", nil, map[string]string{"pve2": "no storage local-lvm"}); err != nil || got != "pve4" {
 		t.Errorf("placement = %s, %v; want pve4 (pve2 is refused)", got, err)
 	}
-	if got, err := PickNode(nodes, "pve1", nil); err != nil || got != "pve1" {
+	if got, err := PickNode(nodes, "pve1", nil, nil); err != nil || got != "pve1" {
 		t.Errorf("requested node = %s, %v", got, err)
 	}
 	var wait *outcome.WaitError
-	if _, err := PickNode(nodes, "pve3", nil); !errors.As(err, &wait) || wait.Reason != lxcv1.NoNodeAvailableReason {
+	if _, err := PickNode(nodes, "pve3", nil, nil); !errors.As(err, &wait) || wait.Reason != lxcv1.NoNodeAvailableReason {
 		t.Errorf("an offline requested node: %v", err)
 	}
 	var stall *outcome.StallError
-	if _, err := PickNode(nodes, "pve9", nil); !errors.As(err, &stall) {
+	if _, err := PickNode(nodes, "pve9", nil, nil); !errors.As(err, &stall) {
 		t.Errorf("an unknown node: %v", err)
 	}
-	if _, err := PickNode(nodes, "pve1", map[string]string{"pve1": "no OS template local:vztmpl/x.tar.zst"}); !errors.As(err, &stall) ||
+	if _, err := PickNode(nodes, "pve1", nil, map[string]string{"pve1": "no OS template local:vztmpl/x.tar.zst"}); !errors.As(err, &stall) ||
 		!strings.Contains(stall.Error(), "node pve1 cannot take the container: no OS template") {
 		t.Errorf("a refused requested node: %v", err)
 	}
-	if _, err := PickNode(nodes[2:3], "", nil); !errors.As(err, &wait) {
+	if _, err := PickNode(nodes[2:3], "", nil, nil); !errors.As(err, &wait) {
 		t.Errorf("no online node: %v", err)
 	}
 	refused := map[string]string{"pve1": "storage local-lvm has 1 GiB free, the container needs 8 GiB", "pve2": "no storage local-lvm", "pve4": "3 MiB of memory free, the container needs 512 MiB"}
-	_, err := PickNode(nodes, "", refused)
+	_, err := PickNode(nodes, "", nil, refused)
 	if !errors.As(err, &stall) || stall.Reason != lxcv1.NoNodeAvailableReason {
 		t.Fatalf("every node refused: %v", err)
 	}
@@ -50,6 +50,42 @@ func TestPickNode(t *testing.T) {
 		if !strings.Contains(stall.Error(), node+": "+why) {
 			t.Errorf("the stall does not say why %s was refused: %s", node, stall.Error())
 		}
+	}
+}
+
+// TestPickNodeAvoidsMaintenance: a node in HA maintenance gets no new container, whatever its
+// free memory; a requested one is waited for with NodeMaintenance; when only such nodes could
+// take it, the container waits instead of stalling. An offline node is never picked.
+func TestPickNodeAvoidsMaintenance(t *testing.T) {
+	nodes := []proxmox.Node{
+		{Name: "pve1", Status: "online", FreeMemory: 4 << 30},
+		{Name: "pve2", Status: "online", FreeMemory: 8 << 30},
+		{Name: "pve3", Status: "offline", FreeMemory: 64 << 30},
+		{Name: "pve4", Status: "online", FreeMemory: 16 << 30},
+	}
+	if got, err := PickNode(nodes, "", []string{"pve4"}, nil); err != nil || got != "pve2" {
+		t.Errorf("placement = %s, %v; want pve2 (pve4 is in maintenance, pve3 offline)", got, err)
+	}
+	if got, err := PickNode(nodes, "", []string{"pve2", "pve4"}, nil); err != nil || got != "pve1" {
+		t.Errorf("placement = %s, %v; want pve1", got, err)
+	}
+	var wait *outcome.WaitError
+	_, err := PickNode(nodes, "pve4", []string{"pve4"}, nil)
+	if !errors.As(err, &wait) || wait.Reason != lxcv1.NodeMaintenanceReason || !strings.Contains(wait.Error(), "node pve4 is in maintenance mode") {
+		t.Errorf("a requested node in maintenance: %v", err)
+	}
+	// Only nodes in maintenance could take it: wait, naming them and why the others cannot.
+	_, err = PickNode(nodes, "", []string{"pve2", "pve4"}, map[string]string{"pve1": "no storage local-lvm"})
+	if !errors.As(err, &wait) || wait.Reason != lxcv1.NoNodeAvailableReason ||
+		!strings.Contains(wait.Error(), "until maintenance ends: pve2, pve4 in maintenance mode; pve1: no storage local-lvm") {
+		t.Errorf("every node that could take it in maintenance: %v", err)
+	}
+	// The offline node is never picked, even when it is the only one not in maintenance.
+	if got, err := PickNode(nodes, "", []string{"pve1", "pve2", "pve4"}, nil); !errors.As(err, &wait) {
+		t.Errorf("placement = %s, %v; want a wait (the node left is offline)", got, err)
+	}
+	if got, err := PickNode(nodes, "pve3", nil, nil); !errors.As(err, &wait) || wait.Reason != lxcv1.NoNodeAvailableReason {
+		t.Errorf("an offline requested node = %s, %v", got, err)
 	}
 }
 

@@ -23,6 +23,9 @@ type Client interface {
 	Version(ctx context.Context) (Version, error)
 	// Nodes lists the cluster's nodes with their state and memory.
 	Nodes(ctx context.Context) ([]Node, error)
+	// MaintenanceNodes lists the nodes the HA manager has in maintenance mode (ha-manager
+	// crm-command node-maintenance enable), which take no new guests.
+	MaintenanceNodes(ctx context.Context) ([]string, error)
 	// Storages lists the storages a node sees.
 	Storages(ctx context.Context, node string) ([]Storage, error)
 	// OSTemplates lists the container templates (vztmpl content) on a node's storage.

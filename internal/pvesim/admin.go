@@ -18,6 +18,9 @@ import (
 //	GET    /_pvesim/counters        request, task and fault counters as JSON
 //	POST   /_pvesim/counters/reset  zero the JSON counters
 //	POST   /_pvesim/leases/{vmid}/{net}  give a DHCP interface another address (a lease that moved)
+//	POST   /_pvesim/maintenance/{node}   put a node into HA maintenance mode (ha-manager
+//	                                     crm-command node-maintenance enable <node>)
+//	DELETE /_pvesim/maintenance/{node}   take it out again (… node-maintenance disable <node>)
 //
 // Reads are open like /metrics; changes need an API token or ticket of the simulator.
 const adminPrefix = "/_pvesim/"
@@ -85,6 +88,13 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"lease": p.String()})
+	case strings.HasPrefix(path, "maintenance/") && (r.Method == http.MethodPost || r.Method == http.MethodDelete):
+		node := strings.TrimPrefix(path, "maintenance/")
+		if err := s.SetNodeMaintenance(node, r.Method == http.MethodPost); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"node": node, "maintenance": r.Method == http.MethodPost})
 	case path == "counters" && r.Method == http.MethodGet:
 		writeJSON(w, http.StatusOK, s.Counters())
 	case path == "counters/reset" && r.Method == http.MethodPost:

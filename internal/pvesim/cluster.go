@@ -154,6 +154,9 @@ func (s *Server) clusterResources(r *request) (any, error) {
 			e := s.nodeEntry(n)
 			delete(e, "ssl_fingerprint")
 			e["cgroup-mode"] = 2
+			if st := s.nodeHAState(n); st != "" {
+				e["hastate"] = st
+			}
 			out = append(out, e)
 		}
 	}

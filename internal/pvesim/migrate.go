@@ -2,6 +2,7 @@ package pvesim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,10 +12,25 @@ import (
 )
 
 // Container migration between the simulator's nodes, after pve-container's
-// src/PVE/API2/LXC.pm (migrate_vm_precondition, migrate_vm) and src/PVE/LXC/Migrate.pm. The
-// nodes of one simulator share one host and every storage exists on each of them (see
-// storages), so moving a volume keeps its data where it is and moves the container's record:
-// its config file goes to the target node, as PVE moves /etc/pve/nodes/<node>/lxc/<vmid>.conf.
+// src/PVE/API2/LXC.pm (migrate_vm_precondition, migrate_vm) and src/PVE/LXC/Migrate.pm. Every
+// storage exists on each node (see storages). The container's config file goes to the target
+// node, as PVE moves /etc/pve/nodes/<node>/lxc/<vmid>.conf; its volumes are copied to the
+// target's storage first and removed from the source's after, when the backend keeps them per
+// node (a Mover), and stay where they are otherwise, as on shared storage.
+
+// Mover is a Backend whose containers' volumes live on their node's storage, as on the local
+// storage of PVE nodes. A migration copies them to the target node (storage_migrate in
+// Migrate.pm phase1), moves the configuration there, after which Reconfigure or Start with the
+// target in ContainerSpec.Node makes the container use the copy, and then frees the source's
+// (vdisk_free in phase3).
+type Mover interface {
+	// CopyVolumes copies the stopped container's volumes to target's storage. When it fails,
+	// nothing of the copy is left on the target and the source's volumes are as they were.
+	CopyVolumes(ctx context.Context, vmid int, target string) error
+	// FreeVolumes removes the container's volumes from node's storage; it refuses the node
+	// whose volumes the container uses.
+	FreeVolumes(ctx context.Context, vmid int, node string) error
+}
 
 // migratePrecondition answers GET …/lxc/{vmid}/migrate: whether the CT runs and which nodes
 // it may go to (every other node; no HA affinity rules block one in the simulator).
@@ -108,7 +124,8 @@ func checkStorageMap(m string) error {
 	return nil
 }
 
-// runMigrate is PVE::LXC::Migrate's prepare, phase1 and final_cleanup for a local cluster.
+// runMigrate is PVE::LXC::Migrate's prepare, phase1, phase3 and final_cleanup for a local
+// cluster.
 func (s *Server) runMigrate(ctx context.Context, t *task, ct *container, target string, restart bool, timeout time.Duration) error {
 	start := time.Now()
 	source := ct.Node
@@ -128,22 +145,14 @@ func (s *Server) runMigrate(ctx context.Context, t *task, ct *container, target 
 	if err := s.setLock(ct, "migrate"); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	conf := ct.Conf
-	vols := []string{}
-	for _, k := range diskKeys(conf) {
-		if v, err := schema.ParsePropertyString(rootfsFormatFor(k), conf[k]); err == nil && v["volume"] != "" {
-			vols = append(vols, v["volume"])
-		}
-	}
-	s.mu.Unlock()
+	vols := s.localVolumes(ct)
 	for _, v := range vols {
 		t.logf("found local volume '%s' (in current VM config)", v)
 	}
-	for _, v := range vols {
-		t.logf("volume '%s' is '%s' on the target", v, v)
-	}
-	if err := s.moveTo(ctx, ct, target); err != nil {
+	// phase1_cleanup and final_cleanup: the CT stays on the source, running again if it ran.
+	abort := func(err error) error {
+		t.logf("ERROR: %v", err)
+		t.logf("aborting phase 1 - cleanup resources")
 		_ = s.setLock(ct, "")
 		t.logf("start final cleanup")
 		if running {
@@ -151,6 +160,35 @@ func (s *Server) runMigrate(ctx context.Context, t *task, ct *container, target 
 			_ = s.startLocked(ctx, t, ct)
 		}
 		return fmt.Errorf("migration aborted: %v", err)
+	}
+	if err := s.checkSnapshotsMigrate(t, ct, vols); err != nil {
+		return abort(err)
+	}
+	mover, moves := s.backend.(Mover)
+	if moves {
+		if err := mover.CopyVolumes(ctx, ct.VMID, target); err != nil {
+			return abort(fmt.Errorf("storage migration for '%s' to storage '%s' failed - %v", vols[0], volumeStorage(vols[0]), err))
+		}
+	}
+	for _, v := range vols {
+		t.logf("volume '%s' is '%s' on the target", v, v)
+	}
+	if err := s.moveTo(ctx, ct, target); err != nil {
+		if moves {
+			// PVE leaves the copy ("found stale volume copy"); the simulator removes it so a
+			// later migration finds the target's storage as it was.
+			_ = mover.FreeVolumes(ctx, ct.VMID, target)
+		}
+		return abort(err)
+	}
+	problems := false
+	if moves {
+		if err := mover.FreeVolumes(ctx, ct.VMID, source); err != nil {
+			for _, v := range vols {
+				t.logf("ERROR: removing local copy of '%s' failed - %v", v, err)
+			}
+			problems = true
+		}
 	}
 	t.logf("start final cleanup")
 	if err := s.setLock(ct, ""); err != nil {
@@ -163,9 +201,55 @@ func (s *Server) runMigrate(ctx context.Context, t *task, ct *container, target 
 		}
 	}
 	d := time.Since(start).Round(time.Second)
-	t.logf("migration finished successfully (duration %02d:%02d:%02d)", int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60)
+	took := fmt.Sprintf("%02d:%02d:%02d", int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60)
+	if problems {
+		t.logf("ERROR: migration finished with problems (duration %s)", took)
+		return errors.New("migration problems")
+	}
+	t.logf("migration finished successfully (duration %s)", took)
 	s.log.Info("Container migrated", "vmid", ct.VMID, "from", source, "to", target)
 	return nil
+}
+
+// localVolumes lists the volumes of the container's rootfs and mount points.
+func (s *Server) localVolumes(ct *container) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vols := []string{}
+	for _, k := range diskKeys(ct.Conf) {
+		if v, err := schema.ParsePropertyString(rootfsFormatFor(k), ct.Conf[k]); err == nil && v["volume"] != "" {
+			vols = append(vols, v["volume"])
+		}
+	}
+	return vols
+}
+
+// checkSnapshotsMigrate refuses a CT with snapshots on storage whose snapshots cannot move:
+// Migrate.pm phase1 dies with "non-migratable snapshot exists" for any but zfspool and btrfs.
+func (s *Server) checkSnapshotsMigrate(t *task, ct *container, vols []string) error {
+	s.mu.Lock()
+	snapshots := len(ct.Snapshots)
+	s.mu.Unlock()
+	if snapshots == 0 {
+		return nil
+	}
+	refused := false
+	for _, v := range vols {
+		if st, ok := findStorage(volumeStorage(v)); ok && st.plugin != "zfspool" && st.plugin != "btrfs" {
+			t.logf("can't migrate local volume '%s': non-migratable snapshot exists", v)
+			refused = true
+		}
+	}
+	if refused {
+		return errors.New("can't migrate CT - check log")
+	}
+	return nil
+}
+
+// volumeStorage is the storage id of a volume id (parse_volume_id).
+func volumeStorage(volid string) string {
+	sid, _, _ := schema.ParseVolumeID(volid)
+	return sid
 }
 
 // moveTo moves the stopped container's config to target and lets the backend follow.

@@ -71,6 +71,7 @@ func (s *Server) apiRoutes() []route {
 		s.handle("DELETE", "/cluster/ha/resources/{sid}", s.deleteHA),
 		s.handle("POST", "/cluster/ha/resources/{sid}/migrate", s.migrateHA),
 		s.handle("POST", "/cluster/ha/resources/{sid}/relocate", s.relocateHA),
+		s.handle("GET", "/cluster/ha/status/current", s.haStatus),
 		s.handle("GET", "/nodes/{node}/lxc", s.listContainers),
 		s.handle("POST", "/nodes/{node}/lxc", s.createContainer),
 		s.handle("GET", "/nodes/{node}/lxc/{vmid}", s.containerIndex),

@@ -78,6 +78,8 @@ type Server struct {
 	mu         sync.Mutex
 	containers map[int]*container
 	ha         map[string]*haResource // sid → HA resource
+	// maintenance holds the nodes HA has in maintenance mode (hastatus.go).
+	maintenance map[string]bool
 
 	tasks   *taskManager
 	auth    *authenticator
@@ -152,6 +154,9 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	if s.ha, err = st.loadHA(); err != nil {
+		return nil, err
+	}
+	if s.maintenance, err = st.loadMaintenance(); err != nil {
 		return nil, err
 	}
 	s.routes = s.apiRoutes()

@@ -2,9 +2,11 @@
 // under the backend's own lxcpath (<state-dir>/lxc), booted by the lxc-* tools from the OS
 // template tarball: the tarball is extracted once into a cache and every container gets an
 // overlay on top of it, mounted by the backend on the host (a full copy where the kernel cannot
-// mount such overlays; see rootfs.go). Containers sit on a
-// bridge owned by the backend, addressed from a link-local subnet only; a dnsmasq bound to that
-// bridge hands each DHCP interface exactly the address the simulator leased to it.
+// mount such overlays; see rootfs.go). A container's volumes live on the storage of its node
+// (<state-dir>/lxc-nodes/<node>), and a migration moves them to the target's (images.go,
+// move.go). Containers sit on a bridge owned by the backend, addressed from a link-local
+// subnet only; a dnsmasq bound to that bridge hands each DHCP interface exactly the address the
+// simulator leased to it.
 //
 // Close behaves like the API daemons of a Proxmox node going away: the DHCP server stops,
 // running containers keep running (with their bridge and root filesystem), stopped ones are
@@ -53,12 +55,17 @@ type Backend struct {
 	subnet  netip.Prefix
 	log     *slog.Logger
 
+	// nodesPath holds each node's storage, where the containers' volumes live (images.go).
+	nodesPath string
 	templates *templateCache
 	cgroups   cgroupLayout
 	overlay   bool // false: containers get a copy of the template instead of an overlay
 
-	mu      sync.Mutex // guards records, ctLocks, dhcp and closed
+	mu      sync.Mutex // guards records, homes, ctLocks, dhcp and closed
 	records map[int]*record
+	// homes holds the node whose storage has each container's volumes; none for a container
+	// that keeps them in its LXC directory.
+	homes   map[int]string
 	ctLocks map[int]*sync.Mutex
 	dhcp    *dhcpServer
 	closed  bool
@@ -74,6 +81,9 @@ var _ pvesim.Backend = (*Backend)(nil)
 type record struct {
 	Spec  pvesim.ContainerSpec `json:"spec"`
 	Lower string               `json:"lower"`
+	// Home is the node whose storage holds the container's volumes; empty for a container
+	// made before volumes were per node, which keeps them in its LXC directory.
+	Home string `json:"home,omitempty"`
 }
 
 // New prepares the state directory, the bridge and the DHCP server, and recovers the
@@ -107,12 +117,14 @@ func New(opts Options) (*Backend, error) {
 	}
 	b := &Backend{
 		lxcPath:   filepath.Join(state, "lxc"),
+		nodesPath: filepath.Join(state, "lxc-nodes"),
 		bridge:    opts.Bridge,
 		subnet:    opts.Subnet.Masked(),
 		log:       log.With("backend", "lxc"),
 		templates: newTemplateCache(cache),
 		cgroups:   detectCgroups(),
 		records:   map[int]*record{},
+		homes:     map[int]string{},
 		ctLocks:   map[int]*sync.Mutex{},
 		booted:    map[int]time.Time{},
 	}
@@ -264,6 +276,7 @@ func (b *Backend) getRecord(vmid int) (*record, error) {
 // saveRecord writes the record (never the password) and updates the DHCP table.
 func (b *Backend) saveRecord(vmid int, r *record) error {
 	r.Spec.RootPassword = ""
+	r.Home = b.home(vmid)
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
@@ -285,6 +298,7 @@ func (b *Backend) dropRecord(vmid int) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.records, vmid)
+	delete(b.homes, vmid)
 	return b.dhcp.setHosts(b.leases())
 }
 
@@ -308,6 +322,9 @@ func (b *Backend) loadRecords() error {
 			return fmt.Errorf("container %d: %w", vmid, err)
 		}
 		b.records[vmid] = &r
+		if r.Home != "" {
+			b.homes[vmid] = r.Home
+		}
 	}
 	return nil
 }

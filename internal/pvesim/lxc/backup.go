@@ -149,12 +149,18 @@ func (b *Backend) Restore(ctx context.Context, spec pvesim.ContainerSpec, r io.R
 	if err != nil {
 		return err
 	}
+	// The restored volumes live on the node's storage, as a created container's do.
+	if err := b.claimHome(spec.VMID, spec.Node); err != nil {
+		return err
+	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
+		b.setHome(spec.VMID, "")
 		return err
 	}
 	defer func() {
 		err = errors.Join(err, b.unmountRootfs(spec.VMID))
 		if err != nil {
+			_ = b.dropVolumes(spec.VMID)
 			_ = os.RemoveAll(dir)
 		}
 	}()

@@ -54,13 +54,18 @@ func (b *Backend) Create(ctx context.Context, spec pvesim.ContainerSpec) (err er
 	if err != nil {
 		return err
 	}
+	if err := b.claimHome(spec.VMID, spec.Node); err != nil {
+		return err
+	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
+		b.setHome(spec.VMID, "")
 		return err
 	}
 	defer func() {
 		// The container stays stopped: nothing of it stays mounted.
 		err = errors.Join(err, b.unmountRootfs(spec.VMID))
 		if err != nil {
+			_ = b.dropVolumes(spec.VMID)
 			_ = os.RemoveAll(dir)
 		}
 	}()
@@ -145,6 +150,9 @@ func (b *Backend) Reconfigure(ctx context.Context, spec pvesim.ContainerSpec) er
 	}
 	running, err := b.state(ctx, spec.VMID)
 	if err != nil {
+		return err
+	}
+	if err := b.followNode(spec, running); err != nil {
 		return err
 	}
 	if err := b.ensureVolumes(spec); err != nil {
@@ -276,6 +284,9 @@ func (b *Backend) Start(ctx context.Context, spec pvesim.ContainerSpec) (err err
 	if running {
 		return fmt.Errorf("container %d is already running", spec.VMID)
 	}
+	if err := b.followNode(spec, false); err != nil {
+		return err
+	}
 	if _, err := os.Stat(r.Lower); err != nil {
 		return fmt.Errorf("template tree of container %d: %w", spec.VMID, err)
 	}
@@ -376,8 +387,8 @@ func (b *Backend) stop(ctx context.Context, vmid int) error {
 	return b.unmountRootfs(vmid)
 }
 
-// Destroy kills the container if needed and removes its directory, its DHCP entries and its
-// record. The shared template tree stays.
+// Destroy kills the container if needed and removes its volumes, its directory, its DHCP
+// entries and its record. The shared template tree stays.
 func (b *Backend) Destroy(ctx context.Context, vmid int) error {
 	unlock := b.lock(vmid)
 	defer unlock()
@@ -389,6 +400,9 @@ func (b *Backend) Destroy(ctx context.Context, vmid int) error {
 	}
 	if _, err := b.lxcTool(ctx, nil, "destroy", vmid); err != nil {
 		b.log.Warn("lxc-destroy failed; removing the directory", "vmid", vmid, "error", err)
+	}
+	if err := b.dropVolumes(vmid); err != nil {
+		return err
 	}
 	if err := os.RemoveAll(b.ctDir(vmid)); err != nil {
 		return err

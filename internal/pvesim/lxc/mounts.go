@@ -22,7 +22,7 @@ import (
 
 // volumeDir is where a volume's data lives.
 func (b *Backend) volumeDir(vmid int, volume string) string {
-	return filepath.Join(b.ctDir(vmid), "volumes", strings.NewReplacer(":", "_", "/", "_").Replace(volume))
+	return filepath.Join(b.dataDir(vmid), "volumes", strings.NewReplacer(":", "_", "/", "_").Replace(volume))
 }
 
 // ensureVolumes creates the directories of new volumes, owned by the container's root.

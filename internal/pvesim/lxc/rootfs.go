@@ -15,7 +15,9 @@ import (
 // A container directory holds the LXC config and rootfs, the container's root filesystem.
 // With overlays, rootfs is the mount point of an overlay of the shared template tree (the
 // lower layer) and the container's own layer (delta0, with the overlay's work directory in
-// work); on a host that cannot mount one, rootfs is a full copy of the template tree.
+// work); on a host that cannot mount one, rootfs is a full copy of the template tree. The
+// container's own layer, or its copy, is a volume: it lives with the container's other volumes
+// on its node's storage (images.go).
 //
 // The backend mounts the overlay itself, as root on the host, and gives LXC a plain dir:
 // rootfs. LXC's own overlay: rootfs is mounted without directory redirects, and inside an
@@ -44,7 +46,14 @@ func checkOverlayPath(p string) error {
 	return nil
 }
 
-func (b *Backend) rootfsDir(vmid int) string { return filepath.Join(b.ctDir(vmid), "rootfs") }
+// rootfsDir is the container's root filesystem on the host: the mount point of its overlay in
+// its LXC directory, or its full copy among its volumes.
+func (b *Backend) rootfsDir(vmid int) string {
+	if b.overlay {
+		return filepath.Join(b.ctDir(vmid), "rootfs")
+	}
+	return filepath.Join(b.dataDir(vmid), "rootfs")
+}
 
 // rootfsPath is the value of lxc.rootfs.path.
 func (b *Backend) rootfsPath(vmid int) string { return "dir:" + b.rootfsDir(vmid) }
@@ -53,8 +62,11 @@ func (b *Backend) rootfsPath(vmid int) string { return "dir:" + b.rootfsDir(vmid
 // root directory is the container's root's and open to all, as a fresh volume's is, whatever
 // mode the template's tarball gave its top directory.
 func (b *Backend) makeRootfs(ctx context.Context, vmid int, lower string) error {
-	dir := b.ctDir(vmid)
+	dir := b.dataDir(vmid)
 	rootfs := b.rootfsDir(vmid)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	if err := os.Mkdir(rootfs, 0o755); err != nil {
 		return err
 	}
@@ -99,7 +111,7 @@ func (b *Backend) mountRootfs(vmid int, lower string) (string, error) {
 	if mounted {
 		return target, nil
 	}
-	dir := b.ctDir(vmid)
+	dir := b.dataDir(vmid)
 	opts := overlayOptions(lower, filepath.Join(dir, "delta0"), filepath.Join(dir, "work"))
 	if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
 		return "", fmt.Errorf("mount root filesystem of container %d: %w", vmid, err)

@@ -21,9 +21,9 @@ var (
 // without overlays), so clones and snapshots copy just that layer.
 func (b *Backend) layerDir(vmid int) string {
 	if b.overlay {
-		return filepath.Join(b.ctDir(vmid), "delta0")
+		return filepath.Join(b.dataDir(vmid), "delta0")
 	}
-	return filepath.Join(b.ctDir(vmid), "rootfs")
+	return b.rootfsDir(vmid)
 }
 
 func copyTree(ctx context.Context, src, dst string) error {
@@ -66,13 +66,18 @@ func (b *Backend) Clone(ctx context.Context, source int, spec pvesim.ContainerSp
 	spec.RootPassword = ""
 	started := time.Now()
 
+	if err := b.claimHome(spec.VMID, spec.Node); err != nil {
+		return err
+	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
+		b.setHome(spec.VMID, "")
 		return err
 	}
 	defer func() {
 		// The clone stays stopped: nothing of it stays mounted.
 		err = errors.Join(err, b.unmountRootfs(spec.VMID))
 		if err != nil {
+			_ = b.dropVolumes(spec.VMID)
 			_ = os.RemoveAll(dir)
 		}
 	}()
@@ -122,7 +127,7 @@ func (b *Backend) snapshotDir(vmid int, name string) (string, error) {
 	if !snapshotName.MatchString(name) {
 		return "", fmt.Errorf("invalid snapshot name %q", name)
 	}
-	return filepath.Join(b.ctDir(vmid), "snapshots", name), nil
+	return filepath.Join(b.dataDir(vmid), "snapshots", name), nil
 }
 
 // Snapshot copies the container's writable layer. A running container is frozen meanwhile,
@@ -192,7 +197,7 @@ func (b *Backend) Rollback(ctx context.Context, vmid int, name string) error {
 	}
 	if b.overlay {
 		// The overlay's work directory belongs to the replaced layer.
-		work := filepath.Join(b.ctDir(vmid), "work")
+		work := filepath.Join(b.dataDir(vmid), "work")
 		if err := os.RemoveAll(work); err != nil {
 			return err
 		}

@@ -24,6 +24,7 @@ var paths = []string{
 	"/cluster/ha/resources/{sid}",
 	"/cluster/ha/resources/{sid}/migrate",
 	"/cluster/ha/resources/{sid}/relocate",
+	"/cluster/ha/status/current",
 	"/nodes",
 	"/nodes/{node}/status",
 	"/nodes/{node}/network",
