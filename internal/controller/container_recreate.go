@@ -66,6 +66,9 @@ func (r *LXCContainerReconciler) reconcileRecreate(ctx context.Context, s *conta
 	if s.holdForRun(fmt.Sprintf("recreating CT %d (%s)", st.VMID, strings.Join(fields, "; "))) {
 		return nil
 	}
+	if err := r.backedUpBeforeRecreate(ctx, s, fields); err != nil {
+		return err
+	}
 	if cfg.Raw["protection"] == "1" {
 		if err := s.px.UpdateContainerConfig(ctx, st.Node, int(st.VMID), proxmox.ConfigUpdate{Delete: []string{"protection"}, Digest: cfg.Digest}); err != nil {
 			return err

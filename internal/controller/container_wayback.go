@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -111,19 +112,49 @@ func (r *LXCContainerReconciler) wayBackTaken(ctx context.Context, s *containerS
 	return wayBackReady(snap, "snapshot", cp.Snapshot)
 }
 
+// backedUpBeforeRecreate makes sure an LXCBackup of the container is Ready before it is
+// destroyed to be made again: its data is lost otherwise. The backup is kept (it is not owned
+// by the container, and no schedule prunes it); one is taken per generation.
+func (r *LXCContainerReconciler) backedUpBeforeRecreate(ctx context.Context, s *containerScope, fields []string) error {
+	name := fmt.Sprintf("%.220s-before-recreate-g%d", s.obj.Name, s.obj.Generation)
+	b := &lxcv1.LXCBackup{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: s.obj.Namespace, Name: name}, b)
+	if apierrors.IsNotFound(err) {
+		b = &lxcv1.LXCBackup{ObjectMeta: wayBackMeta(s, name, fmt.Sprintf("recreate-g%d", s.obj.Generation)), Spec: lxcv1.LXCBackupSpec{
+			ContainerRef: lxcv1.ContainerReference{Name: s.obj.Name}, Storage: wayBackStorage(s),
+			Mode: lxcv1.BackupModeSnapshot, Compress: "zstd", DeletionPolicy: lxcv1.DeletionPolicyDelete,
+			Notes: "before recreating it: " + strings.Join(fields, "; "),
+		}}
+		if err := r.Create(ctx, b); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		return outcome.Wait(r.taskPoll(), lxcv1.BackingUpReason, "backing CT %d up to LXCBackup %s before recreating it", s.obj.Status.VMID, name)
+	}
+	if err != nil {
+		return err
+	}
+	return wayBackReady(b, "backup", name)
+}
+
+// wayBackStorage is where a backup taken before a change goes: the storage of the container's
+// backup schedule, else local.
+func wayBackStorage(s *containerScope) string {
+	if s.obj.Spec.Backup != nil {
+		return s.obj.Spec.Backup.Storage
+	}
+	if s.template.Spec.Backup != nil {
+		return s.template.Spec.Backup.Storage
+	}
+	return "local"
+}
+
 // backUpInstead takes an LXCBackup where the container cannot be snapshotted. It is not owned
 // by the container: a backup outlives it.
 func (r *LXCContainerReconciler) backUpInstead(ctx context.Context, s *containerScope, key, why string) error {
 	cp := s.obj.Status.ChangeProtection
 	cp.Backup = fmt.Sprintf("%.240s-%s", s.obj.Name, key)
-	storage := "local"
-	if s.obj.Spec.Backup != nil {
-		storage = s.obj.Spec.Backup.Storage
-	} else if s.template.Spec.Backup != nil {
-		storage = s.template.Spec.Backup.Storage
-	}
 	b := &lxcv1.LXCBackup{ObjectMeta: wayBackMeta(s, cp.Backup, key), Spec: lxcv1.LXCBackupSpec{
-		ContainerRef: lxcv1.ContainerReference{Name: s.obj.Name}, Storage: storage,
+		ContainerRef: lxcv1.ContainerReference{Name: s.obj.Name}, Storage: wayBackStorage(s),
 		Mode: lxcv1.BackupModeSnapshot, Compress: "zstd", DeletionPolicy: lxcv1.DeletionPolicyDelete,
 		Notes: fmt.Sprintf("before generation %d (%s)", s.obj.Generation, why),
 	}}

@@ -237,6 +237,11 @@ read -r pw; perl -e 'print crypt($ARGV[0], $ARGV[1]) eq $ARGV[1] ? "match\n" : "
 		if notes := eventsAbout(t, s, ns, "app"); !containsLine(notes, lxcv1.RecreatingReason, "osTemplate") {
 			t.Errorf("no Recreating Event:\n%s", strings.Join(notes, "\n"))
 		}
+		// The container was backed up before it was destroyed, and the backup is kept.
+		kept := &lxcv1.LXCBackup{}
+		if err := s.k8s.Get(ctx, client2Key(ns, fmt.Sprintf("app-before-recreate-g%d", c.Generation)), kept); err != nil || kept.Status.Archive == "" {
+			t.Errorf("no backup taken before the recreate: %+v, %v", kept.Status, err)
+		}
 	})
 }
 
