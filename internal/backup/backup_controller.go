@@ -9,8 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
@@ -29,30 +27,14 @@ type BackupReconciler struct {
 }
 
 // Reconcile makes the archive once, or deletes it.
-func (r *BackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	obj := &lxcv1.LXCBackup{}
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+func (r *BackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	l := &lifecycle[*lxcv1.LXCBackup]{client: r.Client, recorder: r.Recorder, resync: r.Resync,
+		make: r.backUp, remove: r.deleteArchive,
+		ready: func(obj *lxcv1.LXCBackup) string {
+			return fmt.Sprintf("archive %s (%d bytes) of CT %d", obj.Status.Archive, obj.Status.Size, obj.Status.VMID)
+		},
 	}
-	p := outcome.NewPatcher(obj, r.Client, r.Recorder)
-	if !obj.DeletionTimestamp.IsZero() {
-		return r.finalize(ctx, obj, p)
-	}
-	if !controllerutil.ContainsFinalizer(obj, lxcv1.Finalizer) {
-		controllerutil.AddFinalizer(obj, lxcv1.Finalizer)
-		if err := p.Checkpoint(ctx, obj, false); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
-	var err error
-	defer func() {
-		if perr := p.Patch(ctx, obj, err); perr != nil {
-			retErr = errors.Join(retErr, perr)
-		}
-	}()
-	err = r.backUp(ctx, obj, p)
-	msg := fmt.Sprintf("archive %s (%d bytes) of CT %d", obj.Status.Archive, obj.Status.Size, obj.Status.VMID)
-	return outcome.Summarize(obj, msg, err, r.Resync)
+	return l.reconcile(ctx, req, &lxcv1.LXCBackup{})
 }
 
 // backUp runs vzdump once and records the archive; a Ready backup only checks the archive is
@@ -142,21 +124,6 @@ func (r *BackupReconciler) clusterOf(ctx context.Context, obj *lxcv1.LXCBackup) 
 		return nil, err
 	}
 	return t.px, nil
-}
-
-// finalize deletes the archive, unless Retain, then lets the object go.
-func (r *BackupReconciler) finalize(ctx context.Context, obj *lxcv1.LXCBackup, p *outcome.Patcher) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(obj, lxcv1.Finalizer) {
-		return ctrl.Result{}, nil
-	}
-	if err := r.deleteArchive(ctx, obj); err != nil {
-		if perr := p.Patch(ctx, obj, err); perr != nil {
-			return ctrl.Result{}, perr
-		}
-		return outcome.Summarize(obj, "", err, 0)
-	}
-	controllerutil.RemoveFinalizer(obj, lxcv1.Finalizer)
-	return ctrl.Result{}, client.IgnoreNotFound(p.Checkpoint(ctx, obj, false))
 }
 
 func (r *BackupReconciler) deleteArchive(ctx context.Context, obj *lxcv1.LXCBackup) error {

@@ -9,8 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
@@ -26,31 +24,15 @@ type SnapshotReconciler struct {
 	Resync time.Duration
 }
 
-// Reconcile takes the snapshot once, or deletes it.
-func (r *SnapshotReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	obj := &lxcv1.LXCSnapshot{}
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+// Reconcile makes the snapshot once, or deletes it.
+func (r *SnapshotReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	l := &lifecycle[*lxcv1.LXCSnapshot]{client: r.Client, recorder: r.Recorder, resync: r.Resync,
+		make: r.take, remove: r.deleteSnapshot,
+		ready: func(obj *lxcv1.LXCSnapshot) string {
+			return fmt.Sprintf("snapshot %s of CT %d", obj.Status.SnapshotName, obj.Status.VMID)
+		},
 	}
-	p := outcome.NewPatcher(obj, r.Client, r.Recorder)
-	if !obj.DeletionTimestamp.IsZero() {
-		return r.finalize(ctx, obj, p)
-	}
-	if !controllerutil.ContainsFinalizer(obj, lxcv1.Finalizer) {
-		controllerutil.AddFinalizer(obj, lxcv1.Finalizer)
-		if err := p.Checkpoint(ctx, obj, false); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
-	var err error
-	defer func() {
-		if perr := p.Patch(ctx, obj, err); perr != nil {
-			retErr = errors.Join(retErr, perr)
-		}
-	}()
-	err = r.take(ctx, obj, p)
-	msg := fmt.Sprintf("snapshot %s of CT %d", obj.Status.SnapshotName, obj.Status.VMID)
-	return outcome.Summarize(obj, msg, err, r.Resync)
+	return l.reconcile(ctx, req, &lxcv1.LXCSnapshot{})
 }
 
 // take starts the snapshot task, polls it, and once it ended reads the snapshot's time.
@@ -109,23 +91,6 @@ func (r *SnapshotReconciler) start(ctx context.Context, obj *lxcv1.LXCSnapshot, 
 	st.Operation = string(upid)
 	r.Recorder.Eventf(obj, nil, "Normal", lxcv1.SnapshottingReason, "Snapshot", "taking snapshot %s of CT %d on %s", st.SnapshotName, t.vmid, t.node)
 	return outcome.Wait(taskPoll, lxcv1.SnapshottingReason, "taking snapshot %s of CT %d (task %s)", st.SnapshotName, t.vmid, upid)
-}
-
-// finalize deletes the snapshot in Proxmox, unless Retain, then lets the object go. A
-// snapshot whose container is gone went with it.
-func (r *SnapshotReconciler) finalize(ctx context.Context, obj *lxcv1.LXCSnapshot, p *outcome.Patcher) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(obj, lxcv1.Finalizer) {
-		return ctrl.Result{}, nil
-	}
-	err := r.deleteSnapshot(ctx, obj)
-	if err != nil {
-		if perr := p.Patch(ctx, obj, err); perr != nil {
-			return ctrl.Result{}, perr
-		}
-		return outcome.Summarize(obj, "", err, 0)
-	}
-	controllerutil.RemoveFinalizer(obj, lxcv1.Finalizer)
-	return ctrl.Result{}, client.IgnoreNotFound(p.Checkpoint(ctx, obj, false))
 }
 
 func (r *SnapshotReconciler) deleteSnapshot(ctx context.Context, obj *lxcv1.LXCSnapshot) error {
