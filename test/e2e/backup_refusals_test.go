@@ -27,6 +27,7 @@ func TestBackupRefusals(t *testing.T) {
 	onDir := s.container(ns, "on-dir", "app")
 	onDir.Spec.Storage = "local"
 	other := s.container(ns, "other", "app")
+	other.Spec.Network = nil // the template's DHCP: the stack has one static address
 	s.create(t, onDir, other)
 	s.waitReady(t, ns, "on-dir")
 	s.waitReady(t, ns, "other")
