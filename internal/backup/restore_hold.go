@@ -4,7 +4,9 @@ import (
 	"context"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
@@ -15,20 +17,24 @@ import (
 // stopped for the restore nor takes it for gone while Proxmox makes it again. Another restore
 // of the same container waits.
 func (r *RestoreReconciler) hold(ctx context.Context, obj *lxcv1.LXCRestore, t target) error {
-	c := t.container
-	switch holder := c.Annotations[lxcv1.RestoringAnnotation]; holder {
-	case obj.Name:
-		return nil
-	case "":
-	default:
-		return outcome.Wait(outcome.DependencyRetry, lxcv1.RestoringReason, "LXCRestore %s is restoring LXCContainer %s; this one waits", holder, c.Name)
-	}
-	base := c.DeepCopy()
-	if c.Annotations == nil {
-		c.Annotations = map[string]string{}
-	}
-	c.Annotations[lxcv1.RestoringAnnotation] = obj.Name
-	return r.Patch(ctx, c, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	// The container's reconciler writes it too: read it again on a conflict, so that two
+	// restores never both believe they hold it.
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		c := &lxcv1.LXCContainer{}
+		if err := r.Get(ctx, client.ObjectKeyFromObject(t.container), c); err != nil {
+			return err
+		}
+		switch holder := c.Annotations[lxcv1.RestoringAnnotation]; holder {
+		case obj.Name:
+			return nil
+		case "":
+		default:
+			return outcome.Wait(outcome.DependencyRetry, lxcv1.RestoringReason, "LXCRestore %s is restoring LXCContainer %s; this one waits", holder, c.Name)
+		}
+		base := c.DeepCopy()
+		metav1.SetMetaDataAnnotation(&c.ObjectMeta, lxcv1.RestoringAnnotation, obj.Name)
+		return r.Patch(ctx, c, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	})
 }
 
 // release gives the container back to its reconciler, if this restore holds it.
@@ -62,7 +68,7 @@ func forgetGuest(ctx context.Context, c client.Client, obj *lxcv1.LXCContainer, 
 	base := fresh.DeepCopy()
 	st := &fresh.Status
 	st.ConfigHash, st.AppliedConfigHash, st.PackagesHash = "", "", ""
-	st.AuthorizedKeysHash, st.RootPasswordVersion, st.IPAddress = "", "", ""
+	st.AuthorizedKeysHash, st.RootPasswordVersion = "", ""
 	st.RestartPending, st.PendingWritten, st.RestartedFor = nil, nil, nil
 	if fromArchive {
 		st.OSTemplate = ""
