@@ -30,9 +30,11 @@ type LXCBackupSpec struct {
 	// +kubebuilder:default=zstd
 	Compress BackupCompression `json:"compress,omitempty"`
 
-	// notes are stored with the archive in Proxmox.
+	// notes are stored with the archive in Proxmox. vzdump reads {{…}} as its variables, so
+	// they cannot hold "{{".
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="!self.contains('{{')",message="notes cannot contain {{ (vzdump's template variables)"
 	Notes string `json:"notes,omitempty"`
 
 	// deletionPolicy is Delete (default: deleting this object deletes the archive) or Retain.

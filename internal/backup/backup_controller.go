@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -176,11 +177,13 @@ func compression(c lxcv1.BackupCompression) string {
 	return string(c)
 }
 
-// backupNotes are the archive's notes: the spec's, and which object made it.
+// backupNotes are the archive's notes: the spec's, and which object made it, as vzdump's
+// notes-template wants them: one line, a newline written \n and a backslash \\
+// (PVE/VZDump/Common.pm).
 func backupNotes(obj *lxcv1.LXCBackup) string {
 	n := fmt.Sprintf("LXCBackup %s/%s of {{guestname}}", obj.Namespace, obj.Name)
 	if obj.Spec.Notes != "" {
 		n = obj.Spec.Notes + "\n" + n
 	}
-	return n
+	return strings.NewReplacer("\\", "\\\\", "\n", "\\n", "\r", "").Replace(n)
 }

@@ -53,3 +53,13 @@ func TestNames(t *testing.T) {
 		t.Errorf("label value %q", v)
 	}
 }
+
+func TestBackupNotesAreOneLine(t *testing.T) {
+	b := &lxcv1.LXCBackup{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "nightly"},
+		Spec: lxcv1.LXCBackupSpec{Notes: "before the upgrade\nC:\\path"}}
+	got := backupNotes(b)
+	want := `before the upgrade\nC:\\path\nLXCBackup apps/nightly of {{guestname}}`
+	if got != want {
+		t.Errorf("notes %q, want %q", got, want)
+	}
+}
