@@ -113,6 +113,21 @@ func TestSnapshotAndRestore(t *testing.T) {
 		t.Fatalf("after the rollback the guest says %q, want the file of before and not the one after", out)
 	}
 
+	// Deleting the LXCSnapshot deletes the snapshot in Proxmox.
+	if err := s.k8s.Delete(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, time.Minute, func() error {
+		snaps, err := s.px.Snapshots(ctx, c.Status.Node, vmid)
+		if err != nil || hasSnapshot(snaps, snap.Status.SnapshotName) {
+			return fmt.Errorf("Proxmox still lists %s (%v)", snap.Status.SnapshotName, err)
+		}
+		if err := s.k8s.Get(ctx, client.ObjectKeyFromObject(snap), &lxcv1.LXCSnapshot{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("LXCSnapshot still there: %v", err)
+		}
+		return nil
+	})
+
 	run1(t, guest, "echo backed-up > /root/in-backup && sync")
 	guest.Close()
 	bak := &lxcv1.LXCBackup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "nightly"},
