@@ -112,6 +112,11 @@ func TestAdmissionPolicyHoldsAnEditorToTheClusterPolicy(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), cluster) })
 	setUsage(t, ctx, cluster, ns, 1, 2)
+	// Made before the policy: it breaks the bridge rule.
+	earlier := decode(t, fmt.Sprintf("apiVersion: lxc.templatemanager.dev/v1alpha1\nkind: LXCContainer\nmetadata: {name: earlier, namespace: %s}\nspec:\n  clusterRef: {name: policy-pve}\n  templateRef: {name: t}\n  network: {bridge: vmbr9}\n", ns))
+	if err := env.Client.Create(ctx, earlier); err != nil {
+		t.Fatal(err)
+	}
 	installAdmissionPolicy(t, ctx)
 	editor := namespaceEditor(t, ctx, ns)
 	// The editor holds no more than a namespace editor: ProxmoxClusters, and so the policy, are not theirs.
@@ -153,6 +158,27 @@ func TestAdmissionPolicyHoldsAnEditorToTheClusterPolicy(t *testing.T) {
 		}
 		return nil
 	})
+	// A write that leaves spec alone (the manager's finalizer and annotation patches) is not
+	// held to a policy made stricter; a change of spec is.
+	earlier.SetAnnotations(map[string]string{"note": "metadata only"})
+	earlier.SetFinalizers([]string{"lxc.templatemanager.dev/finalizer"})
+	if err := editor.Update(ctx, earlier); err != nil {
+		t.Errorf("a metadata-only update of a container made before the policy: %v", err)
+	}
+	earlier.Object["spec"].(map[string]any)["hostname"] = "changed"
+	if err := editor.Update(ctx, earlier, client.DryRunAll); err == nil || !strings.Contains(err.Error(), "spec.network.bridge") {
+		t.Errorf("a spec change of a container breaking the policy: got %v, want refused naming spec.network.bridge", err)
+	}
+	if err := env.Client.Delete(ctx, earlier); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(earlier), earlier); err != nil {
+		t.Fatal(err)
+	}
+	earlier.SetFinalizers(nil)
+	if err := editor.Update(ctx, earlier); err != nil {
+		t.Errorf("removing the finalizer of a deleted container breaking the policy: %v", err)
+	}
 	refused("privileged template", template("{unprivileged: false}"), "spec.features.unprivileged", "spec.policy.allowPrivileged")
 	refused("keyctl", template("{keyctl: true}"), "spec.features.keyctl", "spec.policy.features")
 	admitted("nesting", template("{nesting: true}"))
