@@ -77,7 +77,7 @@ func TestPolicyAddedLaterStallsTheContainer(t *testing.T) {
 
 // TestQuotaStopsTheContainerOverIt: with a quota of one container per namespace, the second
 // is not created and says which quota; the first is created, and the cluster's status counts
-// both as asked for.
+// both as asked for. Once the first is deleted, the second is created on its own.
 func TestQuotaStopsTheContainerOverIt(t *testing.T) {
 	f := newPipelineFixture(t, "policy-quota")
 	update(t, f.cluster, func(cl *lxcv1.ProxmoxCluster) {
@@ -105,6 +105,12 @@ func TestQuotaStopsTheContainerOverIt(t *testing.T) {
 		}
 		return fmt.Errorf("status.namespaceUsage is %+v, want %s with 2 containers, 4 cores, 2048 MiB, 8 GiB", f.cluster.Status.NamespaceUsage, f.ns)
 	})
+	// Deleting the first makes room: the second is created without being touched.
+	if err := k8s.Delete(testCtx, first); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, gone(first))
+	eventually(t, 30*time.Second, condition(second, lxcv1.ContainerCreatedCondition, metav1.ConditionTrue, ""))
 }
 
 // TestAdoptionWithoutMarkerNeedsAnAdoptionNamespace: an LXCContainer asking to adopt a
