@@ -117,6 +117,12 @@ func TestAdmissionPolicyHoldsAnEditorToTheClusterPolicy(t *testing.T) {
 	if err := env.Client.Create(ctx, earlier); err != nil {
 		t.Fatal(err)
 	}
+	// A cluster without a policy, admitting other namespaces only.
+	open := decode(t, "apiVersion: lxc.templatemanager.dev/v1alpha1\nkind: ProxmoxCluster\nmetadata: {name: open-pve}\nspec:\n  endpoint: https://pve2.example.com:8006/api2/json\n  credentialsRef: {namespace: lxc-template-manager-system, name: pve-token}\n  allowedNamespaces: {matchLabels: {elsewhere: \"yes\"}}\n")
+	if err := env.Client.Create(ctx, open); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), open) })
 	installAdmissionPolicy(t, ctx)
 	editor := namespaceEditor(t, ctx, ns)
 	// The editor holds no more than a namespace editor: ProxmoxClusters, and so the policy, are not theirs.
@@ -197,6 +203,9 @@ func TestAdmissionPolicyHoldsAnEditorToTheClusterPolicy(t *testing.T) {
 	within := container("c", "  resources: {cores: 4}\n  storage: local-lvm\n  network: {bridge: vmbr0}\n  mountPoints: [{index: 0, path: /data, sizeGiB: 50, storage: local-lvm}]\n")
 	within = strings.Replace(within, "cores: 4", "cores: 2", 1)
 	admitted("within the policy", within)
+
+	// A container answers only to the cluster it names: one without a policy takes any bridge.
+	admitted("another cluster's container", strings.Replace(container("c", "  network: {bridge: vmbr9}\n"), "name: policy-pve", "name: open-pve", 1))
 
 	setUsage(t, ctx, cluster, ns, 3, 2)
 	testkit.Eventually(t, 30*time.Second, func() error {
