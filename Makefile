@@ -43,6 +43,8 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the API types and ma
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./api/...;./internal/controller/...;./internal/backup/...;./internal/mirror/..." output:crd:artifacts:config=config/crd/bases
 	cp config/crd/bases/*.yaml charts/lxc-template-manager/crds/
 	cp config/rbac/role.yaml charts/lxc-template-manager/files/manager-role.yaml
+	cp config/admission/policy.yaml charts/lxc-template-manager/files/admission-policy.yaml
+	cp config/admission/binding.yaml charts/lxc-template-manager/files/admission-binding.yaml
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy code.

@@ -53,6 +53,9 @@ const (
 	UnreachableReason = "Unreachable"
 	// ProxmoxErrorReason: Proxmox answered with an error.
 	ProxmoxErrorReason = "ProxmoxError"
+	// PolicyViolationReason: the container asks for what its ProxmoxCluster's spec.policy does
+	// not allow; the message names the rule and the field. Nothing is created or changed.
+	PolicyViolationReason = "PolicyViolation"
 	// NamespaceNotAllowedReason: the cluster's allowedNamespaces excludes the container's namespace.
 	NamespaceNotAllowedReason = "NamespaceNotAllowed"
 

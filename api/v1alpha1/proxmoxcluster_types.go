@@ -36,6 +36,13 @@ type ProxmoxClusterSpec struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	SyncInterval *metav1.Duration `json:"syncInterval,omitempty"`
+
+	// policy is what LXCContainers may ask of this cluster: nodes, storages, bridges, VLAN tags,
+	// privileged containers, features, sizes, a quota per namespace, and who may adopt a
+	// container made outside the controller. Unset, the defaults of each field apply: no
+	// privileged containers, nesting as the only feature, no adoption of unmarked containers.
+	// +optional
+	Policy ClusterPolicy `json:"policy,omitempty"`
 }
 
 // ClusterTLS configures the verification of the Proxmox API certificate.
@@ -114,6 +121,14 @@ type ProxmoxClusterStatus struct {
 	// one is due.
 	// +optional
 	Retry *RetryStatus `json:"retry,omitempty"`
+
+	// namespaceUsage is what the LXCContainers of each namespace ask of this cluster, as
+	// spec.policy.namespaceQuota counts it; the admission policy reads it to refuse a container
+	// over the quota.
+	// +optional
+	// +listType=map
+	// +listMapKey=namespace
+	NamespaceUsage []NamespaceUsage `json:"namespaceUsage,omitempty"`
 }
 
 // ClusterNode is one node of a Proxmox cluster.

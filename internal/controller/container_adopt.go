@@ -101,6 +101,9 @@ func (r *LXCContainerReconciler) vmidTaken(s *containerScope, msg string) error 
 func (r *LXCContainerReconciler) claim(ctx context.Context, s *containerScope, cfg *proxmox.ContainerConfig) error {
 	st := &s.obj.Status
 	if !ownedBy(cfg.Description, s.obj) && adoptable(cfg.Description, s.obj) {
+		if err := r.checkAdoption(ctx, s, cfg.Description); err != nil {
+			return err
+		}
 		if err := r.adopt(ctx, s, cfg); err != nil {
 			return err
 		}

@@ -38,6 +38,16 @@ func (r *LXCContainerReconciler) place(ctx context.Context, s *containerScope) e
 	if err != nil {
 		return err
 	}
+	if allowed := s.cluster.Spec.Policy.Nodes; len(allowed) > 0 {
+		if refusals == nil {
+			refusals = map[string]string{}
+		}
+		for _, n := range nodes {
+			if !slices.Contains(allowed, n.Name) {
+				refusals[n.Name] = "not in the ProxmoxCluster's spec.policy.nodes"
+			}
+		}
+	}
 	node, err := placement.PickNode(nodes, wanted, maintenance, refusals)
 	if err != nil {
 		return err

@@ -57,6 +57,9 @@ func (r *LXCContainerReconciler) resolve(ctx context.Context, s *containerScope)
 	if err != nil {
 		return err
 	}
+	if err := r.checkPolicy(ctx, s); err != nil {
+		return err
+	}
 	px, err := r.Connector.Connect(ctx, cluster)
 	if err != nil {
 		if !outcome.IsStallOrWait(err) {

@@ -18,6 +18,10 @@ import (
 func TestRootOnlyFeatureUnderATokenIsTheContainersStall(t *testing.T) {
 	f := newPipelineFixture(t, "rootonly")
 	f.template.Spec.Features.Keyctl = true
+	// The policy allows keyctl: what stops it here is Proxmox's root@pam rule.
+	update(t, f.cluster, func(cl *lxcv1.ProxmoxCluster) {
+		cl.Spec.Policy.Features = []lxcv1.FeatureName{lxcv1.FeatureNesting, lxcv1.FeatureKeyctl}
+	})
 	f.createTemplate(t)
 	c := f.container("keys")
 	create(t, c)

@@ -74,6 +74,9 @@ func (r *ProxmoxClusterReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 
 	interval := syncInterval(cluster)
 	err = r.sync(ctx, cluster)
+	if uerr := r.recordUsage(ctx, cluster); uerr != nil && err == nil {
+		err = uerr
+	}
 	if err != nil && !outcome.IsStallOrWait(err) {
 		reason := outcome.Of(err).Reason
 		if reason == lxcv1.AuthenticationFailedReason || reason == lxcv1.TLSFailedReason {

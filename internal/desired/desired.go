@@ -147,11 +147,10 @@ func NotFoundAsWait(err error, kind, name string) error {
 	return fmt.Errorf("reading %s %s: %w", kind, name, err)
 }
 
-// Build merges a container with its template and buckets.
-func Build(ctx context.Context, r Resolver, c *lxcv1.LXCContainer, t *lxcv1.LXCTemplate, buckets []*lxcv1.PackageBucket) (*Container, error) {
+// Sizing is the part of Build that reads nothing: resources, storage, mount points, features
+// and network. The namespace quota counts other containers with it.
+func Sizing(c *lxcv1.LXCContainer, t *lxcv1.LXCTemplate) *Container {
 	d := &Container{
-		Hostname:     c.Spec.Hostname,
-		OSTemplate:   t.Spec.OSTemplate,
 		Cores:        defaultCores,
 		MemoryMiB:    defaultMemoryMiB,
 		SwapMiB:      defaultSwapMiB,
@@ -161,15 +160,6 @@ func Build(ctx context.Context, r Resolver, c *lxcv1.LXCContainer, t *lxcv1.LXCT
 		Features:     t.Spec.Features,
 		Network:      mergeNetwork(t.Spec.Network, c.Spec.Network),
 	}
-	if d.Hostname == "" {
-		d.Hostname = c.Name
-	}
-	d.OnBoot = c.Spec.PowerState != lxcv1.PowerStateStopped
-	if c.Spec.OnBoot != nil {
-		d.OnBoot = *c.Spec.OnBoot
-	}
-	d.Startup = startupText(c.Spec.Startup)
-	d.Protection = c.Spec.Protection
 	d.MountPoints = mergeMountPoints(t.Spec.MountPoints, c.Spec.MountPoints, d.Storage)
 	for _, res := range []*lxcv1.Resources{&t.Spec.Resources, c.Spec.Resources} {
 		if res == nil {
@@ -180,6 +170,22 @@ func Build(ctx context.Context, r Resolver, c *lxcv1.LXCContainer, t *lxcv1.LXCT
 		setInt(&d.SwapMiB, res.SwapMiB)
 		setInt(&d.DiskGiB, res.DiskGiB)
 	}
+	return d
+}
+
+// Build merges a container with its template and buckets.
+func Build(ctx context.Context, r Resolver, c *lxcv1.LXCContainer, t *lxcv1.LXCTemplate, buckets []*lxcv1.PackageBucket) (*Container, error) {
+	d := Sizing(c, t)
+	d.Hostname, d.OSTemplate = c.Spec.Hostname, t.Spec.OSTemplate
+	if d.Hostname == "" {
+		d.Hostname = c.Name
+	}
+	d.OnBoot = c.Spec.PowerState != lxcv1.PowerStateStopped
+	if c.Spec.OnBoot != nil {
+		d.OnBoot = *c.Spec.OnBoot
+	}
+	d.Startup = startupText(c.Spec.Startup)
+	d.Protection = c.Spec.Protection
 	d.Tags = []string{lxcv1.ProxmoxTag}
 	for _, tag := range t.Spec.Tags {
 		if !slices.Contains(d.Tags, string(tag)) {

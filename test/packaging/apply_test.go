@@ -67,7 +67,7 @@ func TestChartAppliesToAPIServer(t *testing.T) {
 	flags := append([]string{"--include-crds", "--set", "metrics.certSecretName=metrics-tls"}, monitoringFlags...)
 	objs := helmTemplate(t, "lxctm", chartNS, flags...)
 	accepted := applyAll(t, e.Client, objs, true)
-	for _, kind := range []string{"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment", "ConfigMap"} {
+	for _, kind := range []string{"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment", "ConfigMap", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} {
 		if accepted[kind] == 0 {
 			t.Errorf("no %s accepted (accepted: %v)", kind, accepted)
 		}

@@ -45,6 +45,7 @@ func TestChartDefaults(t *testing.T) {
 		// manager, metrics-auth, metrics-reader, and the edit and view aggregates.
 		"ClusterRole": 5, "ClusterRoleBinding": 2,
 		"Role": 1, "RoleBinding": 1,
+		"ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("rendered kinds %v, want %v (no ServiceMonitor or dashboard by default)", got, want)

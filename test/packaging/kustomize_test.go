@@ -30,7 +30,7 @@ func TestKustomizeDefault(t *testing.T) {
 		switch o.GetKind() {
 		case "Namespace", "CustomResourceDefinition":
 			continue
-		case "ClusterRole", "ClusterRoleBinding":
+		case "ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
 			if o.GetNamespace() != "" {
 				t.Errorf("%s %s has a namespace", o.GetKind(), o.GetName())
 			}
@@ -57,6 +57,8 @@ func TestKustomizeDefault(t *testing.T) {
 			t.Errorf("CRD %s differs from %s", base.GetName(), path)
 		}
 	}
+
+	checkAdmissionPolicy(t, objs, namePrefix+"cluster-policy")
 
 	d := b.deployment(t)
 	checkDeploymentSecurity(t, d)

@@ -1,0 +1,227 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"templatemanager.dev/lxc-template-manager/internal/testenv"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
+)
+
+// installAdmissionPolicy creates the objects of config/admission, as shipped.
+func installAdmissionPolicy(t *testing.T, ctx context.Context) {
+	t.Helper()
+	for _, file := range []string{"policy.yaml", "binding.yaml"} {
+		data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "admission", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj := decode(t, string(data))
+		if err := env.Client.Create(ctx, obj); err != nil {
+			t.Fatalf("config/admission/%s: %v", file, err)
+		}
+		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), obj) })
+	}
+}
+
+// namespaceEditor makes a namespace and a ServiceAccount in it holding the built-in edit role and
+// the rules the chart aggregates into edit for LXCContainers and LXCTemplates (the test's
+// control plane runs no controller that aggregates roles); it returns a client acting as it.
+func namespaceEditor(t *testing.T, ctx context.Context, ns string) client.Client {
+	t.Helper()
+	var rules []rbacv1.PolicyRule
+	for _, file := range []string{"lxccontainer_editor_role.yaml", "lxctemplate_editor_role.yaml"} {
+		data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		role := &rbacv1.ClusterRole{}
+		if err := yaml.Unmarshal(data, role); err != nil {
+			t.Fatal(err)
+		}
+		rules = append(rules, role.Rules...)
+	}
+	aggregated := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: ns + "-lxctm-edit"}, Rules: rules}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "editor"}}
+	subjects := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: sa.Name}}
+	objs := []client.Object{aggregated, sa}
+	for _, role := range []string{"edit", aggregated.Name} {
+		objs = append(objs, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "editor-" + role},
+			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role}, Subjects: subjects})
+	}
+	for _, obj := range objs {
+		if err := env.Client.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), aggregated) })
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":editor"}
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+const policyCluster = `apiVersion: lxc.templatemanager.dev/v1alpha1
+kind: ProxmoxCluster
+metadata: {name: policy-pve}
+spec:
+  endpoint: https://pve.example.com:8006/api2/json
+  credentialsRef: {namespace: lxc-template-manager-system, name: pve-token}
+  allowedNamespaces: {matchLabels: {policy-test: "yes"}}
+  policy:
+    storages: [local-lvm]
+    bridges: [vmbr0]
+    limits: {cores: 4, memoryMiB: 4096, diskGiB: 32, mountPointGiB: 50}
+    namespaceQuota: {containers: 3, cores: 5}
+`
+
+// TestAdmissionPolicyHoldsAnEditorToTheClusterPolicy: a namespace editor (a ServiceAccount
+// with the edit role and what the chart aggregates into it) is refused, at admission, a
+// privileged template, a feature the policy does not list, a bridge or storage outside the
+// allowed lists, a container over the per-container limits and one over the namespace quota,
+// each with a message naming the field and the rule; what the policy allows is admitted.
+func TestAdmissionPolicyHoldsAnEditorToTheClusterPolicy(t *testing.T) {
+	testkit.SkipUnlessFull(t, testkit.ControlPlane)
+	if env == nil {
+		t.Fatal("the control plane did not start")
+	}
+	ctx := context.Background()
+	ns := "policy-editor"
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"policy-test": "yes"}}}); err != nil {
+		t.Fatal(err)
+	}
+	cluster := decode(t, policyCluster)
+	if err := env.Client.Create(ctx, cluster); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), cluster) })
+	setUsage(t, ctx, cluster, ns, 1, 2)
+	// Made before the policy: it breaks the bridge rule.
+	earlier := decode(t, fmt.Sprintf("apiVersion: lxc.templatemanager.dev/v1alpha1\nkind: LXCContainer\nmetadata: {name: earlier, namespace: %s}\nspec:\n  clusterRef: {name: policy-pve}\n  templateRef: {name: t}\n  network: {bridge: vmbr9}\n", ns))
+	if err := env.Client.Create(ctx, earlier); err != nil {
+		t.Fatal(err)
+	}
+	// A cluster without a policy, admitting other namespaces only.
+	open := decode(t, "apiVersion: lxc.templatemanager.dev/v1alpha1\nkind: ProxmoxCluster\nmetadata: {name: open-pve}\nspec:\n  endpoint: https://pve2.example.com:8006/api2/json\n  credentialsRef: {namespace: lxc-template-manager-system, name: pve-token}\n  allowedNamespaces: {matchLabels: {elsewhere: \"yes\"}}\n")
+	if err := env.Client.Create(ctx, open); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), open) })
+	installAdmissionPolicy(t, ctx)
+	editor := namespaceEditor(t, ctx, ns)
+	// The editor holds no more than a namespace editor: ProxmoxClusters, and so the policy, are not theirs.
+	other := decode(t, strings.Replace(policyCluster, "name: policy-pve", "name: editors-own", 1))
+	if err := editor.Create(ctx, other, client.DryRunAll); !apierrors.IsForbidden(err) {
+		t.Errorf("the editor creating a ProxmoxCluster: got %v, want Forbidden", err)
+	}
+
+	template := func(features string) string {
+		return fmt.Sprintf("apiVersion: lxc.templatemanager.dev/v1alpha1\nkind: LXCTemplate\nmetadata: {name: t, namespace: %s}\nspec:\n  osTemplate: local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst\n  features: %s\n", ns, features)
+	}
+	container := func(name, extra string) string {
+		return fmt.Sprintf("apiVersion: lxc.templatemanager.dev/v1alpha1\nkind: LXCContainer\nmetadata: {name: %s, namespace: %s}\nspec:\n  clusterRef: {name: policy-pve}\n  templateRef: {name: t}\n%s", name, ns, extra)
+	}
+	refused := func(name, manifest string, parts ...string) {
+		t.Helper()
+		err := editor.Create(ctx, decode(t, manifest), client.DryRunAll)
+		if err == nil {
+			t.Errorf("%s: admitted, want refused naming %v", name, parts)
+			return
+		}
+		for _, p := range parts {
+			if !strings.Contains(err.Error(), p) {
+				t.Errorf("%s: %v\nwant %q named", name, err, p)
+			}
+		}
+	}
+	admitted := func(name, manifest string) {
+		t.Helper()
+		if err := editor.Create(ctx, decode(t, manifest), client.DryRunAll); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+
+	// The policy takes effect once the API server has loaded it.
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if err := editor.Create(ctx, decode(t, template("{unprivileged: false}")), client.DryRunAll); err == nil {
+			return fmt.Errorf("a privileged template is still admitted")
+		}
+		return nil
+	})
+	// A write that leaves spec alone (the manager's finalizer and annotation patches) is not
+	// held to a policy made stricter; a change of spec is.
+	earlier.SetAnnotations(map[string]string{"note": "metadata only"})
+	earlier.SetFinalizers([]string{"lxc.templatemanager.dev/finalizer"})
+	if err := editor.Update(ctx, earlier); err != nil {
+		t.Errorf("a metadata-only update of a container made before the policy: %v", err)
+	}
+	earlier.Object["spec"].(map[string]any)["hostname"] = "changed"
+	if err := editor.Update(ctx, earlier, client.DryRunAll); err == nil || !strings.Contains(err.Error(), "spec.network.bridge") {
+		t.Errorf("a spec change of a container breaking the policy: got %v, want refused naming spec.network.bridge", err)
+	}
+	if err := env.Client.Delete(ctx, earlier); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(earlier), earlier); err != nil {
+		t.Fatal(err)
+	}
+	earlier.SetFinalizers(nil)
+	if err := editor.Update(ctx, earlier); err != nil {
+		t.Errorf("removing the finalizer of a deleted container breaking the policy: %v", err)
+	}
+	refused("privileged template", template("{unprivileged: false}"), "spec.features.unprivileged", "spec.policy.allowPrivileged")
+	refused("keyctl", template("{keyctl: true}"), "spec.features.keyctl", "spec.policy.features")
+	admitted("nesting", template("{nesting: true}"))
+
+	if err := editor.Create(ctx, decode(t, container("c", "  network: {bridge: vmbr9}\n")), client.DryRunAll); err != nil {
+		t.Logf("A refusal reads: %v", err)
+	}
+	refused("bridge", container("c", "  network: {bridge: vmbr9}\n"), "spec.network.bridge", "vmbr9", "spec.policy.bridges")
+	refused("storage", container("c", "  storage: ceph\n"), "spec.storage", "ceph", "spec.policy.storages")
+	refused("mount point storage", container("c", "  mountPoints: [{index: 0, path: /data, sizeGiB: 10, storage: ceph}]\n"), "spec.mountPoints[].storage", "spec.policy.storages")
+	refused("cores", container("c", "  resources: {cores: 5}\n"), "spec.resources.cores", "spec.policy.limits.cores")
+	refused("memory", container("c", "  resources: {memoryMiB: 8192}\n"), "spec.resources.memoryMiB", "spec.policy.limits.memoryMiB")
+	refused("disk", container("c", "  resources: {diskGiB: 64}\n"), "spec.resources.diskGiB", "spec.policy.limits.diskGiB")
+	refused("mount point size", container("c", "  mountPoints: [{index: 0, path: /data, sizeGiB: 51}]\n"), "spec.mountPoints[].sizeGiB", "spec.policy.limits.mountPointGiB")
+	refused("cores quota", container("c", "  resources: {cores: 4}\n"), "spec.resources.cores", "spec.policy.namespaceQuota.cores")
+	within := container("c", "  resources: {cores: 4}\n  storage: local-lvm\n  network: {bridge: vmbr0}\n  mountPoints: [{index: 0, path: /data, sizeGiB: 50, storage: local-lvm}]\n")
+	within = strings.Replace(within, "cores: 4", "cores: 2", 1)
+	admitted("within the policy", within)
+
+	// A container answers only to the cluster it names: one without a policy takes any bridge.
+	admitted("another cluster's container", strings.Replace(container("c", "  network: {bridge: vmbr9}\n"), "name: policy-pve", "name: open-pve", 1))
+
+	setUsage(t, ctx, cluster, ns, 3, 2)
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if err := editor.Create(ctx, decode(t, within), client.DryRunAll); err == nil {
+			return fmt.Errorf("a container over the containers quota is still admitted")
+		}
+		return nil
+	})
+	refused("containers quota", within, "spec.policy.namespaceQuota.containers", ns)
+}
+
+// setUsage writes a namespace's usage into the cluster's status, as the controller does.
+func setUsage(t *testing.T, ctx context.Context, cluster client.Object, ns string, containers, cores int64) {
+	t.Helper()
+	patch := fmt.Sprintf(`{"status":{"namespaceUsage":[{"namespace":%q,"containers":%d,"cores":%d,"memoryMiB":0,"diskGiB":0}]}}`, ns, containers, cores)
+	if err := env.Client.Status().Patch(ctx, cluster, client.RawPatch("application/merge-patch+json", []byte(patch))); err != nil {
+		t.Fatal(err)
+	}
+}
