@@ -23,7 +23,9 @@ var archiveLine = regexp.MustCompile(`creating vzdump archive '([^']+)'`)
 // else the container's newest archive on the storage made since the task started.
 func findArchive(ctx context.Context, px proxmox.Client, obj *lxcv1.LXCBackup, upid proxmox.UPID) (proxmox.BackupArchive, error) {
 	st := &obj.Status
-	if lines, err := px.TaskLogTail(ctx, upid, 200); err == nil {
+	if upid == "" {
+		// No task to read: fall through to the newest archive.
+	} else if lines, err := px.TaskLogTail(ctx, upid, 200); err == nil {
 		for _, l := range lines {
 			if m := archiveLine.FindStringSubmatch(l); m != nil {
 				volid := obj.Spec.Storage + ":backup/" + path.Base(m[1])

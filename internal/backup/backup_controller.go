@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
@@ -59,18 +60,47 @@ func (r *BackupReconciler) backUp(ctx context.Context, obj *lxcv1.LXCBackup, p *
 			return err
 		}
 	}
+	if started, err := r.claim(ctx, obj, t); err != nil || started {
+		return err
+	}
 	opts := proxmox.BackupOptions{
 		VMID: t.vmid, Storage: obj.Spec.Storage, Mode: string(obj.Spec.Mode),
 		Compress: compression(obj.Spec.Compress), Notes: backupNotes(obj),
 	}
-	now := metav1.Now()
 	upid, err := t.px.Backup(ctx, t.node, opts)
 	if err != nil {
+		if !proxmox.IsOutcomeUnknown(err) {
+			// Proxmox refused it: nothing runs, and the next attempt claims the start again.
+			before := obj.DeepCopy()
+			st.StartTime = nil
+			err = errors.Join(err, r.Status().Patch(ctx, obj, client.MergeFrom(before)))
+		}
 		return err
 	}
-	st.Operation, st.Node, st.VMID, st.StartTime = string(upid), t.node, int32(t.vmid), &now
+	st.Operation = string(upid)
 	r.Recorder.Eventf(obj, nil, "Normal", lxcv1.BackingUpReason, "Backup", "backing up CT %d on %s to storage %s", t.vmid, t.node, obj.Spec.Storage)
 	return outcome.Wait(taskPoll, lxcv1.BackingUpReason, "backing up CT %d to %s (task %s)", t.vmid, obj.Spec.Storage, upid)
+}
+
+// claim records the start of the backup before vzdump is asked, with the version read: a
+// reconcile working from a stale copy of the object (one that has not seen an earlier start
+// yet) fails here instead of running vzdump a second time, which would leave an archive no
+// object knows. A start claimed before whose task was never recorded (the manager stopped in
+// between) takes the archive made since, if there is one; started is true then.
+func (r *BackupReconciler) claim(ctx context.Context, obj *lxcv1.LXCBackup, t target) (started bool, err error) {
+	st := &obj.Status
+	if st.StartTime != nil {
+		a, err := findArchive(ctx, t.px, obj, "")
+		if err != nil {
+			return false, nil // none: run vzdump (again)
+		}
+		st.Archive, st.Size, st.CompletionTime = a.Volid, a.Size, &metav1.Time{Time: a.Time}
+		return true, nil
+	}
+	before := obj.DeepCopy()
+	now := metav1.Now()
+	st.StartTime, st.Node, st.VMID = &now, t.node, int32(t.vmid)
+	return false, r.Status().Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 }
 
 // finish polls the vzdump task and, once it ended, finds the archive it wrote.

@@ -103,7 +103,10 @@ func (r *ScheduleReconciler) makeBackup(ctx context.Context, c *lxcv1.LXCContain
 	if b.Spec.Mode == "" {
 		b.Spec.Mode = lxcv1.BackupModeSnapshot
 	}
-	if err := r.Create(ctx, b); err != nil && !apierrors.IsAlreadyExists(err) {
+	created := true
+	if err := r.Create(ctx, b); apierrors.IsAlreadyExists(err) {
+		created = false // made by a reconcile that read the container before this slot was recorded
+	} else if err != nil {
 		return err
 	}
 	if c.Status.Backup == nil {
@@ -111,7 +114,9 @@ func (r *ScheduleReconciler) makeBackup(ctx context.Context, c *lxcv1.LXCContain
 	}
 	c.Status.Backup.LastScheduleTime = &metav1.Time{Time: slot}
 	c.Status.Backup.LastBackup = b.Name
-	r.Recorder.Eventf(c, nil, "Normal", lxcv1.BackupScheduledReason, "Backup", "LXCBackup %s for the slot of %s", b.Name, slot.UTC().Format(time.RFC3339))
+	if created {
+		r.Recorder.Eventf(c, nil, "Normal", lxcv1.BackupScheduledReason, "Backup", "LXCBackup %s for the slot of %s", b.Name, slot.UTC().Format(time.RFC3339))
+	}
 	return nil
 }
 

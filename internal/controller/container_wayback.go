@@ -68,6 +68,9 @@ func (r *LXCContainerReconciler) guardChange(ctx context.Context, s *containerSc
 		return nil
 	case cp.Key == key && cp.RolledBack != "":
 		if !s.requested {
+			if err := r.rollbackDone(ctx, s, key); err != nil {
+				return err
+			}
 			return outcome.Stall(lxcv1.RolledBackReason, "%s", cp.RolledBack)
 		}
 		cp.RolledBack = "" // asked to try the same change again, from the same way back
@@ -210,8 +213,8 @@ func (r *LXCContainerReconciler) pruneWayBacks(ctx context.Context, s *container
 }
 
 // rollBackOnFailure rolls a failed change back to the snapshot taken before it, when the
-// policy asks for it: an LXCRestore (owned by the container) does the rollback, and the
-// container stalls with RolledBack naming the failure. The spec stays as it is.
+// policy asks for it: an LXCRestore (owned by the container) does the rollback, and once it is
+// done the container stalls with RolledBack naming the failure. The spec stays as it is.
 func (r *LXCContainerReconciler) rollBackOnFailure(ctx context.Context, s *containerScope, failure error) error {
 	p, cp := wayBackPolicy(s), s.obj.Status.ChangeProtection
 	reason := outcome.Of(failure).Reason
@@ -229,7 +232,24 @@ func (r *LXCContainerReconciler) rollBackOnFailure(ctx context.Context, s *conta
 		return err
 	}
 	cp.RolledBack = fmt.Sprintf("%v; rolled back to LXCSnapshot %s taken before the change (the spec is unchanged: fix it, or request a reconcile to try again)", failure, cp.Snapshot)
-	return outcome.Stall(lxcv1.RolledBackReason, "%s", cp.RolledBack)
+	// Ready says RolledBack once the rollback is done: the restore holds the container
+	// meanwhile, and guardChange stalls it when the restore lets go.
+	return outcome.Wait(outcome.DependencyRetry, lxcv1.RestoringReason, "%v; rolling back to LXCSnapshot %s taken before the change", failure, cp.Snapshot)
+}
+
+// rollbackDone waits until the LXCRestores rolling back the change key are done, so that
+// Ready says RolledBack only of a container that is back.
+func (r *LXCContainerReconciler) rollbackDone(ctx context.Context, s *containerScope, key string) error {
+	list := &lxcv1.LXCRestoreList{}
+	if err := r.List(ctx, list, client.InNamespace(s.obj.Namespace), client.MatchingLabels{beforeChangeLabel: key}); err != nil {
+		return err
+	}
+	for _, rs := range list.Items {
+		if rs.Spec.ContainerRef.Name == s.obj.Name && !conditions.IsReady(&rs) && !conditions.IsStalled(&rs) {
+			return outcome.Wait(outcome.DependencyRetry, lxcv1.RestoringReason, "LXCRestore %s is rolling the change back", rs.Name)
+		}
+	}
+	return nil
 }
 
 // changeApplied records what the container is Ready with, the base of the next change.

@@ -166,6 +166,10 @@ func (r *LXCContainerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			CreateFunc: func(event.CreateEvent) bool { return false },
 			UpdateFunc: func(event.UpdateEvent) bool { return false },
 		})).
+		// The ways back a change waits for (snapshotBeforeChange): their status moving on
+		// wakes the container.
+		Owns(&lxcv1.LXCSnapshot{}).
+		Owns(&lxcv1.LXCRestore{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.containersForSecret), builder.OnlyMetadata).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.containersForConfigMap), builder.OnlyMetadata).
 		Watches(&lxcv1.PackageBucket{}, handler.EnqueueRequestsFromMapFunc(r.containersForBucket),

@@ -53,13 +53,16 @@ func TestRollbackOnFailure(t *testing.T) {
 	if !strings.Contains(ready.Message, "setup") || !strings.Contains(ready.Message, "exited 3") {
 		t.Errorf("RolledBack does not name the failure: %s", ready.Message)
 	}
-	guest := dialEventually(t, c.Status.IPAddress, signer)
-	if out := run1(t, guest, "cat /root/old-script; test -e /root/new-script && echo new-there || echo new-gone"); out != "old\nnew-gone\n" {
-		t.Fatalf("after the rollback the guest says %q", out)
-	}
 	restores := &lxcv1.LXCRestoreList{}
 	if err := s.k8s.List(ctx, restores, client.InNamespace(ns)); err != nil || len(restores.Items) != 1 {
 		t.Fatalf("LXCRestores: %d, %v", len(restores.Items), err)
+	}
+	if !conditions.IsReady(&restores.Items[0]) {
+		t.Errorf("Ready says RolledBack while the rollback is not done: %+v", restores.Items[0].Status)
+	}
+	guest := dialEventually(t, c.Status.IPAddress, signer)
+	if out := run1(t, guest, "cat /root/old-script; test -e /root/new-script && echo new-there || echo new-gone"); out != "old\nnew-gone\n" {
+		t.Fatalf("after the rollback the guest says %q", out)
 	}
 	// Stalled, not looping: the failing script does not run again.
 	time.Sleep(20 * time.Second)
