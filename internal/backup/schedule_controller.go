@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -71,8 +72,10 @@ func (r *ScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := r.prune(ctx, c, spec); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.Status().Patch(ctx, c, client.MergeFrom(base)); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	if !equality.Semantic.DeepEqual(base.Status.Backup, c.Status.Backup) {
+		if err := r.Status().Patch(ctx, c, client.MergeFrom(base)); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
 	}
 	wait := sched.Next(now).Sub(now) + time.Second
 	return ctrl.Result{RequeueAfter: min(wait, maxScheduleWait)}, nil

@@ -67,14 +67,14 @@ func referrers(c client.Client, list client.ObjectList, index string, key func(c
 			return nil
 		}
 		var reqs []reconcile.Request
-		_ = forEach(l, func(obj client.Object) {
+		forEach(l, func(obj client.Object) {
 			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}})
 		})
 		return reqs
 	})
 }
 
-func forEach(l client.ObjectList, fn func(client.Object)) error {
+func forEach(l client.ObjectList, fn func(client.Object)) {
 	switch l := l.(type) {
 	case *lxcv1.LXCSnapshotList:
 		for i := range l.Items {
@@ -93,7 +93,6 @@ func forEach(l client.ObjectList, fn func(client.Object)) error {
 			fn(&l.Items[i])
 		}
 	}
-	return nil
 }
 
 func byName(o client.Object) string { return o.GetName() }

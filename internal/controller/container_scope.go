@@ -30,6 +30,9 @@ type containerScope struct {
 	// held names the changes this reconcile held back because a script runs in the guest
 	// (restarting, resizing, stopping or recreating would kill it): they wait for it to end.
 	held []string
+	// changeKey memoizes what the pipeline would make of the container (see changeKey): it is
+	// derived from the inputs above, and a reconcile asks for it before and after the phases.
+	changeKey string
 }
 
 // checkpoint persists the object now, mid-reconcile: the finalizer goes in before any Proxmox

@@ -38,7 +38,11 @@ func wayBackPolicy(s *containerScope) *lxcv1.SnapshotBeforeChange {
 
 // changeKey identifies what the pipeline would make of the container: its Proxmox
 // configuration, the config-manager bundle (files, env) and the scripts and packages it runs.
+// It is computed once per reconcile.
 func (r *LXCContainerReconciler) changeKey(s *containerScope) string {
+	if s.changeKey != "" {
+		return s.changeKey
+	}
 	h := sha256.New()
 	fmt.Fprintln(h, s.desired.ConfigHash())
 	if bundle, err := configmanager.Render(s.desired.Config); err == nil {
@@ -49,7 +53,8 @@ func (r *LXCContainerReconciler) changeKey(s *containerScope) string {
 			fmt.Fprintln(h, rn.label, rn.hash)
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil))[:12]
+	s.changeKey = hex.EncodeToString(h.Sum(nil))[:12]
+	return s.changeKey
 }
 
 // guardChange takes a way back before a change reaches a container that was Ready before: an
@@ -223,8 +228,10 @@ func (r *LXCContainerReconciler) rollBackOnFailure(ctx context.Context, s *conta
 		return failure
 	}
 	restore := &lxcv1.LXCRestore{
-		// A new object each time: a change tried again after a rollback may need another one.
-		ObjectMeta: metav1.ObjectMeta{Namespace: s.obj.Namespace, GenerateName: fmt.Sprintf("%.200s-rollback-", s.obj.Name),
+		// One per change and request: a reconcile working from a stale copy (one that has not
+		// seen RolledBack yet) finds it exists instead of rolling back twice, and a change
+		// tried again on request gets a rollback of its own.
+		ObjectMeta: metav1.ObjectMeta{Namespace: s.obj.Namespace, Name: rollbackName(s.obj, cp.Key),
 			Labels: map[string]string{lxcv1.ContainerLabel: backup.LabelValue(s.obj.Name), beforeChangeLabel: cp.Key}},
 		Spec: lxcv1.LXCRestoreSpec{ContainerRef: lxcv1.ContainerReference{Name: s.obj.Name}, SnapshotRef: &lxcv1.LocalObjectReference{Name: cp.Snapshot}},
 	}
@@ -235,6 +242,13 @@ func (r *LXCContainerReconciler) rollBackOnFailure(ctx context.Context, s *conta
 	// Ready says RolledBack once the rollback is done: the restore holds the container
 	// meanwhile, and guardChange stalls it when the restore lets go.
 	return outcome.Wait(outcome.DependencyRetry, lxcv1.RestoringReason, "%v; rolling back to LXCSnapshot %s taken before the change", failure, cp.Snapshot)
+}
+
+// rollbackName names the LXCRestore rolling back the change key, for the last reconcile
+// request (the reconcile-requested-at annotation) that tried it.
+func rollbackName(obj *lxcv1.LXCContainer, key string) string {
+	req := sha256.Sum256([]byte(obj.Annotations[lxcv1.ReconcileRequestAnnotation]))
+	return fmt.Sprintf("%.200s-rollback-%s-%s", obj.Name, key, hex.EncodeToString(req[:])[:6])
 }
 
 // rollbackDone waits until the LXCRestores rolling back the change key are done, so that
