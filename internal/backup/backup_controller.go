@@ -82,6 +82,10 @@ func (r *BackupReconciler) backUp(ctx context.Context, obj *lxcv1.LXCBackup, p *
 	return outcome.Wait(taskPoll, lxcv1.BackingUpReason, "backing up CT %d to %s (task %s)", t.vmid, obj.Spec.Storage, upid)
 }
 
+// claimGrace is how long a claimed start without a recorded task is waited for before vzdump
+// runs again: longer than any lag of the cache, shorter than a user's patience.
+const claimGrace = 2 * time.Minute
+
 // claim records the start of the backup before vzdump is asked, with the version read: a
 // reconcile working from a stale copy of the object (one that has not seen an earlier start
 // yet) fails here instead of running vzdump a second time, which would leave an archive no
@@ -90,12 +94,16 @@ func (r *BackupReconciler) backUp(ctx context.Context, obj *lxcv1.LXCBackup, p *
 func (r *BackupReconciler) claim(ctx context.Context, obj *lxcv1.LXCBackup, t target) (started bool, err error) {
 	st := &obj.Status
 	if st.StartTime != nil {
-		a, err := findArchive(ctx, t.px, obj, "")
-		if err != nil {
-			return false, nil // none: run vzdump (again)
+		if a, err := findArchive(ctx, t.px, obj, ""); err == nil {
+			st.Archive, st.Size, st.CompletionTime = a.Volid, a.Size, &metav1.Time{Time: a.Time}
+			return true, nil
 		}
-		st.Archive, st.Size, st.CompletionTime = a.Volid, a.Size, &metav1.Time{Time: a.Time}
-		return true, nil
+		if time.Since(st.StartTime.Time) < claimGrace {
+			// Most likely a copy that has seen the claim but not yet the task recorded after
+			// it: the vzdump may be running. Look again instead of starting another.
+			return true, outcome.Wait(taskPoll, lxcv1.BackingUpReason, "backup of CT %d claimed at %s; waiting for its task", st.VMID, st.StartTime.UTC().Format(time.RFC3339))
+		}
+		return false, nil // claimed long ago and nothing came of it: run vzdump again
 	}
 	before := obj.DeepCopy()
 	now := metav1.Now()
