@@ -123,6 +123,13 @@ func TestAdmissionPolicyHoldsAnEditorToTheClusterPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), open) })
+	for name, selector := range map[string]string{"adopt-here": "{matchLabels: {policy-test: \"yes\"}}", "adopt-none": "{}"} {
+		c := decode(t, fmt.Sprintf("apiVersion: lxc.templatemanager.dev/v1alpha1\nkind: ProxmoxCluster\nmetadata: {name: %s}\nspec:\n  endpoint: https://%s.example.com:8006/api2/json\n  credentialsRef: {namespace: lxc-template-manager-system, name: pve-token}\n  policy: {adoptionNamespaces: %s}\n", name, name, selector))
+		if err := env.Client.Create(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), c) })
+	}
 	installAdmissionPolicy(t, ctx)
 	editor := namespaceEditor(t, ctx, ns)
 	// The editor holds no more than a namespace editor: ProxmoxClusters, and so the policy, are not theirs.
@@ -207,6 +214,8 @@ func TestAdmissionPolicyHoldsAnEditorToTheClusterPolicy(t *testing.T) {
 	// A container answers only to the cluster it names: one without a policy takes any bridge.
 	admitted("another cluster's container", strings.Replace(container("c", "  network: {bridge: vmbr9}\n"), "name: policy-pve", "name: open-pve", 1))
 
+	adoptionRefusedAtAdmission(t, ctx, editor, ns, within)
+
 	setUsage(t, ctx, cluster, ns, 3, 2)
 	testkit.Eventually(t, 30*time.Second, func() error {
 		if err := editor.Create(ctx, decode(t, within), client.DryRunAll); err == nil {
@@ -215,6 +224,44 @@ func TestAdmissionPolicyHoldsAnEditorToTheClusterPolicy(t *testing.T) {
 		return nil
 	})
 	refused("containers quota", within, "spec.policy.namespaceQuota.containers", ns)
+}
+
+// adoptionRefusedAtAdmission: the editor may not set the adopt annotation, on create or on a
+// later update, unless the cluster's adoptionNamespaces selects the namespace (an empty
+// selector selects none); spec.vmid alone, which adopts only an earlier incarnation's
+// container, is admitted.
+func adoptionRefusedAtAdmission(t *testing.T, ctx context.Context, editor client.Client, ns, within string) {
+	t.Helper()
+	adopting := strings.Replace(within, "metadata: {", `metadata: {annotations: {lxc.templatemanager.dev/adopt: "true"}, `, 1) + "  vmid: 4242\n"
+	for name, manifest := range map[string]string{
+		"adoption":                           adopting,
+		"adoption, empty adoptionNamespaces": strings.Replace(adopting, "name: policy-pve", "name: adopt-none", 1),
+	} {
+		err := editor.Create(ctx, decode(t, manifest), client.DryRunAll)
+		if err == nil || !strings.Contains(err.Error(), "metadata.annotations[lxc.templatemanager.dev/adopt]") ||
+			!strings.Contains(err.Error(), "spec.policy.adoptionNamespaces") {
+			t.Errorf("%s: got %v, want refused naming the annotation and spec.policy.adoptionNamespaces", name, err)
+		}
+	}
+	byVMID := strings.Replace(within, "name: c,", "name: kept,", 1) + "  vmid: 4243\n"
+	if err := editor.Create(ctx, decode(t, byVMID), client.DryRunAll); err != nil {
+		t.Errorf("spec.vmid alone (an earlier incarnation's container): %v", err)
+	}
+	// Set later, on an object admitted without it.
+	later := decode(t, byVMID)
+	if err := editor.Create(ctx, later); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), later) })
+	later.SetAnnotations(map[string]string{"lxc.templatemanager.dev/adopt": "true"})
+	if err := editor.Update(ctx, later, client.DryRunAll); err == nil || !strings.Contains(err.Error(), "spec.policy.adoptionNamespaces") {
+		t.Errorf("the annotation added by an update: got %v, want refused", err)
+	}
+	// A cluster whose policy selects the namespace admits it.
+	allowed := strings.Replace(adopting, "name: policy-pve", "name: adopt-here", 1)
+	if err := editor.Create(ctx, decode(t, allowed), client.DryRunAll); err != nil {
+		t.Errorf("adoption in a namespace adoptionNamespaces selects: %v", err)
+	}
 }
 
 // setUsage writes a namespace's usage into the cluster's status, as the controller does.

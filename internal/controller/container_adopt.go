@@ -31,32 +31,29 @@ func ownedBy(description string, obj *lxcv1.LXCContainer) bool {
 	return false
 }
 
-// adoptable says whether obj asks to adopt the container at its spec.vmid (the adopt
-// annotation) and the container's description allows it: no owner marker at all, or the
-// marker of an LXCContainer of the same namespace and name — an earlier incarnation of this
-// object, since two objects of one name cannot exist at once.
+// adoptable says whether obj may take over the container at its spec.vmid, given that
+// container's description. A container with the marker of an LXCContainer of the same namespace
+// and name — an earlier incarnation of this object (deletionPolicy Retain, a restore), since two
+// objects of one name cannot exist at once — is adopted on spec.vmid alone. One without any
+// marker (made by hand or by another tool) needs the adopt annotation, which the cluster's
+// policy allows only in its adoptionNamespaces. One with another object's marker never is.
 func adoptable(description string, obj *lxcv1.LXCContainer) bool {
-	if obj.Annotations[lxcv1.AdoptAnnotation] != "true" || obj.Spec.VMID == nil {
+	if obj.Spec.VMID == nil {
 		return false
 	}
 	same := fmt.Sprintf("%s %s/%s uid=", lxcv1.OwnerMarkerPrefix, obj.Namespace, obj.Name)
+	earlier := false
 	for _, line := range strings.Split(description, "\n") {
 		line = strings.TrimSpace(line)
-		if strings.HasPrefix(line, lxcv1.OwnerMarkerPrefix) && !strings.HasPrefix(line, same) {
+		if !strings.HasPrefix(line, lxcv1.OwnerMarkerPrefix) {
+			continue
+		}
+		if !strings.HasPrefix(line, same) {
 			return false
 		}
+		earlier = true
 	}
-	return true
-}
-
-// adoptingCopy is obj as it would be with the adopt annotation.
-func adoptingCopy(obj *lxcv1.LXCContainer) *lxcv1.LXCContainer {
-	c := obj.DeepCopy()
-	if c.Annotations == nil {
-		c.Annotations = map[string]string{}
-	}
-	c.Annotations[lxcv1.AdoptAnnotation] = "true"
-	return c
+	return earlier || obj.Annotations[lxcv1.AdoptAnnotation] == "true"
 }
 
 // adopt writes obj's marker into the container's description (replacing an earlier marker of
@@ -114,8 +111,9 @@ func (r *LXCContainerReconciler) claim(ctx context.Context, s *containerScope, c
 	ctrl.LoggerFrom(ctx).Info("VMID held by a container without this object's marker", "vmid", st.VMID, "node", st.Node,
 		"descriptionLines", strings.Count(cfg.Description, "\n")+1)
 	msg := fmt.Sprintf("VMID %d on node %s is held by a container this LXCContainer does not own", st.VMID, st.Node)
-	if s.obj.Spec.VMID != nil && s.obj.Annotations[lxcv1.AdoptAnnotation] != "true" && adoptable(cfg.Description, adoptingCopy(s.obj)) {
-		msg += fmt.Sprintf("; to take it over (a restore, or a container kept by deletionPolicy Retain), annotate this LXCContainer with %s=true", lxcv1.AdoptAnnotation)
+	if s.obj.Spec.VMID != nil && s.obj.Annotations[lxcv1.AdoptAnnotation] != "true" && markerless(cfg.Description) {
+		msg += fmt.Sprintf("; it carries no owner marker: to take it over, annotate this LXCContainer with %s=true (allowed in the namespaces of ProxmoxCluster %s spec.policy.adoptionNamespaces)",
+			lxcv1.AdoptAnnotation, s.cluster.Name)
 	}
 	return r.vmidTaken(s, msg)
 }

@@ -42,9 +42,16 @@ func TestAdoptable(t *testing.T) {
 	if adoptable("", &lxcv1.LXCContainer{ObjectMeta: obj.ObjectMeta}) {
 		t.Error("adoptable without spec.vmid")
 	}
+	// Without the annotation only an earlier incarnation's container is taken over.
 	plain := obj.DeepCopy()
 	plain.Annotations = nil
-	if adoptable("", plain) {
-		t.Error("adoptable without the annotation")
+	for desc, want := range map[string]bool{
+		"":                              false,
+		"lxctm-owner: team/web uid=old": true,
+		"lxctm-owner: team/db uid=old":  false,
+	} {
+		if got := adoptable(desc, plain); got != want {
+			t.Errorf("adoptable(%q) without the annotation = %v, want %v", desc, got, want)
+		}
 	}
 }
