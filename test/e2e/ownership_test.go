@@ -175,8 +175,7 @@ func TestOwnership(t *testing.T) {
 		})
 		again := withKey(s.container(ns, "keeper", "light"))
 		again.Spec.Network = nil
-		again.Spec.VMID = &vmid
-		again.Annotations = map[string]string{lxcv1.AdoptAnnotation: "true"}
+		again.Spec.VMID = &vmid // the marker is this object's earlier incarnation's: no annotation needed
 		s.create(t, again)
 		s.waitReady(t, ns, "keeper")
 		again = s.getContainer(t, ns, "keeper")
