@@ -124,8 +124,9 @@ const (
 	// ConnectingReason: the SSH connection to the guest is being opened in the background (the
 	// guest may still be booting); the dial's end wakes the container.
 	ConnectingReason = "Connecting"
-	// AddressConflictReason: the machine answering at the container's address is another one
-	// (its eth0 MAC address is not net0's); nothing is run there.
+	// AddressConflictReason: the container's address is another's: the machine answering there
+	// is not this container (its eth0 MAC address is not net0's), or another container holds
+	// the static address; nothing is run there.
 	AddressConflictReason = "AddressConflict"
 	// UnsupportedGuestReason: the guest lacks what config-manager needs (systemd as init, bash).
 	UnsupportedGuestReason = "UnsupportedGuest"
@@ -134,6 +135,9 @@ const (
 	SSHKeyLostReason = "SSHKeyLost"
 	// HostKeyMismatchReason: the container's SSH host key differs from the pinned one.
 	HostKeyMismatchReason = "HostKeyMismatch"
+	// HostKeyAcceptedReason: a changed SSH host key was pinned as the accept-host-key
+	// annotation asked.
+	HostKeyAcceptedReason = "HostKeyAccepted"
 	// ConfigSyncFailedReason: config-manager.service failed.
 	ConfigSyncFailedReason = "ConfigSyncFailed"
 	// PackagesFailedReason: installing packages failed.

@@ -46,11 +46,21 @@ const OwnerMarkerPrefix = "lxctm-owner:"
 const ReconcileRequestAnnotation = "lxc.templatemanager.dev/reconcile-requested-at"
 
 // AdoptAnnotation, set to "true" on an LXCContainer with spec.vmid, takes over the Proxmox
-// container at that VMID when it carries no owner marker, or the marker of an LXCContainer of
-// the same namespace and name (one restored from a backup, or deleted with deletionPolicy
-// Retain and applied again): the marker is rewritten to this object's uid and the container is
-// converged to the spec. A container whose marker names another LXCContainer is never taken.
+// container at that VMID when it carries no owner marker (one made by hand or by another tool);
+// the cluster's spec.policy.adoptionNamespaces says which namespaces may. A container with the
+// marker of an LXCContainer of the same namespace and name (one restored from a backup, or
+// deleted with deletionPolicy Retain and applied again) is taken over by spec.vmid alone. The
+// marker is rewritten to this object's uid and the container is converged to the spec. A
+// container whose marker names another LXCContainer is never taken.
 const AdoptAnnotation = "lxc.templatemanager.dev/adopt"
+
+// AcceptHostKeyAnnotation on an LXCContainer accepts the SSH host key fingerprint it names when
+// the container presents it instead of the pinned one (a guest whose host keys were made again
+// on purpose) and Proxmox shows the container at the address: the key is pinned, announced by a
+// HostKeyAccepted Event, and the container goes on. It needs no right on status.
+//
+//	kubectl annotate lxcc web-1 --overwrite lxc.templatemanager.dev/accept-host-key=SHA256:...
+const AcceptHostKeyAnnotation = "lxc.templatemanager.dev/accept-host-key"
 
 // OSTemplateUpgradeAnnotation on an LXCContainer moves it to another version of its
 // template's OS template. A container is never recreated because a newer tarball appeared:

@@ -38,6 +38,7 @@ var (
 	stoppedOutside        = announcement{corev1.EventTypeNormal, lxcv1.DriftCorrectedReason, "Start", "CT %d was stopped outside the controller; starting it as spec.powerState asks"}
 	starting              = announcement{corev1.EventTypeNormal, lxcv1.StartingReason, "Start", "Starting CT %d"}
 	addressChanged        = announcement{corev1.EventTypeNormal, lxcv1.AddressChangedReason, "Start", "The DHCP lease of CT %d moved from %s to %s"}
+	hostKeyAccepted       = announcement{corev1.EventTypeNormal, lxcv1.HostKeyAcceptedReason, "Connect", "CT %d presented SSH host key %s instead of the pinned %s; pinned it as annotation %s asks"}
 	taskWarnings          = announcement{corev1.EventTypeWarning, lxcv1.TaskWarningsReason, "Poll", "Task %s on CT %d succeeded with warnings: %s"}
 	changedOutside        = announcement{corev1.EventTypeNormal, lxcv1.DriftCorrectedReason, "Update", "CT %d was changed outside the controller (%s); set back as the spec says"}
 	configUpdated         = announcement{corev1.EventTypeNormal, lxcv1.ConfigChangedReason, "Update", "Changed %s of CT %d as the spec says"}

@@ -22,51 +22,85 @@ import (
 const connectingPoll = 15 * time.Second
 
 // guestLinkFor is the link through which the phases after Start reach the guest.
-func (r *LXCContainerReconciler) guestLinkFor(s *containerScope, view *proxmoxView) *guestLink {
-	return &guestLink{open: func(ctx context.Context) (ssh.Session, error) { return r.openSession(ctx, s, view) }}
+func (r *LXCContainerReconciler) guestLinkFor(s *containerScope) *guestLink {
+	return &guestLink{open: func(ctx context.Context) (ssh.Session, error) { return r.openSession(ctx, s) }}
 }
 
 // openSession returns the SSH session to the container from the manager's connection pool.
 // The pool dials in the background, so a guest still booting holds no worker: until the dial
-// ends the phase waits with reason Connecting, and the dial's end wakes the container. A new
-// connection's host key is pinned on first contact and held to the pin after; the machine at
-// the address is checked to be this container before anything is sent to it.
-func (r *LXCContainerReconciler) openSession(ctx context.Context, s *containerScope, view *proxmoxView) (ssh.Session, error) {
+// ends the phase waits with reason Connecting, and the dial's end wakes the container. Every new
+// connection is checked to reach this container, as Proxmox knows it, before anything is sent
+// on it (identityCheck); its host key is pinned on first contact and held to the pin after.
+func (r *LXCContainerReconciler) openSession(ctx context.Context, s *containerScope) (ssh.Session, error) {
 	signer, fallback, err := r.loginKeys(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	addr := s.obj.Status.IPAddress
+	st := &s.obj.Status
 	sess, err := r.connections().Get(connectionKey(s.obj), ssh.Target{
-		Address: addr, Signer: signer, Fallback: fallback, HostKey: s.obj.Status.SSHHostKey,
+		Address: st.IPAddress, Signer: signer, Fallback: fallback, HostKey: st.SSHHostKey,
+		Verify: identityCheck(s.px, st.Node, st.VMID, st.IPAddress),
 	})
-	var mismatch *ssh.HostKeyMismatchError
-	switch {
-	case errors.Is(err, ssh.ErrConnecting):
-		return nil, outcome.Wait(connectingPoll, lxcv1.ConnectingReason, "%w", err)
-	case errors.As(err, &mismatch):
-		return nil, outcome.Stall(lxcv1.HostKeyMismatchReason,
-			"the SSH host key of %s changed from %s to %s; if the container was rebuilt on purpose, clear status.sshHostKey",
-			addr, mismatch.Expected, mismatch.Seen)
-	case errors.Is(err, ssh.ErrAuthentication):
-		return nil, outcome.Failed(lxcv1.SSHUnreachableReason, fmt.Errorf("the container at %s refused the controller's SSH key", addr))
-	case err != nil:
-		// The dial retried while the guest booted; what still fails is retried on the back-off
-		// schedule, so an address that never answers is not dialled forever. A DHCP lease may
-		// have moved: the next look reads the interfaces again.
-		r.lastAddress.forget(s.obj.UID)
-		return nil, outcome.Failed(lxcv1.SSHUnreachableReason, fmt.Errorf("no SSH on %s: %w", addr, err))
+	if err != nil {
+		return nil, r.sessionFailed(ctx, s, err)
 	}
-	if s.obj.Status.SSHHostKey == "" {
+	if st.SSHHostKey == "" {
 		// First contact: before the host key is pinned and anything is uploaded or run, make
-		// sure the machine is this container and can take config-manager.
-		if err := r.checkGuest(ctx, s, view, sess); err != nil {
+		// sure the guest can take config-manager.
+		if err := checkSupport(ctx, s, sess); err != nil {
 			r.connections().Drop(connectionKey(s.obj))
 			return nil, err
 		}
-		s.obj.Status.SSHHostKey = sess.HostKey()
+		st.SSHHostKey = sess.HostKey()
 	}
 	return sess, nil
+}
+
+// sessionFailed says what a connection that could not be had means for the phase.
+func (r *LXCContainerReconciler) sessionFailed(ctx context.Context, s *containerScope, err error) error {
+	addr := s.obj.Status.IPAddress
+	var mismatch *ssh.HostKeyMismatchError
+	switch {
+	case errors.Is(err, ssh.ErrConnecting):
+		return outcome.Wait(connectingPoll, lxcv1.ConnectingReason, "%w", err)
+	case errors.As(err, &mismatch):
+		return r.hostKeyChanged(ctx, s, mismatch)
+	case errors.Is(err, ssh.ErrAuthentication):
+		return outcome.Failed(lxcv1.SSHUnreachableReason, fmt.Errorf("the container at %s refused the controller's SSH key", addr))
+	}
+	if err, moved := r.addressMoved(s, err); moved {
+		return err
+	}
+	var refused *outcome.ReasonedError
+	if errors.As(err, &refused) || outcome.IsStallOrWait(err) {
+		return err // the identity check's verdict
+	}
+	// The dial retried while the guest booted; what still fails is retried on the back-off
+	// schedule, so an address that never answers is not dialled forever. A DHCP lease may have
+	// moved: the next look reads the interfaces again.
+	r.lastAddress.forget(s.obj.UID)
+	return outcome.Failed(lxcv1.SSHUnreachableReason, fmt.Errorf("no SSH on %s: %w", addr, err))
+}
+
+// hostKeyChanged handles a host key other than the pinned one at the container's address. When
+// Proxmox no longer shows the address on the container, its lease moved and another machine has
+// it: the next look follows the container to its new address (AddressChanged), no one need act.
+// When the accept-host-key annotation names the key seen, the key is pinned. Otherwise the
+// container stalls, saying how to accept the key.
+func (r *LXCContainerReconciler) hostKeyChanged(ctx context.Context, s *containerScope, mismatch *ssh.HostKeyMismatchError) error {
+	st := &s.obj.Status
+	if err := proxmoxHolds(ctx, s.px, st.Node, st.VMID, st.IPAddress); err != nil {
+		err, _ = r.addressMoved(s, err)
+		return err
+	}
+	if s.obj.Annotations[lxcv1.AcceptHostKeyAnnotation] == mismatch.Seen {
+		r.announce(s.obj, hostKeyAccepted, st.VMID, mismatch.Seen, mismatch.Expected, lxcv1.AcceptHostKeyAnnotation)
+		st.SSHHostKey = mismatch.Seen
+		return outcome.Wait(time.Second, lxcv1.ConnectingReason, "connecting to %s with the accepted SSH host key %s", st.IPAddress, mismatch.Seen)
+	}
+	return outcome.Stall(lxcv1.HostKeyMismatchReason,
+		"the SSH host key of %s changed from %s to %s, and Proxmox shows the address on CT %d; if its host keys were made again on purpose, annotate this LXCContainer with %s=%s",
+		st.IPAddress, mismatch.Expected, mismatch.Seen, st.VMID, lxcv1.AcceptHostKeyAnnotation, mismatch.Seen)
 }
 
 // connectionKey names a container's connection in the pool.

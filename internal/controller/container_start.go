@@ -18,7 +18,7 @@ const shutdownTimeout = 60 * time.Second
 // reconcileStart keeps the container in its powerState, applies resource changes in place, and
 // finds its IPv4 address: the static one from spec, or the DHCP lease from the interfaces list.
 func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containerScope, c created) (started, string, error) {
-	out := started{created: c, guest: r.guestLinkFor(s, c.view)}
+	out := started{created: c, guest: r.guestLinkFor(s)}
 	st := &s.obj.Status
 	justStarted, err := r.finishPowerTask(ctx, s, c.view)
 	if err != nil {
@@ -48,6 +48,9 @@ func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containe
 		st.Operation = string(upid)
 		r.forgetGuests(s)
 		return out, "", outcome.Wait(r.taskPoll(), lxcv1.StartingReason, "shutting CT %d down", st.VMID)
+	}
+	if err := r.claimAddress(ctx, s); err != nil {
+		return out, "", err
 	}
 	if !running {
 		if justStarted || startedSinceReady(s.obj) {

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -14,7 +15,7 @@ import (
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
 )
 
-// probeSession answers the guest probe with fixed output; nothing else may be asked of it.
+// probeSession answers every command with fixed output, recording what was asked.
 type probeSession struct {
 	ssh.Session
 	out   string
@@ -26,39 +27,97 @@ func (p *probeSession) Exec(_ context.Context, cmd ssh.Command) (ssh.Result, err
 	return ssh.Result{Stdout: []byte(p.out)}, nil
 }
 
-// TestCheckGuest covers the first-contact check on its own; test/e2e TestOwnership shows the
-// address conflict on real containers.
-func TestCheckGuest(t *testing.T) {
-	const mac = "BC:24:11:00:00:01"
+// identityProxmox is what Proxmox says of CT 100: net0's MAC address and eth0's addresses.
+type identityProxmox struct {
+	proxmox.Client
+	mac   string
+	addrs []string
+}
+
+func (p *identityProxmox) ContainerConfig(context.Context, string, int) (proxmox.ContainerConfig, error) {
+	return proxmox.ContainerConfig{Nets: map[int]proxmox.NetConfig{0: {Name: "eth0", HWAddr: p.mac}}}, nil
+}
+
+func (p *identityProxmox) ContainerInterfaces(context.Context, string, int) ([]proxmox.Interface, error) {
+	eth0 := proxmox.Interface{Name: "eth0", HWAddr: p.mac}
+	for _, a := range p.addrs {
+		eth0.Addresses = append(eth0.Addresses, netip.MustParsePrefix(a+"/24"))
+	}
+	lo := proxmox.Interface{Name: "lo", Addresses: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}}
+	return []proxmox.Interface{lo, eth0}, nil
+}
+
+// TestIdentityCheck covers the check each new connection passes on its own; test/e2e
+// TestOwnership shows the address conflict on real containers.
+func TestIdentityCheck(t *testing.T) {
+	const mac, addr = "BC:24:11:00:00:01", "169.254.10.250"
 	for _, c := range []struct {
-		name, out, reason, says string
+		name, out string
+		proxmox   []string
+		reason    string // the stall's; "moved" for an addressMovedError
+		says      string
 	}{
-		{"this container", "bc:24:11:00:00:01\nbash\nsystemd\n", "", ""},
-		{"another container at the address", "bc:24:11:00:00:99\nbash\nsystemd\n", lxcv1.AddressConflictReason, "its eth0 has MAC address bc:24:11:00:00:99, while net0 of CT 100 has " + mac},
-		{"no bash", "bc:24:11:00:00:01\n-\nsystemd\n", lxcv1.UnsupportedGuestReason, "has no bash:"},
-		{"no systemd", "bc:24:11:00:00:01\nbash\n-\n", lxcv1.UnsupportedGuestReason, "has no systemd as init:"},
-		{"neither", "bc:24:11:00:00:01\n-\n-\n", lxcv1.UnsupportedGuestReason, "has no bash and no systemd as init"},
-		{"no answer", "", lxcv1.AddressConflictReason, "its eth0 has MAC address (none)"},
+		{"this container", "bc:24:11:00:00:01\n", []string{addr}, "", ""},
+		{"eth0 without an address yet", "bc:24:11:00:00:01\n", nil, "", ""},
+		{"another container at the address", "bc:24:11:00:00:99\n", []string{addr}, lxcv1.AddressConflictReason, "its eth0 has MAC address bc:24:11:00:00:99, while net0 of CT 100 has " + mac},
+		{"no answer", "", []string{addr}, lxcv1.AddressConflictReason, "its eth0 has MAC address (none)"},
+		{"a lease that moved", "bc:24:11:00:00:01\n", []string{"169.254.10.7"}, "moved", "Proxmox shows eth0 of CT 100 with 169.254.10.7, not " + addr},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			obj := &lxcv1.LXCContainer{ObjectMeta: metav1.ObjectMeta{Name: "web"}}
-			obj.Status.VMID, obj.Status.IPAddress = 100, "169.254.10.250"
-			s := &containerScope{obj: obj}
-			view := &proxmoxView{config: &proxmox.ContainerConfig{Nets: map[int]proxmox.NetConfig{0: {Name: "eth0", HWAddr: mac}}}}
+			px := &identityProxmox{mac: mac, addrs: c.proxmox}
 			sess := &probeSession{out: c.out}
-			err := (&LXCContainerReconciler{}).checkGuest(context.Background(), s, view, sess)
-			if len(sess.lines) != 1 || sess.lines[0] != guestProbe {
-				t.Errorf("ran %q, want the probe alone", sess.lines)
-			}
-			if c.reason == "" {
+			err := identityCheck(px, "pve1", 100, addr)(context.Background(), sess)
+			var moved *addressMovedError
+			var refused *outcome.ReasonedError
+			switch {
+			case c.reason == "":
 				if err != nil {
 					t.Errorf("refused: %v", err)
 				}
+			case c.reason == "moved":
+				if !errors.As(err, &moved) || !strings.Contains(err.Error(), c.says) {
+					t.Errorf("got %v, want the address moved saying %q", err, c.says)
+				}
+				if len(sess.lines) != 0 {
+					t.Errorf("ran %q on a machine Proxmox does not show at the address", sess.lines)
+				}
 				return
+			case !errors.As(err, &refused) || refused.Reason != c.reason || !strings.Contains(refused.Error(), c.says):
+				t.Errorf("got %v, want %s saying %q", err, c.reason, c.says)
+			}
+			if len(sess.lines) != 1 || sess.lines[0] != macProbe {
+				t.Errorf("ran %q, want the MAC probe alone", sess.lines)
+			}
+		})
+	}
+}
+
+// TestCheckSupport: a guest without bash or systemd is refused at first contact.
+func TestCheckSupport(t *testing.T) {
+	for _, c := range []struct {
+		name, out, says string
+	}{
+		{"bash and systemd", "bash\nsystemd\n", ""},
+		{"no bash", "-\nsystemd\n", "has no bash:"},
+		{"no systemd", "bash\n-\n", "has no systemd as init:"},
+		{"neither", "-\n-\n", "has no bash and no systemd as init"},
+		{"no answer", "", "has no bash and no systemd as init"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			obj := &lxcv1.LXCContainer{ObjectMeta: metav1.ObjectMeta{Name: "web"}}
+			obj.Status.VMID = 100
+			sess := &probeSession{out: c.out}
+			err := checkSupport(context.Background(), &containerScope{obj: obj}, sess)
+			if len(sess.lines) != 1 || sess.lines[0] != supportProbe {
+				t.Errorf("ran %q, want the probe alone", sess.lines)
 			}
 			var stall *outcome.StallError
-			if !errors.As(err, &stall) || stall.Reason != c.reason || !strings.Contains(stall.Error(), c.says) {
-				t.Errorf("got %v, want %s saying %q", err, c.reason, c.says)
+			if c.says == "" {
+				if err != nil {
+					t.Errorf("refused: %v", err)
+				}
+			} else if !errors.As(err, &stall) || stall.Reason != lxcv1.UnsupportedGuestReason || !strings.Contains(stall.Error(), c.says) {
+				t.Errorf("got %v, want %s saying %q", err, lxcv1.UnsupportedGuestReason, c.says)
 			}
 		})
 	}

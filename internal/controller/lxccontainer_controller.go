@@ -178,8 +178,8 @@ func (r *LXCContainerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&lxcv1.ProxmoxCluster{}, handler.EnqueueRequestsFromMapFunc(r.containersForCluster),
 			builder.WithPredicates(clusterReadinessChanged{})).
-		// A deleted or resized sibling may free room in its namespace's quota.
-		Watches(&lxcv1.LXCContainer{}, handler.EnqueueRequestsFromMapFunc(r.containersWaitingForQuota),
+		// A deleted or changed sibling may free room in its namespace's quota, or an address.
+		Watches(&lxcv1.LXCContainer{}, handler.EnqueueRequestsFromMapFunc(r.containersWaitingForSiblings),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{}, predicate.Funcs{
 				CreateFunc:  func(event.CreateEvent) bool { return false },
 				GenericFunc: func(event.GenericEvent) bool { return false },

@@ -90,22 +90,24 @@ func (clusterReadinessChanged) Update(e event.UpdateEvent) bool {
 	return o.Generation != n.Generation || conditions.IsReady(o) != conditions.IsReady(n)
 }
 
-// containersWaitingForQuota requeues the containers of a changed or deleted container's
-// namespace and cluster that stalled on the policy: the change may have freed room in the quota.
-func (r *LXCContainerReconciler) containersWaitingForQuota(ctx context.Context, obj client.Object) []reconcile.Request {
+// containersWaitingForSiblings requeues, when a container changes or goes, the containers of its
+// cluster that stalled waiting on it: those of its namespace refused by the policy (the change
+// may have freed room in the quota), and any refused for an address it may have let go.
+func (r *LXCContainerReconciler) containersWaitingForSiblings(ctx context.Context, obj client.Object) []reconcile.Request {
 	c, ok := obj.(*lxcv1.LXCContainer)
 	if !ok {
 		return nil
 	}
 	list := &lxcv1.LXCContainerList{}
-	if err := r.List(ctx, list, client.InNamespace(c.Namespace), client.MatchingFields{containerClusterIndex: c.Spec.ClusterRef.Name}); err != nil {
+	if err := r.List(ctx, list, client.MatchingFields{containerClusterIndex: c.Spec.ClusterRef.Name}); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Listing containers by cluster", "cluster", c.Spec.ClusterRef.Name)
 		return nil
 	}
 	var reqs []reconcile.Request
 	for i := range list.Items {
 		o := &list.Items[i]
-		if o.UID != c.UID && conditions.GetReason(o, lxcv1.StalledCondition) == lxcv1.PolicyViolationReason {
+		reason := conditions.GetReason(o, lxcv1.StalledCondition)
+		if o.UID != c.UID && (reason == lxcv1.AddressConflictReason || (o.Namespace == c.Namespace && reason == lxcv1.PolicyViolationReason)) {
 			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)})
 		}
 	}

@@ -11,8 +11,8 @@ import (
 
 // Pool keeps one connection per container, opened in the background and reused across phases
 // and reconciles, so that no caller waits for a guest that is still booting: Get starts a dial
-// and returns at once, and OnReady says when the dial has ended. A connection unused for Idle
-// is closed.
+// and returns at once, and OnReady says when the dial has ended. Each new connection is held to
+// its Target's Verify before it is handed out. A connection unused for Idle is closed.
 type Pool struct {
 	Connector Connector
 	// Idle closes a connection unused for this long; zero means DefaultPoolIdle.
@@ -86,8 +86,19 @@ func (p *Pool) Get(key string, target Target) (Session, error) {
 	return nil, &ConnectingError{Address: target.Address, Since: now}
 }
 
+// verifyTimeout bounds Target.Verify.
+const verifyTimeout = time.Minute
+
 func (p *Pool) dial(key string, e *poolEntry) {
 	sess, err := p.Connector.Connect(context.Background(), e.target)
+	if err == nil && e.target.Verify != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), verifyTimeout)
+		if err = e.target.Verify(ctx, sess); err != nil {
+			go sess.Close()
+			sess = nil
+		}
+		cancel()
+	}
 	p.mu.Lock()
 	e.dialing = false
 	e.sess, e.err = sess, err

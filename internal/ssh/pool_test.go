@@ -189,3 +189,63 @@ func waitFor(cond func() bool) bool {
 	}
 	return false
 }
+
+// TestPoolVerifiesEachNewConnection: Target.Verify runs once per new connection, before the
+// connection is handed out; a refusal closes it and is the dial's error, returned once.
+func TestPoolVerifiesEachNewConnection(t *testing.T) {
+	conn := &slowConnector{gate: make(chan struct{})}
+	close(conn.gate)
+	p := &Pool{Connector: conn}
+	var verified atomic.Int32
+	var refuse atomic.Bool
+	refusal := errors.New("another machine answers at the address")
+	var seen []*stubSession
+	var mu sync.Mutex
+	target := Target{Address: "169.254.1.2", Signer: testSigner(t), Verify: func(_ context.Context, s Session) error {
+		verified.Add(1)
+		mu.Lock()
+		seen = append(seen, s.(*stubSession))
+		mu.Unlock()
+		if refuse.Load() {
+			return refusal
+		}
+		return nil
+	}}
+	get := func() (Session, error) {
+		t.Helper()
+		for range 500 {
+			sess, err := p.Get("ns/ct", target)
+			if !errors.Is(err, ErrConnecting) {
+				return sess, err
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		t.Fatal("the dial did not end")
+		return nil, nil
+	}
+	for range 3 {
+		if _, err := get(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := verified.Load(); n != 1 {
+		t.Fatalf("Verify ran %d times for one connection, want 1", n)
+	}
+	p.Drop("ns/ct")
+	refuse.Store(true)
+	if _, err := get(); !errors.Is(err, refusal) {
+		t.Fatalf("a refused connection: got %v, want the refusal", err)
+	}
+	mu.Lock()
+	refused := seen[len(seen)-1]
+	mu.Unlock()
+	if !waitFor(refused.closed.Load) {
+		t.Error("the refused connection was not closed")
+	}
+	if n := verified.Load(); n != 2 {
+		t.Errorf("Verify ran %d times, want 2", n)
+	}
+	if _, err := p.Get("ns/ct", target); !errors.Is(err, ErrConnecting) {
+		t.Fatalf("the Get after a refusal: %v, want a new dial", err)
+	}
+}

@@ -53,6 +53,10 @@ type Target struct {
 	// HostKey is the pinned host key fingerprint; empty on first contact, when any key is
 	// accepted and Session.HostKey tells the caller what to record.
 	HostKey string
+	// Verify, when set, is run by the Pool on each new connection before anyone may use it, to
+	// make sure the machine reached is the one meant. Its error closes the connection and is
+	// what the dial returns.
+	Verify func(ctx context.Context, s Session) error
 }
 
 // Command is a command line for the remote shell. It is built from fixed text and validated

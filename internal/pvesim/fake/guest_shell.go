@@ -26,12 +26,15 @@ func (g *Guest) run(line string) (stdout, stderr string, code int) {
 	defer g.mu.Unlock()
 	switch {
 	case strings.HasPrefix(line, "cat /sys/class/net/eth0/address"):
-		// The guest probe: eth0's MAC, bash, systemd.
+		// The identity probe: eth0's MAC.
 		mac := g.mac
 		if mac == "" {
 			mac = "-"
 		}
-		return mac + "\nbash\nsystemd\n", "", 0
+		return mac + "\n", "", 0
+	case strings.HasPrefix(line, "command -v bash"):
+		// The support probe: bash, and systemd as init.
+		return "bash\nsystemd\n", "", 0
 	case line == configmanager.ActivateCommand:
 		return g.activateLocked()
 	case line == configmanager.ResultCommand:
