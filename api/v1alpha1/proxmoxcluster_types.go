@@ -122,6 +122,13 @@ type ProxmoxClusterStatus struct {
 	// +optional
 	Retry *RetryStatus `json:"retry,omitempty"`
 
+	// rootLogin is true when the cluster signs in as root@pam with a password: the only login
+	// real Proxmox lets set feature flags other than nesting, or make a privileged container.
+	// Under an API token or another user, containers asking for those stall with RootRequired,
+	// and their templates say so.
+	// +optional
+	RootLogin bool `json:"rootLogin,omitempty"`
+
 	// namespaceUsage is what the LXCContainers of each namespace ask of this cluster, as
 	// spec.policy.namespaceQuota counts it; the admission policy reads it to refuse a container
 	// over the quota.

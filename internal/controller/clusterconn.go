@@ -63,15 +63,21 @@ func (c *ClusterConnector) checkSecretNamespace(field, namespace string) error {
 // Connect returns the client for a cluster. A missing Secret or key is a StallError: nothing
 // changes until someone creates it.
 func (c *ClusterConnector) Connect(ctx context.Context, cluster *lxcv1.ProxmoxCluster) (proxmox.Client, error) {
+	pc, _, err := c.connect(ctx, cluster)
+	return pc, err
+}
+
+// connect is Connect, also saying who the client signs in as.
+func (c *ClusterConnector) connect(ctx context.Context, cluster *lxcv1.ProxmoxCluster) (proxmox.Client, proxmox.Auth, error) {
 	settings, err := c.settings(ctx, cluster)
 	if err != nil {
-		return nil, err
+		return nil, proxmox.Auth{}, err
 	}
 	pc, err := c.Factory.ClientFor(cluster.Name, settings)
 	if err != nil {
-		return nil, outcome.Stall(lxcv1.InvalidSpecReason, "cannot build a client for %s: %v", cluster.Spec.Endpoint, err)
+		return nil, proxmox.Auth{}, outcome.Stall(lxcv1.InvalidSpecReason, "cannot build a client for %s: %v", cluster.Spec.Endpoint, err)
 	}
-	return pc, nil
+	return pc, settings.Auth, nil
 }
 
 func (c *ClusterConnector) settings(ctx context.Context, cluster *lxcv1.ProxmoxCluster) (proxmox.Settings, error) {

@@ -14,14 +14,19 @@ import (
 // flags other than nesting, and a privileged container (check_ct_modify_config_perm and the
 // create path of pve-container's src/PVE/LXC.pm and src/PVE/API2/LXC.pm).
 func rootOnlyFields(d *desired.Container) []string {
+	return rootOnlyFeatures(d.Features, d.Unprivileged)
+}
+
+// rootOnlyFeatures is rootOnlyFields of a template's features.
+func rootOnlyFeatures(f lxcv1.Features, unprivileged bool) []string {
 	var fields []string
-	if d.Features.Keyctl {
+	if f.Keyctl {
 		fields = append(fields, "features.keyctl")
 	}
-	if d.Features.Fuse {
+	if f.Fuse {
 		fields = append(fields, "features.fuse")
 	}
-	if !d.Unprivileged {
+	if !unprivileged {
 		fields = append(fields, "features.unprivileged: false")
 	}
 	return fields

@@ -35,4 +35,12 @@ func TestRootOnlyFeatureUnderATokenIsTheContainersStall(t *testing.T) {
 	if guests := f.guests(t); len(guests) != 0 {
 		t.Errorf("%d containers in Proxmox, want none", len(guests))
 	}
+	// The template says so before any container meets it: its one cluster signs in with a token.
+	if f.cluster.Status.RootLogin {
+		t.Error("a cluster signing in with an API token says rootLogin")
+	}
+	eventually(t, 30*time.Second, condition(f.template, lxcv1.StalledCondition, metav1.ConditionTrue, lxcv1.RootRequiredReason))
+	if msg := conditions.GetMessage(f.template, lxcv1.ReadyCondition); !strings.Contains(msg, "features.keyctl") || !strings.Contains(msg, f.cluster.Name) {
+		t.Errorf("the template's Ready says %q, want features.keyctl and the cluster named", msg)
+	}
 }

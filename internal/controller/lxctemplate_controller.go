@@ -53,47 +53,49 @@ func (r *LXCTemplateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		}
 	}()
 
-	err = r.reconcile(ctx, tmpl)
-	msg := fmt.Sprintf("%d packages resolved, OS template available, used by %d containers",
-		desired.CountPackages(tmpl.Status.ResolvedPackages), tmpl.Status.UsedBy)
+	var note string
+	note, err = r.reconcile(ctx, tmpl)
+	msg := fmt.Sprintf("%d packages resolved, OS template available, used by %d containers%s",
+		desired.CountPackages(tmpl.Status.ResolvedPackages), tmpl.Status.UsedBy, note)
 	return outcome.Summarize(tmpl, msg, err, 0)
 }
 
-func (r *LXCTemplateReconciler) reconcile(ctx context.Context, tmpl *lxcv1.LXCTemplate) error {
+// reconcile checks the template; note is what Ready's message adds when the template is usable.
+func (r *LXCTemplateReconciler) reconcile(ctx context.Context, tmpl *lxcv1.LXCTemplate) (note string, err error) {
 	containers := &lxcv1.LXCContainerList{}
 	// Only counted: copying each of thousands of containers out of the cache, at every
 	// container created, made provisioning a large fleet quadratic.
 	if err := r.List(ctx, containers, client.InNamespace(tmpl.Namespace), client.MatchingFields{containerTemplateIndex: tmpl.Name},
 		client.UnsafeDisableDeepCopy); err != nil {
-		return err
+		return "", err
 	}
 	tmpl.Status.UsedBy = int32(len(containers.Items))
 
 	buckets, missing, err := fetchBuckets(ctx, r.Client, tmpl, nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if len(missing) > 0 {
 		tmpl.Status.ResolvedPackages = nil
-		return outcome.Wait(outcome.DependencyRetry, lxcv1.PackageBucketNotFoundReason, "%s", missingBuckets(missing))
+		return "", outcome.Wait(outcome.DependencyRetry, lxcv1.PackageBucketNotFoundReason, "%s", missingBuckets(missing))
 	}
 	tmpl.Status.ResolvedPackages = desired.ResolvePackages(buckets, tmpl.Spec.Packages)
 	if missing, err := r.missingContent(ctx, tmpl); err != nil {
-		return err
+		return "", err
 	} else if len(missing) > 0 {
-		return outcome.Wait(outcome.DependencyRetry, lxcv1.DependencyNotReadyReason, "%s not found", strings.Join(missing, ", "))
+		return "", outcome.Wait(outcome.DependencyRetry, lxcv1.DependencyNotReadyReason, "%s not found", strings.Join(missing, ", "))
 	}
 
-	resolved, err := r.osTemplatesListed(ctx, tmpl)
+	resolved, rootLogin, err := r.osTemplatesListed(ctx, tmpl)
 	if err != nil {
-		return err
+		return "", err
 	}
 	tmpl.Status.OSTemplates = resolved
 	if len(resolved) == 0 {
-		return outcome.Wait(outcome.DependencyRetry, lxcv1.OSTemplateNotFoundReason,
+		return "", outcome.Wait(outcome.DependencyRetry, lxcv1.OSTemplateNotFoundReason,
 			"no Ready ProxmoxCluster allowed for namespace %s lists OS template %s", tmpl.Namespace, ostemplate.Wanted(tmpl.Spec.OSTemplate))
 	}
-	return nil
+	return rootLoginNote(tmpl, resolved, rootLogin)
 }
 
 // missingContent names the Secrets and ConfigMaps the template's files and scripts come from
@@ -118,14 +120,16 @@ func (r *LXCTemplateReconciler) missingContent(ctx context.Context, tmpl *lxcv1.
 }
 
 // osTemplatesListed returns, for each node of the Ready clusters allowed for the template's
-// namespace, the volume its OS template stands for there, sorted by cluster and node.
-func (r *LXCTemplateReconciler) osTemplatesListed(ctx context.Context, tmpl *lxcv1.LXCTemplate) ([]lxcv1.ResolvedOSTemplate, error) {
+// namespace, the volume its OS template stands for there, sorted by cluster and node; and for
+// each of those clusters whether it signs in as root@pam.
+func (r *LXCTemplateReconciler) osTemplatesListed(ctx context.Context, tmpl *lxcv1.LXCTemplate) ([]lxcv1.ResolvedOSTemplate, map[string]bool, error) {
 	clusters := &lxcv1.ProxmoxClusterList{}
 	if err := r.List(ctx, clusters); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	slices.SortFunc(clusters.Items, func(a, b lxcv1.ProxmoxCluster) int { return strings.Compare(a.Name, b.Name) })
 	var out []lxcv1.ResolvedOSTemplate
+	rootLogin := map[string]bool{}
 	for i := range clusters.Items {
 		c := &clusters.Items[i]
 		if !conditions.IsReady(c) {
@@ -137,13 +141,50 @@ func (r *LXCTemplateReconciler) osTemplatesListed(ctx context.Context, tmpl *lxc
 		}
 		ok, err := namespaceAllowed(ctx, r.Client, c, tmpl.Namespace)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if ok {
 			out = append(out, found...)
+			rootLogin[c.Name] = c.Status.RootLogin
 		}
 	}
-	return out, nil
+	return out, rootLogin, nil
+}
+
+// rootLoginNote says when the template asks for what Proxmox lets only root@pam set, and the
+// clusters it can be used on sign in otherwise (status.rootLogin): on those its containers stall
+// with RootRequired. When none of them can, the template stalls with that reason itself.
+func rootLoginNote(tmpl *lxcv1.LXCTemplate, resolved []lxcv1.ResolvedOSTemplate, clusters map[string]bool) (string, error) {
+	fields := rootOnlyFeatures(tmpl.Spec.Features, tmpl.Spec.Features.Unprivileged == nil || *tmpl.Spec.Features.Unprivileged)
+	if len(fields) == 0 {
+		return "", nil
+	}
+	var without []string
+	for _, r := range resolved {
+		if !clusters[r.Cluster] && !slices.Contains(without, r.Cluster) {
+			without = append(without, r.Cluster)
+		}
+	}
+	if len(without) == 0 {
+		return "", nil
+	}
+	list := strings.Join(fields, ", ")
+	msg := fmt.Sprintf("Proxmox lets only root@pam set %s, and ProxmoxCluster %s signs in with an API token or another user: its containers there stall with RootRequired until the cluster has root@pam password credentials",
+		list, strings.Join(without, ", "))
+	if len(without) == len(clustersOf(resolved)) {
+		return "", outcome.Stall(lxcv1.RootRequiredReason, "%s", msg)
+	}
+	return "; " + msg, nil
+}
+
+func clustersOf(resolved []lxcv1.ResolvedOSTemplate) []string {
+	var names []string
+	for _, r := range resolved {
+		if !slices.Contains(names, r.Cluster) {
+			names = append(names, r.Cluster)
+		}
+	}
+	return names
 }
 
 // SetupWithManager watches templates, their buckets, the clusters' template lists and the
@@ -210,7 +251,7 @@ func requestsFor[T any, PT interface {
 }
 
 // clusterTemplatesChanged passes cluster events that change what templates can use: a new or
-// deleted cluster, its readiness, its template list or its allowed namespaces.
+// deleted cluster, its readiness, its login, its template list or its allowed namespaces.
 type clusterTemplatesChanged struct {
 	predicate.Funcs
 }
@@ -222,6 +263,6 @@ func (clusterTemplatesChanged) Update(e event.UpdateEvent) bool {
 		return true
 	}
 	return o.Generation != n.Generation ||
-		conditions.IsReady(o) != conditions.IsReady(n) ||
+		conditions.IsReady(o) != conditions.IsReady(n) || o.Status.RootLogin != n.Status.RootLogin ||
 		!slices.Equal(o.Status.Templates, n.Status.Templates)
 }

@@ -127,10 +127,11 @@ func (r *ProxmoxClusterReconciler) reconcileDelete(ctx context.Context, cluster 
 
 // sync reads the cluster into status.
 func (r *ProxmoxClusterReconciler) sync(ctx context.Context, cluster *lxcv1.ProxmoxCluster) error {
-	pc, err := r.Connector.Connect(ctx, cluster)
+	pc, auth, err := r.Connector.connect(ctx, cluster)
 	if err != nil {
 		return err
 	}
+	cluster.Status.RootLogin = auth.Root()
 	version, err := pc.Version(ctx)
 	if err != nil {
 		return outcome.Failed(outcome.ProxmoxReason(err), fmt.Errorf("reading the version: %w", err))

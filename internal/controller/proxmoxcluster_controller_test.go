@@ -137,6 +137,9 @@ func TestProxmoxClusterWithUserAndPassword(t *testing.T) {
 		s.Data = map[string][]byte{UsernameKey: []byte("root@pam"), PasswordKey: []byte("hunter2-but-longer")}
 	})
 	eventually(t, 20*time.Second, condition(cluster, lxcv1.ReadyCondition, metav1.ConditionTrue, lxcv1.SucceededReason))
+	if !cluster.Status.RootLogin {
+		t.Error("a cluster signing in as root@pam with a password does not say rootLogin")
+	}
 }
 
 func readyMessageOf(c *lxcv1.ProxmoxCluster) string {

@@ -39,6 +39,13 @@ type Auth struct {
 	Password string
 }
 
+// Root says the credentials sign in as root@pam with a password. Proxmox checks some settings
+// against the user name itself (check_ct_modify_config_perm in pve-container): an API token,
+// even one of root@pam, is "root@pam!name" there, and is refused them.
+func (a Auth) Root() bool {
+	return a.TokenID == "" && a.Password != "" && (a.Username == "root@pam" || a.Username == "root")
+}
+
 // TLSSettings choose how the server's certificate is verified. The zero value uses the
 // system's roots.
 type TLSSettings struct {

@@ -210,3 +210,22 @@ func TestUpdateParams(t *testing.T) {
 }
 
 var _ http.RoundTripper = (*instrumentedTransport)(nil)
+
+// TestAuthRoot: only a password login as root@pam is root to Proxmox's root-only checks.
+func TestAuthRoot(t *testing.T) {
+	for _, c := range []struct {
+		auth Auth
+		want bool
+	}{
+		{Auth{Username: "root@pam", Password: "p"}, true},
+		{Auth{Username: "root", Password: "p"}, true},
+		{Auth{TokenID: "root@pam!lxctm", TokenSecret: "s"}, false},
+		{Auth{Username: "admin@pve", Password: "p"}, false},
+		{Auth{Username: "root@pve", Password: "p"}, false},
+		{Auth{Username: "root@pam"}, false},
+	} {
+		if got := c.auth.Root(); got != c.want {
+			t.Errorf("%+v.Root() = %v, want %v", c.auth, got, c.want)
+		}
+	}
+}
