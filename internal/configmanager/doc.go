@@ -9,6 +9,8 @@
 // and quoted as well.
 package configmanager
 
+import "templatemanager.dev/lxc-template-manager/internal/discovery"
+
 // Where config-manager lives inside the container. The layout is part of the contract with
 // scripts (they drop credentials into CredentialsDir and read EnvPath) and with discovery.
 const (
@@ -17,7 +19,7 @@ const (
 	SyncScriptPath = ConfigDir + "/config-sync.sh"
 	FilesDir       = ConfigDir + "/files"
 	ManifestPath   = FilesDir + "/manifest"
-	CredentialsDir = ConfigDir + "/credentials"
+	CredentialsDir = discovery.CredentialsDir
 	StateDir       = "/var/lib/config-manager"
 	UnitName       = "config-manager.service"
 	UnitPath       = "/etc/systemd/system/" + UnitName

@@ -13,6 +13,7 @@ import (
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/configmanager"
 	"templatemanager.dev/lxc-template-manager/internal/desired"
+	"templatemanager.dev/lxc-template-manager/internal/discovery"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
 )
@@ -110,10 +111,27 @@ func (r *LXCContainerReconciler) startRun(ctx context.Context, s *containerScope
 			return rs, err
 		}
 	}
-	// Scripts see the container's Secrets in their environment and may print them.
+	// Scripts see the container's Secrets in their environment and may print them, and the
+	// credentials they save, which no Secret holds until discovery copies them.
+	if rs.OutputTail != "" {
+		if err := learnCredentials(ctx, s, sess); err != nil {
+			return rs, err
+		}
+	}
 	rs.OutputTail = s.redactor.String(rs.OutputTail)
 	r.recordRun(rn, rs)
 	return rs, nil
+}
+
+// learnCredentials adds the values of the credentials files scripts saved so far to the
+// reconcile's redactor.
+func learnCredentials(ctx context.Context, s *containerScope, sess ssh.Session) error {
+	res, err := sess.Exec(ctx, ssh.Command{Line: discovery.ReadCredentialsCommand})
+	if err != nil {
+		return fmt.Errorf("reading the credentials scripts saved, to keep them out of their output: %w", err)
+	}
+	s.redactor.Add(discovery.Values(discovery.ParseCredentialsDump(res.Stdout))...)
+	return nil
 }
 
 // followRun acts on the state of runs[i]: a running one is polled again, a finished one that

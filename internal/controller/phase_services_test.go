@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,6 +48,15 @@ func TestServicesPhase(t *testing.T) {
 			s.Scripts = []lxcv1.Script{script("db", "# fake-guest: credentials=app.env:TOKEN=t0ken\n")}
 		},
 		run: servicesCredentialsWrittenAgain,
+	}, {
+		name: "credentials printed before discovery: → the failing script's output, in status and its Event, has them redacted",
+		template: func(s *lxcv1.LXCTemplateSpec) {
+			s.Scripts = []lxcv1.Script{
+				script("10-db", "# fake-guest: credentials=app.env:DB_PASSWORD=printed-before-discovery\n"),
+				script("20-show", "# fake-guest-print: the password is printed-before-discovery\n# fake-guest: exit=1\n"),
+			}
+		},
+		run: servicesCredentialsPrintedBeforeDiscovery,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -141,4 +151,22 @@ func keys(m map[string][]byte) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+func servicesCredentialsPrintedBeforeDiscovery(t *testing.T, c *lxcv1.LXCContainer) {
+	mark := managerLog.Mark()
+	eventually(t, time.Minute, condition(c, lxcv1.ScriptsCompletedCondition, metav1.ConditionFalse, lxcv1.ScriptFailedReason))
+	if c.Status.CredentialsSecretRef != nil {
+		t.Fatalf("discovery ran (%+v): the credentials were not printed before it", c.Status.CredentialsSecretRef)
+	}
+	var tail string
+	for _, s := range c.Status.Scripts {
+		if s.Name == "20-show" {
+			tail = s.OutputTail
+		}
+	}
+	if !strings.Contains(tail, "the password is [redacted]") {
+		t.Errorf("the failing script's output tail is %q, want the password redacted", tail)
+	}
+	assertNoSecretInObject(t, c, mark, map[string]string{"a credential a script saved": "printed-before-discovery"})
 }

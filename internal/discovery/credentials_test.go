@@ -232,3 +232,18 @@ func FuzzParseEnvFile(f *testing.F) {
 		}
 	})
 }
+
+// TestParseCredentialsDump: the files ReadCredentialsCommand prints come back with their values.
+func TestParseCredentialsDump(t *testing.T) {
+	out := []byte("\x00db.env\x00DB_PASSWORD=s3cret-pw\nDB_USER=app\n\x00api.env\x00export TOKEN='a b'\n\x00empty.env\x00")
+	files := ParseCredentialsDump(out)
+	if len(files) != 3 || files[0].FileName != "db.env" || files[1].Service != "api" || files[2].FileName != "empty.env" {
+		t.Fatalf("files %+v", files)
+	}
+	if got := strings.Join(Values(files), "|"); got != "s3cret-pw|app|a b" {
+		t.Errorf("values %q", got)
+	}
+	if files := ParseCredentialsDump(nil); len(files) != 0 {
+		t.Errorf("no output gave %+v", files)
+	}
+}

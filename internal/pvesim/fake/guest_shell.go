@@ -60,6 +60,14 @@ func (g *Guest) run(line string) (stdout, stderr string, code int) {
 		return string(data), "", 0
 	case line == configmanager.SetRootPasswordCommand:
 		return g.setRootPasswordLocked()
+	case line == discovery.ReadCredentialsCommand:
+		var b strings.Builder
+		for _, name := range g.childrenLocked(configmanager.CredentialsDir) {
+			if data, ok := g.readLocked(configmanager.CredentialsDir + "/" + name); ok && strings.HasSuffix(name, ".env") {
+				b.WriteString("\x00" + name + "\x00" + string(data))
+			}
+		}
+		return b.String(), "", 0
 	case line == discovery.CollectCommand:
 		if _, ok := g.readLocked(discovery.CollectorPath); !ok {
 			return "", "/bin/bash: " + discovery.CollectorPath + ": No such file or directory", 127
