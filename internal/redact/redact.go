@@ -89,7 +89,9 @@ func (r *Redactor) add(values []string) {
 
 // Encodings lists v and the forms a script or a tool commonly prints it in: base64 (standard
 // and URL alphabets, with and without padding, and of v with the newline echo adds), URL query
-// and path escaping, JSON string escaping, and the shell's backslash quoting (bash printf %q).
+// and path escaping, percent-encoding of all but the unreserved characters (jq @uri, curl
+// --data-urlencode, Python's quote), JSON string escaping, and the shell's backslash quoting
+// (bash printf %q).
 // A form equal to v, or shorter than MinLength, is left out.
 func Encodings(v string) []string {
 	forms := []string{v}
@@ -98,7 +100,8 @@ func Encodings(v string) []string {
 			base64.StdEncoding.EncodeToString([]byte(raw)), base64.RawStdEncoding.EncodeToString([]byte(raw)),
 			base64.URLEncoding.EncodeToString([]byte(raw)), base64.RawURLEncoding.EncodeToString([]byte(raw)))
 	}
-	forms = append(forms, url.QueryEscape(v), url.PathEscape(v), shellBackslashQuote(v))
+	forms = append(forms, url.QueryEscape(v), url.PathEscape(v), percentEncode(v, ""), percentEncode(v, "/"),
+		strings.ToLower(percentEncode(v, "")), shellBackslashQuote(v))
 	if j, err := json.Marshal(v); err == nil {
 		forms = append(forms, string(j[1:len(j)-1]))
 	}
@@ -109,6 +112,25 @@ func Encodings(v string) []string {
 		}
 	}
 	return out
+}
+
+// percentEncode escapes every byte of s but RFC 3986's unreserved characters and those in safe,
+// as %XX with upper-case hex digits.
+func percentEncode(s, safe string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.IndexByte("-._~"+safe, c) >= 0:
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
 }
 
 // shellBackslashQuote quotes s the way bash's printf %q does for printable text: a backslash

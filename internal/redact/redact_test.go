@@ -118,6 +118,10 @@ func TestEncodedFormsAreRedacted(t *testing.T) {
 		"base64url " + base64.RawURLEncoding.EncodeToString([]byte(value)),
 		"query " + url.QueryEscape(value),
 		"path " + url.PathEscape(value),
+		// jq @uri, curl --data-urlencode, Python's quote(v, safe="") and its default safe="/".
+		"uri p%40ss%20w0rd%2F%2B%22x%27%26%3D%3F",
+		"python-quote p%40ss%20w0rd/%2B%22x%27%26%3D%3F",
+		"lower-hex p%40ss%20w0rd%2f%2b%22x%27%26%3d%3f",
 		"json {\"password\":\"" + json + "\"}",
 		`printf-q p@ss\ w0rd/+\"x\'\&=\?`,
 	}, "\n")

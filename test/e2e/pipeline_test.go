@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -84,11 +85,29 @@ func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
 	signer := lxctest.NewSigner(t)
 	userKey := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(signer.PublicKey()))) + " e2e@test"
 	const apiKey = "s3cr3t-api-key-value"
-	// The failing script prints a value it has from a Secret through envFrom.
-	const boomKey = "boom-k3y-from-a-secret"
-
-	failing := s.webTemplate(ns, "failing", lxcv1.Script{Name: "boom",
-		Content: str("#!/bin/sh\necho first line\necho \"the key is $BOOM_KEY\"\necho second line\necho \"it went boom with $BOOM_KEY\" >&2\nexit 3\n")})
+	// The failing script prints a value it has from a Secret through envFrom: as it is,
+	// base64-encoded, percent-encoded (as jq @uri does) and inside JSON.
+	const boomKey = `boom k3y/from+a"secret`
+	encoded := map[string]string{
+		"base64": base64.StdEncoding.EncodeToString([]byte(boomKey)),
+		"uri":    "boom%20k3y%2Ffrom%2Ba%22secret",
+		"json":   `{"key":"boom k3y/from+a\"secret"}`,
+	}
+	failing := s.webTemplate(ns, "failing", lxcv1.Script{Name: "boom", Content: str(`#!/bin/sh
+echo first line
+echo "the key is $BOOM_KEY"
+printf 'base64 %s\n' "$(printf %s "$BOOM_KEY" | base64 -w0)"
+uri=; rest=$BOOM_KEY
+while [ -n "$rest" ]; do
+  c=${rest%"${rest#?}"}; rest=${rest#?}
+  case $c in [A-Za-z0-9._~-]) uri=$uri$c ;; *) uri=$uri$(printf '%%%02X' "'$c") ;; esac
+done
+echo "uri $uri"
+printf '{"key":"%s"}\n' "$(printf %s "$BOOM_KEY" | sed 's/\\/\\\\/g; s/"/\\"/g')"
+echo second line
+echo "it went boom with $BOOM_KEY" >&2
+exit 3
+`)})
 	failing.Spec.Services = nil
 	s.create(t,
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
@@ -250,8 +269,17 @@ func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
 		!strings.Contains(boom.OutputTail, "the key is [redacted]") {
 		t.Errorf("status.scripts[boom] = %+v", boom)
 	}
-	if !strings.Contains(run1(t, dialContainer(t, bad.Status.IPAddress, signer), "cat /var/lib/config-manager/runs/*boom*/output.log"), boomKey) {
+	badOutput := run1(t, dialContainer(t, bad.Status.IPAddress, signer), "cat /var/lib/config-manager/runs/*boom*/output.log")
+	if !strings.Contains(badOutput, boomKey) {
 		t.Error("the script did not print the value: the redaction test proves nothing")
+	}
+	for form, value := range encoded {
+		if !strings.Contains(badOutput, value) {
+			t.Errorf("the script did not print the value's %s form %q: the redaction test proves nothing for it\n%s", form, value, badOutput)
+		}
+	}
+	if kept := run1(t, dialContainer(t, bad.Status.IPAddress, signer), "ls /var/lib/config-manager/runs/*boom*/env 2>/dev/null || echo gone"); strings.TrimSpace(kept) != "gone" {
+		t.Errorf("the run's environment file is still in the guest: %q", kept)
 	}
 	// Give a hot loop every chance to show itself, then check nothing ran again.
 	badSh := dialContainer(t, bad.Status.IPAddress, signer)
@@ -294,7 +322,8 @@ func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
 
 	// No secret value appears in status, Events or the manager's logs.
 	secrets := map[string]string{"root password": password, "API key": apiKey, "script credentials": fileToken, "Proxmox token": s.token,
-		"value a failed script printed": boomKey}
+		"value a failed script printed": boomKey, "value printed base64-encoded": encoded["base64"],
+		"value printed percent-encoded": encoded["uri"], "value printed inside JSON": strings.TrimSuffix(strings.TrimPrefix(encoded["json"], `{"key":"`), `"}`)}
 	var everything strings.Builder
 	everything.WriteString(s.cp.Kubectl(t, "get", "lxcc,lxct,pkgb,pvec", "-A", "-o", "yaml"))
 	everything.WriteString(s.cp.Kubectl(t, "get", "events", "-A", "-o", "yaml"))
