@@ -81,6 +81,8 @@ func TestTenancy(t *testing.T) {
 		return nil
 	})
 
+	rootRequired(t, s, editor, ns)
+
 	// Without the admission policy the object is admitted, and the controller refuses it.
 	s.cp.Kubectl(t, "delete", "validatingadmissionpolicybinding", "cluster-policy")
 	testkit.Eventually(t, time.Minute, func() error { return editor.Create(ctx, adopter.DeepCopy(), client.DryRunAll) })
@@ -111,6 +113,62 @@ func TestTenancy(t *testing.T) {
 	}
 	if after.Digest != before.Digest || after.Description != "made by hand" {
 		t.Errorf("CT %d changed under a refused adoption: digest %s → %s, description %q", victim, before.Digest, after.Digest, after.Description)
+	}
+}
+
+// rootRequired: a template asking for keyctl, which the policy allows, on a cluster that signs
+// in with an API token: the template says RootRequired before any container meets it, the
+// container stalls with RootRequired naming features.keyctl, and the ProxmoxCluster stays Ready.
+func rootRequired(t *testing.T, s *stack, editor client.Client, ns string) {
+	ctx := context.Background()
+	cluster := &lxcv1.ProxmoxCluster{}
+	if err := s.k8s.Get(ctx, client.ObjectKey{Name: "pve"}, cluster); err != nil {
+		t.Fatal(err)
+	}
+	cluster.Spec.Policy.Features = []lxcv1.FeatureName{lxcv1.FeatureNesting, lxcv1.FeatureKeyctl}
+	if err := s.k8s.Update(ctx, cluster); err != nil {
+		t.Fatal(err)
+	}
+	keys := s.lightTemplate(ns, "keys")
+	keys.Spec.Features.Keyctl = true
+	// The admission policy sees the changed cluster once the API server's informer has it.
+	testkit.Eventually(t, time.Minute, func() error { return editor.Create(ctx, keys.DeepCopy(), client.DryRunAll) })
+	if err := editor.Create(ctx, keys); err != nil {
+		t.Fatal(err)
+	}
+	c := s.container(ns, "keys", "keys")
+	c.Spec.Network = nil
+	if err := editor.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 2*time.Minute, func() error {
+		c = s.getContainer(t, ns, "keys")
+		if cond := conditions.Get(c, lxcv1.StalledCondition); cond == nil || cond.Reason != lxcv1.RootRequiredReason {
+			return fmt.Errorf("keys is not Stalled with RootRequired: %+v", c.Status.Conditions)
+		}
+		return nil
+	})
+	if msg := conditions.GetMessage(c, lxcv1.ReadyCondition); !strings.Contains(msg, "features.keyctl") || !strings.Contains(msg, "root@pam") {
+		t.Errorf("the container's Ready says %q, want features.keyctl and root@pam named", msg)
+	}
+	if err := s.k8s.Get(ctx, client.ObjectKey{Name: "pve"}, cluster); err != nil {
+		t.Fatal(err)
+	}
+	if !conditions.IsReady(cluster) || cluster.Status.RootLogin {
+		t.Errorf("the cluster: Ready %v, rootLogin %v; want Ready, signing in with a token", conditions.IsReady(cluster), cluster.Status.RootLogin)
+	}
+	testkit.Eventually(t, time.Minute, func() error {
+		tpl := &lxcv1.LXCTemplate{}
+		if err := s.k8s.Get(ctx, client.ObjectKeyFromObject(keys), tpl); err != nil {
+			return err
+		}
+		if cond := conditions.Get(tpl, lxcv1.StalledCondition); cond == nil || cond.Reason != lxcv1.RootRequiredReason || !strings.Contains(cond.Message, "features.keyctl") {
+			return fmt.Errorf("the template does not say RootRequired naming features.keyctl: %+v", tpl.Status.Conditions)
+		}
+		return nil
+	})
+	if err := s.k8s.Delete(ctx, c); err != nil {
+		t.Fatal(err)
 	}
 }
 
