@@ -21,7 +21,7 @@ func (r *LXCContainerReconciler) claimAddress(ctx context.Context, s *containerS
 	}
 	addr := s.desired.StaticAddress()
 	list := &lxcv1.LXCContainerList{}
-	if err := r.List(ctx, list, client.MatchingFields{containerClusterIndex: s.cluster.Name}); err != nil {
+	if err := r.List(ctx, list, client.MatchingFields{containerClusterIndex: s.cluster.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return err
 	}
 	for i := range list.Items {

@@ -99,7 +99,8 @@ func (r *LXCContainerReconciler) containersWaitingForSiblings(ctx context.Contex
 		return nil
 	}
 	list := &lxcv1.LXCContainerList{}
-	if err := r.List(ctx, list, client.MatchingFields{containerClusterIndex: c.Spec.ClusterRef.Name}); err != nil {
+	// Read only: not copying each container keeps a fleet's deletion from being quadratic.
+	if err := r.List(ctx, list, client.MatchingFields{containerClusterIndex: c.Spec.ClusterRef.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Listing containers by cluster", "cluster", c.Spec.ClusterRef.Name)
 		return nil
 	}
