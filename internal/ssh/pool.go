@@ -1,12 +1,13 @@
 package ssh
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
+
+	gossh "golang.org/x/crypto/ssh"
 )
 
 // Pool keeps one connection per container, opened in the background and reused across phases
@@ -154,7 +155,9 @@ func alive(s Session) bool {
 	return !ok || a.Alive()
 }
 
-// sameTarget says whether a connection made for a serves b: the same address, user and key.
+// sameTarget says whether a connection made for a serves b: the same address and user, and every
+// key a offered is one b offers too, so the connection is authenticated with a key still trusted.
+// The order may differ: a rotation that makes b's fallback its first key keeps the connection.
 // The pinned host key is compared with what the connection saw, by the caller.
 func sameTarget(a, b Target) bool {
 	if a.Address != b.Address || a.User != b.User || (a.Signer == nil) != (b.Signer == nil) {
@@ -163,8 +166,16 @@ func sameTarget(a, b Target) bool {
 	if a.Signer == nil {
 		return true
 	}
-	return bytes.Equal(a.Signer.PublicKey().Marshal(), b.Signer.PublicKey().Marshal()) &&
-		(a.HostKey == "" || a.HostKey == b.HostKey)
+	offered := map[string]bool{}
+	for _, s := range append([]gossh.Signer{b.Signer}, b.Fallback...) {
+		offered[string(s.PublicKey().Marshal())] = true
+	}
+	for _, s := range append([]gossh.Signer{a.Signer}, a.Fallback...) {
+		if !offered[string(s.PublicKey().Marshal())] {
+			return false
+		}
+	}
+	return a.HostKey == "" || a.HostKey == b.HostKey
 }
 
 // pooledSession is a Session of the pool: an operation that fails on the transport drops the

@@ -249,3 +249,43 @@ func TestPoolVerifiesEachNewConnection(t *testing.T) {
 		t.Fatalf("the Get after a refusal: %v, want a new dial", err)
 	}
 }
+
+// TestPoolKeepsAConnectionAcrossAKeyRotation: a connection made offering the old key first and
+// the new one as fallback serves a target that offers the new key first and the old one as
+// fallback; once the old key is no longer offered, it is dialled again.
+func TestPoolKeepsAConnectionAcrossAKeyRotation(t *testing.T) {
+	conn := &slowConnector{gate: make(chan struct{})}
+	close(conn.gate)
+	p := &Pool{Connector: conn}
+	oldKey, newKey := testSigner(t), testSigner(t)
+	get := func(tg Target) error {
+		t.Helper()
+		for range 500 {
+			_, err := p.Get("ns/ct", tg)
+			if !errors.Is(err, ErrConnecting) {
+				return err
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		t.Fatal("the dial did not end")
+		return nil
+	}
+	during := Target{Address: "169.254.1.2", Signer: oldKey, Fallback: []gossh.Signer{newKey}}
+	if err := get(during); err != nil {
+		t.Fatal(err)
+	}
+	after := Target{Address: "169.254.1.2", Signer: newKey, Fallback: []gossh.Signer{oldKey}}
+	if err := get(after); err != nil {
+		t.Fatal(err)
+	}
+	if n := conn.dials.Load(); n != 1 {
+		t.Errorf("%d dials once the new key is first, want 1", n)
+	}
+	retired := Target{Address: "169.254.1.2", Signer: newKey}
+	if err := get(retired); err != nil {
+		t.Fatal(err)
+	}
+	if n := conn.dials.Load(); n != 2 {
+		t.Errorf("%d dials once the old key is no longer offered, want 2", n)
+	}
+}

@@ -256,7 +256,7 @@ exit 3
 	msg := conditions.GetMessage(bad, lxcv1.ScriptsCompletedCondition)
 	// The rest of the output stays; the Secret's value is redacted.
 	t.Logf("ScriptsCompleted of bad-1: %s", msg)
-	for _, want := range []string{"script boom", "exited 3", "second line", "it went boom with [redacted]", "the key is [redacted]"} {
+	for _, want := range []string{"script boom", "exited 3", "second line", "it went boom with [redacted]", "base64 [redacted]", "uri [redacted]", `{"key":"[redacted]"}`} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("ScriptsCompleted message lacks %q: %q", want, msg)
 		}
