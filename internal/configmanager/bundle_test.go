@@ -123,14 +123,14 @@ func TestBundleHash(t *testing.T) {
 		t.Fatalf("hash is not a stable SHA-256: %s vs %s", base.Hash(), again.Hash())
 	}
 	changes := map[string]func(*Config){
-		"env value":    func(c *Config) { c.Env[1].Value += "!" },
-		"env added":    func(c *Config) { c.Env = append(c.Env, EnvVar{"NEW", ""}) },
-		"file content": func(c *Config) { c.Files[0].Content = []byte("server { listen 81; }\n") },
-		"file mode":    func(c *Config) { c.Files[1].Mode = 0o600 },
-		"file owner":   func(c *Config) { c.Files[1].Owner = "root:www-data" },
-		"file policy":  func(c *Config) { c.Files[1].Policy = PolicyReplace },
-		"file path":    func(c *Config) { c.Files[1].Path = "/etc/demo/other.ini" },
-		"file removed": func(c *Config) { c.Files = c.Files[:3] },
+		"env value":      func(c *Config) { c.Env[1].Value += "!" },
+		"env added":      func(c *Config) { c.Env = append(c.Env, EnvVar{"NEW", ""}) },
+		"file content":   func(c *Config) { c.Files[0].Content = []byte("server { listen 81; }\n") },
+		"file mode":      func(c *Config) { c.Files[1].Mode = 0o600 },
+		"file owner":     func(c *Config) { c.Files[1].Owner = "root:www-data" },
+		"file policy":    func(c *Config) { c.Files[1].Policy = PolicyReplace },
+		"file path":      func(c *Config) { c.Files[1].Path = "/etc/demo/other.ini" },
+		"file removed":   func(c *Config) { c.Files = c.Files[:3] },
 		"container user": func(c *Config) { c.ContainerUser = "dev" },
 	}
 	for name, change := range changes {
