@@ -26,6 +26,7 @@ const contractStore = "../../internal/importer/testdata/contract-store/infra/lxc
 // template's user exists, run_as_user ran as that user, the scripts ran in C-locale order, and
 // the credential save_credential wrote is in <name>-credentials and redacted from the output.
 func TestImportedScriptsGetTheOriginalEnvironment(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	s.startManager(t)
 	ctx := context.Background()
