@@ -43,6 +43,17 @@ type LXCTemplateSpec struct {
 	// +optional
 	Features Features `json:"features,omitempty"`
 
+	// containerUser is the user scripts know as CONTAINER_USER and run_as_user runs as; it is
+	// created in the container, with a home directory, before files and scripts. Unset: the
+	// scripts' helper library takes the first user with a UID from 1000, as the original
+	// system did (CONFIG_CONTAINER_USER).
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[a-z_][a-z0-9_-]*$`
+	// +kubebuilder:validation:XValidation:rule="self != 'root'",message="containerUser must not be root: scripts already run as root"
+	ContainerUser string `json:"containerUser,omitempty"`
+
 	// mountPoints are volumes every container of this template gets (a container's own
 	// mount point of the same index replaces one).
 	// +optional

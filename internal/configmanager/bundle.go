@@ -5,7 +5,9 @@ import (
 	_ "embed"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
+	"regexp"
 	"sort"
 
 	"templatemanager.dev/lxc-template-manager/internal/discovery"
@@ -17,6 +19,9 @@ type Config struct {
 	Env []EnvVar
 	// Files are applied by config-sync in order.
 	Files []ManagedFile
+	// ContainerUser is the user scripts know as CONTAINER_USER; config-sync creates it when
+	// missing. Empty: the helper library finds one as the original system did.
+	ContainerUser string
 }
 
 // File is a file to upload into the container.
@@ -44,6 +49,26 @@ type Bundle struct {
 
 //go:embed config-sync.sh
 var configSyncScript []byte
+
+//go:embed script-env.sh
+var scriptEnv []byte
+
+// ScriptEnv returns the helper library of script runs (see script-env.sh for the contract).
+func ScriptEnv() []byte { return append([]byte(nil), scriptEnv...) }
+
+// ScriptRunEnv is what every script run's environment adds: bash loads the helper library
+// before the script's first line, so the original's scripts run unchanged.
+func ScriptRunEnv() map[string]string { return map[string]string{"BASH_ENV": ScriptEnvPath} }
+
+var containerUserRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+
+// ValidateContainerUser accepts the user names useradd accepts by default.
+func ValidateContainerUser(name string) error {
+	if !containerUserRE.MatchString(name) {
+		return fmt.Errorf("container user %q is not a user name (lowercase letters, digits, _ and -, at most 32)", name)
+	}
+	return nil
+}
 
 // ConfigSyncScript returns the config-sync script, which is the same for every container.
 func ConfigSyncScript() []byte { return append([]byte(nil), configSyncScript...) }
@@ -75,6 +100,11 @@ func Render(cfg Config) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.ContainerUser != "" {
+		if err := ValidateContainerUser(cfg.ContainerUser); err != nil {
+			return nil, err
+		}
+	}
 	b := &Bundle{
 		Directories: []Directory{
 			{Path: ConfigDir, Mode: 0o755, Owner: defaultOwner},
@@ -89,6 +119,11 @@ func Render(cfg Config) (*Bundle, error) {
 	add(EnvPath, 0o600, env)
 	add(SyncScriptPath, 0o755, ConfigSyncScript())
 	add(discovery.CollectorPath, 0o755, discovery.CollectorScript())
+	// Scripts run as root, but run_as_user's commands load it too.
+	add(ScriptEnvPath, 0o644, ScriptEnv())
+	if cfg.ContainerUser != "" {
+		add(ContainerUserPath, 0o644, []byte(cfg.ContainerUser+"\n"))
+	}
 	stored := map[string]bool{}
 	for _, f := range files {
 		sum := contentSum(f.Content)

@@ -1,6 +1,7 @@
 package configmanager
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -49,6 +50,7 @@ func sampleConfig() Config {
 			// Same content as the first: stored once.
 			{Path: "/etc/nginx/conf.d/copy.conf", Content: []byte("server { listen 80; }\n")},
 		},
+		ContainerUser: "coder",
 	}
 }
 
@@ -68,6 +70,12 @@ func TestRenderGolden(t *testing.T) {
 	}
 	golden(t, "bundle.golden", []byte(listing.String()))
 	golden(t, "config.env.golden", contents[EnvPath])
+	if got := string(contents[ContainerUserPath]); got != "coder\n" {
+		t.Errorf("container-user holds %q", got)
+	}
+	if !bytes.Equal(contents[ScriptEnvPath], ScriptEnv()) {
+		t.Error("the bundle lacks the script helper library")
+	}
 	golden(t, "manifest.golden", contents[ManifestPath])
 	golden(t, "config-manager.service.golden", contents[UnitPath])
 	if string(contents[SyncScriptPath]) != string(configSyncScript) {
@@ -115,14 +123,15 @@ func TestBundleHash(t *testing.T) {
 		t.Fatalf("hash is not a stable SHA-256: %s vs %s", base.Hash(), again.Hash())
 	}
 	changes := map[string]func(*Config){
-		"env value":    func(c *Config) { c.Env[1].Value += "!" },
-		"env added":    func(c *Config) { c.Env = append(c.Env, EnvVar{"NEW", ""}) },
-		"file content": func(c *Config) { c.Files[0].Content = []byte("server { listen 81; }\n") },
-		"file mode":    func(c *Config) { c.Files[1].Mode = 0o600 },
-		"file owner":   func(c *Config) { c.Files[1].Owner = "root:www-data" },
-		"file policy":  func(c *Config) { c.Files[1].Policy = PolicyReplace },
-		"file path":    func(c *Config) { c.Files[1].Path = "/etc/demo/other.ini" },
-		"file removed": func(c *Config) { c.Files = c.Files[:3] },
+		"env value":      func(c *Config) { c.Env[1].Value += "!" },
+		"env added":      func(c *Config) { c.Env = append(c.Env, EnvVar{"NEW", ""}) },
+		"file content":   func(c *Config) { c.Files[0].Content = []byte("server { listen 81; }\n") },
+		"file mode":      func(c *Config) { c.Files[1].Mode = 0o600 },
+		"file owner":     func(c *Config) { c.Files[1].Owner = "root:www-data" },
+		"file policy":    func(c *Config) { c.Files[1].Policy = PolicyReplace },
+		"file path":      func(c *Config) { c.Files[1].Path = "/etc/demo/other.ini" },
+		"file removed":   func(c *Config) { c.Files = c.Files[:3] },
+		"container user": func(c *Config) { c.ContainerUser = "dev" },
 	}
 	for name, change := range changes {
 		cfg := sampleConfig()

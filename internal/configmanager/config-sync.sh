@@ -237,6 +237,36 @@ apply() {
 	fi
 }
 
+# ensure_user creates the template's container user when it is missing, before any file is
+# applied, so files may be owned by it and scripts find it (the original's scripts assumed the
+# user their template named). Under CONFIG_MANAGER_ROOT (tests) it only says what it would do.
+ensure_user() {
+	local user
+	[[ -s $conf/container-user ]] || return 0
+	IFS= read -r user <"$conf/container-user" || true
+	if [[ ! $user =~ ^[a-z_][a-z0-9_-]{0,31}$ ]]; then
+		problem "container-user: not a user name"
+		return
+	fi
+	if [[ -n $root ]]; then
+		log "user $user: would be created if missing"
+		return
+	fi
+	id -u -- "$user" >/dev/null 2>&1 && return 0
+	if command -v useradd >/dev/null 2>&1; then
+		useradd --create-home --shell /bin/bash -- "$user" || { problem "user $user: useradd failed"; return; }
+	elif command -v adduser >/dev/null 2>&1; then
+		adduser -D -s /bin/sh "$user" || { problem "user $user: adduser failed"; return; }
+	else
+		problem "user $user: neither useradd nor adduser is installed"
+		return
+	fi
+	log "user $user: created"
+	changes=$((changes + 1))
+}
+
+ensure_user
+
 declare -A previous=() wanted=()
 if [[ -f $installed ]]; then
 	while IFS=$'\t' read -r sum path; do

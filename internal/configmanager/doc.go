@@ -22,7 +22,12 @@ const (
 	CredentialsDir = discovery.CredentialsDir
 	StateDir       = "/var/lib/config-manager"
 	UnitName       = "config-manager.service"
-	UnitPath       = "/etc/systemd/system/" + UnitName
+	// ScriptEnvPath is the helper library every script run loads through BASH_ENV.
+	ScriptEnvPath = ConfigDir + "/script-env.sh"
+	// ContainerUserPath names the template's container user; config-sync creates the user
+	// and the helper library reads it into CONTAINER_USER.
+	ContainerUserPath = ConfigDir + "/container-user"
+	UnitPath          = "/etc/systemd/system/" + UnitName
 )
 
 // Commands the controller runs over SSH after uploading a bundle. They are fixed text: nothing

@@ -222,6 +222,9 @@ func (r *LXCContainerReconciler) plannedRuns(s *containerScope) ([]run, error) {
 		for _, e := range ds.Env {
 			scriptEnv[e.Name] = e.Value
 		}
+		for k, v := range configmanager.ScriptRunEnv() {
+			scriptEnv[k] = v
+		}
 		script := ds.Content
 		if ds.Check != "" {
 			script = configmanager.RenderCheckedScript(ds.Name, ds.Check, ds.Content)

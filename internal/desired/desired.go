@@ -205,6 +205,7 @@ func Build(ctx context.Context, r Resolver, c *lxcv1.LXCContainer, t *lxcv1.LXCT
 		return nil, err
 	}
 	d.Config.Env = env
+	d.Config.ContainerUser = t.Spec.ContainerUser
 
 	if d.Config.Files, err = buildFiles(ctx, r, t); err != nil {
 		return nil, err

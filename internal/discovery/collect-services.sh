@@ -1,19 +1,20 @@
 #!/bin/bash
 # Prints one document describing what this container serves: its listening sockets, the cgroup
 # of each process behind them, the running services, and the credentials files that scripts
-# left in /etc/config-manager/credentials.
+# left in /etc/config-manager/credentials and, through the original system's save_credential,
+# in /etc/infrahaus/credentials.
 #
 # The document starts with "lxctm-discovery 1". Each section is a header line
 #   section <kind> <exit-status> <bytes> [<argument>]
 # followed by exactly <bytes> bytes of content and a newline, so any content is safe inside it.
 # A command's stderr, when it has any, follows as a section of kind "stderr" whose argument is
 # the kind it belongs to. The document ends with the line "end"; a document without it was cut.
-# CONFIG_MANAGER_ROOT prefixes the credentials directory; only tests set it.
+# CONFIG_MANAGER_ROOT prefixes the credentials directories; only tests set it.
 set -u
 export LC_ALL=C
 umask 077
 
-credentials=${CONFIG_MANAGER_ROOT:-}/etc/config-manager/credentials
+credentials=("${CONFIG_MANAGER_ROOT:-}/etc/config-manager/credentials" "${CONFIG_MANAGER_ROOT:-}/etc/infrahaus/credentials")
 max_credentials=262144
 
 tmp=$(mktemp -d) || exit 1
@@ -60,7 +61,7 @@ done
 
 run units -- systemctl list-units --type=service --state=running --plain --no-legend --no-pager
 
-for file in "$credentials"/*.env; do
+for file in "${credentials[0]}"/*.env "${credentials[1]}"/*.env; do
 	[[ -f $file && ! -L $file ]] || continue
 	name=${file##*/}
 	if [[ ! $name =~ ^[A-Za-z0-9][-_.A-Za-z0-9]{0,200}\.env$ ]]; then

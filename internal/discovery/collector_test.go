@@ -333,3 +333,39 @@ func FuzzParseSnapshot(f *testing.F) {
 		_, _ = CredentialsData(snap.Credentials)
 	})
 }
+
+// TestCollectorReadsSavedCredentials: the collector reports the files of both credentials
+// directories, so save_credential's reach the Secret beside config-manager's.
+func TestCollectorReadsSavedCredentials(t *testing.T) {
+	root := t.TempDir()
+	for dir, file := range map[string]string{CredentialsDir: "db.env", SavedCredentialsDir: "code-server.env"} {
+		p := filepath.Join(root, dir)
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(p, file), []byte(strings.TrimSuffix(file, ".env")+"_KEY=v-"+file+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := filepath.Join(t.TempDir(), "collect-services.sh")
+	if err := os.WriteFile(script, CollectorScript(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", script)
+	cmd.Env = append(os.Environ(), "CONFIG_MANAGER_ROOT="+root)
+	doc, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("collector: %v", err)
+	}
+	snap, err := ParseSnapshot(doc)
+	if err != nil {
+		t.Fatalf("ParseSnapshot: %v\n%s", err, doc)
+	}
+	data, err := CredentialsData(snap.Credentials)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(data["db_KEY"]) != "v-db.env" || string(data["code-server_KEY"]) != "v-code-server.env" || len(data) != 2 {
+		t.Errorf("credentials data %q", data)
+	}
+}

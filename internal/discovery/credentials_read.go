@@ -6,11 +6,17 @@ import "bytes"
 // config-manager layout (configmanager.CredentialsDir) takes it from here.
 const CredentialsDir = "/etc/config-manager/credentials"
 
-// ReadCredentialsCommand prints every credentials file, each as a NUL, its name, a NUL and its
-// content, changing nothing. The controller runs it once a script has printed something, so the
-// values a script saved are redacted from its output before the first discovery copies them.
-const ReadCredentialsCommand = `for f in ` + CredentialsDir + `/*.env; do [ -f "$f" ] || continue; ` +
-	`printf '\000%s\000' "${f##*/}"; cat "$f"; done`
+// SavedCredentialsDir is where the original system's save_credential writes, one
+// <service>.env per service. Imported scripts still write there, so it is read beside
+// CredentialsDir.
+const SavedCredentialsDir = "/etc/infrahaus/credentials"
+
+// ReadCredentialsCommand prints every credentials file of both directories, each as a NUL, its
+// name, a NUL and its content, changing nothing. The controller runs it once a script has
+// printed something, so the values a script saved are redacted from its output before the first
+// discovery copies them.
+const ReadCredentialsCommand = `for f in ` + CredentialsDir + `/*.env ` + SavedCredentialsDir + `/*.env; do ` +
+	`[ -f "$f" ] || continue; printf '\000%s\000' "${f##*/}"; cat "$f"; done`
 
 // ParseCredentialsDump reads the output of ReadCredentialsCommand.
 func ParseCredentialsDump(out []byte) []CredentialsFile {

@@ -247,3 +247,41 @@ func TestParseCredentialsDump(t *testing.T) {
 		t.Errorf("no output gave %+v", files)
 	}
 }
+
+// TestReadCredentialsCommandReadsBothDirectories runs the command with bash, its two fixed
+// directories moved into a temporary root: the files of both come back, other names do not.
+func TestReadCredentialsCommandReadsBothDirectories(t *testing.T) {
+	root := t.TempDir()
+	write := func(dir, name, content string) {
+		t.Helper()
+		p := filepath.Join(root, dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(CredentialsDir, "db.env", "DB_PASSWORD=one\n")
+	write(SavedCredentialsDir, "code-server.env", "# Credentials for code-server\nCODE_SERVER_PASSWORD=\"t w o\"\n")
+	write(SavedCredentialsDir, "notes.txt", "NOT=read\n")
+	line := strings.NewReplacer(CredentialsDir, root+CredentialsDir, SavedCredentialsDir, root+SavedCredentialsDir).Replace(ReadCredentialsCommand)
+	if line == ReadCredentialsCommand {
+		t.Fatal("the command does not name both directories")
+	}
+	out, err := exec.Command("bash", "-c", line).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := ParseCredentialsDump(out)
+	var names []string
+	for _, f := range files {
+		names = append(names, f.FileName)
+	}
+	if got := strings.Join(names, " "); got != "db.env code-server.env" {
+		t.Errorf("files %q", got)
+	}
+	if got := strings.Join(Values(files), "|"); got != "one|t w o" {
+		t.Errorf("values %q", got)
+	}
+}

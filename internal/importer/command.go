@@ -104,6 +104,11 @@ func runCommand(args []string, stdout, stderr io.Writer, config func(kubeconfig 
 	for _, n := range res.Notes {
 		fmt.Fprintf(stderr, "Skipped %s\n", filepath.Join(dir, filepath.FromSlash(n)))
 	}
+	// Warnings do not stop the import: they say what to provide or expect.
+	for _, w := range res.Warnings {
+		w.File = filepath.Join(dir, filepath.FromSlash(w.File))
+		fmt.Fprintln(stderr, "Warning: "+w.String())
+	}
 
 	if *apply {
 		cfg, err := config(*kubeconfig)

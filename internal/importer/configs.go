@@ -24,8 +24,9 @@ type bucketSource struct {
 // timeout of its own.
 const defaultCustomTimeout = 300
 
-// scriptFileRE is what the original runs from scripts/: a numeric prefix, a dash, .sh.
-var scriptFileRE = regexp.MustCompile(`^([0-9]+)-.*\.sh$`)
+// numberRE is the numeric prefix of a script's name, which orders nothing: the original ran
+// every *.sh in C-locale name order, so 10-b.sh before 2-a.sh.
+var numberRE = regexp.MustCompile(`^([0-9]+)-`)
 
 // loadConfigs reads container-configs: scripts, packages and files.
 func (im *importer) loadConfigs(t *lxcv1.LXCTemplate, rel string) {
@@ -57,39 +58,32 @@ func (im *importer) loadConfigs(t *lxcv1.LXCTemplate, rel string) {
 	}
 }
 
-// loadScripts takes NN-name.sh in the order of the numeric prefix (ties by file name), as the
-// original does; the script's name is its file name.
+// loadScripts takes every *.sh in C-locale (byte) order of the file name, as the original's
+// engine ran them (find … -name '*.sh' | LC_ALL=C sort); the script's name is its file name.
+// Each gets the long default timeout, and is checked for what will not work as it did.
 func (im *importer) loadScripts(t *lxcv1.LXCTemplate, rel string) {
 	entries, ok := im.readDir(rel)
 	if !ok {
 		return
 	}
-	type numbered struct {
-		order  uint64
-		script lxcv1.Script
-	}
-	var scripts []numbered
+	// os.ReadDir sorts by name as Go compares strings: byte order, which is the C locale's.
+	var names []string
 	for _, e := range entries {
 		name, erel := e.Name(), rel+"/"+e.Name()
 		switch {
-		case name == gitKeep:
+		case strings.HasPrefix(name, "."):
 			continue
 		case isDoc(name):
 			im.note(erel, "documentation, not imported")
 			continue
-		}
-		m := scriptFileRE.FindStringSubmatch(name)
-		if m == nil || !e.Type().IsRegular() {
+		case !strings.HasSuffix(name, ".sh"):
 			if e.Type().IsRegular() {
-				im.problem(erel, 0, "not run: scripts are NN-name.sh, run in the order of their number")
+				im.warner(erel).add(0, "not imported: the original ran only the *.sh files of %s/", scriptsDir)
 			} else {
 				im.problem(erel, 0, "unexpected %s among the scripts", kindOf(e))
 			}
 			continue
-		}
-		order, err := strconv.ParseUint(m[1], 10, 64)
-		if err != nil {
-			im.problem(erel, 0, "prefix %s is too large a number", m[1])
+		case !im.isRegular(erel, e):
 			continue
 		}
 		if err := validateDNSishName("script name", name, maxScriptName); err != nil {
@@ -103,22 +97,42 @@ func (im *importer) loadScripts(t *lxcv1.LXCTemplate, rel string) {
 			im.problem(erel, 0, "is empty: a script must have content (the API refuses an empty one)")
 			continue
 		}
-		scripts = append(scripts, numbered{order, lxcv1.Script{Name: name, Content: &content}})
-	}
-	slices.SortStableFunc(scripts, func(a, b numbered) int { return compareUint(a.order, b.order) })
-	for _, s := range scripts {
-		t.Spec.Scripts = append(t.Spec.Scripts, s.script)
+		w := im.warner(erel)
+		if len(names) == 0 {
+			w.add(1, "the original gave scripts no time limit; each imported script gets timeoutSeconds %d (%d hours): change it in the cluster where that is too short or too long", defaultScriptTimeout, defaultScriptTimeout/3600)
+		}
+		if later := laterNumbered(name, names); later != "" {
+			w.add(1, "runs after %s, as in the original: scripts run in C-locale file-name order, not in the order of their numbers", later)
+		}
+		checkScript(content, w)
+		names = append(names, name)
+		timeout := int32(defaultScriptTimeout)
+		t.Spec.Scripts = append(t.Spec.Scripts, lxcv1.Script{Name: name, Content: &content, TimeoutSeconds: &timeout})
 	}
 }
 
-func compareUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+// laterNumbered returns a script of before whose number is larger than name's: one that runs
+// first although a reader ordering by number would expect it after.
+func laterNumbered(name string, before []string) string {
+	n, ok := scriptNumber(name)
+	if !ok {
+		return ""
 	}
-	return 0
+	for _, b := range before {
+		if m, ok := scriptNumber(b); ok && m > n {
+			return b
+		}
+	}
+	return ""
+}
+
+func scriptNumber(name string) (uint64, bool) {
+	m := numberRE.FindStringSubmatch(name)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(m[1], 10, 64)
+	return n, err == nil
 }
 
 // loadPackages turns <bucket>.<manager> into PackageBuckets the template references, in file

@@ -25,6 +25,9 @@ type Result struct {
 	// Notes name the entries skipped on purpose (documentation, the store's container.sh), as
 	// "FILE: reason".
 	Notes []string
+	// Warnings say what is imported but will not work as it did in the original, or needs
+	// something of the cluster, sorted by file and line.
+	Warnings Problems
 }
 
 // Options adjust an import.
@@ -92,7 +95,8 @@ func load(dir string, opts Options) (*Result, Problems) {
 		im.problem(".", 0, "no templates found: a template is a directory holding %s", templateConf)
 	}
 
-	res := &Result{Templates: templates, Notes: im.notes}
+	im.warnings.sort()
+	res := &Result{Templates: templates, Notes: im.notes, Warnings: im.warnings}
 	for _, b := range im.buckets {
 		res.Buckets = append(res.Buckets, b.bucket)
 	}
@@ -113,6 +117,7 @@ type importer struct {
 	root     string
 	opts     Options
 	problems Problems
+	warnings Problems
 	notes    []string
 	// buckets are the PackageBuckets seen so far, by name: the original store names buckets by
 	// file name across all templates.
@@ -121,6 +126,11 @@ type importer struct {
 
 func (im *importer) reporter(file string) reporter {
 	return reporter{file: file, problems: &im.problems}
+}
+
+// warner collects the warnings of one file.
+func (im *importer) warner(file string) reporter {
+	return reporter{file: file, problems: &im.warnings}
 }
 
 func (im *importer) problem(file string, line int, format string, args ...any) {

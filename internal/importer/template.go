@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/configmanager"
 )
 
 // Names of the store's layout.
@@ -37,6 +38,7 @@ var knownVars = []string{
 	"TEMPLATE_APP", "TEMPLATE_TAGS", "TEMPLATE_DESCRIPTION", "TEMPLATE_CONFIG_PATH",
 	"TEMPLATE_CPU", "TEMPLATE_RAM", "TEMPLATE_DISK", "TEMPLATE_OS", "TEMPLATE_VERSION",
 	"TEMPLATE_UNPRIVILEGED", "TEMPLATE_NESTING", "TEMPLATE_KEYCTL", "TEMPLATE_FUSE",
+	"CONFIG_CONTAINER_USER",
 }
 
 // loadTemplate reads the template directory dir (relative to the store).
@@ -70,6 +72,7 @@ func (im *importer) loadTemplate(dir string) (*lxcv1.LXCTemplate, bool) {
 		return nil, false
 	}
 	im.templateSpec(t, vars, r)
+	im.featureWarnings(t, vars, im.warner(confRel))
 
 	configs, configsRel := im.configsDir(dir, vars, r)
 	local, _ := filepath.Abs(filepath.Join(im.abs(dir), configsDir))
@@ -157,6 +160,15 @@ func (im *importer) templateSpec(t *lxcv1.LXCTemplate, vars map[string]assignmen
 		r.add(line, "TEMPLATE_OS and TEMPLATE_VERSION give %v", err)
 	}
 
+	// The original kept its container user in config.env as CONFIG_CONTAINER_USER; a store
+	// may name it in template.conf by the same name.
+	if user, line := get("CONFIG_CONTAINER_USER", ""); user != "" {
+		if err := configmanager.ValidateContainerUser(user); err != nil || user == "root" {
+			r.add(line, "CONFIG_CONTAINER_USER: %q is not a user name other than root (lowercase letters, digits, _ and -, at most 32)", user)
+		}
+		t.Spec.ContainerUser = user
+	}
+
 	flag := func(k, def string) bool {
 		s, line := get(k, def)
 		switch s {
@@ -174,6 +186,18 @@ func (im *importer) templateSpec(t *lxcv1.LXCTemplate, vars map[string]assignmen
 		Nesting:      flag("TEMPLATE_NESTING", "0"),
 		Keyctl:       flag("TEMPLATE_KEYCTL", "0"),
 		Fuse:         flag("TEMPLATE_FUSE", "0"),
+	}
+}
+
+// featureWarnings names the features an API token cannot set.
+func (im *importer) featureWarnings(t *lxcv1.LXCTemplate, vars map[string]assignment, w reporter) {
+	for _, f := range []struct {
+		name string
+		on   bool
+	}{{"keyctl", t.Spec.Features.Keyctl}, {"fuse", t.Spec.Features.Fuse}} {
+		if f.on {
+			w.add(vars["TEMPLATE_"+strings.ToUpper(f.name)].line, "%s", featureWarning(f.name))
+		}
 	}
 }
 

@@ -24,7 +24,7 @@ import (
 )
 
 // writeTemplateStore writes a template store in the original dashboard's layout: numbered
-// scripts out of name order, an apt bucket with a version glob, a custom installer, one
+// scripts whose numbers and names sort differently, an apt bucket with a version glob, a custom installer, one
 // managed file per policy, plus documentation and a creation script the importer skips.
 func writeTemplateStore(t *testing.T, repoURL string) string {
 	t.Helper()
@@ -82,7 +82,7 @@ TEMPLATE_NESTING="${TEMPLATE_NESTING:-1}"
 
 // TestImportedStoreTemplateReachesReady imports a template store with bin/manager
 // import-templates --apply and provisions a container from it on real LXC: the short OS
-// template resolves to the simulator's volume, the scripts run in prefix order, the files land
+// template resolves to the simulator's volume, the scripts run in C-locale name order as the original ran them, the files land
 // at <.path>/<name> under their policies, and the custom installer installs once — a requested
 // reconcile asks its check again, which passes, so it does not install again.
 func TestImportedStoreTemplateReachesReady(t *testing.T) {
@@ -159,7 +159,7 @@ func TestImportedStoreTemplateReachesReady(t *testing.T) {
 	for _, sc := range c.Status.Scripts {
 		names = append(names, sc.Name)
 	}
-	if got, want := strings.Join(names, " "), "00-first.sh 2-second.sh 10-third.sh tools.hello-tool"; got != want {
+	if got, want := strings.Join(names, " "), "00-first.sh 10-third.sh 2-second.sh tools.hello-tool"; got != want {
 		t.Errorf("status.scripts %s, want %s", got, want)
 	}
 	custom := func(c *lxcv1.LXCContainer) lxcv1.ScriptStatus {
@@ -180,7 +180,7 @@ func TestImportedStoreTemplateReachesReady(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", cmd, out, want)
 		}
 	}
-	expect("cat /var/log/store-order.log", "00-first\n2-second\n10-third")
+	expect("cat /var/log/store-order.log", "00-first\n10-third\n2-second")
 	expect("cat /opt/store/greeting", "hello from the store")
 	expect("cat /etc/issue", "store issue")
 	if bak := run1(t, sh, "cat /etc/issue.bak"); !strings.Contains(bak, "Debian GNU/Linux") {
@@ -224,5 +224,5 @@ func TestImportedStoreTemplateReachesReady(t *testing.T) {
 	})
 	expect("cat /var/log/hello-tool.installs", "installed")
 	// The numbered scripts have no check and did not run again.
-	expect("cat /var/log/store-order.log", "00-first\n2-second\n10-third")
+	expect("cat /var/log/store-order.log", "00-first\n10-third\n2-second")
 }

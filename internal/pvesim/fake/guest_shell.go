@@ -62,9 +62,11 @@ func (g *Guest) run(line string) (stdout, stderr string, code int) {
 		return g.setRootPasswordLocked()
 	case line == discovery.ReadCredentialsCommand:
 		var b strings.Builder
-		for _, name := range g.childrenLocked(configmanager.CredentialsDir) {
-			if data, ok := g.readLocked(configmanager.CredentialsDir + "/" + name); ok && strings.HasSuffix(name, ".env") {
-				b.WriteString("\x00" + name + "\x00" + string(data))
+		for _, dir := range []string{discovery.CredentialsDir, discovery.SavedCredentialsDir} {
+			for _, name := range g.childrenLocked(dir) {
+				if data, ok := g.readLocked(dir + "/" + name); ok && strings.HasSuffix(name, ".env") {
+					b.WriteString("\x00" + name + "\x00" + string(data))
+				}
 			}
 		}
 		return b.String(), "", 0
@@ -427,17 +429,18 @@ func (g *Guest) discoveryLocked() string {
 		}
 	}
 	section("units", units.String(), "")
-	names := []string{}
-	for _, name := range g.childrenLocked(configmanager.CredentialsDir) {
-		if strings.HasSuffix(name, ".env") {
-			names = append(names, name)
+	for _, dir := range []string{discovery.CredentialsDir, discovery.SavedCredentialsDir} {
+		names := []string{}
+		for _, name := range g.childrenLocked(dir) {
+			if strings.HasSuffix(name, ".env") {
+				names = append(names, name)
+			}
 		}
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		data, ok := g.readLocked(configmanager.CredentialsDir + "/" + name)
-		if ok {
-			section("credentials", string(data), name)
+		sort.Strings(names)
+		for _, name := range names {
+			if data, ok := g.readLocked(dir + "/" + name); ok {
+				section("credentials", string(data), name)
+			}
 		}
 	}
 	b.WriteString("end\n")
