@@ -27,9 +27,12 @@ export KUBEBUILDER_ASSETS := $(BIN)
 # zstd: OS templates, and pvesim's vzdump compresses backups with it (compress=zstd).
 DEB_PACKAGES := lxc debootstrap uidmap zstd dnsmasq-base dpkg-dev openssh-client openssh-server iproute2 nftables curl openssl postgresql
 
-GO_TEST_FLAGS ?= -count=1
+# -parallel 4: the end-to-end tests that run in parallel mostly wait (for a back-off to show, a
+# schedule to fire, a race to be lost), each on a stack of its own.
+GO_TEST_FLAGS ?= -count=1 -parallel 4
 FUZZTIME ?= 15s
-TEST_TIMEOUT ?= 30m
+# The end-to-end package, the longest, takes about half an hour on two cores.
+TEST_TIMEOUT ?= 45m
 # The fleet benchmarks provision thousands of containers.
 BENCH_TIMEOUT ?= 3h
 
