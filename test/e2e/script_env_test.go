@@ -87,7 +87,7 @@ func TestImportedScriptsGetTheOriginalEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	password := string(creds.Data["DEMO_APP_PASSWORD"])
-	if !regexp.MustCompile(`^[A-Za-z0-9]{20}$`).MatchString(password) || string(creds.Data["DEMO_APP_USER"]) != "devuser" {
+	if !regexp.MustCompile(`^[A-Za-z0-9]{20}$`).MatchString(password) || string(creds.Data["DEMO_APP_USER"]) != "demo-admin" {
 		t.Errorf("credentials Secret: %q", creds.Data)
 	}
 	if file := run1(t, sh, "cat /etc/infrahaus/credentials/demo-app.env"); !strings.Contains(file, `DEMO_APP_PASSWORD="`+password+`"`) {
