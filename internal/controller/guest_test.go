@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/desired"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
@@ -118,6 +119,57 @@ func TestCheckSupport(t *testing.T) {
 				}
 			} else if !errors.As(err, &stall) || stall.Reason != lxcv1.UnsupportedGuestReason || !strings.Contains(stall.Error(), c.says) {
 				t.Errorf("got %v, want %s saying %q", err, lxcv1.UnsupportedGuestReason, c.says)
+			}
+		})
+	}
+}
+
+// TestHostKeyChanged: a host key other than the pinned one at the container's address is
+// followed to the container's new address when Proxmox no longer shows the old one on it (a
+// lease handed on: nobody needs to act), pinned when the accept-host-key annotation names it,
+// and otherwise a stall that says how to accept it — never a remedy that writes status.
+func TestHostKeyChanged(t *testing.T) {
+	const mac, addr = "BC:24:11:00:00:01", "169.254.10.250"
+	mismatch := &ssh.HostKeyMismatchError{Address: addr, Expected: "SHA256:pinned", Seen: "SHA256:seen"}
+	for _, c := range []struct {
+		name     string
+		proxmox  []string
+		accept   string
+		kind     outcome.Kind
+		reason   string
+		says     string
+		pinned   string
+		announce string
+	}{
+		{"the lease moved", []string{"169.254.10.7"}, "", outcome.Waiting, lxcv1.WaitingForAddressReason,
+			"Proxmox shows eth0 of CT 100 with 169.254.10.7, not " + addr, "SHA256:pinned", ""},
+		{"accepted by annotation", []string{addr}, "SHA256:seen", outcome.Waiting, lxcv1.ConnectingReason,
+			"accepted SSH host key SHA256:seen", "SHA256:seen", "presented SSH host key SHA256:seen instead of the pinned SHA256:pinned"},
+		{"an old annotation", []string{addr}, "SHA256:older", outcome.Stalled, lxcv1.HostKeyMismatchReason,
+			lxcv1.AcceptHostKeyAnnotation + "=SHA256:seen", "SHA256:pinned", ""},
+		{"not accepted", []string{addr}, "", outcome.Stalled, lxcv1.HostKeyMismatchReason,
+			"Proxmox shows the address on CT 100; if its host keys were made again on purpose, annotate this LXCContainer with " +
+				lxcv1.AcceptHostKeyAnnotation + "=SHA256:seen", "SHA256:pinned", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			obj := &lxcv1.LXCContainer{ObjectMeta: metav1.ObjectMeta{Name: "web", UID: "u1"}}
+			if c.accept != "" {
+				obj.Annotations = map[string]string{lxcv1.AcceptHostKeyAnnotation: c.accept}
+			}
+			obj.Status.VMID, obj.Status.Node, obj.Status.IPAddress, obj.Status.SSHHostKey = 100, "pve1", addr, "SHA256:pinned"
+			s := &containerScope{obj: obj, px: &identityProxmox{mac: mac, addrs: c.proxmox},
+				desired: &desired.Container{Network: lxcv1.Network{IPv4: "dhcp"}}}
+			events := &notes{}
+			r := &LXCContainerReconciler{Recorder: events}
+			got := outcome.Of(r.hostKeyChanged(context.Background(), s, mismatch))
+			if got.Kind != c.kind || got.Reason != c.reason || !strings.Contains(got.Message, c.says) {
+				t.Errorf("got %+v, want kind %d, reason %s, saying %q", got, c.kind, c.reason, c.says)
+			}
+			if obj.Status.SSHHostKey != c.pinned {
+				t.Errorf("pinned %s, want %s", obj.Status.SSHHostKey, c.pinned)
+			}
+			if said := strings.Join(events.got, "\n"); c.announce == "" && said != "" || !strings.Contains(said, c.announce) {
+				t.Errorf("Events %q, want %q", said, c.announce)
 			}
 		})
 	}
