@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 	"testing"
 
 	"templatemanager.dev/lxc-template-manager/internal/discovery"
@@ -176,9 +177,7 @@ is_installed no-such-command-here || echo missing-no
 
 // run_as_user runs the command as CONTAINER_USER with that user's HOME and USER.
 func TestScriptEnvRunAsUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("switching users needs root")
-	}
+	testkit.RequireRoot(t, "run_as_user switches users")
 	out, code := scriptEnvRun(t, t.TempDir(), `set -euo pipefail
 run_as_user sh -c 'echo "$(id -un) $HOME $USER"'
 run_as_user false || echo "exit=$?"
