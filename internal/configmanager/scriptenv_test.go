@@ -6,10 +6,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"templatemanager.dev/lxc-template-manager/internal/testkit"
 	"testing"
 
 	"templatemanager.dev/lxc-template-manager/internal/discovery"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // scriptEnvRun runs script as a file exec'd by bash the way a detached run does — BASH_ENV
