@@ -10,12 +10,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"templatemanager.dev/lxc-template-manager/internal/testenv"
 	"templatemanager.dev/lxc-template-manager/internal/testkit"
@@ -35,46 +32,6 @@ func installAdmissionPolicy(t *testing.T, ctx context.Context) {
 		}
 		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), obj) })
 	}
-}
-
-// namespaceEditor makes a namespace and a ServiceAccount in it holding the built-in edit role and
-// the rules the chart aggregates into edit for LXCContainers and LXCTemplates (the test's
-// control plane runs no controller that aggregates roles); it returns a client acting as it.
-func namespaceEditor(t *testing.T, ctx context.Context, ns string) client.Client {
-	t.Helper()
-	var rules []rbacv1.PolicyRule
-	for _, file := range []string{"lxccontainer_editor_role.yaml", "lxctemplate_editor_role.yaml"} {
-		data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		role := &rbacv1.ClusterRole{}
-		if err := yaml.Unmarshal(data, role); err != nil {
-			t.Fatal(err)
-		}
-		rules = append(rules, role.Rules...)
-	}
-	aggregated := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: ns + "-lxctm-edit"}, Rules: rules}
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "editor"}}
-	subjects := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: sa.Name}}
-	objs := []client.Object{aggregated, sa}
-	for _, role := range []string{"edit", aggregated.Name} {
-		objs = append(objs, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "editor-" + role},
-			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role}, Subjects: subjects})
-	}
-	for _, obj := range objs {
-		if err := env.Client.Create(ctx, obj); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), aggregated) })
-	cfg := rest.CopyConfig(env.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":editor"}
-	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 const policyCluster = `apiVersion: lxc.templatemanager.dev/v1alpha1
@@ -131,7 +88,7 @@ func TestAdmissionPolicyHoldsAnEditorToTheClusterPolicy(t *testing.T) {
 		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), c) })
 	}
 	installAdmissionPolicy(t, ctx)
-	editor := namespaceEditor(t, ctx, ns)
+	editor := testenv.NamespaceEditor(t, env.Client, env.Config, ns)
 	// The editor holds no more than a namespace editor: ProxmoxClusters, and so the policy, are not theirs.
 	other := decode(t, strings.Replace(policyCluster, "name: policy-pve", "name: editors-own", 1))
 	if err := editor.Create(ctx, other, client.DryRunAll); !apierrors.IsForbidden(err) {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -14,13 +13,10 @@ import (
 	"github.com/fluxcd/pkg/runtime/conditions"
 	gossh "golang.org/x/crypto/ssh"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
@@ -43,7 +39,11 @@ func TestTenancy(t *testing.T) {
 	ctx := context.Background()
 	ns := "tenant"
 	s.create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, s.lightTemplate(ns, "light"))
-	editor := s.namespaceEditor(t, ns)
+	cfg, err := clientcmd.BuildConfigFromFlags("", s.cp.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	editor := testenv.NamespaceEditor(t, s.k8s, cfg, ns)
 
 	// A container made directly through the Proxmox API: no marker, not ours.
 	const victim = 300
@@ -268,50 +268,4 @@ func keysOf(m map[string][]byte) []string {
 		keys = append(keys, k)
 	}
 	return keys
-}
-
-// namespaceEditor makes a ServiceAccount in ns holding the built-in edit role and the rules the
-// chart aggregates into it for this API (the local control plane runs no controller that
-// aggregates roles), and returns a client acting as it.
-func (s *stack) namespaceEditor(t *testing.T, ns string) client.Client {
-	t.Helper()
-	var rules []rbacv1.PolicyRule
-	files, err := filepath.Glob(filepath.Join(RepoRoot, "config", "rbac", "*_editor_role.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("config/rbac/*_editor_role.yaml: %v", err)
-	}
-	for _, file := range files {
-		if strings.Contains(file, "proxmoxcluster") {
-			continue // cluster admins' only, as in the chart's aggregated edit role
-		}
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		role := &rbacv1.ClusterRole{}
-		if err := yaml.Unmarshal(data, role); err != nil {
-			t.Fatal(err)
-		}
-		rules = append(rules, role.Rules...)
-	}
-	aggregated := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: ns + "-lxctm-edit"}, Rules: rules}
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "editor"}}
-	subjects := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: sa.Name}}
-	objs := []client.Object{aggregated, sa}
-	for _, role := range []string{"edit", aggregated.Name} {
-		objs = append(objs, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "editor-" + role},
-			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role}, Subjects: subjects})
-	}
-	s.create(t, objs...)
-	cfg, err := clientcmd.BuildConfigFromFlags("", s.cp.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = rest.CopyConfig(cfg)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":editor"}
-	c, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
