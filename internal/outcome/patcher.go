@@ -48,9 +48,19 @@ func (p *Patcher) Checkpoint(ctx context.Context, obj Object, status bool) error
 	return nil
 }
 
+// The actions of the Events that report a change of Ready: what the controller does next.
+const (
+	// ActionReconcile: Ready became True.
+	ActionReconcile = "Reconcile"
+	// ActionRetry: a failure, tried again on the back-off schedule.
+	ActionRetry = "Retry"
+	// ActionStall: a stall; nothing is tried again until the spec or what it references changes.
+	ActionStall = "Stall"
+)
+
 // Patch writes obj's status and reports a change of Ready as an Event with the condition's
-// reason: Normal on becoming Ready, Warning on a stall or a failure. Waiting is progress, not
-// news.
+// reason: Normal on becoming Ready, Warning on a stall or a failure, its action saying which
+// (ActionReconcile, ActionStall, ActionRetry). Waiting is progress, not news.
 func (p *Patcher) Patch(ctx context.Context, obj Object, recErr error) error {
 	if err := p.Checkpoint(ctx, obj, true); err != nil {
 		return client.IgnoreNotFound(err)
@@ -62,11 +72,14 @@ func (p *Patcher) Patch(ctx context.Context, obj Object, recErr error) error {
 	if Of(recErr).Kind == Waiting {
 		return nil
 	}
-	eventType := corev1.EventTypeNormal
+	eventType, action := corev1.EventTypeNormal, ActionReconcile
 	if after.Status != metav1.ConditionTrue {
-		eventType = corev1.EventTypeWarning
+		eventType, action = corev1.EventTypeWarning, ActionRetry
+		if Of(recErr).Kind == Stalled {
+			action = ActionStall
+		}
 	}
-	p.recorder.Eventf(obj, nil, eventType, after.Reason, "Reconcile", "%s", after.Message)
+	p.recorder.Eventf(obj, nil, eventType, after.Reason, action, "%s", after.Message)
 	p.before = after.DeepCopy()
 	return nil
 }
