@@ -37,4 +37,9 @@ ORDER BY c."createdAt" DESC`
 	queryContainer         = `SELECT c."vmid", c."lifecycle", c."rootPassword", n."name", n."host", t."name" FROM "Container" c JOIN "ProxmoxNode" n ON n."id" = c."nodeId" LEFT JOIN "Template" t ON t."id" = c."templateId" WHERE c."id" = $1`
 	queryContainerServices = `SELECT "name", "type", "port", "webUrl", "status", "credentials" FROM "ContainerService" WHERE "containerId" = $1 ORDER BY "name"`
 	queryContainerEvents   = `SELECT "type", "message", "metadata", "createdAt" FROM "ContainerEvent" WHERE "containerId" = $1 ORDER BY "createdAt" ASC`
+
+	// infrahaus main: listNodesForUser (the settings page, the create wizard's node choice) and
+	// getContainerById with the hostname column it added.
+	queryNodesForUser       = `SELECT "name", "host", "port", "isDefault", "sshPassword" FROM "ProxmoxNode" WHERE "userId" = $1 ORDER BY "createdAt" ASC`
+	queryContainerInfrahaus = `SELECT c."vmid", c."hostname", c."lifecycle", n."name", t."name" FROM "Container" c JOIN "ProxmoxNode" n ON n."id" = c."nodeId" LEFT JOIN "Template" t ON t."id" = c."templateId" WHERE c."id" = $1`
 )

@@ -23,7 +23,7 @@ func checkDashboard(t *testing.T, pool *pgxpool.Pool, f *fixture) {
 			list = append(list, strings.Join(r[1:], " | "))
 		}
 	}
-	want := []string{tplName + " | Debian 12 web server | web;debian | local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst | * | 2 | 2 | 2 | 1"}
+	want := []string{tplName + " | Debian 12 web server | web;debian | local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst | * | 2 | 2 | 6 | 1"}
 	if len(list) != 1 || !matchStar(list[0], want[0]) {
 		t.Errorf("template list %q, want %q", list, want)
 	}
@@ -48,12 +48,16 @@ func checkDashboard(t *testing.T, pool *pgxpool.Pool, f *fixture) {
 		"local-lvm", "vmbr0", "true", "true", "false", "false", "web;debian"}})
 	check("template scripts", queryRows(t, pool, queryTemplateScripts, id), [][]string{
 		{"page", "0", "#!/bin/sh\necho page\n", "NULL", "true"},
-		{"setup", "1", "", "ConfigMap scripts, key setup.sh", "true"}})
+		{"setup", "1", "# The content of this script is in ConfigMap " + f.ns + "/scripts, key setup.sh.\n" +
+			"# The mirror does not copy ConfigMaps: kubectl get configmap -n " + f.ns + " scripts -o yaml\n",
+			"ConfigMap scripts, key setup.sh", "true"}})
 	check("template files", queryRows(t, pool, queryTemplateFiles, id), [][]string{
-		{"token", "/etc/app/token", "replace", ""},
+		{"token", "/etc/app/token", "replace", "The content of this file is in Secret " + f.ns + "/file-secret, key value. The mirror never copies a Secret.\n"},
 		{"motd", "/etc/motd", "backup", "Managed by LXC Template Manager\n"}})
+	// The template's packages are its buckets' and its own, as the dashboard's templates held them.
 	check("template packages", queryRows(t, pool, queryTemplatePkgs, id), [][]string{
-		{"@scope/tool", "npm", "1.2.3"}, {"requests", "pip", "2.32.3"}})
+		{"@scope/tool", "npm", "1.2.3"}, {"busybox-extras", "custom", "NULL"}, {"curl", "apt", "7.88.1-10+deb12u8"},
+		{"jq", "custom", "1.7.1-r0"}, {"nginx", "apt", "NULL"}, {"requests", "pip", "2.32.3"}})
 
 	var buckets [][]string
 	for _, r := range queryRows(t, pool, queryBuckets) {
@@ -76,6 +80,10 @@ func checkDashboard(t *testing.T, pool *pgxpool.Pool, f *fixture) {
 	}
 	check("container list", containers, [][]string{{cid, "101", "ready", "pve1", tplName}})
 	check("container detail", queryRows(t, pool, queryContainer, cid), [][]string{{"101", "ready", "", "pve1", "pve1", tplName}})
+	// infrahaus main's reads: the signed-in user's nodes and its default, the container's hostname.
+	check("nodes of the user", queryRows(t, pool, queryNodesForUser, "root@pam"), [][]string{{"pve1", "pve1", "8006", "true", "NULL"}})
+	check("no nodes of another user", queryRows(t, pool, queryNodesForUser, "alice@pve"), nil)
+	check("container detail (infrahaus)", queryRows(t, pool, queryContainerInfrahaus, cid), [][]string{{"101", "web-1", "ready", "pve1", tplName}})
 	check("container services", queryRows(t, pool, queryContainerServices, cid), [][]string{
 		{"nginx", "systemd", "80", "http://169.254.10.11:80", "running", "NULL"}})
 	events := queryRows(t, pool, queryContainerEvents, cid)

@@ -30,12 +30,16 @@ const (
 	DefaultFlushDelay     = 20 * time.Millisecond
 	DefaultMinBackoff     = time.Second
 	DefaultMaxBackoff     = time.Minute
+	DefaultDashboardUser  = "root@pam"
 )
 
 // Options configure a Mirror. Zero values take the defaults.
 type Options struct {
 	// DSN is the PostgreSQL connection string (libpq keyword/value or URL form).
 	DSN string
+	// DashboardUser is the Proxmox user the dashboard signs in as (infrahaus lists the nodes of
+	// the signed-in user); every node row names it. Default DefaultDashboardUser.
+	DashboardUser string
 	// ResyncInterval is how often every row is compared with the cache.
 	ResyncInterval time.Duration
 	// EventRetention is how long container_events keeps a row after the Event happened.
@@ -72,6 +76,9 @@ type Mirror struct {
 func New(c cache.Cache, opts Options) (*Mirror, error) {
 	if opts.DSN == "" {
 		return nil, fmt.Errorf("the mirror needs a database: set %s", DSNEnv)
+	}
+	if opts.DashboardUser == "" {
+		opts.DashboardUser = DefaultDashboardUser
 	}
 	if opts.ResyncInterval <= 0 {
 		opts.ResyncInterval = DefaultResyncInterval
@@ -241,6 +248,9 @@ func (m *Mirror) session(ctx context.Context) (worked bool, err error) {
 	}
 	if len(applied) > 0 {
 		m.opts.Log.Info("Migrated the status mirror's schema", "versions", applied)
+	}
+	if _, err := pool.Exec(ctx, setDashboardUser, m.opts.DashboardUser); err != nil {
+		return false, fmt.Errorf("setting the dashboard's user: %w", err)
 	}
 	if err := m.resync(ctx, pool); err != nil {
 		return false, fmt.Errorf("resync: %w", err)

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
@@ -152,7 +153,7 @@ func TestMirrorFollowsCluster(t *testing.T) {
 		must(t, k8s.Get(ctx, keyOf(ev), ev))
 		ev.Series = &eventsv1.EventSeries{Count: 2, LastObservedTime: metav1.NewMicroTime(time.Now())}
 		must(t, k8s.Update(ctx, ev))
-		warn := containerEvent(f.container, "web-1.failed", "Warning", lxcv1.ScriptFailedReason, "RunScript", "Script page exited with 1")
+		warn := containerEvent(f.container, "web-1.failed", "Warning", lxcv1.ScriptFailedReason, outcome.ActionStall, "Script page exited with 1")
 		must(t, k8s.Create(ctx, warn))
 		testkit.Eventually(t, 5*time.Second, func() error { return rowCount(ctx, pool, "container_events", ns, 3) })
 		// The API server expiring the Event (its TTL) deletes it; the history stays.
@@ -169,6 +170,10 @@ func TestMirrorFollowsCluster(t *testing.T) {
 
 	t.Run("dashboard pages", func(t *testing.T) {
 		checkDashboard(t, pool, f)
+	})
+
+	t.Run("the dashboard's views refuse writes, for every role", func(t *testing.T) {
+		checkViewsRefuseWrites(t, pool)
 	})
 
 	t.Run("no Secret value in any row", func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
@@ -49,7 +50,7 @@ func TestOutageOfThirtySecondsIsRepaired(t *testing.T) {
 	second := f.template.DeepCopy()
 	second.ObjectMeta = metav1.ObjectMeta{Namespace: ns, Name: "web-2"}
 	must(t, k8s.Create(ctx, second))
-	must(t, k8s.Create(ctx, containerEvent(f.container, "web-1.stalled", "Warning", lxcv1.ScriptFailedReason, "RunScript", "page failed")))
+	must(t, k8s.Create(ctx, containerEvent(f.container, "web-1.stalled", "Warning", lxcv1.ScriptFailedReason, outcome.ActionStall, "page failed")))
 	tpl := &lxcv1.LXCTemplate{}
 	must(t, k8s.Get(ctx, keyOf(f.template), tpl))
 	tpl.Spec.Description = "changed during the outage"

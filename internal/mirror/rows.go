@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/progress"
 )
 
 // A row is one table row as the values of that table's columns, in the table's column order.
@@ -137,7 +138,7 @@ var (
 	containerColumns = []string{"namespace", "name", "uid", "resource_version", "generation",
 		"created_at", "updated_at", "deleting", "template", "cluster", "node", "vmid", "ip",
 		"hostname", "phase", "ready", "ready_reason", "stalled", "power_state", "tags",
-		"service_count", "script_count", "observed_generation", "spec", "status"}
+		"service_count", "script_count", "observed_generation", "spec", "status", "progress"}
 	eventColumns = []string{"uid", "series_count", "namespace", "name", "container_name",
 		"container_uid", "resource_version", "generation", "updated_at", "event_time", "type",
 		"reason", "action", "note", "reporting_controller", "reporting_instance"}
@@ -210,7 +211,17 @@ func containerRow(c *lxcv1.LXCContainer, now time.Time) row {
 		c.CreationTimestamp.Time, now, c.DeletionTimestamp != nil, c.Spec.TemplateRef.Name,
 		c.Spec.ClusterRef.Name, node, vmid, c.Status.IPAddress, hostname, c.Status.Phase, ready,
 		reason, stalled, power, sortedStrings(tags), int32(len(c.Status.Services)),
-		int32(len(c.Status.Scripts)), c.Status.ObservedGeneration, jsonOf(c.Spec), jsonOf(c.Status)}
+		int32(len(c.Status.Scripts)), c.Status.ObservedGeneration, jsonOf(c.Spec), jsonOf(c.Status),
+		jsonOf(progressOf(c))}
+}
+
+// progressOf is the container's steps as the dashboard's progress page reads them; never null.
+func progressOf(c *lxcv1.LXCContainer) []progress.Step {
+	steps := progress.Of(c)
+	if steps == nil {
+		steps = []progress.Step{}
+	}
+	return steps
 }
 
 func servicesOf(c *lxcv1.LXCContainer) []byte {

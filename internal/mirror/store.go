@@ -29,6 +29,9 @@ var (
 	upsertTemplate  = upsertSQL("templates", templateColumns)
 	upsertContainer = upsertSQL("containers", containerColumns)
 
+	// setDashboardUser names the Proxmox user the dashboard's node rows belong to.
+	setDashboardUser = `UPDATE dashboard_settings SET user_id = $1 WHERE user_id IS DISTINCT FROM $1`
+
 	// The services of an older state go; the current ones are written only when the
 	// container's row holds exactly the state they came from.
 	deleteOldServices = `DELETE FROM container_services

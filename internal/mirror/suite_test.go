@@ -18,6 +18,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,6 +27,7 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/controller"
+	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/testenv"
 	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
@@ -38,6 +40,8 @@ var (
 	env       *testenv.Env
 	k8s       client.Client
 	mgrCache  cache.Cache
+	// recorder emits Events as the container controller's recorder does.
+	recorder events.EventRecorder
 	// stopManager ends the shared manager before the control plane goes.
 	stopManager context.CancelFunc
 	nsCounter   atomic.Int32
@@ -86,6 +90,7 @@ func controlPlane(t testing.TB) {
 			return
 		}
 		mgrCache = mgr.GetCache()
+		recorder = outcome.WithShortNotes(mgr.GetEventRecorder("lxccontainer-controller"))
 		var ctx context.Context
 		ctx, stopManager = context.WithCancel(context.Background())
 		go func() {

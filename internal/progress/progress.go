@@ -78,19 +78,26 @@ func Of(c *lxcv1.LXCContainer) []Step {
 			break
 		}
 		if cond.Status != metav1.ConditionTrue {
-			s := running(p, cond)
-			if s.At.Before(last) {
-				// An older condition of a phase that runs again: it runs now, after the last.
-				s.At = last
-			}
-			steps = append(steps, s)
+			steps = append(steps, after(last, running(p, cond)))
 			break
 		}
-		steps = append(steps, Step{Name: p.step, Percent: p.finished, Done: true, Type: p.doneType,
+		s := after(last, Step{Name: p.step, Percent: p.finished, Done: true, Type: p.doneType,
 			Condition: p.condition, Reason: cond.Reason, Message: cond.Message, At: cond.LastTransitionTime.Time})
-		last = cond.LastTransitionTime.Time
+		steps = append(steps, s)
+		last = s.At
 	}
 	return steps
+}
+
+// after keeps the steps in order in time: conditions record whole seconds, so phases done
+// within one second would tie, and the page takes its current step from the newest row. A
+// step no later than the one before it moves to a millisecond after it (as does the older
+// condition of a phase that runs again).
+func after(last time.Time, s Step) Step {
+	if !last.IsZero() && !s.At.After(last) {
+		s.At = last.Add(time.Millisecond)
+	}
+	return s
 }
 
 func running(p phase, cond *metav1.Condition) Step {

@@ -142,8 +142,25 @@ FROM "Container" c JOIN "ProxmoxNode" n ON n."id" = c."nodeId" LEFT JOIN "Templa
 WHERE c."id" = ANY($1) ORDER BY c."vmid"`, []string{string(web.UID), string(bad.UID)}), sortedVMIDs(web, bad)...)
 	expect("dashboard container services", db.strings(t, `SELECT s."name" || ' ' || s."type"::text || ' ' || s."port" || ' ' || s."status"::text
 FROM "ContainerService" s WHERE s."containerId" = $1 AND s."port" = 8080`, string(web.UID)), "hello-web systemd 8080 running")
-	if got := db.strings(t, `SELECT e."type"::text FROM "ContainerEvent" e WHERE e."containerId" = $1 ORDER BY e."createdAt"`, string(bad.UID)); !slices.Contains(got, "error") {
-		t.Errorf("the dashboard shows bad-1's events as %v, without its error", got)
+	// A template's packages include its bucket's, as the dashboard's template pages count them.
+	pkgs := db.strings(t, `SELECT p."name" FROM "Package" p JOIN "Template" t ON t."id" = p."templateId" WHERE t."name" = $1 ORDER BY p."name"`, tpl)
+	if !slices.Contains(pkgs, "ca-certificates") || !slices.Contains(pkgs, "hello-web") {
+		t.Errorf("the dashboard shows template web's packages as %q, without its bucket's", pkgs)
+	}
+	// The progress page: web-1 (Ready, whatever it met while its guest booted) has no error and
+	// its five steps; bad-1's error is its stall, carrying the script's failure.
+	if got := db.strings(t, `SELECT e."type"::text || ' ' || e."message" FROM "ContainerEvent" e WHERE e."containerId" = $1 AND e."type" = 'error'`, string(web.UID)); len(got) != 0 {
+		t.Errorf("the dashboard shows errors for the Ready web-1: %q", got)
+	}
+	expect("web-1's steps", db.strings(t, `SELECT ("metadata"::jsonb ->> 'step') || ' ' || ("metadata"::jsonb ->> 'percent')
+FROM "ContainerEvent" WHERE "containerId" = $1 AND "metadata"::jsonb ? 'condition' ORDER BY "createdAt"`, string(web.UID)),
+		"creating 20", "starting 35", "deploying 60", "syncing 90", "finalizing 98")
+	badErrors := db.strings(t, `SELECT e."message" FROM "ContainerEvent" e WHERE e."containerId" = $1 AND e."type" = 'error' ORDER BY e."createdAt"`, string(bad.UID))
+	if len(badErrors) == 0 || !strings.Contains(badErrors[0], "script boom") || !strings.Contains(badErrors[0], "exited 3") {
+		t.Errorf("the dashboard shows bad-1's errors as %q, want the script's failure first", badErrors)
+	}
+	if got := db.strings(t, `SELECT reason || ' ' || action FROM container_events WHERE namespace = $1 AND container_name = $2 AND type = 'Warning' AND action <> 'Stall'`, ns, "bad-1"); len(got) > 0 {
+		t.Logf("bad-1's warnings retried, not errors: %q", got)
 	}
 
 	// No secret value anywhere in the database.
