@@ -24,8 +24,9 @@ export KUBEBUILDER_ASSETS := $(BIN)
 # lxc backend and the local stack use comes from one of these or from what they depend on
 # (never from what they merely recommend); internal/pvesim/lxc TestHostPackagesCoverWhatPvesimUses checks it.
 # postgresql: the status mirror's tests (the server, and initdb for servers of their own).
+# redis-server: the live progress feed's tests (a redis-server of their own).
 # zstd: OS templates, and pvesim's vzdump compresses backups with it (compress=zstd).
-DEB_PACKAGES := lxc debootstrap uidmap zstd dnsmasq-base dpkg-dev openssh-client openssh-server iproute2 nftables curl openssl postgresql
+DEB_PACKAGES := lxc debootstrap uidmap zstd dnsmasq-base dpkg-dev openssh-client openssh-server iproute2 nftables curl openssl postgresql redis-server
 
 # -parallel 4: the end-to-end tests that run in parallel mostly wait (for a back-off to show, a
 # schedule to fire, a race to be lost), each on a stack of its own.
@@ -43,7 +44,7 @@ all: manager pvesim
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the API types and markers.
-	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./api/...;./internal/controller/...;./internal/backup/...;./internal/mirror/..." output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./api/...;./internal/controller/...;./internal/backup/...;./internal/mirror/...;./internal/progressfeed/..." output:crd:artifacts:config=config/crd/bases
 	cp config/crd/bases/*.yaml charts/lxc-template-manager/crds/
 	cp config/rbac/role.yaml charts/lxc-template-manager/files/manager-role.yaml
 	cp config/admission/policy.yaml charts/lxc-template-manager/files/admission-policy.yaml

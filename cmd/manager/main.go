@@ -58,6 +58,7 @@ func run() int {
 		metricsCertDir string
 		copts          controllerOptions
 		mopts          mirrorOptions
+		redisURL       string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443",
 		"Address the metrics endpoint binds to (HTTPS with authentication unless --metrics-secure=false); 0 disables it.")
@@ -89,6 +90,8 @@ func run() int {
 		"How often the mirror compares every row with the cluster and removes rows of objects that are gone.")
 	flag.DurationVar(&mopts.eventRetention, "mirror-event-retention", mirror.DefaultEventRetention,
 		"How long the mirror keeps a container's Events after they happened.")
+	flag.StringVar(&redisURL, "mirror-redis", "",
+		"Redis URL (redis:// or rediss://) to publish containers' live progress to for the web dashboard (leader only); empty: off.")
 	flag.Func(controller.CredentialsNamespacesFlag,
 		"Further namespaces, comma-separated, a ProxmoxCluster may take its credentials and CA Secrets from; "+
 			"* allows every namespace. The controller's own namespace is always allowed.",
@@ -129,7 +132,8 @@ func run() int {
 		return 1
 	}
 	var cacheOpts cache.Options
-	if mopts.enabled {
+	if mopts.enabled || redisURL != "" {
+		// Both read the Events about containers, and only those.
 		cacheOpts.ByObject = mirror.CacheByObject()
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -159,6 +163,10 @@ func run() int {
 		log.Error(err, "Unable to set up the status mirror")
 		return 1
 	}
+	if err := setupProgressFeed(mgr, redisURL); err != nil {
+		log.Error(err, "Unable to set up the live progress feed")
+		return 1
+	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		log.Error(err, "Unable to set up the health check")
@@ -169,7 +177,8 @@ func run() int {
 		return 1
 	}
 
-	log.Info("Starting the manager", "namespace", namespace, "leaderElection", leaderElect, "mirror", mopts.enabled)
+	log.Info("Starting the manager", "namespace", namespace, "leaderElection", leaderElect, "mirror", mopts.enabled,
+		"progressFeed", redisURL != "")
 	// The signal handler cancels ctx on SIGTERM or SIGINT; the manager then drains its workers.
 	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "The manager stopped with an error")

@@ -25,6 +25,7 @@ func TestChartLints(t *testing.T) {
 		"defaults":                       nil,
 		"monitoring":                     monitoringFlags,
 		"insecure metrics, two replicas": {"--set", "metrics.secure=false", "--set", "replicaCount=2"},
+		"live progress feed":             {"--set", "mirror.redisUrlSecretRef.name=redis"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			out := run(t, "helm", append([]string{"lint", "--strict", chartDir}, flags...)...)
@@ -253,15 +254,29 @@ func TestChartOptions(t *testing.T) {
 				t.Errorf("--%s=%q, want %q", flag, v, want)
 			}
 		}
-		var dsn *corev1.EnvVar
-		for i := range c.Env {
-			if c.Env[i].Name == "LXCTM_MIRROR_DSN" {
-				dsn = &c.Env[i]
-			}
-		}
-		if dsn == nil || dsn.Value != "" || dsn.ValueFrom == nil || dsn.ValueFrom.SecretKeyRef == nil ||
-			dsn.ValueFrom.SecretKeyRef.Name != "pg" || dsn.ValueFrom.SecretKeyRef.Key != "url" {
+		if dsn := envVar(c, "LXCTM_MIRROR_DSN"); !fromSecret(dsn, "pg", "url") {
 			t.Errorf("LXCTM_MIRROR_DSN is not taken from the Secret: %+v", dsn)
+		}
+		if _, on := flagValue(c.Args, "mirror-redis"); on {
+			t.Errorf("the mirror turns the live progress feed on: args %v", c.Args)
+		}
+	})
+	t.Run("live progress feed", func(t *testing.T) {
+		c := managerContainer(t, bundle{helmTemplate(t, "lxctm", controllerNS)}.deployment(t))
+		if _, on := flagValue(c.Args, "mirror-redis"); on || envVar(c, "LXCTM_MIRROR_REDIS_URL") != nil {
+			t.Errorf("the feed is on by default: args %v, env %+v", c.Args, c.Env)
+		}
+		objs := helmTemplate(t, "lxctm", controllerNS, "--set", "mirror.redisUrlSecretRef.name=redis")
+		c = managerContainer(t, bundle{objs}.deployment(t))
+		// The URL reaches the flag only through the variable, which Kubernetes expands in args.
+		if v, _ := flagValue(c.Args, "mirror-redis"); v != "$(LXCTM_MIRROR_REDIS_URL)" {
+			t.Errorf("--mirror-redis=%q, want $(LXCTM_MIRROR_REDIS_URL)", v)
+		}
+		if url := envVar(c, "LXCTM_MIRROR_REDIS_URL"); !fromSecret(url, "redis", "url") {
+			t.Errorf("LXCTM_MIRROR_REDIS_URL is not taken from the Secret's key url: %+v", url)
+		}
+		if _, on := flagValue(c.Args, "mirror"); on || envVar(c, "LXCTM_MIRROR_DSN") != nil {
+			t.Errorf("the feed turns the PostgreSQL mirror on: args %v, env %+v", c.Args, c.Env)
 		}
 	})
 	t.Run("existing service account", func(t *testing.T) {
@@ -295,6 +310,7 @@ func TestChartRejectsBadValues(t *testing.T) {
 		"bad duration":                     {[]string{"--set", "controller.taskPollInterval=soon"}, "taskPollInterval"},
 		"bad log encoder":                  {[]string{"--set", "logging.encoder=xml"}, "encoder"},
 		"mirror without its Secret":        {[]string{"--set", "mirror.enabled=true"}, "needs mirror.dsnSecretRef.name"},
+		"Redis URL without a key":          {[]string{"--set", "mirror.redisUrlSecretRef.name=redis", "--set", "mirror.redisUrlSecretRef.key="}, "redisUrlSecretRef"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			out, err := runErr(t, "helm", append([]string{"template", "lxctm", chartDir}, tc.flags...)...)
@@ -329,4 +345,20 @@ func TestChartDefaultsAreTheManagers(t *testing.T) {
 			t.Errorf("--%s: chart default %q, manager default %q", flag, got, want)
 		}
 	}
+}
+
+// envVar returns the container's environment variable name, nil when it has none.
+func envVar(c *corev1.Container, name string) *corev1.EnvVar {
+	for i := range c.Env {
+		if c.Env[i].Name == name {
+			return &c.Env[i]
+		}
+	}
+	return nil
+}
+
+// fromSecret reports whether v takes its value from the key of the Secret name, and only from there.
+func fromSecret(v *corev1.EnvVar, name, key string) bool {
+	return v != nil && v.Value == "" && v.ValueFrom != nil && v.ValueFrom.SecretKeyRef != nil &&
+		v.ValueFrom.SecretKeyRef.Name == name && v.ValueFrom.SecretKeyRef.Key == key
 }

@@ -66,7 +66,7 @@ func TestRenderedArgsAreManagerFlags(t *testing.T) {
 		"chart": {helmTemplate(t, "lxctm", controllerNS, "--set", "metrics.certSecretName=tls",
 			"--set", "proxmoxClusters.credentialsNamespaces={platform-secrets,team-a}")},
 		"chart with the mirror": {helmTemplate(t, "lxctm", controllerNS, "--set", "mirror.enabled=true",
-			"--set", "mirror.dsnSecretRef.name=pg")},
+			"--set", "mirror.dsnSecretRef.name=pg", "--set", "mirror.redisUrlSecretRef.name=redis")},
 		"kustomize": {kustomizeBuild(t, "config/default")},
 	} {
 		for _, arg := range managerContainer(t, b.deployment(t)).Args {
