@@ -26,6 +26,7 @@ import (
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/controller"
 	"templatemanager.dev/lxc-template-manager/internal/mirror"
+	"templatemanager.dev/lxc-template-manager/internal/progressfeed"
 	"templatemanager.dev/lxc-template-manager/internal/redact"
 )
 
@@ -91,7 +92,10 @@ func run() int {
 	flag.DurationVar(&mopts.eventRetention, "mirror-event-retention", mirror.DefaultEventRetention,
 		"How long the mirror keeps a container's Events after they happened.")
 	flag.StringVar(&redisURL, "mirror-redis", "",
-		"Redis URL (redis:// or rediss://) to publish containers' live progress to for the web dashboard (leader only); empty: off.")
+		"Redis URL (redis:// or rediss://) to publish containers' live progress to for the web dashboard (leader only); "+
+			"empty: the environment variable "+progressfeed.URLEnv+", else off.")
+	flag.StringVar(&mopts.dashboardUser, "mirror-dashboard-user", mirror.DefaultDashboardUser,
+		"The Proxmox user the web dashboard signs in as: the mirror's node rows belong to it (the dashboard lists the signed-in user's nodes).")
 	flag.Func(controller.CredentialsNamespacesFlag,
 		"Further namespaces, comma-separated, a ProxmoxCluster may take its credentials and CA Secrets from; "+
 			"* allows every namespace. The controller's own namespace is always allowed.",
@@ -130,6 +134,10 @@ func run() int {
 	if err != nil {
 		log.Error(err, "Unable to load a kubeconfig")
 		return 1
+	}
+	if redisURL == "" {
+		// A URL with a password comes from a Secret through the environment, never the command line.
+		redisURL = os.Getenv(progressfeed.URLEnv)
 	}
 	var cacheOpts cache.Options
 	if mopts.enabled || redisURL != "" {

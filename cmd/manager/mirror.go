@@ -16,6 +16,7 @@ type mirrorOptions struct {
 	enabled        bool
 	resync         time.Duration
 	eventRetention time.Duration
+	dashboardUser  string
 }
 
 // setupMirror adds the status mirror to the manager when --mirror is set. Without it, nothing
@@ -36,6 +37,7 @@ func setupMirror(mgr ctrl.Manager, opts mirrorOptions) error {
 		DSN:            dsn,
 		ResyncInterval: opts.resync,
 		EventRetention: opts.eventRetention,
+		DashboardUser:  opts.dashboardUser,
 		Metrics:        m,
 		Log:            ctrl.Log.WithName("mirror"),
 	})

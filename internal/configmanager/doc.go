@@ -21,6 +21,9 @@ const (
 	ManifestPath   = FilesDir + "/manifest"
 	CredentialsDir = discovery.CredentialsDir
 	StateDir       = "/var/lib/config-manager"
+	// FirstRunMarker is left once the container's scripts have all succeeded; the helper
+	// library's CONFIG_MANAGER_FIRST_RUN is "true" until it exists.
+	FirstRunMarker = StateDir + "/first-run-complete"
 	UnitName       = "config-manager.service"
 	// ScriptEnvPath is the helper library every script run loads through BASH_ENV.
 	ScriptEnvPath = ConfigDir + "/script-env.sh"
@@ -42,6 +45,8 @@ const (
 	// whether it is enabled.
 	ResultCommand = "systemctl list-jobs --no-legend " + UnitName + " | grep -c " + UnitName + "; " +
 		"systemctl show --property=Result --value " + UnitName + "; systemctl is-enabled " + UnitName
+	// MarkFirstRunCommand leaves FirstRunMarker.
+	MarkFirstRunCommand = "mkdir -p " + StateDir + " && touch " + FirstRunMarker
 	// LogCommand prints the output of the last config-sync run.
 	LogCommand = "cat " + StateDir + "/config-sync/last-run.log"
 

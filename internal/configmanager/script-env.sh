@@ -11,6 +11,11 @@
 #   CONTAINER_OS          ID of /etc/os-release (a derivative: debian or fedora by ID_LIKE)
 #   CONTAINER_OS_VERSION  VERSION_ID of /etc/os-release
 #   CONTAINER_IP          the first global IPv4 address of the container
+#   _PKG_MGR              the package manager: apt, apk, dnf or unknown
+#   CONFIG_MANAGER_FIRST_RUN
+#                         "true" until the container's scripts have all succeeded once (the
+#                         controller then leaves FIRST_RUN_MARKER), "false" afterwards: a
+#                         script run again because it changed sees "false"
 # Functions: log_info, log_warn, log_error, run_as_user, generate_password, save_credential,
 # is_installed, ensure_installed, wait_for_apt_lock (each described where it is defined).
 #
@@ -78,7 +83,23 @@ if [ -z "${CONTAINER_IP:-}" ]; then
 	fi
 fi
 
-export CONTAINER_USER CONTAINER_OS CONTAINER_OS_VERSION CONTAINER_IP
+if [ -z "${_PKG_MGR:-}" ]; then
+	if command -v apt-get >/dev/null 2>&1; then _PKG_MGR=apt
+	elif command -v apk >/dev/null 2>&1; then _PKG_MGR=apk
+	elif command -v dnf >/dev/null 2>&1; then _PKG_MGR=dnf
+	else _PKG_MGR=unknown
+	fi
+fi
+
+if [ -z "${CONFIG_MANAGER_FIRST_RUN:-}" ]; then
+	if [ -e "$_lxctm_root/var/lib/config-manager/first-run-complete" ]; then
+		CONFIG_MANAGER_FIRST_RUN=false
+	else
+		CONFIG_MANAGER_FIRST_RUN=true
+	fi
+fi
+
+export CONTAINER_USER CONTAINER_OS CONTAINER_OS_VERSION CONTAINER_IP _PKG_MGR CONFIG_MANAGER_FIRST_RUN
 
 # ---- logging ----------------------------------------------------------------------------
 

@@ -173,6 +173,36 @@ is_installed no-such-command-here || echo missing-no
 	if out != "user=preset\n" {
 		t.Errorf("a user in the environment was not kept: %q", out)
 	}
+
+	// The original's engine variables: the package manager found on PATH, and the first run
+	// until the controller leaves its marker.
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "apk"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	engine := `set -u; echo "pkg=$_PKG_MGR first=$CONFIG_MANAGER_FIRST_RUN"`
+	out, _ = scriptEnvRun(t, root, engine, "PATH="+bin+":/usr/bin:/bin", "CONTAINER_IP=192.0.2.7")
+	wantPkg := "apt"
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		wantPkg = "apk"
+	}
+	if out != "pkg="+wantPkg+" first=true\n" {
+		t.Errorf("before the marker: %q, want pkg=%s first=true", out, wantPkg)
+	}
+	out, _ = scriptEnvRun(t, root, engine, "PATH="+bin, "CONTAINER_IP=192.0.2.7")
+	if out != "pkg=apk first=true\n" {
+		t.Errorf("with only apk on PATH: %q", out)
+	}
+	marker := filepath.Join(root, FirstRunMarker)
+	if err := os.MkdirAll(filepath.Dir(marker), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ = scriptEnvRun(t, root, engine, "PATH="+bin, "CONTAINER_IP=192.0.2.7"); out != "pkg=apk first=false\n" {
+		t.Errorf("after the marker: %q, want first=false", out)
+	}
 }
 
 // run_as_user runs the command as CONTAINER_USER with that user's HOME and USER.

@@ -58,6 +58,8 @@ func (r *LXCContainerReconciler) reconcileScripts(ctx context.Context, s *contai
 	failed := conditions.Get(s.obj, lxcv1.ScriptsCompletedCondition)
 	retry := failed != nil && (failed.Reason == lxcv1.ScriptFailedReason || failed.Reason == lxcv1.PackagesFailedReason) &&
 		(failed.ObservedGeneration < s.obj.Generation || d.configChanged || s.requested)
+	// Once every script has succeeded, the runs that follow are not the container's first.
+	firstDone := conditions.IsTrue(s.obj, lxcv1.ScriptsCompletedCondition)
 
 	for i := range runs {
 		rn := &runs[i]
@@ -73,6 +75,12 @@ func (r *LXCContainerReconciler) reconcileScripts(ctx context.Context, s *contai
 		if err != nil {
 			return out, "", err
 		}
+		if firstDone {
+			if err := markFirstRunDone(ctx, sess); err != nil {
+				return out, "", err
+			}
+			firstDone = false
+		}
 		rs, err := r.startRun(ctx, s, sess, rn, &retry)
 		if err != nil {
 			return out, "", err
@@ -87,8 +95,27 @@ func (r *LXCContainerReconciler) reconcileScripts(ctx context.Context, s *contai
 			return out, "", err
 		}
 	}
+	if !conditions.IsTrue(s.obj, lxcv1.ScriptsCompletedCondition) {
+		sess, err := d.guest.session(ctx)
+		if err == nil {
+			err = markFirstRunDone(ctx, sess)
+		}
+		if err != nil {
+			return out, "", err
+		}
+	}
 	st.Operation = ""
 	return out, fmt.Sprintf("%d packages installed, %d scripts completed", desired.CountPackages(s.desired.Packages), len(s.desired.Scripts)), nil
+}
+
+// markFirstRunDone leaves the marker that makes CONFIG_MANAGER_FIRST_RUN "false" for the
+// script runs that follow: the original's scripts skip their one-time setup by it.
+func markFirstRunDone(ctx context.Context, sess ssh.Session) error {
+	res, err := sess.Exec(ctx, ssh.Command{Line: configmanager.MarkFirstRunCommand})
+	if err == nil && res.ExitCode != 0 {
+		err = fmt.Errorf("leaving %s exited %d: %s", configmanager.FirstRunMarker, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+	}
+	return err
 }
 
 // startRun starts a run, or finds it running or finished, and records what it shows. A failed

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/configmanager"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/fake"
 )
 
@@ -104,6 +105,9 @@ func scriptsFailedOnce(t *testing.T, f *pipelineFixture, c *lxcv1.LXCContainer) 
 	if st := c.Status.Scripts; len(st) != 3 || st[1].ExitCode == nil || *st[1].ExitCode != 7 || st[2].ExitCode != nil {
 		t.Errorf("status.scripts = %+v", st)
 	}
+	if _, ok := g.ReadFile(configmanager.FirstRunMarker); ok {
+		t.Error("the first-run marker is there although a script failed: a retry would not be a first run")
+	}
 	return g
 }
 
@@ -128,6 +132,9 @@ func scriptsInOrder(t *testing.T, f *pipelineFixture, _ *lxcv1.LXCTemplate, c *l
 	g := f.guestOf(t, c)
 	if got := scriptNames(g); !slices.Equal(got, []string{"alpha", "beta", "gamma"}) {
 		t.Errorf("runs = %v, want alpha, beta, gamma", got)
+	}
+	if _, ok := g.ReadFile(configmanager.FirstRunMarker); !ok {
+		t.Error("no first-run marker after every script succeeded: CONFIG_MANAGER_FIRST_RUN stays true")
 	}
 	runs := g.Runs()
 	for i := 1; i < len(runs); i++ {

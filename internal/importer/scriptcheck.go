@@ -10,7 +10,7 @@ import (
 // What the script environment gives every script (internal/configmanager/script-env.sh): the
 // contract the original's scripts were written against.
 var (
-	contractVars  = []string{"CONTAINER_USER", "CONTAINER_OS", "CONTAINER_OS_VERSION", "CONTAINER_IP"}
+	contractVars  = []string{"CONTAINER_USER", "CONTAINER_OS", "CONTAINER_OS_VERSION", "CONTAINER_IP", "_PKG_MGR", "CONFIG_MANAGER_FIRST_RUN"}
 	contractFuncs = []string{
 		"log_info", "log_warn", "log_error", "run_as_user", "generate_password", "save_credential",
 		"is_installed", "ensure_installed", "wait_for_apt_lock",

@@ -18,6 +18,10 @@ import (
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 )
 
+// URLEnv is the environment variable the manager reads the Redis URL from when --mirror-redis is
+// not given: a URL may hold a password, which a command line would show to every user of the node.
+const URLEnv = "LXCTM_MIRROR_REDIS_URL"
+
 // Defaults of Options.
 const (
 	DefaultQueueSize  = 10000

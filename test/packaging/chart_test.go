@@ -247,9 +247,10 @@ func TestChartOptions(t *testing.T) {
 			t.Errorf("the mirror is on by default: args %v, env %+v", c.Args, c.Env)
 		}
 		objs := helmTemplate(t, "lxctm", controllerNS, "--set", "mirror.enabled=true",
-			"--set", "mirror.dsnSecretRef.name=pg", "--set", "mirror.dsnSecretRef.key=url", "--set", "mirror.eventRetention=168h")
+			"--set", "mirror.dsnSecretRef.name=pg", "--set", "mirror.dsnSecretRef.key=url", "--set", "mirror.eventRetention=168h", "--set", "mirror.dashboardUser=ops@pve")
 		c = managerContainer(t, bundle{objs}.deployment(t))
-		for flag, want := range map[string]string{"mirror": "true", "mirror-event-retention": "168h", "mirror-resync-interval": "10m0s"} {
+		for flag, want := range map[string]string{"mirror": "true", "mirror-event-retention": "168h", "mirror-resync-interval": "10m0s",
+			"mirror-dashboard-user": "ops@pve"} {
 			if v, _ := flagValue(c.Args, flag); v != want {
 				t.Errorf("--%s=%q, want %q", flag, v, want)
 			}
@@ -268,9 +269,9 @@ func TestChartOptions(t *testing.T) {
 		}
 		objs := helmTemplate(t, "lxctm", controllerNS, "--set", "mirror.redisUrlSecretRef.name=redis")
 		c = managerContainer(t, bundle{objs}.deployment(t))
-		// The URL reaches the flag only through the variable, which Kubernetes expands in args.
-		if v, _ := flagValue(c.Args, "mirror-redis"); v != "$(LXCTM_MIRROR_REDIS_URL)" {
-			t.Errorf("--mirror-redis=%q, want $(LXCTM_MIRROR_REDIS_URL)", v)
+		// The URL reaches the manager only through the environment: never in the Pod's command line.
+		if v, on := flagValue(c.Args, "mirror-redis"); on {
+			t.Errorf("--mirror-redis=%q is on the command line; the URL must come only through the environment", v)
 		}
 		if url := envVar(c, "LXCTM_MIRROR_REDIS_URL"); !fromSecret(url, "redis", "url") {
 			t.Errorf("LXCTM_MIRROR_REDIS_URL is not taken from the Secret's key url: %+v", url)

@@ -58,6 +58,14 @@ func (g *Guest) run(line string) (stdout, stderr string, code int) {
 			return "", "cat: " + configmanager.StateDir + "/config-sync/last-run.log: No such file or directory", 1
 		}
 		return string(data), "", 0
+	case line == configmanager.MarkFirstRunCommand:
+		g.mkdirAllLocked(configmanager.StateDir)
+		if f, ok := g.files[configmanager.FirstRunMarker]; ok {
+			f.modTime = time.Now()
+		} else {
+			g.files[configmanager.FirstRunMarker] = &gfile{mode: 0o644, modTime: time.Now()}
+		}
+		return "", "", 0
 	case line == configmanager.SetRootPasswordCommand:
 		return g.setRootPasswordLocked()
 	case line == discovery.ReadCredentialsCommand:
