@@ -15,6 +15,7 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/progress"
+	"templatemanager.dev/lxc-template-manager/internal/progressfeed/redistest"
 	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
@@ -27,11 +28,11 @@ var phaseConditions = []string{lxcv1.ContainerCreatedCondition, lxcv1.ContainerS
 // starting, deploying, syncing and finalizing, then complete, with a growing percentage; and
 // the replay list holds the same messages.
 func TestFeedPublishesProvisioningSteps(t *testing.T) {
-	srv := startRedis(t, "")
+	srv := redistest.Start(t, "")
 	k8s := cluster(t)
 	startFeed(t, Options{URL: srv.URL()})
 	c := newContainer(t, k8s)
-	rdb := srv.client()
+	rdb := srv.Client()
 	sub := subscribe(t, rdb, c.UID)
 	start := time.Now()
 
@@ -92,11 +93,11 @@ func TestFeedPublishesProvisioningSteps(t *testing.T) {
 // TestFeedPublishesStallsAndEvents shows a stall arriving as an error with its reason and
 // message, and a Warning Event about the container as a log line.
 func TestFeedPublishesStallsAndEvents(t *testing.T) {
-	srv := startRedis(t, "")
+	srv := redistest.Start(t, "")
 	k8s := cluster(t)
 	startFeed(t, Options{URL: srv.URL()})
 	c := newContainer(t, k8s)
-	sub := subscribe(t, srv.client(), c.UID)
+	sub := subscribe(t, srv.Client(), c.UID)
 
 	setConditions(t, k8s, c,
 		cond(lxcv1.ReadyCondition, metav1.ConditionFalse, "TemplateInvalid", "template web does not exist"),
@@ -129,17 +130,17 @@ func TestFeedPublishesStallsAndEvents(t *testing.T) {
 // drops what it cannot hold, and once redis-server is back on its port messages arrive again.
 func TestFeedOutlivesARedisOutage(t *testing.T) {
 	const password = "redis-pass-5e0b7a"
-	srv := startRedis(t, password)
+	srv := redistest.Start(t, password)
 	k8s := cluster(t)
 	r := startFeed(t, Options{URL: srv.URL(), QueueSize: 4, MinBackoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond})
 	c := newContainer(t, k8s)
-	sub := subscribe(t, srv.client(), c.UID)
+	sub := subscribe(t, srv.Client(), c.UID)
 	setConditions(t, k8s, c, cond(lxcv1.ReadyCondition, metav1.ConditionFalse, "Progressing", "Provisioning"))
 	if _, m := sub.next(time.Minute); m.Step != progress.StepCreating {
 		t.Fatalf("before the outage %+v, want the creating step", m)
 	}
 
-	srv.kill()
+	srv.Kill()
 	for _, typ := range phaseConditions {
 		setConditions(t, k8s, c, cond(typ, metav1.ConditionTrue, "Succeeded", ""))
 	}
@@ -163,14 +164,14 @@ func TestFeedOutlivesARedisOutage(t *testing.T) {
 		return nil
 	})
 	logged := r.log.String()
-	addr := fmt.Sprintf(`"redis"="127.0.0.1:%d"`, srv.port)
+	addr := fmt.Sprintf(`"redis"=%q`, srv.Addr())
 	if !strings.Contains(logged, "cannot publish to Redis") || !strings.Contains(logged, `"retryIn"`) || !strings.Contains(logged, addr) {
 		t.Errorf("the log does not name the failure, the back-off and %s:\n%s", addr, logged)
 	}
 
 	published := testutil.ToFloat64(r.metrics.Published)
-	srv.start()
-	sub = subscribe(t, srv.client(), c.UID)
+	srv.Start()
+	sub = subscribe(t, srv.Client(), c.UID)
 	setConditions(t, k8s, c, cond(lxcv1.ReadyCondition, metav1.ConditionTrue, "Succeeded", "Provisioned"))
 	// What the queue kept comes first; the change after the outage follows.
 	deadline := time.Now().Add(time.Minute)

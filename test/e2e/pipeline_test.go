@@ -79,6 +79,8 @@ func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
 	db := newMirrorDB(t)
 	s.managerArgs = []string{"--mirror"}
 	s.managerEnv = []string{"LXCTM_MIRROR_DSN=" + db.dsn}
+	// And the live progress feed, as the dashboard's progress page listens to it.
+	feed := startLiveFeed(t, s)
 	s.startManager(t)
 	ctx := context.Background()
 	ns := "e2e"
@@ -164,6 +166,7 @@ exit 3
 	if err := s.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "web-1"}, web); err != nil {
 		t.Fatal(err)
 	}
+	feed.checkPhasesInOrder(t, string(web.UID), "web-1")
 	for _, c := range []string{lxcv1.ContainerCreatedCondition, lxcv1.ContainerStartedCondition, lxcv1.ConfigManagerDeployedCondition,
 		lxcv1.ScriptsCompletedCondition, lxcv1.ServicesDiscoveredCondition, lxcv1.ReadyCondition} {
 		if !conditions.IsTrue(web, c) {
@@ -253,6 +256,7 @@ exit 3
 		}
 		return nil
 	})
+	feed.checkStall(t, string(bad.UID), "bad-1", lxcv1.ScriptFailedReason)
 	msg := conditions.GetMessage(bad, lxcv1.ScriptsCompletedCondition)
 	// The rest of the output stays; the Secret's value is redacted.
 	t.Logf("ScriptsCompleted of bad-1: %s", msg)

@@ -1,4 +1,6 @@
-package progressfeed
+// Package redistest gives tests a redis-server of their own (Debian's redis-server package) on a
+// reserved loopback port, which keeps its port across a kill and a start.
+package redistest
 
 import (
 	"context"
@@ -16,9 +18,8 @@ import (
 	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
-// redisServer is a redis-server of the test's own on a reserved loopback port, which stays its
-// port across a kill and a start.
-type redisServer struct {
+// Server is a redis-server of the test's own.
+type Server struct {
 	t        *testing.T
 	bin      string
 	dir      string
@@ -28,23 +29,23 @@ type redisServer struct {
 	exited   chan struct{}
 }
 
-// startRedis starts a redis-server (Debian's redis-server package) that is killed when the test
-// ends; password, when set, is required of clients.
-func startRedis(t *testing.T, password string) *redisServer {
+// Start starts a redis-server that is killed when the test ends; password, when set, is
+// required of clients.
+func Start(t *testing.T, password string) *Server {
 	t.Helper()
 	testkit.SkipUnlessFull(t, "redis-server (the Debian package redis-server)")
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("the live progress feed's tests need redis-server: install the Debian package redis-server (make deps): %v", err)
 	}
-	s := &redisServer{t: t, bin: bin, dir: t.TempDir(), port: testkit.ReservePort(t), password: password}
-	t.Cleanup(s.kill)
-	s.start()
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), port: testkit.ReservePort(t), password: password}
+	t.Cleanup(s.Kill)
+	s.Start()
 	return s
 }
 
-// start runs the server and waits until it answers.
-func (s *redisServer) start() {
+// Start runs the server (again) and waits until it answers.
+func (s *Server) Start() {
 	s.t.Helper()
 	args := []string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", s.dir}
 	if s.password != "" {
@@ -66,7 +67,7 @@ func (s *redisServer) start() {
 	s.cmd, s.exited = cmd, make(chan struct{})
 	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(s.exited)
 
-	rdb := redis.NewClient(s.options())
+	rdb := redis.NewClient(s.Options())
 	defer rdb.Close()
 	testkit.Eventually(s.t, 30*time.Second, func() error {
 		select {
@@ -81,8 +82,8 @@ func (s *redisServer) start() {
 	})
 }
 
-// kill stops the server at once, as a crash would.
-func (s *redisServer) kill() {
+// Kill stops the server at once, as a crash would.
+func (s *Server) Kill() {
 	if s.cmd == nil {
 		return
 	}
@@ -91,12 +92,16 @@ func (s *redisServer) kill() {
 	s.cmd = nil
 }
 
+// Addr is the server's host:port.
+func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
+
 // URL is the server's URL, with its password.
-func (s *redisServer) URL() string {
+func (s *Server) URL() string {
 	return fmt.Sprintf("redis://:%s@127.0.0.1:%d/0", s.password, s.port)
 }
 
-func (s *redisServer) options() *redis.Options {
+// Options are a client's options for the server.
+func (s *Server) Options() *redis.Options {
 	opts, err := redis.ParseURL(s.URL())
 	if err != nil {
 		s.t.Fatal(err)
@@ -104,9 +109,9 @@ func (s *redisServer) options() *redis.Options {
 	return opts
 }
 
-// client is a client of the server, closed when the test ends.
-func (s *redisServer) client() *redis.Client {
-	rdb := redis.NewClient(s.options())
+// Client is a client of the server, closed when the test ends.
+func (s *Server) Client() *redis.Client {
+	rdb := redis.NewClient(s.Options())
 	s.t.Cleanup(func() { _ = rdb.Close() })
 	return rdb
 }
