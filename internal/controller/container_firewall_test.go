@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
@@ -158,4 +159,17 @@ func eventNamed(obj *lxcv1.LXCContainer, reason, text string) error {
 		}
 	}
 	return fmt.Errorf("no %s Event names %s: %q", reason, text, notes)
+}
+
+// TestFirewallRuleProxmoxRefusesStalls: a rule naming an alias the cluster does not define
+// passes admission, and Proxmox refuses it: the container stalls, naming the rule and why.
+func TestFirewallRuleProxmoxRefusesStalls(t *testing.T) {
+	f := newPipelineFixture(t, "fw-refused")
+	f.createTemplate(t)
+	c := f.container("fw-alias", func(c *lxcv1.LXCContainer) {
+		c.Spec.Firewall = &lxcv1.Firewall{Rules: []lxcv1.FirewallRule{{Type: lxcv1.FirewallOut, Action: lxcv1.FirewallAccept, Dest: "dc/office"}}}
+	})
+	create(t, c)
+	eventually(t, 30*time.Second, conditionIs(c, lxcv1.StalledCondition, metav1.ConditionTrue, lxcv1.InvalidSpecReason,
+		"Proxmox refuses firewall.rules[0]", "no such alias 'dc/office'"))
 }
