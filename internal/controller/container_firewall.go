@@ -3,8 +3,10 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,13 +39,12 @@ func (r *LXCContainerReconciler) applyFirewall(ctx context.Context, s *container
 		fields = append(fields, more...)
 	}
 	if len(fields) > 0 {
-		r.forgetGuests(s)
 		if st.AppliedFirewallHash == want {
 			// The spec did not change: someone changed the firewall outside the controller.
 			r.Metrics.observeDrift(driftLabels(fields)...)
-			r.announce(s.obj, changedOutside, st.VMID, strings.Join(fields, ", "))
+			r.announce(s.obj, changedOutside, st.VMID, fieldsNote(fields))
 		} else {
-			r.announce(s.obj, configUpdated, strings.Join(fields, ", "), st.VMID)
+			r.announce(s.obj, configUpdated, fieldsNote(fields), st.VMID)
 		}
 	}
 	if err != nil {
@@ -164,4 +165,25 @@ func driftLabels(fields []string) []string {
 		}
 	}
 	return out
+}
+
+// fieldsNote names changed fields for an Event, the rules by their positions in one entry and
+// by their number when there are many, so that the note stays short.
+func fieldsNote(fields []string) string {
+	var out, rules []string
+	for _, f := range fields {
+		if i, ok := strings.CutPrefix(f, "firewall.rules["); ok {
+			rules = append(rules, strings.TrimSuffix(i, "]"))
+			continue
+		}
+		out = append(out, f)
+	}
+	switch {
+	case len(rules) > 8:
+		out = append([]string{fmt.Sprintf("firewall.rules (%d of them)", len(rules))}, out...)
+	case len(rules) > 0:
+		slices.SortFunc(rules, func(a, b string) int { x, _ := strconv.Atoi(a); y, _ := strconv.Atoi(b); return x - y })
+		out = append([]string{"firewall.rules[" + strings.Join(rules, ", ") + "]"}, out...)
+	}
+	return strings.Join(out, ", ")
 }

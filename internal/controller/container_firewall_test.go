@@ -100,7 +100,7 @@ func TestFirewallFollowsTheSpec(t *testing.T) {
 	}
 	reconcileAgain(t, c, "fw-drift")
 	eventually(t, 10*time.Second, f.firewallIs(node, vmid, "DROP", rules...))
-	eventually(t, 10*time.Second, func() error { return eventNamed(c, lxcv1.DriftCorrectedReason, "firewall.rules[0]") })
+	eventually(t, 10*time.Second, func() error { return eventNamed(c, lxcv1.DriftCorrectedReason, "firewall.rules[0") })
 
 	// The container's own firewall: no web rule, everything in accepted.
 	update(t, c, func(c *lxcv1.LXCContainer) {

@@ -88,6 +88,5 @@ func NextRuleChange(have, want []proxmox.FirewallRule) (RuleChange, bool) {
 
 func ruleField(i int) string { return fmt.Sprintf("firewall.rules[%d]", i) }
 
-func removedField(pos int) string {
-	return fmt.Sprintf("firewall.rules (rule %d in Proxmox, not in the spec)", pos)
-}
+// removedField names a removed rule for Events; its position says nothing once it is gone.
+func removedField(int) string { return "firewall.rules (rules not in the spec removed)" }
