@@ -198,6 +198,12 @@ type LXCContainerSpec struct {
 	// replaces the template's.
 	// +optional
 	Backup *BackupSchedule `json:"backup,omitempty"`
+
+	// firewall is the container's Proxmox firewall: switch, policies and rules. It replaces
+	// the template's whole. When neither sets one, the controller leaves the container's
+	// firewall as it is.
+	// +optional
+	Firewall *Firewall `json:"firewall,omitempty"`
 }
 
 // ClusterReference names a ProxmoxCluster.
@@ -424,6 +430,11 @@ type LXCContainerStatus struct {
 	// rootPasswordVersion is the resourceVersion of the root password Secret last set in the guest.
 	// +optional
 	RootPasswordVersion string `json:"rootPasswordVersion,omitempty"`
+
+	// appliedFirewallHash identifies the firewall (switch, policies, rules) last made the
+	// container's in Proxmox; empty when the spec sets none.
+	// +optional
+	AppliedFirewallHash string `json:"appliedFirewallHash,omitempty"`
 
 	// authorizedKeysHash identifies the spec's SSH public keys last written into the guest.
 	// +optional

@@ -115,6 +115,12 @@ type LXCTemplateSpec struct {
 	// backup backs each container up on a schedule. A container's own setting replaces it.
 	// +optional
 	Backup *BackupSchedule `json:"backup,omitempty"`
+
+	// firewall is each container's Proxmox firewall: switch, policies and rules. A
+	// container's own firewall replaces it whole. Unset, the controller leaves the
+	// containers' firewalls as they are.
+	// +optional
+	Firewall *Firewall `json:"firewall,omitempty"`
 }
 
 // Tag is a Proxmox tag: letters, digits and _ - + . only.

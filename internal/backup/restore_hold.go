@@ -68,7 +68,7 @@ func forgetGuest(ctx context.Context, c client.Client, obj *lxcv1.LXCContainer, 
 	base := fresh.DeepCopy()
 	st := &fresh.Status
 	st.ConfigHash, st.AppliedConfigHash, st.PackagesHash = "", "", ""
-	st.AuthorizedKeysHash, st.RootPasswordVersion = "", ""
+	st.AuthorizedKeysHash, st.RootPasswordVersion, st.AppliedFirewallHash = "", "", ""
 	st.RestartPending, st.PendingWritten, st.RestartedFor = nil, nil, nil
 	if fromArchive {
 		st.OSTemplate = ""

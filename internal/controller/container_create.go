@@ -10,7 +10,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
-	"templatemanager.dev/lxc-template-manager/internal/desired"
 	"templatemanager.dev/lxc-template-manager/internal/ostemplate"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
@@ -193,7 +192,7 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 		Features: proxmox.Features{
 			Nesting: d.Features.Nesting, Keyctl: d.Features.Keyctl, Fuse: d.Features.Fuse,
 		},
-		Nets:          []proxmox.NetConfig{desired.NetConfig(d.Network)},
+		Nets:          []proxmox.NetConfig{d.Net0()},
 		Nameservers:   d.Network.Nameservers,
 		Password:      password,
 		SSHPublicKeys: keys,
@@ -221,7 +220,7 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 func forgetProvisioning(obj *lxcv1.LXCContainer) {
 	st := &obj.Status
 	st.IPAddress, st.SSHHostKey, st.ConfigHash, st.PackagesHash, st.AppliedConfigHash = "", "", "", "", ""
-	st.RestartPending, st.RootPasswordVersion, st.AuthorizedKeysHash = nil, "", ""
+	st.RestartPending, st.RootPasswordVersion, st.AuthorizedKeysHash, st.AppliedFirewallHash = nil, "", "", ""
 	st.Scripts, st.Services = nil, nil
 	for _, c := range []string{lxcv1.ContainerStartedCondition, lxcv1.ConfigManagerDeployedCondition,
 		lxcv1.ScriptsCompletedCondition, lxcv1.ServicesDiscoveredCondition} {

@@ -15,8 +15,8 @@ import (
 // shutdownTimeout is how long a container gets to power off cleanly before it is stopped hard.
 const shutdownTimeout = 60 * time.Second
 
-// reconcileStart keeps the container in its powerState, applies resource changes in place, and
-// finds its IPv4 address: the static one from spec, or the DHCP lease from the interfaces list.
+// reconcileStart keeps the container in its powerState, applies resource changes and its
+// firewall in place, and finds its IPv4 address: the static one from spec, or the DHCP lease from the interfaces list.
 func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containerScope, c created) (started, string, error) {
 	out := started{created: c, guest: r.guestLinkFor(s)}
 	st := &s.obj.Status
@@ -26,6 +26,9 @@ func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containe
 	}
 
 	if err := r.applyConfig(ctx, s, c.view); err != nil {
+		return out, "", err
+	}
+	if err := r.applyFirewall(ctx, s); err != nil {
 		return out, "", err
 	}
 

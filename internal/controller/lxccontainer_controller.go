@@ -71,7 +71,10 @@ type LXCContainerReconciler struct {
 	unreached uidSet
 	// lastFullCheck remembers when a container's whole configuration was last read.
 	lastFullCheck discoveryClock
-	redactors     redactorRegistry
+	// lastFirewallCheck remembers when a container's firewall was last read, and for which
+	// firewall of the spec.
+	lastFirewallCheck discoveryClock
+	redactors         redactorRegistry
 }
 
 // Reconcile brings one LXCContainer a step closer to its spec. It adds the finalizer before any

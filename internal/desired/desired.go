@@ -59,10 +59,12 @@ type Container struct {
 	Startup     string
 	Protection  bool
 	MountPoints []lxcv1.MountPoint
-	Packages    []lxcv1.ResolvedPackages
-	Scripts     []Script
-	Config      configmanager.Config
-	Promises    []discovery.Promise
+	// Firewall is the container's firewall as the spec asks for it; nil leaves it as it is.
+	Firewall *lxcv1.Firewall
+	Packages []lxcv1.ResolvedPackages
+	Scripts  []Script
+	Config   configmanager.Config
+	Promises []discovery.Promise
 }
 
 // Script is a script with its content resolved.
@@ -186,6 +188,7 @@ func Build(ctx context.Context, r Resolver, c *lxcv1.LXCContainer, t *lxcv1.LXCT
 	}
 	d.Startup = startupText(c.Spec.Startup)
 	d.Protection = c.Spec.Protection
+	d.Firewall = mergeFirewall(t.Spec.Firewall, c.Spec.Firewall)
 	d.Tags = []string{lxcv1.ProxmoxTag}
 	for _, tag := range t.Spec.Tags {
 		if !slices.Contains(d.Tags, string(tag)) {

@@ -36,11 +36,14 @@ func (d *Container) settings(have proxmox.ContainerConfig) []setting {
 	intText := func(n int) string { return strconv.Itoa(n) }
 
 	features := proxmox.Features{Nesting: d.Features.Nesting, Keyctl: d.Features.Keyctl, Fuse: d.Features.Fuse}
-	net := NetConfig(d.Network)
+	net := d.Net0()
 	if cur, ok := have.Nets[0]; ok {
 		net.HWAddr = cur.HWAddr
 		if cur.Name != "" {
 			net.Name = cur.Name
+		}
+		if d.Firewall == nil {
+			net.Firewall = cur.Firewall // the firewall is not the spec's to decide
 		}
 	}
 	tags, _ := proxmox.FormatTags(d.Tags)
@@ -55,7 +58,8 @@ func (d *Container) settings(have proxmox.ContainerConfig) []setting {
 		}},
 		{"net0", "network", net.String(), func(h string) bool {
 			n, err := proxmox.ParseNetConfig(h)
-			return err == nil && n.Bridge == net.Bridge && n.IP == net.IP && n.Gateway == net.Gateway && n.Tag == net.Tag
+			return err == nil && n.Bridge == net.Bridge && n.IP == net.IP && n.Gateway == net.Gateway && n.Tag == net.Tag &&
+				n.Firewall == net.Firewall
 		}},
 		{"nameserver", "network.nameservers", strings.Join(d.Network.Nameservers, " "), func(h string) bool {
 			return slices.Equal(strings.Fields(h), d.Network.Nameservers) || (len(d.Network.Nameservers) == 0 && h == "")

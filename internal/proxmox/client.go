@@ -107,6 +107,25 @@ type Client interface {
 	// retried once the request may have reached Proxmox; an error with IsOutcomeUnknown
 	// means the container may exist.
 	RestoreContainer(ctx context.Context, node string, spec RestoreSpec) (UPID, error)
+	// FirewallOptions reads a container's firewall options.
+	FirewallOptions(ctx context.Context, node string, vmid int) (FirewallOptions, error)
+	// UpdateFirewallOptions changes a container's firewall options; with a digest, a
+	// concurrent change is ErrConflict.
+	UpdateFirewallOptions(ctx context.Context, node string, vmid int, update FirewallOptionsUpdate) error
+	// FirewallRules reads a container's firewall rules in order, with the list's digest.
+	FirewallRules(ctx context.Context, node string, vmid int) (FirewallRules, error)
+	// CreateFirewallRule adds a rule. Proxmox puts it first (position 0) and checks no
+	// digest. It is not retried once the request may have reached Proxmox.
+	CreateFirewallRule(ctx context.Context, node string, vmid int, rule FirewallRule) error
+	// UpdateFirewallRule makes the rule at pos the given one: its set fields are written,
+	// its empty ones deleted. With a digest, a concurrent change of the list is ErrConflict; a
+	// position past the end is ErrNotFound.
+	UpdateFirewallRule(ctx context.Context, node string, vmid, pos int, rule FirewallRule, digest string) error
+	// MoveFirewallRule moves the rule at pos before the rule now at to, or last when to is
+	// past the end.
+	MoveFirewallRule(ctx context.Context, node string, vmid, pos, to int, digest string) error
+	// DeleteFirewallRule removes the rule at pos; the rules after it move up one.
+	DeleteFirewallRule(ctx context.Context, node string, vmid, pos int, digest string) error
 	// TaskStatus reads the state of a task.
 	TaskStatus(ctx context.Context, upid UPID) (TaskStatus, error)
 	// TaskLogTail returns up to the last n lines of a task's log.

@@ -200,7 +200,7 @@ func classifyMessage(msg string) (Kind, bool) {
 		return ErrAlreadyRunning, true
 	case strings.Contains(m, "not running"):
 		return ErrNotRunning, true
-	case strings.Contains(m, "does not exist") || strings.Contains(m, "no such") ||
+	case strings.Contains(m, "does not exist") || strings.Contains(m, "no such") || strings.Contains(m, "no rule at position") ||
 		strings.Contains(m, "can't find file") ||
 		(strings.Contains(m, "hostname lookup") && strings.Contains(m, "failed")):
 		return ErrNotFound, true

@@ -161,7 +161,7 @@ var realOnly = map[string]string{
 	"ksm":     "node status reports KSM sharing (pve-manager API2/Nodes.pm)",
 	"parent":  "a config with snapshots names its parent snapshot (pve-guest-common AbstractConfig.pm)",
 	"running": "the 'current' snapshot entry says whether the CT runs (pve-container API2/LXC/Snapshot.pm)",
-	"digest":  "the 'current' snapshot entry carries the config digest (pve-container API2/LXC/Snapshot.pm)",
+	"digest":  "the 'current' snapshot entry carries the config digest (pve-container API2/LXC/Snapshot.pm); firewall options and every rule of a list carry the file's digest (pve-firewall copy_opject_with_digest, copy_list_with_digest)",
 }
 
 // conform compares the answer of pvesim with a recorded one: the same JSON type for every
@@ -297,6 +297,16 @@ func TestMockConformance(t *testing.T) {
 			{method: "GET", mockPath: "^/nodes/node1/lxc/101/snapshot/snapshot1/config$", path: "/nodes/node1/lxc/101/snapshot/snapshot1/config", pattern: "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/config"},
 			{method: "PUT", mockPath: "^/nodes/node1/lxc/101/snapshot/snapshot1/config$", path: "/nodes/node1/lxc/101/snapshot/snapshot1/config", body: map[string]any{"description": "x"}},
 			{method: "GET", mockPath: "^/nodes/node1/lxc/100$", path: "/nodes/node1/lxc/100", pattern: "/nodes/{node}/lxc/{vmid}"},
+			{method: "PUT", mockPath: "^/nodes/node1/lxc/100/firewall/options$", path: "/nodes/node1/lxc/100/firewall/options",
+				body: map[string]any{"enable": 1, "dhcp": 1, "ipfilter": 0, "log_level_in": "info", "log_level_out": "info", "macfilter": 1, "policy_in": "DROP", "policy_out": "ACCEPT", "radv": 0}},
+			{method: "GET", mockPath: "^/nodes/node1/lxc/100/firewall/options$", path: "/nodes/node1/lxc/100/firewall/options", pattern: "/nodes/{node}/lxc/{vmid}/firewall/options",
+				absent: map[string]string{"ntp": "no firewall option of PVE (pve-firewall's vm_option_properties has ndp; go-proxmox's own typo)"}},
+			{method: "POST", mockPath: "^/nodes/node1/lxc/100/firewall/rules$", path: "/nodes/node1/lxc/100/firewall/rules",
+				body: map[string]any{"type": "in", "action": "ACCEPT", "comment": "allow ssh", "enable": 1}},
+			{method: "GET", mockPath: "^/nodes/node1/lxc/100/firewall/rules$", path: "/nodes/node1/lxc/100/firewall/rules", pattern: "/nodes/{node}/lxc/{vmid}/firewall/rules"},
+			{method: "GET", mockPath: "^/nodes/node1/lxc/100/firewall/rules/0$", path: "/nodes/node1/lxc/100/firewall/rules/0", pattern: "/nodes/{node}/lxc/{vmid}/firewall/rules/{pos}"},
+			{method: "PUT", mockPath: "^/nodes/node1/lxc/100/firewall/rules/0$", path: "/nodes/node1/lxc/100/firewall/rules/0", body: map[string]any{"comment": "allow ssh only"}},
+			{method: "DELETE", mockPath: "^/nodes/node1/lxc/100/firewall/rules/0$", path: "/nodes/node1/lxc/100/firewall/rules/0"},
 			{method: "POST", mockPath: "^/nodes/node1/lxc/101/template$", path: "/nodes/node1/lxc/101/template", skip: "converted below, after the snapshot is gone"},
 			{method: "POST", mockPath: "^/nodes/node1/lxc/101/clone$", path: "/nodes/node1/lxc/101/clone", body: map[string]any{"newid": 150}},
 			{method: "POST", mockPath: "^/nodes/node1/lxc/101/status/stop$", path: "/nodes/node1/lxc/102/status/stop"},

@@ -31,6 +31,8 @@ type container struct {
 	Leases     map[string]string `json:"leases,omitempty"` // net index → leased prefix
 	Snapshots  []*snapshot       `json:"snapshots,omitempty"`
 	StartedAt  time.Time         `json:"startedAt,omitzero"`
+	// Firewall is the container's firewall file, nil until its first change.
+	Firewall *firewallConf `json:"firewall,omitempty"`
 
 	// flock stands for /run/lock/lxc/pve-config-<vmid>.lock: tasks and config writes hold it.
 	flock chan struct{}
@@ -121,6 +123,7 @@ func (ct *container) clone() *container {
 	c.Pending = maps.Clone(ct.Pending)
 	c.Leases = maps.Clone(ct.Leases)
 	c.Snapshots = slices.Clone(ct.Snapshots)
+	c.Firewall = ct.Firewall.clone()
 	c.flock = nil
 	return &c
 }

@@ -30,7 +30,8 @@ func mountType(volume string) string {
 
 // checkModifyPerm applies the root@pam-only rules of PVE's check_ct_modify_config_perm. Every
 // user the simulator knows may do everything else, so only these rules can fail; an API token
-// of root@pam is not root@pam.
+// of root@pam is not root@pam. (The container firewall, firewall.go, asks VM.Audit and
+// VM.Config.Network on /vms/{vmid}, which every such user holds, and has no root-only rule.)
 func checkModifyPerm(r *request, oldConf, newConf map[string]string, deleted []string, unprivileged bool) error {
 	if r.isRoot() {
 		return nil

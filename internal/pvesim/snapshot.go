@@ -127,6 +127,7 @@ func (s *Server) cloneContainer(r *request) (any, error) {
 	dst := newContainer(newid, src.Node)
 	dst.Conf["lock"] = "create"
 	dst.OSTemplate, dst.SSHKeys = src.OSTemplate, src.SSHKeys
+	dst.Firewall = src.Firewall.clone() // clone_vmfw_conf
 	s.containers[newid] = dst
 	src.Conf["lock"] = "disk"
 	err = s.store.saveContainer(dst)
