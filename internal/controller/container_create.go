@@ -160,6 +160,9 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 		return outcome.Wait(outcome.DependencyRetry, lxcv1.OSTemplateNotFoundReason, "node %s of cluster %s has no OS template %s",
 			st.Node, s.cluster.Name, ostemplate.Wanted(d.OSTemplate))
 	}
+	if err := r.checkPool(ctx, s); err != nil {
+		return err
+	}
 	forgetProvisioning(obj)
 	st.OSTemplate = volid
 	password, err := r.rootPassword(ctx, obj)
@@ -172,10 +175,7 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 		return err
 	}
 	st.SSHKeyFingerprint = key.Current.fingerprint
-	keys := []string{key.Current.authorized}
-	for _, k := range obj.Spec.SSHPublicKeys {
-		keys = append(keys, string(k))
-	}
+	keys := createKeys(key.Current.authorized, obj)
 	swap := d.SwapMiB
 	spec := proxmox.CreateSpec{
 		VMID:        int(st.VMID),
@@ -197,6 +197,7 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 		Password:      password,
 		SSHPublicKeys: keys,
 		OnBoot:        obj.Spec.PowerState != lxcv1.PowerStateStopped,
+		Pool:          d.Pool,
 	}
 	upid, err := s.px.CreateContainer(ctx, st.Node, spec)
 	switch {
@@ -226,4 +227,13 @@ func forgetProvisioning(obj *lxcv1.LXCContainer) {
 		lxcv1.ScriptsCompletedCondition, lxcv1.ServicesDiscoveredCondition} {
 		conditions.Delete(obj, c)
 	}
+}
+
+// createKeys are root's keys in a new container: the controller's, then the spec's.
+func createKeys(own string, obj *lxcv1.LXCContainer) []string {
+	keys := []string{own}
+	for _, k := range obj.Spec.SSHPublicKeys {
+		keys = append(keys, string(k))
+	}
+	return keys
 }
