@@ -15,12 +15,12 @@ import (
 // or requested reconcile); a resource deleted or changed in Proxmox is set back and announced as
 // drift. When spec.ha goes away, the resource the controller made is removed: HA then no longer
 // restarts or recovers the container, whose power stays as powerState says.
-func (r *LXCContainerReconciler) applyHA(ctx context.Context, s *containerScope) error {
+func (r *LXCContainerReconciler) applyHA(ctx context.Context, s *containerScope, ch *settingChanges) error {
 	st := &s.obj.Status
 	want, ok := s.desired.HAResource()
 	key := s.desired.HAStateText()
 	if !ok {
-		return r.removeHA(ctx, s)
+		return r.removeHA(ctx, s, ch)
 	}
 	if st.AppliedHA == key && !s.requested && r.lastHACheck.fresh(s.obj.UID, key, r.resync()/2) {
 		return nil
@@ -29,15 +29,8 @@ func (r *LXCContainerReconciler) applyHA(ctx context.Context, s *containerScope)
 	if err != nil {
 		return haError(err, st.VMID)
 	}
-	if len(fields) > 0 {
-		if st.AppliedHA == key {
-			// The spec did not change: someone changed the HA resource outside the controller.
-			r.Metrics.observeDrift(fields...)
-			r.announce(s.obj, changedOutside, st.VMID, fieldsNote(fields))
-		} else {
-			r.announce(s.obj, configUpdated, fieldsNote(fields), st.VMID)
-		}
-	}
+	// With the spec unchanged, a change is one made to the HA resource outside the controller.
+	ch.add(st.AppliedHA == key, fields...)
 	r.lastHACheck.mark(s.obj.UID, key)
 	st.AppliedHA = key
 	return nil
@@ -72,7 +65,7 @@ func (r *LXCContainerReconciler) convergeHA(ctx context.Context, s *containerSco
 
 // removeHA deletes the HA resource the controller made once spec.ha is gone; a resource it
 // never made is left alone.
-func (r *LXCContainerReconciler) removeHA(ctx context.Context, s *containerScope) error {
+func (r *LXCContainerReconciler) removeHA(ctx context.Context, s *containerScope, ch *settingChanges) error {
 	st := &s.obj.Status
 	if st.AppliedHA == "" {
 		return nil
@@ -83,7 +76,7 @@ func (r *LXCContainerReconciler) removeHA(ctx context.Context, s *containerScope
 	}
 	r.lastHACheck.forget(s.obj.UID)
 	st.AppliedHA = ""
-	r.announce(s.obj, configUpdated, "ha (removed)", st.VMID)
+	ch.add(false, "ha (removed)")
 	return nil
 }
 

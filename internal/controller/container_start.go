@@ -22,10 +22,12 @@ func (r *LXCContainerReconciler) applyClusterSettings(ctx context.Context, s *co
 	if err := r.applyFirewall(ctx, s); err != nil {
 		return err
 	}
-	if err := r.applyPool(ctx, s, v); err != nil {
+	var ch settingChanges
+	defer r.announceChanges(s, &ch)
+	if err := r.applyPool(ctx, s, v, &ch); err != nil {
 		return err
 	}
-	return r.applyHA(ctx, s)
+	return r.applyHA(ctx, s, &ch)
 }
 
 // reconcileStart keeps the container in its powerState, applies resource changes and its

@@ -77,7 +77,9 @@ type LXCContainerReconciler struct {
 	// lastHACheck remembers when a container's HA resource was last read, and for which
 	// spec.ha.
 	lastHACheck discoveryClock
-	redactors   redactorRegistry
+	// lastPoolCheck remembers when a container's pool was last read, and for which spec.pool.
+	lastPoolCheck discoveryClock
+	redactors     redactorRegistry
 }
 
 // Reconcile brings one LXCContainer a step closer to its spec. It adds the finalizer before any

@@ -135,8 +135,8 @@ type Client interface {
 	UpdateHAResource(ctx context.Context, vmid int, h HAResource) error
 	// DeleteHAResource takes the container out of HA.
 	DeleteHAResource(ctx context.Context, vmid int) error
-	// PoolExists reports whether the resource pool exists.
-	PoolExists(ctx context.Context, pool string) (bool, error)
+	// PoolMembers lists the guests of the resource pool; ok is false when it does not exist.
+	PoolMembers(ctx context.Context, pool string) (vmids []int, ok bool, err error)
 	// AddToPool puts the container into the pool, taking it out of any other.
 	AddToPool(ctx context.Context, pool string, vmid int) error
 	// RemoveFromPool takes the container out of the pool.

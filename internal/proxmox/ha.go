@@ -101,13 +101,29 @@ func (c *APIClient) DeleteHAResource(ctx context.Context, vmid int) error {
 	})
 }
 
-// PoolExists implements Client.
-func (c *APIClient) PoolExists(ctx context.Context, pool string) (bool, error) {
-	_, err := get[[]map[string]json.RawMessage](ctx, c, "get pool", "pool/"+pool, "/pools?poolid="+url.QueryEscape(pool))
-	if errors.Is(err, ErrNotFound) {
-		return false, nil
+// PoolMembers implements Client.
+func (c *APIClient) PoolMembers(ctx context.Context, pool string) ([]int, bool, error) {
+	type member struct {
+		VMID flexNum    `json:"vmid"`
+		Type flexString `json:"type"`
 	}
-	return err == nil, err
+	type entry struct {
+		Members []member `json:"members"`
+	}
+	list, err := get[[]entry](ctx, c, "get pool", "pool/"+pool, "/pools?poolid="+url.QueryEscape(pool))
+	if errors.Is(err, ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil || len(list) == 0 {
+		return nil, false, err
+	}
+	var vmids []int
+	for _, m := range list[0].Members {
+		if m.Type == "lxc" || m.Type == "qemu" {
+			vmids = append(vmids, int(m.VMID))
+		}
+	}
+	return vmids, true, nil
 }
 
 // AddToPool implements Client: the container joins pool, leaving the pool it is in.

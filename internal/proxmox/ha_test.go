@@ -52,11 +52,11 @@ func TestSimulatorHAAndPools(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if ok, err := c.PoolExists(ctx, "nope"); ok || err != nil {
+	if _, ok, err := c.PoolMembers(ctx, "nope"); ok || err != nil {
 		t.Fatalf("missing pool: %v, %v", ok, err)
 	}
-	if ok, err := c.PoolExists(ctx, "db"); !ok || err != nil {
-		t.Fatalf("pool db: %v, %v", ok, err)
+	if m, ok, err := c.PoolMembers(ctx, "web"); !ok || err != nil || len(m) != 1 || m[0] != 100 {
+		t.Fatalf("pool web: %v, %v, %v", m, ok, err)
 	}
 	pool := func() string {
 		guests, err := c.Guests(ctx)
