@@ -217,12 +217,13 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 }
 
 // forgetProvisioning clears what status knows of a container's inside, before a container is
-// created: a new container has a new host key, no config-manager, and has run no scripts.
+// created: a new container has a new host key, no config-manager, no HA resource, and has run
+// no scripts.
 func forgetProvisioning(obj *lxcv1.LXCContainer) {
 	st := &obj.Status
 	st.IPAddress, st.SSHHostKey, st.ConfigHash, st.PackagesHash, st.AppliedConfigHash = "", "", "", "", ""
 	st.RestartPending, st.RootPasswordVersion, st.AuthorizedKeysHash, st.AppliedFirewallHash = nil, "", "", ""
-	st.Scripts, st.Services = nil, nil
+	st.Scripts, st.Services, st.AppliedHA = nil, nil, ""
 	for _, c := range []string{lxcv1.ContainerStartedCondition, lxcv1.ConfigManagerDeployedCondition,
 		lxcv1.ScriptsCompletedCondition, lxcv1.ServicesDiscoveredCondition} {
 		conditions.Delete(obj, c)
