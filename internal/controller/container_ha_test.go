@@ -126,3 +126,23 @@ func TestMissingPoolStalls(t *testing.T) {
 	readyWithin(t, c, 60*time.Second)
 	eventually(t, 10*time.Second, f.haAndPoolAre(int(c.Status.VMID), "", "later"))
 }
+
+// TestHAContainerDeleteDestroysIt: deleting a container HA keeps started destroys it, and its
+// HA resource and pool membership go with it.
+func TestHAContainerDeleteDestroysIt(t *testing.T) {
+	f := newPipelineFixture(t, "ha-delete")
+	f.createTemplate(t)
+	f.createPool(t, "web")
+	c, vmid, node := f.started(t, f.container("ha-doomed", func(c *lxcv1.LXCContainer) {
+		c.Spec.HA = &lxcv1.HA{State: lxcv1.HAStarted}
+		c.Spec.Pool = "web"
+	}))
+	eventually(t, 10*time.Second, f.haAndPoolAre(vmid, "started", "web"))
+	f.deleteAndExpectDestroyed(t, c, node, vmid)
+	if _, err := f.px.HAResource(testCtx, vmid); err == nil {
+		t.Fatal("the HA resource outlived its container")
+	}
+	if vmids, _, err := f.px.PoolMembers(testCtx, "web"); err != nil || len(vmids) != 0 {
+		t.Fatalf("pool web after the delete: %v, %v", vmids, err)
+	}
+}
