@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
@@ -41,7 +42,12 @@ func (r *LXCContainerReconciler) convergeHA(ctx context.Context, s *containerSco
 	vmid := int(s.obj.Status.VMID)
 	have, err := s.px.HAResource(ctx, vmid)
 	if errors.Is(err, proxmox.ErrNotFound) {
-		return []string{"ha"}, s.px.CreateHAResource(ctx, vmid, want)
+		err = s.px.CreateHAResource(ctx, vmid, want)
+		if err != nil && strings.Contains(err.Error(), "already defined") {
+			// Made meanwhile (by a create whose answer was lost, or by someone else): read again.
+			err = proxmox.ErrConflict
+		}
+		return []string{"ha"}, err
 	}
 	if err != nil {
 		return nil, err

@@ -106,8 +106,9 @@ func TestHAAndPoolFollowTheSpec(t *testing.T) {
 	eventually(t, 10*time.Second, func() error { return eventNamed(c, lxcv1.DriftCorrectedReason, "ha.state") })
 
 	// Neither the container nor its template asks for HA or a pool any more.
-	update(t, c, func(c *lxcv1.LXCContainer) { c.Spec.HA, c.Spec.Pool = nil, "" })
 	update(t, tmpl, func(tp *lxcv1.LXCTemplate) { tp.Spec.HA, tp.Spec.Pool = nil, "" })
+	reconcileAgain(t, c, "template-without-ha")
+	update(t, c, func(c *lxcv1.LXCContainer) { c.Spec.HA, c.Spec.Pool = nil, "" })
 	eventually(t, 30*time.Second, f.haAndPoolAre(vmid, "", ""))
 }
 
