@@ -67,6 +67,8 @@ type SSHPublicKey string
 
 // LXCContainerSpec is a container to provision from a template.
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.vmid) || (has(self.vmid) && self.vmid == oldSelf.vmid)",message="vmid cannot be changed once set",fieldPath=".vmid"
+// +kubebuilder:validation:XValidation:rule="!has(self.ha) || !has(self.ha.state) || self.ha.state != 'stopped' || (has(self.powerState) && self.powerState == 'Stopped')",message="ha.state stopped needs powerState Stopped: the HA stack keeps the container's power",fieldPath=".ha.state"
+// +kubebuilder:validation:XValidation:rule="!has(self.ha) || (has(self.ha.state) && self.ha.state != 'started') || !has(self.powerState) || self.powerState == 'Running'",message="ha.state started needs powerState Running: the HA stack keeps the container's power",fieldPath=".ha.state"
 // +kubebuilder:validation:XValidation:rule="!has(self.restoreFrom) || has(oldSelf.restoreFrom)",message="restoreFrom is read only when the container is created; it cannot be added later",fieldPath=".restoreFrom"
 type LXCContainerSpec struct {
 	// clusterRef names the ProxmoxCluster the container lives on. It cannot be changed.
@@ -204,6 +206,18 @@ type LXCContainerSpec struct {
 	// firewall as it is.
 	// +optional
 	Firewall *Firewall `json:"firewall,omitempty"`
+
+	// ha makes the container an HA resource of Proxmox's HA stack. It replaces the
+	// template's. While it is set with state started or stopped, the container's power is
+	// the HA state's: powerState must say the same. Removing it removes the HA resource.
+	// +optional
+	HA *HA `json:"ha,omitempty"`
+
+	// pool is the Proxmox resource pool the container belongs to; the pool must exist. It
+	// replaces the template's. Changing it moves the container to the new pool; removing it
+	// takes the container out of the pool.
+	// +optional
+	Pool PoolID `json:"pool,omitempty"`
 }
 
 // ClusterReference names a ProxmoxCluster.
@@ -435,6 +449,15 @@ type LXCContainerStatus struct {
 	// container's in Proxmox; empty when the spec sets none.
 	// +optional
 	AppliedFirewallHash string `json:"appliedFirewallHash,omitempty"`
+
+	// appliedHA is the HA state last made the container's HA resource ("" when the
+	// controller made none).
+	// +optional
+	AppliedHA string `json:"appliedHA,omitempty"`
+
+	// pool is the Proxmox pool the controller last put the container in.
+	// +optional
+	Pool string `json:"pool,omitempty"`
 
 	// authorizedKeysHash identifies the spec's SSH public keys last written into the guest.
 	// +optional

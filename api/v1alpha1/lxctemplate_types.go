@@ -121,6 +121,17 @@ type LXCTemplateSpec struct {
 	// containers' firewalls as they are.
 	// +optional
 	Firewall *Firewall `json:"firewall,omitempty"`
+
+	// ha makes each container an HA resource of Proxmox's HA stack. A container's own
+	// setting replaces it. A container whose powerState is Stopped gets HA state stopped
+	// for a template's started.
+	// +optional
+	HA *HA `json:"ha,omitempty"`
+
+	// pool is the Proxmox resource pool each container belongs to. A container's own
+	// setting replaces it.
+	// +optional
+	Pool PoolID `json:"pool,omitempty"`
 }
 
 // Tag is a Proxmox tag: letters, digits and _ - + . only.

@@ -160,6 +160,9 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 		return outcome.Wait(outcome.DependencyRetry, lxcv1.OSTemplateNotFoundReason, "node %s of cluster %s has no OS template %s",
 			st.Node, s.cluster.Name, ostemplate.Wanted(d.OSTemplate))
 	}
+	if err := r.checkPool(ctx, s); err != nil {
+		return err
+	}
 	forgetProvisioning(obj)
 	st.OSTemplate = volid
 	password, err := r.rootPassword(ctx, obj)
@@ -172,10 +175,7 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 		return err
 	}
 	st.SSHKeyFingerprint = key.Current.fingerprint
-	keys := []string{key.Current.authorized}
-	for _, k := range obj.Spec.SSHPublicKeys {
-		keys = append(keys, string(k))
-	}
+	keys := createKeys(key.Current.authorized, obj)
 	swap := d.SwapMiB
 	spec := proxmox.CreateSpec{
 		VMID:        int(st.VMID),
@@ -197,6 +197,7 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 		Password:      password,
 		SSHPublicKeys: keys,
 		OnBoot:        obj.Spec.PowerState != lxcv1.PowerStateStopped,
+		Pool:          d.Pool,
 	}
 	upid, err := s.px.CreateContainer(ctx, st.Node, spec)
 	switch {
@@ -216,14 +217,24 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 }
 
 // forgetProvisioning clears what status knows of a container's inside, before a container is
-// created: a new container has a new host key, no config-manager, and has run no scripts.
+// created: a new container has a new host key, no config-manager, no HA resource, and has run
+// no scripts.
 func forgetProvisioning(obj *lxcv1.LXCContainer) {
 	st := &obj.Status
 	st.IPAddress, st.SSHHostKey, st.ConfigHash, st.PackagesHash, st.AppliedConfigHash = "", "", "", "", ""
 	st.RestartPending, st.RootPasswordVersion, st.AuthorizedKeysHash, st.AppliedFirewallHash = nil, "", "", ""
-	st.Scripts, st.Services = nil, nil
+	st.Scripts, st.Services, st.AppliedHA = nil, nil, ""
 	for _, c := range []string{lxcv1.ContainerStartedCondition, lxcv1.ConfigManagerDeployedCondition,
 		lxcv1.ScriptsCompletedCondition, lxcv1.ServicesDiscoveredCondition} {
 		conditions.Delete(obj, c)
 	}
+}
+
+// createKeys are root's keys in a new container: the controller's, then the spec's.
+func createKeys(own string, obj *lxcv1.LXCContainer) []string {
+	keys := []string{own}
+	for _, k := range obj.Spec.SSHPublicKeys {
+		keys = append(keys, string(k))
+	}
+	return keys
 }

@@ -48,6 +48,8 @@ func (r *LXCContainerReconciler) reconcileDelete(ctx context.Context, s *contain
 	r.lastDiscover.forget(obj.UID)
 	r.lastAddress.forget(obj.UID)
 	r.lastFirewallCheck.forget(obj.UID)
+	r.lastHACheck.forget(obj.UID)
+	r.lastPoolCheck.forget(obj.UID)
 	r.unreached.remove(obj.UID)
 	// The object goes away with its finalizer, so this is its last write.
 	patch := client.MergeFrom(obj.DeepCopy())

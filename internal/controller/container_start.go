@@ -15,6 +15,21 @@ import (
 // shutdownTimeout is how long a container gets to power off cleanly before it is stopped hard.
 const shutdownTimeout = 60 * time.Second
 
+// applyClusterSettings converges what Proxmox keeps outside the container's config: its
+// firewall, its pool and its HA resource. HA comes last, so that a container HA is to start
+// already has the firewall the spec asks for.
+func (r *LXCContainerReconciler) applyClusterSettings(ctx context.Context, s *containerScope, v *proxmoxView) error {
+	if err := r.applyFirewall(ctx, s); err != nil {
+		return err
+	}
+	var ch settingChanges
+	defer r.announceChanges(s, &ch)
+	if err := r.applyPool(ctx, s, v, &ch); err != nil {
+		return err
+	}
+	return r.applyHA(ctx, s, &ch)
+}
+
 // reconcileStart keeps the container in its powerState, applies resource changes and its
 // firewall in place, and finds its IPv4 address: the static one from spec, or the DHCP lease from the interfaces list.
 func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containerScope, c created) (started, string, error) {
@@ -28,7 +43,7 @@ func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containe
 	if err := r.applyConfig(ctx, s, c.view); err != nil {
 		return out, "", err
 	}
-	if err := r.applyFirewall(ctx, s); err != nil {
+	if err := r.applyClusterSettings(ctx, s, c.view); err != nil {
 		return out, "", err
 	}
 

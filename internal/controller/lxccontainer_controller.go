@@ -74,7 +74,12 @@ type LXCContainerReconciler struct {
 	// lastFirewallCheck remembers when a container's firewall was last read, and for which
 	// firewall of the spec.
 	lastFirewallCheck discoveryClock
-	redactors         redactorRegistry
+	// lastHACheck remembers when a container's HA resource was last read, and for which
+	// spec.ha.
+	lastHACheck discoveryClock
+	// lastPoolCheck remembers when a container's pool was last read, and for which spec.pool.
+	lastPoolCheck discoveryClock
+	redactors     redactorRegistry
 }
 
 // Reconcile brings one LXCContainer a step closer to its spec. It adds the finalizer before any

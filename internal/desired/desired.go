@@ -61,6 +61,10 @@ type Container struct {
 	MountPoints []lxcv1.MountPoint
 	// Firewall is the container's firewall as the spec asks for it; nil leaves it as it is.
 	Firewall *lxcv1.Firewall
+	// HA is the container's HA resource as the spec asks for it; nil asks for none.
+	HA *lxcv1.HA
+	// Pool is the Proxmox pool the container belongs to; empty for none.
+	Pool     string
 	Packages []lxcv1.ResolvedPackages
 	Scripts  []Script
 	Config   configmanager.Config
@@ -189,6 +193,8 @@ func Build(ctx context.Context, r Resolver, c *lxcv1.LXCContainer, t *lxcv1.LXCT
 	d.Startup = startupText(c.Spec.Startup)
 	d.Protection = c.Spec.Protection
 	d.Firewall = mergeFirewall(t.Spec.Firewall, c.Spec.Firewall)
+	d.HA = mergeHA(t.Spec.HA, c.Spec.HA, c.Spec.PowerState)
+	d.Pool = mergePool(t.Spec.Pool, c.Spec.Pool)
 	d.Tags = []string{lxcv1.ProxmoxTag}
 	for _, tag := range t.Spec.Tags {
 		if !slices.Contains(d.Tags, string(tag)) {

@@ -126,6 +126,21 @@ type Client interface {
 	MoveFirewallRule(ctx context.Context, node string, vmid, pos, to int, digest string) error
 	// DeleteFirewallRule removes the rule at pos; the rules after it move up one.
 	DeleteFirewallRule(ctx context.Context, node string, vmid, pos int, digest string) error
+	// HAResource reads the container's HA resource; one HA does not manage is ErrNotFound.
+	HAResource(ctx context.Context, vmid int) (HAResource, error)
+	// CreateHAResource makes the container an HA resource with the state and limits given.
+	CreateHAResource(ctx context.Context, vmid int, h HAResource) error
+	// UpdateHAResource sets the state and limits (unset limits back to their defaults);
+	// with a digest, a concurrent change of the HA resources is ErrConflict.
+	UpdateHAResource(ctx context.Context, vmid int, h HAResource) error
+	// DeleteHAResource takes the container out of HA.
+	DeleteHAResource(ctx context.Context, vmid int) error
+	// PoolMembers lists the guests of the resource pool; ok is false when it does not exist.
+	PoolMembers(ctx context.Context, pool string) (vmids []int, ok bool, err error)
+	// AddToPool puts the container into the pool, taking it out of any other.
+	AddToPool(ctx context.Context, pool string, vmid int) error
+	// RemoveFromPool takes the container out of the pool.
+	RemoveFromPool(ctx context.Context, pool string, vmid int) error
 	// TaskStatus reads the state of a task.
 	TaskStatus(ctx context.Context, upid UPID) (TaskStatus, error)
 	// TaskLogTail returns up to the last n lines of a task's log.

@@ -194,6 +194,9 @@ func (s *Server) resourceEntry(ctx context.Context, ct *container) map[string]an
 		e["template"] = 1
 	}
 	s.mu.Lock()
+	if p := s.poolOfLocked(ct.VMID); p != "" {
+		e["pool"] = p
+	}
 	if h := s.ha["ct:"+strconv.Itoa(ct.VMID)]; h.managed() {
 		// The service state of the HA manager status (pve-manager API2/Cluster.pm resources).
 		e["hastate"] = h.Service

@@ -166,8 +166,8 @@ func (s *Server) createContainer(r *request) (any, error) {
 	if err := validateSSHKeys(sshKeys); err != nil {
 		return nil, err
 	}
-	if pool := r.params["pool"]; pool != "" {
-		return nil, pveError("pool '%s' does not exist", pool)
+	if err := s.checkPool(r.params["pool"]); err != nil {
+		return nil, err
 	}
 	params := optionParams(r, createOnly...)
 	if err := checkModifyPerm(r, nil, params, nil, unprivileged); err != nil {
@@ -225,6 +225,9 @@ func (s *Server) createContainer(r *request) (any, error) {
 	s.containers[vmid] = ct
 	err = s.store.saveContainer(ct)
 	s.mu.Unlock()
+	if err == nil {
+		err = s.addToPool(r.params["pool"], vmid)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -364,6 +367,13 @@ func (s *Server) forget(ct *container) {
 		delete(s.containers, ct.VMID)
 		if err := s.store.removeContainer(ct.VMID); err != nil {
 			s.log.Warn("Remove container state", "vmid", ct.VMID, "error", err)
+		}
+		// remove_vm_access: a guest that is gone leaves its pool.
+		if p := s.poolOfLocked(ct.VMID); p != "" {
+			delete(s.pools[p].VMs, ct.VMID)
+			if err := s.store.savePools(s.pools); err != nil {
+				s.log.Warn("Save pools", "vmid", ct.VMID, "error", err)
+			}
 		}
 	}
 }

@@ -51,8 +51,8 @@ func (s *Server) restoreContainer(r *request) (any, error) {
 	if err := validateSSHKeys(r.params["ssh-public-keys"]); err != nil {
 		return nil, err
 	}
-	if pool := r.params["pool"]; pool != "" {
-		return nil, pveError("pool '%s' does not exist", pool)
+	if err := s.checkPool(r.params["pool"]); err != nil {
+		return nil, err
 	}
 	params := optionParams(r, createOnly...)
 	if err := checkModifyPerm(r, nil, params, nil, r.params["unprivileged"] == "1"); err != nil {
@@ -79,6 +79,9 @@ func (s *Server) restoreContainer(r *request) (any, error) {
 	}
 	if job.ct, err = s.lockForCreate(node, vmid, force && same); err != nil {
 		return nil, pveError("unable to restore CT %d - %v", vmid, err)
+	}
+	if err := s.addToPool(r.params["pool"], vmid); err != nil {
+		return nil, err
 	}
 	s.log.Info("Restoring container", "vmid", vmid, "node", node, "archive", job.volid, "user", r.user)
 	return s.tasks.start(node, "vzrestore", strconv.Itoa(vmid), r.user, func(ctx context.Context, t *task) error {

@@ -78,6 +78,7 @@ type Server struct {
 	mu         sync.Mutex
 	containers map[int]*container
 	ha         map[string]*haResource // sid → HA resource
+	pools      map[string]*pool       // poolid → pool (pools.go)
 	// maintenance holds the nodes HA has in maintenance mode (hastatus.go).
 	maintenance map[string]bool
 
@@ -154,6 +155,9 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	if s.ha, err = st.loadHA(); err != nil {
+		return nil, err
+	}
+	if s.pools, err = st.loadPools(); err != nil {
 		return nil, err
 	}
 	if s.maintenance, err = st.loadMaintenance(); err != nil {

@@ -25,6 +25,8 @@ var paths = []string{
 	"/cluster/ha/resources/{sid}/migrate",
 	"/cluster/ha/resources/{sid}/relocate",
 	"/cluster/ha/status/current",
+	"/pools",
+	"/pools/{poolid}",
 	"/nodes",
 	"/nodes/{node}/status",
 	"/nodes/{node}/network",

@@ -1,0 +1,87 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
+)
+
+// TestHAAndPoolAdmission: what the API server refuses of spec.ha and spec.pool, each naming
+// the field.
+func TestHAAndPoolAdmission(t *testing.T) {
+	testkit.SkipUnlessFull(t, testkit.ControlPlane)
+	if env == nil {
+		t.Fatal("the control plane did not start")
+	}
+	ctx := context.Background()
+	refused := []struct {
+		name, manifest string
+		want           []string
+	}{
+		{"state", spec(templateHead, goodTemplate, "  ha: {state: enabled}\n"),
+			[]string{"spec.ha.state", "Unsupported value"}},
+		{"state disabled", spec(containerHead, goodRefs, "  ha: {state: disabled}\n"),
+			[]string{"spec.ha.state", "Unsupported value"}},
+		{"maxRestart", spec(templateHead, goodTemplate, "  ha: {maxRestart: 11}\n"),
+			[]string{"spec.ha.maxRestart", "less than or equal to 10"}},
+		{"maxRelocate", spec(containerHead, goodRefs, "  ha: {maxRelocate: -1}\n"),
+			[]string{"spec.ha.maxRelocate", "greater than or equal to 0"}},
+		{"ignored with maxRestart", spec(templateHead, goodTemplate, "  ha: {state: ignored, maxRestart: 2}\n"),
+			[]string{"spec.ha", "no effect on an ignored HA resource"}},
+		{"stopped while Running", spec(containerHead, goodRefs, "  ha: {state: stopped}\n"),
+			[]string{"spec.ha.state", "needs powerState Stopped"}},
+		{"started while Stopped", spec(containerHead, goodRefs, "  powerState: Stopped\n  ha: {state: started}\n"),
+			[]string{"spec.ha.state", "needs powerState Running"}},
+		{"default state while Stopped", spec(containerHead, goodRefs, "  powerState: Stopped\n  ha: {}\n"),
+			[]string{"spec.ha.state", "needs powerState Running"}},
+		{"pool characters", spec(containerHead, goodRefs, "  pool: 'web pool'\n"),
+			[]string{"spec.pool", "should match"}},
+		{"pool nested too deeply", spec(templateHead, goodTemplate, "  pool: a/b/c/d\n"),
+			[]string{"spec.pool", "should match"}},
+	}
+	for _, c := range refused {
+		t.Run(c.name, func(t *testing.T) {
+			err := env.Client.Create(ctx, decode(t, c.manifest), client.DryRunAll)
+			if err == nil {
+				t.Fatalf("accepted:\n%s", c.manifest)
+			}
+			for _, want := range c.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error does not mention %q:\n%v", want, err)
+				}
+			}
+		})
+	}
+}
+
+// TestHAAndPoolAccepted: agreeing HA states and power, and nested pool ids, are admitted; an
+// unset HA state defaults to started.
+func TestHAAndPoolAccepted(t *testing.T) {
+	testkit.SkipUnlessFull(t, testkit.ControlPlane)
+	if env == nil {
+		t.Fatal("the control plane did not start")
+	}
+	ctx := context.Background()
+	for _, m := range []string{
+		spec(containerHead, goodRefs, "  ha: {maxRestart: 2, maxRelocate: 0}\n  pool: prod/web\n"),
+		spec(containerHead, goodRefs, "  powerState: Stopped\n  ha: {state: stopped}\n"),
+		spec(containerHead, goodRefs, "  powerState: Stopped\n  ha: {state: ignored}\n"),
+		spec(templateHead, goodTemplate, "  ha: {state: started}\n  pool: a.b_c-d/e/f\n"),
+	} {
+		if err := env.Client.Create(ctx, decode(t, m), client.DryRunAll); err != nil {
+			t.Errorf("rejected: %v\n%s", err, m)
+		}
+	}
+	obj := decode(t, spec(templateHead, goodTemplate, "  ha: {}\n"))
+	if err := env.Client.Create(ctx, obj, client.DryRunAll); err != nil {
+		t.Fatalf("rejected: %v", err)
+	}
+	if got, _, _ := unstructured.NestedString(obj.Object, "spec", "ha", "state"); got != "started" {
+		t.Errorf("spec.ha.state defaulted to %q, want started", got)
+	}
+}
