@@ -108,6 +108,21 @@ metadata: {name: bad, namespace: default}
 )
 
 // spec joins a manifest head, a base spec and a fragment of further spec fields.
+// expectRefused dry-runs manifest and expects the API server to refuse it with an error
+// naming each of want.
+func expectRefused(t *testing.T, ctx context.Context, manifest string, want []string) {
+	t.Helper()
+	err := env.Client.Create(ctx, decode(t, manifest), client.DryRunAll)
+	if err == nil {
+		t.Fatalf("accepted:\n%s", manifest)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not mention %q:\n%v", w, err)
+		}
+	}
+}
+
 func spec(head, base, fragment string) string {
 	return head + base + fragment
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,7 +61,7 @@ func progressPage(t *testing.T, pool *pgxpool.Pool, containerID string) pageSnap
 		}
 		if m.Step != "" {
 			lastStep = &m
-			if !contains(snap.seenSteps, m.Step) {
+			if !slices.Contains(snap.seenSteps, m.Step) {
 				snap.seenSteps = append(snap.seenSteps, m.Step)
 			}
 		}
@@ -79,15 +80,6 @@ func progressPage(t *testing.T, pool *pgxpool.Pool, containerID string) pageSnap
 	snap.isComplete = terminal && lifecycle == "ready"
 	snap.isError = snap.isError || lifecycle == "error"
 	return snap
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // reconcileAs writes a container's status and its Ready Event the way the container

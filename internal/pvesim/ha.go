@@ -4,12 +4,8 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -296,31 +292,10 @@ func (s *Server) crmMove(h *haResource, vmid int, target, cmd string) {
 func (st *store) haFile() string { return filepath.Join(st.dir, "ha-resources.json") }
 
 // saveHA writes the HA resources; the caller holds the server's lock.
-func (st *store) saveHA(ha map[string]*haResource) error {
-	data, err := json.MarshalIndent(slices.Collect(maps.Values(ha)), "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(st.haFile(), data, 0o600)
-}
+func (st *store) saveHA(ha map[string]*haResource) error { return saveList(st.haFile(), ha) }
 
 func (st *store) loadHA() (map[string]*haResource, error) {
-	out := map[string]*haResource{}
-	data, err := os.ReadFile(st.haFile())
-	if errors.Is(err, fs.ErrNotExist) {
-		return out, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var list []*haResource
-	if err := json.Unmarshal(data, &list); err != nil {
-		return nil, fmt.Errorf("load HA resources: %w", err)
-	}
-	for _, h := range list {
-		out[h.SID] = h
-	}
-	return out, nil
+	return loadList(st.haFile(), "HA resources", func(v *haResource) string { return v.SID })
 }
 
 // haConfigured is service_is_configured for a CT: in resources.cfg, whatever its state.

@@ -1,12 +1,7 @@
 package pvesim
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -206,29 +201,8 @@ func (s *Server) addToPool(id string, vmid int) error {
 func (st *store) poolsFile() string { return filepath.Join(st.dir, "pools.json") }
 
 // savePools writes the pools; the caller holds the server's lock.
-func (st *store) savePools(pools map[string]*pool) error {
-	data, err := json.MarshalIndent(slices.Collect(maps.Values(pools)), "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(st.poolsFile(), data, 0o600)
-}
+func (st *store) savePools(pools map[string]*pool) error { return saveList(st.poolsFile(), pools) }
 
 func (st *store) loadPools() (map[string]*pool, error) {
-	out := map[string]*pool{}
-	data, err := os.ReadFile(st.poolsFile())
-	if errors.Is(err, fs.ErrNotExist) {
-		return out, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var list []*pool
-	if err := json.Unmarshal(data, &list); err != nil {
-		return nil, fmt.Errorf("load pools: %w", err)
-	}
-	for _, p := range list {
-		out[p.ID] = p
-	}
-	return out, nil
+	return loadList(st.poolsFile(), "pools", func(v *pool) string { return v.ID })
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -138,6 +140,36 @@ func (st *store) loadTasks() ([]*taskRecord, error) {
 			continue // a torn task file only loses one task's history
 		}
 		out = append(out, t)
+	}
+	return out, nil
+}
+
+// saveList writes a cluster-wide map (HA resources, pools) as one JSON list; the caller holds
+// the server's lock.
+func saveList[T any](path string, m map[string]*T) error {
+	data, err := json.MarshalIndent(slices.Collect(maps.Values(m)), "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, data, 0o600)
+}
+
+// loadList reads what saveList wrote, keyed by key; a missing file is an empty map.
+func loadList[T any](path, what string, key func(*T) string) (map[string]*T, error) {
+	out := map[string]*T{}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var list []*T
+	if err := json.Unmarshal(data, &list); err != nil {
+		return nil, fmt.Errorf("load %s: %w", what, err)
+	}
+	for _, v := range list {
+		out[key(v)] = v
 	}
 	return out, nil
 }
