@@ -149,7 +149,7 @@ var allPrivileges = map[string]map[string]int{
 		"VM.PowerMgmt": 1, "VM.Snapshot": 1, "VM.Snapshot.Rollback": 1, "Permissions.Modify": 1},
 	"storage": {"Datastore.Allocate": 1, "Datastore.AllocateSpace": 1, "Datastore.AllocateTemplate": 1,
 		"Datastore.Audit": 1, "Permissions.Modify": 1},
-	"nodes": {"Sys.Audit": 1, "Sys.Console": 1, "Sys.Incoming": 1, "Sys.Modify": 1, "Sys.PowerMgmt": 1,
+	"nodes": {"Sys.AccessNetwork": 1, "Sys.Audit": 1, "Sys.Console": 1, "Sys.Incoming": 1, "Sys.Modify": 1, "Sys.PowerMgmt": 1,
 		"Sys.Syslog": 1, "Permissions.Modify": 1},
 	"dc":     {"Sys.Audit": 1, "SDN.Allocate": 1, "SDN.Audit": 1, "SDN.Use": 1},
 	"sdn":    {"SDN.Allocate": 1, "SDN.Audit": 1, "SDN.Use": 1, "Permissions.Modify": 1},

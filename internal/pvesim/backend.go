@@ -55,6 +55,17 @@ type ContainerSpec struct {
 	SearchDomains []string
 	// Mounts are the volume mount points (mp[n]) in the order of their keys.
 	Mounts []MountSpec
+	// Entrypoint is the command run as the container's init (lxc.init.cmd); empty runs
+	// /sbin/init. Env is the runtime environment (the config's NUL-separated env).
+	Entrypoint string
+	Env        []string
+	// HaltSignal (lxc.signal.halt) and InitCwd (lxc.init.cwd) come from an OCI image's config;
+	// empty keeps the backend's defaults.
+	HaltSignal string
+	InitCwd    string
+	// Unmanaged is ostype unmanaged: PVE writes nothing into such a guest (no hostname,
+	// network files, SSH keys or password), as for an application image without a known OS.
+	Unmanaged bool
 }
 
 // MountSpec is one parsed volume mount point.
@@ -77,6 +88,9 @@ type NetworkSpec struct {
 	// Lease is the address the simulator leased for a DHCP interface (its DHCP server hands out
 	// exactly this address for HWAddr), so both backends report the same address behaviour.
 	Lease netip.Prefix
+	// HostManaged (net[n] host-managed=1) has the host configure the interface's address
+	// (the static one, or the leased one for DHCP), for guests that run no network stack.
+	HostManaged bool
 }
 
 // Interface is one entry of GET /nodes/{node}/lxc/{vmid}/interfaces.

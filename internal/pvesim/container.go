@@ -33,6 +33,9 @@ type container struct {
 	StartedAt  time.Time         `json:"startedAt,omitzero"`
 	// Firewall is the container's firewall file, nil until its first change.
 	Firewall *firewallConf `json:"firewall,omitempty"`
+	// Init holds the raw lxc.* entries a create from an OCI image adds (lxc.signal.halt,
+	// lxc.init.cwd); nil for containers from an OS template.
+	Init *initConf `json:"init,omitempty"`
 
 	// flock stands for /run/lock/lxc/pve-config-<vmid>.lock: tasks and config writes hold it.
 	flock chan struct{}
@@ -124,6 +127,10 @@ func (ct *container) clone() *container {
 	c.Leases = maps.Clone(ct.Leases)
 	c.Snapshots = slices.Clone(ct.Snapshots)
 	c.Firewall = ct.Firewall.clone()
+	if ct.Init != nil {
+		init := *ct.Init
+		c.Init = &init
+	}
 	c.flock = nil
 	return &c
 }
@@ -335,6 +342,14 @@ func (s *Server) specOf(ct *container) ContainerSpec {
 		}
 		size, _ := schema.ParseSize(mp["size"])
 		sp.Mounts = append(sp.Mounts, MountSpec{Key: k, Volume: mp["volume"], Path: mp["mp"], Size: size})
+	}
+	sp.Entrypoint = conf["entrypoint"]
+	if env := conf["env"]; env != "" {
+		sp.Env = strings.FieldsFunc(env, func(r rune) bool { return r == 0 })
+	}
+	sp.Unmanaged = conf["ostype"] == "unmanaged"
+	if ct.Init != nil {
+		sp.HaltSignal, sp.InitCwd = ct.Init.Halt, ct.Init.Cwd
 	}
 	if _, name, ok := schema.ParseVolumeID(ct.OSTemplate); ok {
 		sp.OSTemplate = s.templatePath(strings.TrimPrefix(name, "vztmpl/"))

@@ -313,6 +313,17 @@ func (s *Server) runCreate(ctx context.Context, t *task, ct *container, conf map
 	} else if !fileExists(path) {
 		return s.abortCreate(ctx, ct, false, fmt.Errorf("can't find file '%s'", file))
 	}
+	if isOCITemplate(path) {
+		t.logf("Detected OCI archive")
+		oc, err := applyOCIImage(path, conf)
+		if err != nil {
+			return s.abortCreate(ctx, ct, false, err)
+		}
+		conf["ostype"] = oc.ostype
+		s.mu.Lock()
+		ct.Init = &initConf{Halt: oc.halt, Cwd: oc.cwd}
+		s.mu.Unlock()
+	}
 	t.logf("extracting archive '%s'", path)
 	spec, err := s.specFor(ct, conf)
 	if err != nil {

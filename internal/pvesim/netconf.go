@@ -65,7 +65,7 @@ func (s *Server) networkSpecs(ct *container, conf map[string]string) ([]NetworkS
 		if err != nil {
 			return nil, fmt.Errorf("net%d: %w", i, err)
 		}
-		ns := NetworkSpec{Index: i, Name: net["name"], Bridge: net["bridge"], HWAddr: net["hwaddr"]}
+		ns := NetworkSpec{Index: i, Name: net["name"], Bridge: net["bridge"], HWAddr: net["hwaddr"], HostManaged: net["host-managed"] == "1"}
 		switch ip := net["ip"]; ip {
 		case "dhcp":
 			ns.DHCP = true

@@ -125,6 +125,7 @@ func (s *Server) apiRoutes() []route {
 		s.handle("GET", "/nodes/{node}/storage/{storage}/content/{volume}", s.storageVolume),
 		s.handle("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}", s.deleteVolume),
 		s.handle("POST", "/nodes/{node}/storage/{storage}/download-url", s.downloadURL),
+		s.handle("POST", "/nodes/{node}/storage/{storage}/oci-registry-pull", s.ociRegistryPull),
 		s.handle("GET", "/nodes/{node}/aplinfo", s.aplinfo),
 		s.handle("POST", "/nodes/{node}/aplinfo", s.downloadAppliance),
 	}

@@ -39,6 +39,9 @@ type Options struct {
 	Tokens map[string]string
 	// Users maps user@realm to a password for ticket login.
 	Users map[string]string
+	// Withheld maps a user (user@realm) or API token id to privileges it lacks on every path,
+	// such as Sys.AccessNetwork; everyone else holds every privilege.
+	Withheld map[string][]string
 	// Subnet is the container network behind vmbr0; its first address is the gateway and DHCP
 	// leases come from the rest.
 	Subnet netip.Prefix

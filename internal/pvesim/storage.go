@@ -92,7 +92,8 @@ func (s *Server) storageStatus(r *request) (any, error) {
 }
 
 // vztmplRE is pve-storage's VZTMPL_EXT_RE_1; the match gives the format (tgz, txz, tzst, tbz2).
-var vztmplRE = regexp.MustCompile(`(?i)\.tar\.([gx]z|zst|bz2)$`)
+// A plain .tar (format tar) is what oci-registry-pull writes.
+var vztmplRE = regexp.MustCompile(`(?i)\.tar(?:\.([gx]z|zst|bz2))?$`)
 
 type templateFile struct {
 	name  string
@@ -136,7 +137,7 @@ func (s *Server) hasTemplate(name string) bool {
 }
 
 func templateFormat(name string) string {
-	if m := vztmplRE.FindStringSubmatch(name); m != nil {
+	if m := vztmplRE.FindStringSubmatch(name); m != nil && m[1] != "" {
 		return "t" + strings.ToLower(m[1])
 	}
 	return "tar"

@@ -139,7 +139,12 @@ func (b *Backend) renderConfig(spec pvesim.ContainerSpec, rootfsPath, ctDir stri
 		set("lxc.mount.entry", "sys dev/.lxc/sys sysfs create=dir,optional 0 0")
 	}
 	// systemd powers off on SIGRTMIN+4; LXC's default SIGPWR would only reach sigpwr.target.
-	set("lxc.signal.halt", "SIGRTMIN+4")
+	// An OCI image names its own stop signal.
+	halt := "SIGRTMIN+4"
+	if spec.HaltSignal != "" {
+		halt = spec.HaltSignal
+	}
+	set("lxc.signal.halt", halt)
 	short, _ := hostNames(spec.Hostname)
 	set("lxc.uts.name", short)
 	set("lxc.rootfs.path", rootfsPath)
@@ -149,6 +154,21 @@ func (b *Backend) renderConfig(spec pvesim.ContainerSpec, rootfsPath, ctDir stri
 	}
 	for _, m := range spec.Mounts {
 		set("lxc.mount.entry", b.mountEntry(spec.VMID, m))
+	}
+	// As PVE's update_lxc_config: a custom entrypoint gets /dev/shm (no init sets it up),
+	// runs as lxc.init.cmd, and the env entries reach it (lxc.environment.runtime from LXC 6;
+	// lxc.environment here, which LXC 5 also applies to the init).
+	if spec.Entrypoint != "" && spec.Entrypoint != "/sbin/init" {
+		set("lxc.mount.entry", "shm dev/shm tmpfs rw,nosuid,nodev,create=dir 0 0")
+	}
+	if spec.Entrypoint != "" {
+		set("lxc.init.cmd", spec.Entrypoint)
+	}
+	if spec.InitCwd != "" {
+		set("lxc.init.cwd", spec.InitCwd)
+	}
+	for _, e := range spec.Env {
+		set("lxc.environment", e)
 	}
 	for i, n := range spec.Networks {
 		p := fmt.Sprintf("lxc.net.%d.", i)
@@ -160,6 +180,20 @@ func (b *Backend) renderConfig(spec pvesim.ContainerSpec, rootfsPath, ctDir stri
 			set(p+"hwaddr", n.HWAddr)
 		}
 		set(p+"veth.pair", hostVeth(b.bridge, spec.VMID, n.Index))
+		if n.HostManaged {
+			// PVE sets a static address here and runs a DHCP client for the guest; the
+			// simulator's DHCP server would hand out exactly the lease, so it is set directly.
+			addr := n.Address
+			if n.DHCP {
+				addr = n.Lease
+			}
+			if addr.IsValid() {
+				set(p+"ipv4.address", addr.String())
+			}
+			if n.Gateway.IsValid() {
+				set(p+"ipv4.gateway", n.Gateway.String())
+			}
+		}
 	}
 	return w.String()
 }

@@ -95,6 +95,9 @@ func (b *Backend) prepareStopped(ctx context.Context, spec pvesim.ContainerSpec,
 		return err
 	}
 	defer files.Close()
+	if spec.Unmanaged {
+		return nil
+	}
 	if err := files.applyIdentity(spec); err != nil {
 		return err
 	}
@@ -456,8 +459,8 @@ func (b *Backend) state(ctx context.Context, vmid int) (bool, error) {
 	return strings.TrimSpace(string(out)) != "STOPPED", nil
 }
 
-// Interfaces reads the container's interfaces with `ip -json addr` inside it, so a DHCP
-// address appears only once the container's DHCP client really holds it.
+// Interfaces reads the container's interfaces with `ip -json addr` in its network namespace,
+// so a DHCP address appears only once the container's DHCP client really holds it.
 func (b *Backend) Interfaces(ctx context.Context, vmid int) ([]pvesim.Interface, error) {
 	if _, err := b.getRecord(vmid); err != nil {
 		return nil, err
@@ -469,7 +472,13 @@ func (b *Backend) Interfaces(ctx context.Context, vmid int) ([]pvesim.Interface,
 	if !running {
 		return nil, fmt.Errorf("container %d is not running", vmid)
 	}
-	out, err := b.attach(ctx, vmid, nil, "ip", "-json", "addr", "show")
+	// As PVE's get_interfaces: the host's ip in the container's network namespace, so a
+	// guest without iproute2 (an application image) is read as well.
+	pid, err := b.initPID(ctx, vmid)
+	if err != nil {
+		return nil, err
+	}
+	out, err := run(ctx, nil, "nsenter", "-t", strconv.Itoa(pid), "--net", "--", "ip", "-json", "addr", "show")
 	if err != nil {
 		return nil, err
 	}

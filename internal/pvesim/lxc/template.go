@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+
+	"templatemanager.dev/lxc-template-manager/internal/pvesim/oci"
 )
 
 // templateCache extracts each OS template tarball once; containers use the extracted tree as
@@ -74,9 +76,8 @@ func (c *templateCache) rootfs(ctx context.Context, tarball string, shift int) (
 	if err := os.Mkdir(tree, 0o755); err != nil {
 		return "", err
 	}
-	// GNU tar recognises the compression (zstd, gzip, xz) by itself.
-	if _, err := run(ctx, nil, "tar", "--numeric-owner", "-xpf", tarball, "-C", tree); err != nil {
-		return "", fmt.Errorf("extract template %s: %w", filepath.Base(tarball), err)
+	if err := extractTemplate(ctx, tarball, tree); err != nil {
+		return "", err
 	}
 	if shift != 0 {
 		if err := shiftOwnership(tree, shift); err != nil {
@@ -87,6 +88,29 @@ func (c *templateCache) rootfs(ctx context.Context, tarball string, shift int) (
 		return "", err
 	}
 	return rootfs, nil
+}
+
+// extractTemplate unpacks an OS template tarball, or squashes the layers of an OCI archive
+// (whiteouts applied) into tree, as PVE's restore_oci_archive does.
+func extractTemplate(ctx context.Context, tarball, tree string) error {
+	if !oci.IsArchive(tarball) {
+		// GNU tar recognises the compression (zstd, gzip, xz) by itself.
+		if _, err := run(ctx, nil, "tar", "--numeric-owner", "-xpf", tarball, "-C", tree); err != nil {
+			return fmt.Errorf("extract template %s: %w", filepath.Base(tarball), err)
+		}
+		return nil
+	}
+	a, err := oci.Open(tarball)
+	if err != nil {
+		return fmt.Errorf("OCI image %s: %w", filepath.Base(tarball), err)
+	}
+	defer a.Close()
+	flat := a.Flatten()
+	defer flat.Close()
+	if _, err := run(ctx, flat, "tar", "--numeric-owner", "-xpf", "-", "-C", tree); err != nil {
+		return fmt.Errorf("extract OCI image %s: %w", filepath.Base(tarball), err)
+	}
+	return nil
 }
 
 // digest identifies a tarball by its content, so the same template under two names shares

@@ -66,6 +66,7 @@ var paths = []string{
 	"/nodes/{node}/storage/{storage}/content",
 	"/nodes/{node}/storage/{storage}/content/{volume}",
 	"/nodes/{node}/storage/{storage}/download-url",
+	"/nodes/{node}/storage/{storage}/oci-registry-pull",
 }
 
 type node struct {
