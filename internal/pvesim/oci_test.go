@@ -117,3 +117,33 @@ func TestCreateFromOCIImage(t *testing.T) {
 	res := call(t, sim, "PUT", "/nodes/pve1/lxc/120/config", "env=1BAD")
 	expectError(t, res, 400, "Parameter verification failed.")
 }
+
+// A system image (its entrypoint /sbin/init, an os-release) keeps init and the container's own
+// network management; its ostype comes from the image's tree.
+func TestCreateFromOCISystemImage(t *testing.T) {
+	reg := ocitest.StartRegistry(t)
+	layer := ocitest.Layer(t, ocitest.File{Name: "etc/", Dir: true},
+		ocitest.File{Name: "etc/os-release", Content: "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n"},
+		ocitest.File{Name: "sbin/", Dir: true}, ocitest.File{Name: "sbin/init", Content: "#!/bin/sh\n", Mode: 0o755})
+	ocitest.Push(t, reg+"/lxctm/system:bookworm", v1.Config{Entrypoint: []string{"/sbin/init"}, StopSignal: "SIGRTMIN+3"}, ocitest.Bytes(layer))
+	sim := pvesimtest.Start(t, pvesimtest.WithTemplateDir(t.TempDir()))
+	waitTask(t, sim, "pve1", call(t, sim, "POST", "/nodes/pve1/storage/local/oci-registry-pull",
+		map[string]any{"reference": reg + "/lxctm/system:bookworm", "filename": "system_bookworm-sha256_0123"}), "OK")
+	waitTask(t, sim, "pve1", call(t, sim, "POST", "/nodes/pve1/lxc", map[string]any{
+		"vmid": 121, "ostemplate": "local:vztmpl/system_bookworm-sha256_0123.tar", "rootfs": "local-lvm:1",
+		"net0": "name=eth0,bridge=vmbr0,ip=dhcp",
+	}), "OK")
+	conf := configOf(t, sim, "pve1", 121)
+	if _, set := conf["entrypoint"]; set {
+		t.Errorf("entrypoint %v set for a /sbin/init image", conf["entrypoint"])
+	}
+	if _, set := conf["cmode"]; set {
+		t.Errorf("cmode %v set for a /sbin/init image", conf["cmode"])
+	}
+	if conf["ostype"] != "debian" {
+		t.Errorf("ostype %v, want debian from the image's os-release", conf["ostype"])
+	}
+	if net, _ := conf["net0"].(string); strings.Contains(net, "host-managed") {
+		t.Errorf("net0 %q of a system image is host-managed", net)
+	}
+}
