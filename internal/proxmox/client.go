@@ -103,6 +103,12 @@ type Client interface {
 	// its volid names. A volume that does not exist is ErrNotFound. The UPID is empty when
 	// Proxmox answered that the deletion is already done.
 	DeleteVolume(ctx context.Context, node, volid string) (UPID, error)
+	// PullOCIImage starts the task that copies an OCI image (REGISTRY/IMAGE:TAG) into an
+	// oci-archive FILENAME.tar (normalised by Proxmox) in a storage's template directory
+	// (oci-registry-pull, Proxmox VE 9.1). It is never retried once the request may have
+	// reached Proxmox; a file of that name already there is ErrAlreadyExists, as Proxmox
+	// never overwrites one.
+	PullOCIImage(ctx context.Context, node, storage, reference, filename string) (UPID, error)
 	// RestoreContainer starts the task that makes a container from a backup. It is never
 	// retried once the request may have reached Proxmox; an error with IsOutcomeUnknown
 	// means the container may exist.

@@ -199,3 +199,14 @@ func DiscoverOSTemplates(ctx context.Context, c Client, nodes []Node) ([]OSTempl
 	}
 	return out, nil
 }
+
+// PullOCIImage implements Client.
+func (c *APIClient) PullOCIImage(ctx context.Context, node, storage, reference, filename string) (UPID, error) {
+	params := map[string]string{"reference": reference}
+	if filename != "" {
+		params["filename"] = filename
+	}
+	return c.startTask(ctx, "pull oci image", node+"/"+storage, createOnce, func(ctx context.Context, upid *flexString) error {
+		return c.api.Post(ctx, fmt.Sprintf("/nodes/%s/storage/%s/oci-registry-pull", url.PathEscape(node), url.PathEscape(storage)), params, upid)
+	})
+}

@@ -194,7 +194,7 @@ func classifyMessage(msg string) (Kind, bool) {
 	case strings.Contains(m, "is locked") || strings.Contains(m, "can't lock file") ||
 		strings.Contains(m, "got timeout"):
 		return ErrLocked, true
-	case strings.Contains(m, "already exists"):
+	case strings.Contains(m, "already exists") || strings.Contains(m, "refusing to override existing file"):
 		return ErrAlreadyExists, true
 	case strings.Contains(m, "already running") || strings.Contains(m, "container is running"):
 		return ErrAlreadyRunning, true
