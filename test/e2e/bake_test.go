@@ -20,7 +20,7 @@ import (
 )
 
 // waitBake waits for the template's bake to be ready and returns it.
-func (s *stack) waitBake(t *testing.T, ns, name string, within time.Duration) lxcv1.BakeStatus {
+func (s *stack) waitBake(t testing.TB, ns, name string, within time.Duration) lxcv1.BakeStatus {
 	t.Helper()
 	var bake lxcv1.BakeStatus
 	testkit.Eventually(t, within, func() error {
