@@ -155,17 +155,31 @@ func (r *LXCContainerReconciler) reconcileBake(ctx context.Context, s *container
 	if st.Baked {
 		return nil
 	}
-	if err := r.resolve(ctx, s); err != nil {
-		return err
+	if s.px == nil {
+		if err := r.resolve(ctx, s); err != nil {
+			return err
+		}
+	}
+	if upid, ok := operationTask(st.Operation, "vzstop"); ok {
+		ts, err := s.px.TaskStatus(ctx, upid)
+		if err != nil {
+			return err
+		}
+		if ts.Running {
+			return outcome.Wait(bakePoll, lxcv1.BakingReason, "stopping CT %d to make it a template", st.VMID)
+		}
+		st.Operation = ""
 	}
 	cs, err := s.px.ContainerStatus(ctx, st.Node, int(st.VMID))
 	if err != nil {
 		return err
 	}
 	if cs.Status != "stopped" {
-		if _, err := s.px.StopContainer(ctx, st.Node, int(st.VMID)); err != nil {
+		upid, err := s.px.StopContainer(ctx, st.Node, int(st.VMID))
+		if err != nil {
 			return err
 		}
+		st.Operation = string(upid)
 		r.forgetConnection(s.obj)
 		return outcome.Wait(bakePoll, lxcv1.BakingReason, "stopping CT %d to make it a template", st.VMID)
 	}

@@ -153,6 +153,9 @@ func (r *LXCContainerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		err = r.reconcileBake(ctx, s)
 	} else {
 		err = r.runPipeline(ctx, s)
+		if err == nil && isBake(obj) && provisionedOnce(obj) {
+			err = r.reconcileBake(ctx, s)
+		}
 	}
 	obj.Status.LastHandledReconcileAt = requestedAt
 	return r.summarizeContainer(ctx, s, err)
