@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +19,15 @@ import (
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/lxc/lxctest"
 	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
+
+// containerAt is an LXCContainer of a template with the static address .last of the subnet.
+func (s *stack) containerAt(ns, name, template string, last byte) *lxcv1.LXCContainer {
+	c := s.container(ns, name, template)
+	a := s.subnet.Addr().As4()
+	a[3] = last
+	c.Spec.Network.IPv4 = netip.AddrFrom4(a).String() + "/24"
+	return c
+}
 
 // waitBake waits for the template's bake to be ready and returns it.
 func (s *stack) waitBake(t testing.TB, ns, name string, within time.Duration) lxcv1.BakeStatus {
@@ -68,6 +78,7 @@ func TestBakedTemplate(t *testing.T) {
 
 	before := time.Now().Unix()
 	c := s.guestWithKey(t, ns, "second", "baked", signer, func(c *lxcv1.LXCContainer) {
+		c.Spec.Network = s.containerAt(ns, "second", "baked", 251).Spec.Network
 		c.Spec.Node = bake.Node
 		c.Spec.Config = &lxcv1.ContainerConfig{Env: []lxcv1.EnvVar{{Name: "GREETING", Value: "hello-second"}}}
 	})
