@@ -16,6 +16,7 @@ import (
 func (s *stack) slowTemplate(ns, name string, bake bool) *lxcv1.LXCTemplate {
 	tmpl := s.lightTemplate(ns, name)
 	tmpl.Spec.PackageBucketRefs = []lxcv1.LocalObjectReference{{Name: "web"}}
+	tmpl.Spec.Files = []lxcv1.ManagedFile{{Path: "/etc/apt/sources.list", Content: str("deb [trusted=yes] " + s.repoURL + " ./\n"), Policy: lxcv1.FilePolicyReplace}}
 	tmpl.Spec.Scripts = nil
 	for _, n := range []string{"one", "two", "three"} {
 		tmpl.Spec.Scripts = append(tmpl.Spec.Scripts, lxcv1.Script{Name: n, Content: str("#!/bin/sh\nsleep 3\necho " + n + " > /root/" + n + "\n")})
