@@ -66,6 +66,15 @@ const (
 
 	// CreatingReason: the Proxmox create task runs.
 	CreatingReason = "Creating"
+	// CloningReason: the Proxmox clone task makes the container from its template's bake.
+	CloningReason = "Cloning"
+	// BakingReason: a template's bake is being stopped and made a Proxmox template.
+	BakingReason = "Baking"
+	// BakedReason: a template's bake became a Proxmox template.
+	BakedReason = "Baked"
+	// HostKeysRegeneratedReason: a cloned container's SSH host keys, copied from the bake,
+	// were made anew.
+	HostKeysRegeneratedReason = "HostKeysRegenerated"
 	// AdoptedReason: a container carrying this object's marker was found and taken over.
 	AdoptedReason = "Adopted"
 	// VMIDConflictReason: the VMID is held by a container the controller does not own.

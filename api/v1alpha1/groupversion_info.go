@@ -93,3 +93,10 @@ const ContainerLabel = "lxc.templatemanager.dev/container"
 // ScheduledLabel marks the LXCBackups the backup schedule made; only these are pruned by its
 // keep rules.
 const ScheduledLabel = "lxc.templatemanager.dev/scheduled"
+
+// BakeOfLabel marks the LXCContainer that provisions a template's bake; its value is the
+// LXCTemplate's name.
+const BakeOfLabel = "lxc.templatemanager.dev/bake-of"
+
+// BakeHashLabel on a bake's LXCContainer is the template hash it bakes.
+const BakeHashLabel = "lxc.templatemanager.dev/bake-hash"

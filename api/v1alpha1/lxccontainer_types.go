@@ -398,6 +398,15 @@ type LXCContainerStatus struct {
 	// +optional
 	SSHHostKey string `json:"sshHostKey,omitempty"`
 
+	// clonedFrom is the VMID of the template's bake this container was cloned from; zero
+	// for a container built from the OS template.
+	// +optional
+	ClonedFrom int32 `json:"clonedFrom,omitempty"`
+
+	// baked says this container is its template's bake and has been made a Proxmox template.
+	// +optional
+	Baked bool `json:"baked,omitempty"`
+
 	// sshKeyFingerprint is the SHA256 fingerprint of the controller's SSH key the container
 	// trusts: the cluster's current key, or during a key rotation the key being replaced.
 	// +optional

@@ -132,6 +132,57 @@ type LXCTemplateSpec struct {
 	// setting replaces it.
 	// +optional
 	Pool PoolID `json:"pool,omitempty"`
+
+	// bake asks for the template to be baked: on each cluster and node its containers are
+	// placed on, the controller provisions one container from it through all five phases and
+	// turns it into a Proxmox template; new containers there are cloned from it and then get
+	// only what differs per container. See docs/baked-templates.md.
+	// +optional
+	Bake *Bake `json:"bake,omitempty"`
+}
+
+// Bake is how a template is baked.
+type Bake struct {
+	// enabled turns baking on; false removes the template's bakes.
+	// +required
+	Enabled *bool `json:"enabled"`
+
+	// clone is how containers are cloned from a bake: Auto makes a linked clone where the
+	// bake's storage can, else a full one; Full always copies the whole disk, so the
+	// container does not depend on the bake's base volume.
+	// +optional
+	// +kubebuilder:validation:Enum=Auto;Full
+	Clone BakeClone `json:"clone,omitempty"`
+}
+
+// BakeClone is how containers are cloned from a bake.
+type BakeClone string
+
+const (
+	BakeCloneAuto BakeClone = "Auto"
+	BakeCloneFull BakeClone = "Full"
+)
+
+// BakeStatus is one bake of a template: a Proxmox template on one node of one cluster.
+type BakeStatus struct {
+	// cluster is the ProxmoxCluster of the bake.
+	// +required
+	Cluster string `json:"cluster"`
+	// node is the Proxmox node the bake lives on.
+	// +required
+	Node string `json:"node"`
+	// vmid is the bake's VMID.
+	// +optional
+	VMID int32 `json:"vmid,omitempty"`
+	// templateHash is the template's content hash the bake was made from.
+	// +required
+	TemplateHash string `json:"templateHash"`
+	// container is the LXCContainer that provisions the bake.
+	// +required
+	Container string `json:"container"`
+	// ready says the bake is a Proxmox template new containers are cloned from.
+	// +optional
+	Ready bool `json:"ready,omitempty"`
 }
 
 // Tag is a Proxmox tag: letters, digits and _ - + . only.
@@ -329,6 +380,16 @@ type LXCTemplateStatus struct {
 	// +optional
 	// +listType=atomic
 	OSTemplates []ResolvedOSTemplate `json:"osTemplates,omitempty"`
+
+	// templateHash is the hash of what the template makes a container of; a bake made from
+	// another hash is outdated.
+	// +optional
+	TemplateHash string `json:"templateHash,omitempty"`
+
+	// bakes are the template's bakes, by cluster and node.
+	// +optional
+	// +listType=atomic
+	Bakes []BakeStatus `json:"bakes,omitempty"`
 }
 
 // ResolvedOSTemplate is the OS template volume a template uses on one node.

@@ -20,6 +20,9 @@ var (
 	adoptedByMarker       = announcement{corev1.EventTypeNormal, lxcv1.AdoptedReason, "Adopt", "Adopted CT %d on node %s, which carries this LXCContainer's marker"}
 	createFailed          = announcement{corev1.EventTypeWarning, lxcv1.TaskFailedReason, "Create", "%v"}
 	containerVanished     = announcement{corev1.EventTypeWarning, lxcv1.ContainerVanishedReason, "Create", "CT %d is gone from node %s; creating it again"}
+	cloning               = announcement{corev1.EventTypeNormal, lxcv1.CloningReason, "Create", "Cloning CT %d on node %s from CT %d, the bake of template %s (%s clone)"}
+	baked                 = announcement{corev1.EventTypeNormal, lxcv1.BakedReason, "Bake", "Made CT %d on node %s a Proxmox template: the bake of template %s"}
+	hostKeysRegenerated   = announcement{corev1.EventTypeNormal, lxcv1.HostKeysRegeneratedReason, "Start", "Made new SSH host keys in CT %d, cloned from CT %d; pinned %s"}
 	creating              = announcement{corev1.EventTypeNormal, lxcv1.CreatingReason, "Create", "Creating CT %d on node %s from %s"}
 	retained              = announcement{corev1.EventTypeNormal, lxcv1.RetainedReason, "Delete", "Left CT %d on node %s in place as deletionPolicy is Retain"}
 	clusterGoneAtDelete   = announcement{corev1.EventTypeWarning, lxcv1.DependencyNotReadyReason, "Delete", "ProxmoxCluster %s is gone; CT %d on node %s was not destroyed"}

@@ -72,7 +72,7 @@ func (r *LXCContainerReconciler) reconcileCreate(ctx context.Context, s *contain
 // none runs.
 func (r *LXCContainerReconciler) finishCreateTasks(ctx context.Context, s *containerScope) error {
 	st := &s.obj.Status
-	if upid, ok := operationTask(st.Operation, "vzcreate", "vzrestore"); ok {
+	if upid, ok := operationTask(st.Operation, "vzcreate", "vzrestore", "vzclone"); ok {
 		done, err := r.pollTask(ctx, s, upid, lxcv1.CreatingReason, "creating CT %d on %s", st.VMID, st.Node)
 		if !done {
 			return err
@@ -152,6 +152,9 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 	if obj.Spec.RestoreFrom != nil {
 		return r.restore(ctx, s)
 	}
+	if bake := bakeToCloneFrom(s); bake != nil {
+		return r.clone(ctx, s, bake)
+	}
 	volid, ok, err := osTemplateForCreate(s)
 	if err != nil {
 		return err
@@ -223,7 +226,7 @@ func forgetProvisioning(obj *lxcv1.LXCContainer) {
 	st := &obj.Status
 	st.IPAddress, st.SSHHostKey, st.ConfigHash, st.PackagesHash, st.AppliedConfigHash = "", "", "", "", ""
 	st.RestartPending, st.RootPasswordVersion, st.AuthorizedKeysHash, st.AppliedFirewallHash = nil, "", "", ""
-	st.Scripts, st.Services, st.AppliedHA = nil, nil, ""
+	st.Scripts, st.Services, st.AppliedHA, st.ClonedFrom = nil, nil, "", 0
 	for _, c := range []string{lxcv1.ContainerStartedCondition, lxcv1.ConfigManagerDeployedCondition,
 		lxcv1.ScriptsCompletedCondition, lxcv1.ServicesDiscoveredCondition} {
 		conditions.Delete(obj, c)

@@ -51,6 +51,9 @@ func (r *LXCContainerReconciler) openSession(ctx context.Context, s *containerSc
 			r.connections().Drop(connectionKey(s.obj))
 			return nil, err
 		}
+		if st.ClonedFrom != 0 {
+			return nil, r.regenerateHostKeys(ctx, s, sess)
+		}
 		st.SSHHostKey = sess.HostKey()
 	}
 	return sess, nil

@@ -138,7 +138,25 @@ func (r *LXCContainerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			retErr = errors.Join(retErr, perr)
 		}
 	}()
-	err = r.runPipeline(ctx, s)
+	if isBake(obj) {
+		orphaned, oerr := r.bakeOrphaned(ctx, obj)
+		if oerr != nil {
+			err = oerr
+			return ctrl.Result{}, oerr
+		}
+		if orphaned {
+			return ctrl.Result{}, client.IgnoreNotFound(r.Delete(ctx, obj))
+		}
+	}
+	if isBake(obj) && provisionedOnce(obj) {
+		// A bake that finished its five phases is stopped and made a template, never started again.
+		err = r.reconcileBake(ctx, s)
+	} else {
+		err = r.runPipeline(ctx, s)
+		if err == nil && isBake(obj) && provisionedOnce(obj) {
+			err = r.reconcileBake(ctx, s)
+		}
+	}
 	obj.Status.LastHandledReconcileAt = requestedAt
 	return r.summarizeContainer(ctx, s, err)
 }

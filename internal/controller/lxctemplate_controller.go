@@ -69,7 +69,12 @@ func (r *LXCTemplateReconciler) reconcile(ctx context.Context, tmpl *lxcv1.LXCTe
 		client.UnsafeDisableDeepCopy); err != nil {
 		return "", err
 	}
-	tmpl.Status.UsedBy = int32(len(containers.Items))
+	tmpl.Status.UsedBy = 0
+	for i := range containers.Items {
+		if !isBake(&containers.Items[i]) {
+			tmpl.Status.UsedBy++
+		}
+	}
 
 	buckets, missing, err := fetchBuckets(ctx, r.Client, tmpl, nil)
 	if err != nil {
@@ -94,6 +99,9 @@ func (r *LXCTemplateReconciler) reconcile(ctx context.Context, tmpl *lxcv1.LXCTe
 	if len(resolved) == 0 {
 		return "", outcome.Wait(outcome.DependencyRetry, lxcv1.OSTemplateNotFoundReason,
 			"no Ready ProxmoxCluster allowed for namespace %s lists OS template %s", tmpl.Namespace, ostemplate.Wanted(tmpl.Spec.OSTemplate))
+	}
+	if err := r.reconcileBakes(ctx, tmpl, containers.Items); err != nil {
+		return "", err
 	}
 	return rootLoginNote(tmpl, resolved, rootLogin)
 }
@@ -203,9 +211,33 @@ func (r *LXCTemplateReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&lxcv1.LXCContainer{}, referencesHandler(func(c *lxcv1.LXCContainer) []types.NamespacedName {
 			return []types.NamespacedName{{Namespace: c.Namespace, Name: c.Spec.TemplateRef.Name}}
 		})).
+		Watches(&lxcv1.LXCContainer{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			c := o.(*lxcv1.LXCContainer)
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Spec.TemplateRef.Name}}}
+		}), builder.WithPredicates(bakeProgress{})).
 		WithOptions(controller.Options{RateLimiter: outcome.RequeueLimiter()}).
 		Named("lxctemplate").
 		Complete(r)
+}
+
+// bakeProgress passes the container changes a template's bakes follow: a container placed on
+// a node, a bake made a Proxmox template, a clone task ended.
+type bakeProgress struct {
+	predicate.Funcs
+}
+
+func (bakeProgress) Create(event.CreateEvent) bool { return false }
+
+func (bakeProgress) Delete(event.DeleteEvent) bool { return false }
+
+func (bakeProgress) Update(e event.UpdateEvent) bool {
+	o, ok1 := e.ObjectOld.(*lxcv1.LXCContainer)
+	n, ok2 := e.ObjectNew.(*lxcv1.LXCContainer)
+	if !ok1 || !ok2 {
+		return false
+	}
+	return o.Status.Node != n.Status.Node || o.Status.Baked != n.Status.Baked || o.Status.VMID != n.Status.VMID ||
+		(o.Status.ClonedFrom != 0 && o.Status.Operation != n.Status.Operation)
 }
 
 // createdOrDeleted passes the events that change whether a referenced object exists.

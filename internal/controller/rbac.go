@@ -12,8 +12,10 @@ import (
 // LXCContainer or a ProxmoxCluster. Owner references with blockOwnerDeletion on the Secrets a
 // container owns need update on its finalizers subresource.
 // +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=lxccontainers;proxmoxclusters,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=lxccontainers,verbs=create;delete
 // +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=lxccontainers/status,verbs=patch
 // +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=lxccontainers/finalizers,verbs=update
+// +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=lxctemplates/finalizers,verbs=update
 // +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=lxctemplates;packagebuckets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=lxc.templatemanager.dev,resources=lxctemplates/status;packagebuckets/status;proxmoxclusters/status,verbs=patch
 //

@@ -46,6 +46,10 @@ type Client interface {
 	// StartContainer starts the start task. A container that is already running is success
 	// with an empty UPID.
 	StartContainer(ctx context.Context, node string, vmid int) (UPID, error)
+	// CloneContainer starts the clone task of a container or container template.
+	CloneContainer(ctx context.Context, node string, vmid int, spec CloneSpec) (UPID, error)
+	// ConvertToTemplate turns a stopped container into a template (synchronous in Proxmox).
+	ConvertToTemplate(ctx context.Context, node string, vmid int) error
 	// StopContainer starts the (hard) stop task. A container that is not running is success
 	// with an empty UPID.
 	StopContainer(ctx context.Context, node string, vmid int) (UPID, error)

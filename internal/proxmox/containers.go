@@ -196,3 +196,42 @@ func (c *APIClient) ContainerInterfaces(ctx context.Context, node string, vmid i
 	}
 	return ifaces, nil
 }
+
+// CloneSpec is what a clone of a container (or of a container template) is given.
+type CloneSpec struct {
+	NewID       int
+	Hostname    string
+	Description string
+	// Full asks for a full copy of the disks; otherwise a linked clone, which Proxmox allows
+	// only from a template on a storage that supports it.
+	Full bool
+	// Storage is the target storage of a full clone; empty keeps the source's.
+	Storage string
+	Pool    string
+}
+
+// CloneContainer implements Client.
+func (c *APIClient) CloneContainer(ctx context.Context, node string, vmid int, spec CloneSpec) (UPID, error) {
+	p := map[string]any{"newid": spec.NewID, "full": 0}
+	if spec.Full {
+		p["full"] = 1
+		if spec.Storage != "" {
+			p["storage"] = spec.Storage
+		}
+	}
+	for k, v := range map[string]string{"hostname": spec.Hostname, "description": spec.Description, "pool": spec.Pool} {
+		if v != "" {
+			p[k] = v
+		}
+	}
+	return c.startTask(ctx, "clone container", containerTarget(node, vmid), createOnce, func(ctx context.Context, upid *flexString) error {
+		return c.api.Post(ctx, containerPath(node, vmid)+"/clone", p, upid)
+	})
+}
+
+// ConvertToTemplate implements Client.
+func (c *APIClient) ConvertToTemplate(ctx context.Context, node string, vmid int) error {
+	return c.call(ctx, "convert to template", containerTarget(node, vmid), repeatable, func(ctx context.Context) error {
+		return c.api.Post(ctx, containerPath(node, vmid)+"/template", nil, nil)
+	})
+}

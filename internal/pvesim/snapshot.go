@@ -66,6 +66,10 @@ func (s *Server) cloneContainer(r *request) (any, error) {
 	if full && snap == nil && s.running(r.Context(), src.VMID) {
 		return nil, pveError("Full clone of a running container is only possible from a snapshot")
 	}
+	pool := r.params["pool"]
+	if err := s.checkPool(pool); err != nil {
+		return nil, err
+	}
 	storage := r.params["storage"]
 	if storage != "" {
 		if err := checkDiskStorage(storage); err != nil {
@@ -175,6 +179,10 @@ func (s *Server) cloneContainer(r *request) (any, error) {
 		dst.Conf = conf
 		err = s.store.saveContainer(dst)
 		s.mu.Unlock()
+		if err == nil {
+			// clone_vm adds the new guest to the pool once its config is written.
+			err = s.addToPool(pool, newid)
+		}
 		return err
 	}), nil
 }

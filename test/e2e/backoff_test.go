@@ -167,7 +167,7 @@ func (s *stack) container(ns, name, template string) *lxcv1.LXCContainer {
 	}
 }
 
-func (s *stack) getContainer(t *testing.T, ns, name string) *lxcv1.LXCContainer {
+func (s *stack) getContainer(t testing.TB, ns, name string) *lxcv1.LXCContainer {
 	t.Helper()
 	obj := &lxcv1.LXCContainer{}
 	if err := s.k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
@@ -177,7 +177,7 @@ func (s *stack) getContainer(t *testing.T, ns, name string) *lxcv1.LXCContainer 
 }
 
 // simCounters reads pvesim's request and task counters.
-func (s *stack) simCounters(t *testing.T) pvesim.Counters {
+func (s *stack) simCounters(t testing.TB) pvesim.Counters {
 	t.Helper()
 	resp, err := s.simHTTP().Get("https://" + s.simAddr + "/_pvesim/counters")
 	if err != nil {
@@ -200,7 +200,7 @@ func (s *stack) simHTTP() *http.Client {
 
 // eventsAbout lists the Events regarding one LXCContainer, a line each, counting every
 // occurrence of a series.
-func eventsAbout(t *testing.T, s *stack, ns, name string) []string {
+func eventsAbout(t testing.TB, s *stack, ns, name string) []string {
 	t.Helper()
 	list := &eventsv1.EventList{}
 	if err := s.k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
@@ -225,7 +225,7 @@ func eventsAbout(t *testing.T, s *stack, ns, name string) []string {
 const deadInitTarball = "debian-12-deadinit_1.0-1_amd64.tar.gz"
 
 // buildDeadInitTemplate writes an OS template whose init dies two seconds into the boot.
-func buildDeadInitTemplate(t *testing.T, path string) {
+func buildDeadInitTemplate(t testing.TB, path string) {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "deadinit")
 	cmd := exec.Command("go", "build", "-o", bin, "./test/e2e/testdata/deadinit")

@@ -27,7 +27,7 @@ type conditioned interface {
 }
 
 // waitObject waits until obj is Ready, or fails naming its conditions.
-func (s *stack) waitObject(t *testing.T, obj conditioned, within time.Duration) {
+func (s *stack) waitObject(t testing.TB, obj conditioned, within time.Duration) {
 	t.Helper()
 	testkit.Eventually(t, within, func() error {
 		if err := s.k8s.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
@@ -41,7 +41,7 @@ func (s *stack) waitObject(t *testing.T, obj conditioned, within time.Duration) 
 }
 
 // waitStalled waits until obj is Stalled with reason and a message holding each of parts.
-func (s *stack) waitStalled(t *testing.T, obj conditioned, reason string, parts ...string) string {
+func (s *stack) waitStalled(t testing.TB, obj conditioned, reason string, parts ...string) string {
 	t.Helper()
 	var msg string
 	testkit.Eventually(t, 3*time.Minute, func() error {
@@ -64,7 +64,7 @@ func (s *stack) waitStalled(t *testing.T, obj conditioned, reason string, parts 
 }
 
 // guestWithKey makes a container of template that trusts signer's key, and waits for Ready.
-func (s *stack) guestWithKey(t *testing.T, ns, name, template string, signer gossh.Signer, mutate func(*lxcv1.LXCContainer)) *lxcv1.LXCContainer {
+func (s *stack) guestWithKey(t testing.TB, ns, name, template string, signer gossh.Signer, mutate func(*lxcv1.LXCContainer)) *lxcv1.LXCContainer {
 	t.Helper()
 	c := s.container(ns, name, template)
 	c.Spec.SSHPublicKeys = []lxcv1.SSHPublicKey{lxcv1.SSHPublicKey(strings.TrimSpace(string(gossh.MarshalAuthorizedKey(signer.PublicKey()))) + " e2e@test")}
@@ -165,7 +165,7 @@ func TestSnapshotAndRestore(t *testing.T) {
 }
 
 // waitRestored waits until the container is Ready again after a restore let go of it.
-func (s *stack) waitRestored(t *testing.T, ns, name string) *lxcv1.LXCContainer {
+func (s *stack) waitRestored(t testing.TB, ns, name string) *lxcv1.LXCContainer {
 	t.Helper()
 	var c *lxcv1.LXCContainer
 	testkit.Eventually(t, 4*time.Minute, func() error {
@@ -189,7 +189,7 @@ func hasSnapshot(snaps []proxmox.Snapshot, name string) bool {
 
 // dialEventually dials the guest until it answers: a restored guest may still be booting when
 // its LXCContainer turns Ready from what it knew before.
-func dialEventually(t *testing.T, addr string, signer gossh.Signer) *gossh.Client {
+func dialEventually(t testing.TB, addr string, signer gossh.Signer) *gossh.Client {
 	t.Helper()
 	var c *gossh.Client
 	testkit.Eventually(t, time.Minute, func() error {

@@ -57,7 +57,7 @@ type lxcFleet struct {
 
 // startLXCFleet brings up a stack with slow tasks (so a fault can land in each phase) and the
 // fleet's template.
-func startLXCFleet(t *testing.T, name string, n int) *lxcFleet {
+func startLXCFleet(t testing.TB, name string, n int) *lxcFleet {
 	t.Helper()
 	s := startStack(t, "--task-duration-of", "vzcreate=3s", "--task-duration-of", "vzstart=2s")
 	fl := &lxcFleet{s: s, name: name, ns: "chaos", n: n, signer: lxctest.NewSigner(t)}
@@ -83,7 +83,7 @@ func startLXCFleet(t *testing.T, name string, n int) *lxcFleet {
 }
 
 // provision creates the fleet's containers and starts the manager.
-func (fl *lxcFleet) provision(t *testing.T) *managerProcess {
+func (fl *lxcFleet) provision(t testing.TB) *managerProcess {
 	t.Helper()
 	key := lxcv1.SSHPublicKey(strings.TrimSpace(string(gossh.MarshalAuthorizedKey(fl.signer.PublicKey()))))
 	fl.created = time.Now()
@@ -99,7 +99,7 @@ func (fl *lxcFleet) provision(t *testing.T) *managerProcess {
 	return fl.s.startManager(t)
 }
 
-func (fl *lxcFleet) containers(t *testing.T) []lxcv1.LXCContainer {
+func (fl *lxcFleet) containers(t testing.TB) []lxcv1.LXCContainer {
 	t.Helper()
 	list := &lxcv1.LXCContainerList{}
 	if err := fl.s.k8s.List(context.Background(), list, client.InNamespace(fl.ns)); err != nil {
@@ -108,7 +108,7 @@ func (fl *lxcFleet) containers(t *testing.T) []lxcv1.LXCContainer {
 	return list.Items
 }
 
-func (fl *lxcFleet) readyCount(t *testing.T) int {
+func (fl *lxcFleet) readyCount(t testing.TB) int {
 	n := 0
 	for _, c := range fl.containers(t) {
 		if conditions.IsReady(&c) {
@@ -120,7 +120,7 @@ func (fl *lxcFleet) readyCount(t *testing.T) int {
 
 // waitReady waits, generously, until every container is Ready; it does not fail the test, so
 // that the check and the line still report what happened.
-func (fl *lxcFleet) waitReady(t *testing.T, timeout time.Duration) {
+func (fl *lxcFleet) waitReady(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -184,7 +184,7 @@ type chaosResult struct {
 
 // check counts duplicates and orphans from Proxmox (the owner marker in each container's
 // description) and reruns from the guests (the lines of chaosRunLog).
-func (fl *lxcFleet) check(t *testing.T) *chaosResult {
+func (fl *lxcFleet) check(t testing.TB) *chaosResult {
 	t.Helper()
 	ctx := context.Background()
 	r := &chaosResult{Result: chaos.Result{Want: fl.n}}
@@ -256,13 +256,13 @@ func (fl *lxcFleet) readGuest(addr, cmd string) (string, error) {
 }
 
 // report prints the line and fails the test when a promise is broken.
-func (fl *lxcFleet) report(t *testing.T, r *chaosResult) {
+func (fl *lxcFleet) report(t testing.TB, r *chaosResult) {
 	t.Helper()
 	r.Report(t, fl.name)
 }
 
 // chaosRand is a random source whose seed the log names, so a failing run can be repeated.
-func chaosRand(t *testing.T) *rand.Rand {
+func chaosRand(t testing.TB) *rand.Rand {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("random seed %d", seed)
 	return rand.New(rand.NewPCG(seed, 0))
@@ -370,7 +370,7 @@ func TestChaosSSHDropOnLXC(t *testing.T) {
 // ECONNABORTED, the guest's with a reset). During the scenario only the manager talks SSH to
 // the guests. It returns the guest address of each connection cut; ss lists only the sockets
 // it destroyed.
-func cutSSH(t *testing.T, subnet netip.Prefix, spared []string) []string {
+func cutSSH(t testing.TB, subnet netip.Prefix, spared []string) []string {
 	t.Helper()
 	args := []string{"-K", "-t", "-4", "-n", "-H", "state", "established", "dst", subnet.String(), "dport", "=", "22"}
 	if len(spared) > 0 {
@@ -405,7 +405,7 @@ func cutSSH(t *testing.T, subnet netip.Prefix, spared []string) []string {
 // guestPhases maps each container's address to the phase its status gives. The reconcile that
 // finds a DHCP address goes on to SSH before status records it, so Proxmox's interfaces are
 // asked for the addresses status lacks.
-func (fl *lxcFleet) guestPhases(t *testing.T) map[string]string {
+func (fl *lxcFleet) guestPhases(t testing.TB) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, c := range fl.containers(t) {

@@ -80,7 +80,7 @@ func TestLocalControlPlane(t *testing.T) {
 	}
 }
 
-func readCRD(t *testing.T, file string) *apiextensionsv1.CustomResourceDefinition {
+func readCRD(t testing.TB, file string) *apiextensionsv1.CustomResourceDefinition {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(RepoRoot, "config", "crd", "bases", file))
 	if err != nil {

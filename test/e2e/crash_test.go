@@ -118,7 +118,7 @@ func TestManagerKilledInEachPhaseStillEndsReady(t *testing.T) {
 
 // blockSSH rejects the host's SSH connections to the simulator's subnet until the returned
 // function lifts the rule (or the test ends).
-func blockSSH(t *testing.T, s *stack) func() {
+func blockSSH(t testing.TB, s *stack) func() {
 	t.Helper()
 	table := "lxctm_e2e_" + s.bridge
 	rules := fmt.Sprintf(`table inet %s {

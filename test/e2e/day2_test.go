@@ -246,7 +246,7 @@ read -r pw; perl -e 'print crypt($ARGV[0], $ARGV[1]) eq $ARGV[1] ? "match\n" : "
 }
 
 // waitGeneration waits until the container is Ready for its current generation.
-func (s *stack) waitGeneration(t *testing.T, ns, name string) *lxcv1.LXCContainer {
+func (s *stack) waitGeneration(t testing.TB, ns, name string) *lxcv1.LXCContainer {
 	t.Helper()
 	var c *lxcv1.LXCContainer
 	deadline := time.Now().Add(5 * time.Minute)
@@ -265,7 +265,7 @@ func (s *stack) waitGeneration(t *testing.T, ns, name string) *lxcv1.LXCContaine
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-func linkOrCopy(t *testing.T, from, to string) {
+func linkOrCopy(t testing.TB, from, to string) {
 	t.Helper()
 	if os.Link(from, to) == nil {
 		return

@@ -19,7 +19,7 @@ import (
 )
 
 // createPool makes a Proxmox pool through the API, as the cluster administrator would.
-func (s *stack) createPool(t *testing.T, id string) {
+func (s *stack) createPool(t testing.TB, id string) {
 	t.Helper()
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(s.simCA)

@@ -27,7 +27,7 @@ type LocalControlPlane struct {
 // StartLocalControlPlane runs hack/local-up.sh on reserved ports (etcd and kube-apiserver must
 // be told theirs) with its own state directory and stops it with hack/local-down.sh when the
 // test ends; apiserverArgs go to kube-apiserver.
-func StartLocalControlPlane(t *testing.T, apiserverArgs ...string) *LocalControlPlane {
+func StartLocalControlPlane(t testing.TB, apiserverArgs ...string) *LocalControlPlane {
 	t.Helper()
 	testkit.SkipUnlessFull(t, testkit.ControlPlane)
 	state := t.TempDir()
@@ -50,7 +50,7 @@ func StartLocalControlPlane(t *testing.T, apiserverArgs ...string) *LocalControl
 }
 
 // Kubectl runs bin/kubectl against the control plane and returns its output; failure fails the test.
-func (c *LocalControlPlane) Kubectl(t *testing.T, args ...string) string {
+func (c *LocalControlPlane) Kubectl(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := c.TryKubectl(args...)
 	if err != nil {
@@ -68,7 +68,7 @@ func (c *LocalControlPlane) TryKubectl(args ...string) (string, error) {
 	return out.String(), err
 }
 
-func run(t *testing.T, env []string, name string, args ...string) string {
+func run(t testing.TB, env []string, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = env

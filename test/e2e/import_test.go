@@ -26,7 +26,7 @@ import (
 // writeTemplateStore writes a template store in the original dashboard's layout: numbered
 // scripts whose numbers and names sort differently, an apt bucket with a version glob, a custom installer, one
 // managed file per policy, plus documentation and a creation script the importer skips.
-func writeTemplateStore(t *testing.T, repoURL string) string {
+func writeTemplateStore(t testing.TB, repoURL string) string {
 	t.Helper()
 	root := t.TempDir()
 	tmpl := filepath.Join(root, "infra", "lxc", "templates", "store-web")

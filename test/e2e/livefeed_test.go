@@ -62,7 +62,7 @@ func (f *liveFeed) of(uid string) []feedMessage {
 // checkPhasesInOrder checks that a container's channel carried each of the five steps, in
 // pipeline order with a percentage that never falls, then complete (published a moment after
 // the status the test saw).
-func (f *liveFeed) checkPhasesInOrder(t *testing.T, uid, name string) {
+func (f *liveFeed) checkPhasesInOrder(t testing.TB, uid, name string) {
 	t.Helper()
 	testkit.Eventually(t, 15*time.Second, func() error { return f.phasesInOrder(uid, name) })
 }
@@ -99,7 +99,7 @@ func (f *liveFeed) phasesInOrder(uid, name string) error {
 }
 
 // checkStall checks that a stalled container's channel carried its failure.
-func (f *liveFeed) checkStall(t *testing.T, uid, name, reason string) {
+func (f *liveFeed) checkStall(t testing.TB, uid, name, reason string) {
 	t.Helper()
 	testkit.Eventually(t, 15*time.Second, func() error {
 		for _, m := range f.of(uid) {

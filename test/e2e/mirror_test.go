@@ -29,7 +29,7 @@ type mirrorDB struct {
 	pool *pgxpool.Pool
 }
 
-func newMirrorDB(t *testing.T) *mirrorDB {
+func newMirrorDB(t testing.TB) *mirrorDB {
 	t.Helper()
 	db := &mirrorDB{dsn: pgtest.NewDatabase(t)}
 	var err error
@@ -41,7 +41,7 @@ func newMirrorDB(t *testing.T) *mirrorDB {
 	return db
 }
 
-func (db *mirrorDB) strings(t *testing.T, sql string, args ...any) []string {
+func (db *mirrorDB) strings(t testing.TB, sql string, args ...any) []string {
 	t.Helper()
 	rows, err := db.pool.Query(context.Background(), sql, args...)
 	if err != nil {
@@ -57,7 +57,7 @@ func (db *mirrorDB) strings(t *testing.T, sql string, args ...any) []string {
 // checkMirrorOfPipeline checks, while web-1 is Ready and bad-1 has failed, that the mirror holds
 // the pipeline's objects in all five tables, that the dashboard's queries show them, that the
 // rows follow status changes within 2 s, and that no secret value is in the database.
-func checkMirrorOfPipeline(t *testing.T, s *stack, db *mirrorDB, ns string, secrets map[string]string) {
+func checkMirrorOfPipeline(t testing.TB, s *stack, db *mirrorDB, ns string, secrets map[string]string) {
 	t.Helper()
 	ctx := context.Background()
 	web, bad := &lxcv1.LXCContainer{}, &lxcv1.LXCContainer{}
@@ -182,7 +182,7 @@ FROM "ContainerEvent" WHERE "containerId" = $1 AND "metadata"::jsonb ? 'conditio
 
 // checkMirrorAfterDeletes checks that the deleted containers' rows are gone while their Events
 // stay, also after the API server expired them.
-func checkMirrorAfterDeletes(t *testing.T, s *stack, db *mirrorDB, ns string) {
+func checkMirrorAfterDeletes(t testing.TB, s *stack, db *mirrorDB, ns string) {
 	t.Helper()
 	ctx := context.Background()
 	testkit.Eventually(t, 10*time.Second, func() error {

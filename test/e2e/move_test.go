@@ -28,7 +28,7 @@ func otherNode(node string) string {
 }
 
 // migrateDone waits until a Proxmox task ended and checks that it succeeded.
-func (s *stack) migrateDone(t *testing.T, upid proxmox.UPID, err error, what string) {
+func (s *stack) migrateDone(t testing.TB, upid proxmox.UPID, err error, what string) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)

@@ -154,7 +154,7 @@ func TestOSTemplateStaysResolved(t *testing.T) {
 
 // outage makes pvesim's API drop every connection unanswered for d, through its fault
 // endpoint, as a Proxmox node whose API daemons hang would.
-func (s *stack) outage(t *testing.T, d time.Duration) {
+func (s *stack) outage(t testing.TB, d time.Duration) {
 	t.Helper()
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(s.simCA)

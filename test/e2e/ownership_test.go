@@ -233,7 +233,7 @@ func TestOwnership(t *testing.T) {
 
 func client2Key(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }
 
-func (s *stack) waitReady(t *testing.T, ns, name string) {
+func (s *stack) waitReady(t testing.TB, ns, name string) {
 	t.Helper()
 	if out, err := s.cp.TryKubectl("-n", ns, "wait", "--for=condition=Ready", "--timeout=5m", "lxcc/"+name); err != nil {
 		dumpContainer(t, s, ns, name)
@@ -242,7 +242,7 @@ func (s *stack) waitReady(t *testing.T, ns, name string) {
 }
 
 // markedGuests counts the Proxmox containers whose description carries obj's marker.
-func (s *stack) markedGuests(t *testing.T, obj *lxcv1.LXCContainer) int {
+func (s *stack) markedGuests(t testing.TB, obj *lxcv1.LXCContainer) int {
 	t.Helper()
 	guests, err := s.px.Guests(context.Background())
 	if err != nil {
@@ -259,7 +259,7 @@ func (s *stack) markedGuests(t *testing.T, obj *lxcv1.LXCContainer) int {
 	return n
 }
 
-func (s *stack) guestsAt(t *testing.T, vmid int) int {
+func (s *stack) guestsAt(t testing.TB, vmid int) int {
 	t.Helper()
 	guests, err := s.px.Guests(context.Background())
 	if err != nil {
@@ -275,7 +275,7 @@ func (s *stack) guestsAt(t *testing.T, vmid int) int {
 }
 
 // renewLease asks pvesim to move the DHCP lease of net0, and returns the new address.
-func (s *stack) renewLease(t *testing.T, vmid int) string {
+func (s *stack) renewLease(t testing.TB, vmid int) string {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("https://%s/_pvesim/leases/%d/0", s.simAddr, vmid), nil)
 	req.Header.Set("Authorization", "PVEAPIToken="+s.tokenID+"="+s.token)
@@ -296,7 +296,7 @@ func (s *stack) renewLease(t *testing.T, vmid int) string {
 }
 
 // fenceMAC drops every frame a MAC address sends on the test's bridge.
-func fenceMAC(t *testing.T, s *stack, mac string) {
+func fenceMAC(t testing.TB, s *stack, mac string) {
 	t.Helper()
 	table := "lxctm_fence_" + s.bridge
 	rules := fmt.Sprintf(`table bridge %s {
@@ -325,7 +325,7 @@ func containsLine(lines []string, parts ...string) bool {
 	return false
 }
 
-func update(t *testing.T, s *stack, obj *lxcv1.LXCContainer, mutate func(*lxcv1.LXCContainer)) {
+func update(t testing.TB, s *stack, obj *lxcv1.LXCContainer, mutate func(*lxcv1.LXCContainer)) {
 	t.Helper()
 	for i := 0; ; i++ {
 		cur := s.getContainer(t, obj.Namespace, obj.Name)

@@ -60,7 +60,7 @@ func TestPipBucketBeforeAptBucketInstallsBoth(t *testing.T) {
 // startPipRepository serves, on the bridge, a flat apt repository with python3-pip and what it
 // depends on (downloaded once from Debian's packages with the host's apt, and cached), and a
 // PEP 503 index with one pure-Python wheel. It returns the base URL.
-func (s *stack) startPipRepository(t *testing.T) string {
+func (s *stack) startPipRepository(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	debs := filepath.Join(dir, "debs")
@@ -105,7 +105,7 @@ func (s *stack) startPipRepository(t *testing.T) string {
 
 // pipDebs downloads python3-pip and its dependencies (Depends and Pre-Depends, every
 // alternative) with the host's apt into a cache kept across runs, and lists the files.
-func pipDebs(t *testing.T) []string {
+func pipDebs(t testing.TB) []string {
 	t.Helper()
 	home, _ := os.UserHomeDir()
 	cache := filepath.Join(home, ".cache", "lxc-template-manager", "debs-python3-pip-bookworm")
@@ -150,7 +150,7 @@ func pipDebs(t *testing.T) []string {
 }
 
 // helloWheel builds a pure-Python wheel of the package lxctm-hello.
-func helloWheel(t *testing.T) ([]byte, string) {
+func helloWheel(t testing.TB) ([]byte, string) {
 	t.Helper()
 	files := []struct{ name, content string }{
 		{"lxctm_hello/__init__.py", "HELLO = \"hello from a local index\"\n"},

@@ -369,7 +369,7 @@ exit 3
 	checkMirrorAfterDeletes(t, s, db, ns)
 }
 
-func (s *stack) hasGuest(t *testing.T, vmid int) bool {
+func (s *stack) hasGuest(t testing.TB, vmid int) bool {
 	t.Helper()
 	guests, err := s.px.Guests(context.Background())
 	if err != nil {
@@ -388,7 +388,7 @@ func (s *stack) kstatus(ctx context.Context, ns, name string) (*status.Result, e
 	return status.Compute(u)
 }
 
-func httpGet(t *testing.T, url string) string {
+func httpGet(t testing.TB, url string) string {
 	t.Helper()
 	c := &http.Client{Timeout: 10 * time.Second}
 	resp, err := c.Get(url)
@@ -400,7 +400,7 @@ func httpGet(t *testing.T, url string) string {
 	return string(body)
 }
 
-func dialContainer(t *testing.T, addr string, signer gossh.Signer) *gossh.Client {
+func dialContainer(t testing.TB, addr string, signer gossh.Signer) *gossh.Client {
 	t.Helper()
 	c, err := gossh.Dial("tcp", addr+":22", &gossh.ClientConfig{
 		User: "root", Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)},
@@ -413,7 +413,7 @@ func dialContainer(t *testing.T, addr string, signer gossh.Signer) *gossh.Client
 	return c
 }
 
-func run1(t *testing.T, c *gossh.Client, cmd string) string {
+func run1(t testing.TB, c *gossh.Client, cmd string) string {
 	t.Helper()
 	sess, err := c.NewSession()
 	if err != nil {
@@ -427,7 +427,7 @@ func run1(t *testing.T, c *gossh.Client, cmd string) string {
 	return string(out)
 }
 
-func countEvents(t *testing.T, s *stack, ns, name, reason string) int {
+func countEvents(t testing.TB, s *stack, ns, name, reason string) int {
 	t.Helper()
 	list := &corev1.EventList{}
 	if err := s.k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
@@ -442,7 +442,7 @@ func countEvents(t *testing.T, s *stack, ns, name, reason string) int {
 	return n
 }
 
-func dumpContainer(t *testing.T, s *stack, ns, name string) {
+func dumpContainer(t testing.TB, s *stack, ns, name string) {
 	out, _ := s.cp.TryKubectl("-n", ns, "get", "lxcc", name, "-o", "yaml")
 	t.Logf("%s", out)
 	out, _ = s.cp.TryKubectl("-n", ns, "get", "events")
@@ -452,7 +452,7 @@ func dumpContainer(t *testing.T, s *stack, ns, name string) {
 // testKeyRotation rotates the controller's SSH key of cluster pve while web-1 is Ready: the
 // containers get the new key, the old one stops logging in, web-1 stays Ready throughout and
 // the old key leaves the Secret.
-func testKeyRotation(t *testing.T, s *stack, ns string, containers []string) {
+func testKeyRotation(t testing.TB, s *stack, ns string, containers []string) {
 	t.Helper()
 	ctx := context.Background()
 	const keySecret = "lxc-template-manager-ssh-key-pve"

@@ -19,7 +19,7 @@ import (
 
 // readmeCommand returns the README's shell command that starts with prefix, continuation
 // lines joined.
-func readmeCommand(t *testing.T, prefix string) string {
+func readmeCommand(t testing.TB, prefix string) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(RepoRoot, "README.md"))
 	if err != nil {

@@ -39,7 +39,7 @@ var binaries struct {
 	pvesim  string
 }
 
-func buildBinaries(t *testing.T) {
+func buildBinaries(t testing.TB) {
 	t.Helper()
 	binaries.once.Do(func() {
 		binaries.dir, binaries.err = os.MkdirTemp("", "lxctm-e2e-bin-")
@@ -92,12 +92,12 @@ type stackOptions struct {
 const e2eControllerNamespace = "lxctm-e2e-system"
 
 // startStack brings the whole stack up; everything stops when the test ends.
-func startStack(t *testing.T, simArgs ...string) *stack {
+func startStack(t testing.TB, simArgs ...string) *stack {
 	t.Helper()
 	return startStackWith(t, stackOptions{simArgs: simArgs})
 }
 
-func startStackWith(t *testing.T, opts stackOptions) *stack {
+func startStackWith(t testing.TB, opts stackOptions) *stack {
 	t.Helper()
 	simArgs := opts.simArgs
 	lxctest.RequireHost(t)
@@ -125,7 +125,7 @@ func startStackWith(t *testing.T, opts stackOptions) *stack {
 	return s
 }
 
-func (s *stack) create(t *testing.T, objs ...client.Object) {
+func (s *stack) create(t testing.TB, objs ...client.Object) {
 	t.Helper()
 	for _, obj := range objs {
 		if err := s.k8s.Create(context.Background(), obj); err != nil {
@@ -134,7 +134,7 @@ func (s *stack) create(t *testing.T, objs ...client.Object) {
 	}
 }
 
-func (s *stack) startSimulator(t *testing.T, extra ...string) {
+func (s *stack) startSimulator(t testing.TB, extra ...string) {
 	t.Helper()
 	s.bridge, s.subnet = lxctest.Network(t)
 	s.simDir = t.TempDir()
@@ -182,7 +182,7 @@ func (s *stack) startSimulator(t *testing.T, extra ...string) {
 var pvesimServing = regexp.MustCompile(`msg="Serving Proxmox VE API" url=https://(\S+)/api2/json`)
 
 // stopSimulator stops pvesim and every container it runs, so no test leaves containers behind.
-func (s *stack) stopSimulator(t *testing.T) {
+func (s *stack) stopSimulator(t testing.TB) {
 	if s.px != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -223,7 +223,7 @@ func (s *stack) gateway() netip.Addr { return s.subnet.Addr().Next() }
 
 // startRepository builds the hello-web package and serves it as a flat apt repository on the
 // bridge's host address, the only package source the containers can reach.
-func (s *stack) startRepository(t *testing.T) {
+func (s *stack) startRepository(t testing.TB) {
 	t.Helper()
 	dir := t.TempDir()
 	if out, err := exec.Command(filepath.Join(RepoRoot, "hack", "build-hello-web.sh"), dir).CombinedOutput(); err != nil {
@@ -248,7 +248,7 @@ func (s *stack) startRepository(t *testing.T) {
 	s.repoURL = "http://" + l.Addr().String() + "/"
 }
 
-func (s *stack) createCluster(t *testing.T) {
+func (s *stack) createCluster(t testing.TB) {
 	t.Helper()
 	s.create(t,
 		&corev1.Secret{
@@ -278,7 +278,7 @@ type managerProcess struct {
 }
 
 // startManager runs bin/manager against the control plane, logging to a file of its own.
-func (s *stack) startManager(t *testing.T) *managerProcess {
+func (s *stack) startManager(t testing.TB) *managerProcess {
 	t.Helper()
 	log := filepath.Join(s.cp.StateDir, fmt.Sprintf("manager-%d.log", len(s.managers)))
 	f, err := os.Create(log)
@@ -324,7 +324,7 @@ func (m *managerProcess) stop(sig syscall.Signal) {
 }
 
 // logs returns everything every manager run wrote.
-func (s *stack) logs(t *testing.T) string {
+func (s *stack) logs(t testing.TB) string {
 	t.Helper()
 	var b bytes.Buffer
 	for _, m := range s.managers {
@@ -337,7 +337,7 @@ func (s *stack) logs(t *testing.T) string {
 	return b.String()
 }
 
-func dumpFile(t *testing.T, path string, lines int) {
+func dumpFile(t testing.TB, path string, lines int) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return

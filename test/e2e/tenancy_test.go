@@ -119,7 +119,7 @@ func TestTenancy(t *testing.T) {
 // rootRequired: a template asking for keyctl, which the policy allows, on a cluster that signs
 // in with an API token: the template says RootRequired before any container meets it, the
 // container stalls with RootRequired naming features.keyctl, and the ProxmoxCluster stays Ready.
-func rootRequired(t *testing.T, s *stack, editor client.Client, ns string) {
+func rootRequired(t testing.TB, s *stack, editor client.Client, ns string) {
 	ctx := context.Background()
 	cluster := &lxcv1.ProxmoxCluster{}
 	if err := s.k8s.Get(ctx, client.ObjectKey{Name: "pve"}, cluster); err != nil {
@@ -177,7 +177,7 @@ func rootRequired(t *testing.T, s *stack, editor client.Client, ns string) {
 // host's neighbour entry for it is cleared each time: whichever answers, nothing of the second's
 // runs in the first, nothing of the first's is copied to the second, the second says
 // AddressConflict, and the first stays Ready at its address.
-func addressRace(t *testing.T, s *stack, ns string) {
+func addressRace(t testing.TB, s *stack, ns string) {
 	ctx := context.Background()
 	signer := lxctest.NewSigner(t)
 	userKey := lxcv1.SSHPublicKey(strings.TrimSpace(string(gossh.MarshalAuthorizedKey(signer.PublicKey()))) + " e2e@test")

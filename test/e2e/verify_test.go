@@ -11,7 +11,7 @@ import (
 )
 
 // cloneRepo clones the committed state of the repository into a temporary directory, as CI does.
-func cloneRepo(t *testing.T) string {
+func cloneRepo(t testing.TB) string {
 	t.Helper()
 	testkit.SkipUnlessFull(t, "make and the tools it builds, run in a clone of the repository")
 	dir := filepath.Join(t.TempDir(), "clone")
