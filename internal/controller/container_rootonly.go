@@ -16,19 +16,28 @@ import (
 // (check_ct_modify_config_perm and the create path of pve-container's src/PVE/LXC.pm and
 // src/PVE/API2/LXC.pm).
 func rootOnlyFields(d *desired.Container) []string {
-	fields := rootOnlyFeatures(d.Features, d.Unprivileged)
-	for _, m := range d.MountPoints {
+	return rootOnly(d.Features, d.Unprivileged, d.MountPoints, d.Devices)
+}
+
+// rootOnlyOfTemplate is rootOnlyFields of what a template asks for itself.
+func rootOnlyOfTemplate(spec *lxcv1.LXCTemplateSpec) []string {
+	return rootOnly(spec.Features, spec.Features.Unprivileged == nil || *spec.Features.Unprivileged, spec.MountPoints, spec.Devices)
+}
+
+func rootOnly(f lxcv1.Features, unprivileged bool, mountPoints []lxcv1.MountPoint, devices []lxcv1.Device) []string {
+	fields := rootOnlyFeatures(f, unprivileged)
+	for _, m := range mountPoints {
 		if m.IsBind() {
 			fields = append(fields, fmt.Sprintf("mountPoints[%d].hostPath", m.Index))
 		}
 	}
-	for i, dev := range d.Devices {
+	for i, dev := range devices {
 		fields = append(fields, fmt.Sprintf("devices[%d] (%s)", i, dev.Path))
 	}
 	return fields
 }
 
-// rootOnlyFeatures is rootOnlyFields of a template's features.
+// rootOnlyFeatures names the feature flags of f that need root@pam.
 func rootOnlyFeatures(f lxcv1.Features, unprivileged bool) []string {
 	var fields []string
 	if f.Keyctl {
