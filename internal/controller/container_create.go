@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/desired"
 	"templatemanager.dev/lxc-template-manager/internal/ostemplate"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
@@ -196,6 +197,7 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 		SSHPublicKeys: keys,
 		OnBoot:        obj.Spec.PowerState != lxcv1.PowerStateStopped,
 		Pool:          d.Pool,
+		Passthrough:   desired.PassthroughOptions(d),
 	}
 	upid, err := s.px.CreateContainer(ctx, st.Node, spec)
 	switch {

@@ -171,6 +171,21 @@ func mountText(volume, size string, m lxcv1.MountPoint) string {
 	return s
 }
 
+// PassthroughOptions are the bind mount points and devices as Proxmox's mp[n] and dev[n]
+// options, for the create call.
+func PassthroughOptions(d *Container) map[string]string {
+	opts := map[string]string{}
+	for _, m := range d.MountPoints {
+		if m.IsBind() {
+			opts[fmt.Sprintf("mp%d", m.Index)] = mountText(m.HostPath, "", m)
+		}
+	}
+	for i, dev := range d.Devices {
+		opts[fmt.Sprintf("dev%d", i)] = DeviceText(dev)
+	}
+	return opts
+}
+
 // ProxmoxFeatures is the features option the spec asks for.
 func (d *Container) ProxmoxFeatures() proxmox.Features {
 	f := proxmox.Features{Nesting: d.Features.Nesting, Keyctl: d.Features.Keyctl, Fuse: d.Features.Fuse, Mknod: d.Features.Mknod}

@@ -44,9 +44,13 @@ func TestCheckNamesTheRuleAndTheField(t *testing.T) {
 		{"disk", "", func(d *desired.Container) { d.DiskGiB = 17 }, nil, []string{"spec.resources.diskGiB"}},
 		{"mknod", "", func(d *desired.Container) { d.Features.Mknod = true }, nil, []string{"features.mknod", "spec.policy.features"}},
 		{"mount", "", func(d *desired.Container) { d.Features.Mount = []lxcv1.FilesystemType{"nfs"} }, nil, []string{"features.mount", "spec.policy.features"}},
-		{"bind mount by default", "", func(d *desired.Container) { d.MountPoints = []lxcv1.MountPoint{{Index: 1, Path: "/m", HostPath: "/srv"}} }, nil,
+		{"bind mount by default", "", func(d *desired.Container) {
+			d.MountPoints = []lxcv1.MountPoint{{Index: 1, Path: "/m", HostPath: "/srv"}}
+		}, nil,
 			[]string{"spec.mountPoints[mp1].hostPath", "spec.policy.hostPaths"}},
-		{"bind mount beside a prefix", "", func(d *desired.Container) { d.MountPoints = []lxcv1.MountPoint{{Index: 1, Path: "/m", HostPath: "/srv/media2"}} },
+		{"bind mount beside a prefix", "", func(d *desired.Container) {
+			d.MountPoints = []lxcv1.MountPoint{{Index: 1, Path: "/m", HostPath: "/srv/media2"}}
+		},
 			func(p *lxcv1.ClusterPolicy) { p.HostPaths = []string{"/srv/media"} }, []string{"/srv/media2", "spec.policy.hostPaths"}},
 		{"device by default", "", func(d *desired.Container) { d.Devices = []lxcv1.Device{{Path: "/dev/net/tun"}} }, nil,
 			[]string{"spec.devices[0].path", "spec.policy.devices"}},
