@@ -43,7 +43,9 @@ func statDevice(path string) (hostDevice, error) {
 	return hostDevice{block: fi.Mode()&fs.ModeCharDevice == 0, major: unix.Major(rdev), minor: unix.Minor(rdev), rdev: rdev}, nil
 }
 
-// ensureDevices makes the passthrough device nodes afresh, as every start does.
+// ensureDevices makes the passthrough device nodes afresh, as every start does. Only at a
+// start: a running container's nodes are mount points in its namespace, which removing them
+// here would detach.
 func (b *Backend) ensureDevices(spec pvesim.ContainerSpec) error {
 	dir := b.passthroughDir(spec.VMID)
 	if err := os.RemoveAll(dir); err != nil {

@@ -44,7 +44,7 @@ func (b *Backend) ensureVolumes(spec pvesim.ContainerSpec) error {
 			}
 		}
 	}
-	return b.ensureDevices(spec)
+	return nil
 }
 
 // mountSource is the host directory a mount point mounts: a volume's directory, or the host
