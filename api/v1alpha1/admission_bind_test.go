@@ -59,13 +59,13 @@ func TestBindMountAndDeviceAdmission(t *testing.T) {
 			[]string{"spec.features.mount[0]", "should match"}},
 		{"mount fstype empty", spec(templateHead, goodTemplate, "  features: {mount: ['']}\n"),
 			[]string{"spec.features.mount[0]", "at least 1 chars long"}},
-		{"policy feature", spec(clusterHead, goodCluster, "  policy: {features: [nesting, devices]}\n"),
+		{"policy feature", spec(clusterHead, goodCluster+"  endpoint: https://pve.example.com:8006/api2/json\n", "  policy: {features: [nesting, devices]}\n"),
 			[]string{"spec.policy.features[1]", "Unsupported value"}},
-		{"policy hostPaths", spec(clusterHead, goodCluster, "  policy: {hostPaths: ['/srv/a b']}\n"),
+		{"policy hostPaths", spec(clusterHead, goodCluster+"  endpoint: https://pve.example.com:8006/api2/json\n", "  policy: {hostPaths: ['/srv/a b']}\n"),
 			[]string{"spec.policy.hostPaths[0]", "should match"}},
-		{"policy hostPaths ..", spec(clusterHead, goodCluster, "  policy: {hostPaths: [/srv/..]}\n"),
+		{"policy hostPaths ..", spec(clusterHead, goodCluster+"  endpoint: https://pve.example.com:8006/api2/json\n", "  policy: {hostPaths: [/srv/..]}\n"),
 			[]string{"spec.policy.hostPaths[0]", ". or .. segments"}},
-		{"policy devices", spec(clusterHead, goodCluster, "  policy: {devices: [/etc/passwd]}\n"),
+		{"policy devices", spec(clusterHead, goodCluster+"  endpoint: https://pve.example.com:8006/api2/json\n", "  policy: {devices: [/etc/passwd]}\n"),
 			[]string{"spec.policy.devices[0]", "should match"}},
 	}
 	for _, c := range refused {
@@ -84,7 +84,7 @@ func TestBindMountAndDeviceAccepted(t *testing.T) {
 	for _, m := range []string{
 		spec(templateHead, goodTemplate, "  mountPoints: [{index: 0, path: /data, hostPath: /srv/data}, {index: 1, path: /cache, sizeGiB: 2, readOnly: true}]\n  devices: [{path: /dev/net/tun}, {path: /dev/dri/renderD128, mode: '0666', uid: 0, gid: 44, denyWrite: true}]\n  features: {nesting: true, keyctl: true, mknod: true, mount: [nfs, cifs]}\n"),
 		spec(containerHead, goodRefs, "  mountPoints: [{index: 3, path: /media, hostPath: /tank/media, readOnly: true}]\n  devices: [{path: /dev/fuse}]\n"),
-		spec(clusterHead, goodCluster, "  policy: {features: [nesting, keyctl, fuse, mknod, mount], hostPaths: [/srv, /tank/media], devices: [/dev/net/tun, /dev/fuse]}\n"),
+		spec(clusterHead, goodCluster+"  endpoint: https://pve.example.com:8006/api2/json\n", "  policy: {features: [nesting, keyctl, fuse, mknod, mount], hostPaths: [/srv, /tank/media], devices: [/dev/net/tun, /dev/fuse]}\n"),
 	} {
 		if err := env.Client.Create(ctx, decode(t, m), client.DryRunAll); err != nil {
 			t.Errorf("rejected: %v\n%s", err, m)
