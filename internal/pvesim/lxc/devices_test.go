@@ -16,7 +16,7 @@ func TestRenderConfigPassesThroughBindMountsAndDevices(t *testing.T) {
 	dir := t.TempDir()
 	b := &Backend{lxcPath: dir, bridge: "vmbr0", cgroups: detectCgroups()}
 	cfg := b.renderConfig(pvesim.ContainerSpec{VMID: 100, Hostname: "ct", Unprivileged: true, MountTypes: []string{"nfs"},
-		Mounts: []pvesim.MountSpec{{Key: "mp0", Volume: "/tank/media", Path: "/srv/media", Bind: true, ReadOnly: true}},
+		Mounts:  []pvesim.MountSpec{{Key: "mp0", Volume: "/tank/media", Path: "/srv/media", Bind: true, ReadOnly: true}},
 		Devices: []pvesim.DeviceSpec{{Key: "dev0", Path: "/dev/null"}, {Key: "dev1", Path: "/dev/zero", DenyWrite: true}},
 	}, "/rootfs", filepath.Join(dir, "100"))
 	cgroup := "lxc.cgroup2."
