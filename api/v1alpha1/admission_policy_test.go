@@ -45,6 +45,8 @@ spec:
     storages: [local-lvm]
     bridges: [vmbr0]
     limits: {cores: 4, memoryMiB: 4096, diskGiB: 32, mountPointGiB: 50}
+    hostPaths: [/srv/shared]
+    devices: [/dev/net/tun]
     namespaceQuota: {containers: 3, cores: 5}
 `
 
@@ -152,6 +154,14 @@ func TestAdmissionPolicyHoldsAnEditorToTheClusterPolicy(t *testing.T) {
 	refused("privileged template", template("{unprivileged: false}"), "spec.features.unprivileged", "spec.policy.allowPrivileged")
 	refused("keyctl", template("{keyctl: true}"), "spec.features.keyctl", "spec.policy.features")
 	admitted("nesting", template("{nesting: true}"))
+	refused("mknod", template("{mknod: true}"), "spec.features.mknod", "spec.policy.features")
+	refused("mount", template("{mount: [nfs]}"), "spec.features.mount", "spec.policy.features")
+	// Bind mounts and devices: a template is held to every cluster that admits its namespace,
+	// and these clusters allow none.
+	refused("template bind mount", template("{nesting: true}")+"  mountPoints: [{index: 0, path: /data, hostPath: /srv/shared}]\n",
+		"spec.mountPoints[].hostPath", "/srv/shared", "no bind mount is", "spec.policy.hostPaths")
+	refused("template device", template("{nesting: true}")+"  devices: [{path: /dev/net/tun}]\n",
+		"spec.devices[].path", "/dev/net/tun", "spec.policy.devices")
 
 	if err := editor.Create(ctx, decode(t, container("c", "  network: {bridge: vmbr9}\n")), client.DryRunAll); err != nil {
 		t.Logf("A refusal reads: %v", err)
@@ -159,6 +169,10 @@ func TestAdmissionPolicyHoldsAnEditorToTheClusterPolicy(t *testing.T) {
 	refused("bridge", container("c", "  network: {bridge: vmbr9}\n"), "spec.network.bridge", "vmbr9", "spec.policy.bridges")
 	refused("storage", container("c", "  storage: ceph\n"), "spec.storage", "ceph", "spec.policy.storages")
 	refused("mount point storage", container("c", "  mountPoints: [{index: 0, path: /data, sizeGiB: 10, storage: ceph}]\n"), "spec.mountPoints[].storage", "spec.policy.storages")
+	refused("bind mount outside hostPaths", container("c", "  mountPoints: [{index: 0, path: /data, hostPath: /srv/sharedother}]\n"),
+		"spec.mountPoints[].hostPath", "/srv/sharedother", "/srv/shared", "spec.policy.hostPaths")
+	refused("device not allowed", container("c", "  devices: [{path: /dev/kvm}]\n"), "spec.devices[].path", "/dev/kvm", "spec.policy.devices")
+	admitted("bind mount and device within the policy", container("c", "  mountPoints: [{index: 0, path: /data, hostPath: /srv/shared/data, readOnly: true}]\n  devices: [{path: /dev/net/tun}]\n"))
 	refused("cores", container("c", "  resources: {cores: 5}\n"), "spec.resources.cores", "spec.policy.limits.cores")
 	refused("memory", container("c", "  resources: {memoryMiB: 8192}\n"), "spec.resources.memoryMiB", "spec.policy.limits.memoryMiB")
 	refused("disk", container("c", "  resources: {diskGiB: 64}\n"), "spec.resources.diskGiB", "spec.policy.limits.diskGiB")

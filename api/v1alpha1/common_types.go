@@ -176,7 +176,11 @@ type Network struct {
 	VLANTag *int32 `json:"vlanTag,omitempty"`
 }
 
-// MountPoint is a volume mounted into the container, Proxmox's mp<index>.
+// MountPoint is a volume or a bind mount of a host directory mounted into the container,
+// Proxmox's mp<index>.
+// +kubebuilder:validation:XValidation:rule="has(self.sizeGiB) != has(self.hostPath)",message="exactly one of sizeGiB (a new volume) or hostPath (a bind mount of a directory of the node) must be set"
+// +kubebuilder:validation:XValidation:rule="!has(self.hostPath) || !has(self.storage)",message="storage applies to volumes only, not to a hostPath bind mount",fieldPath=".storage"
+// +kubebuilder:validation:XValidation:rule="!has(self.hostPath) || !has(self.backup) || !self.backup",message="backup applies to volumes only: Proxmox never backs up a bind mount",fieldPath=".backup"
 type MountPoint struct {
 	// index is n of Proxmox's mp<n> (0–255).
 	// +required
@@ -193,11 +197,28 @@ type MountPoint struct {
 	// +kubebuilder:validation:XValidation:rule="!['/proc', '/sys', '/dev', '/run', '/etc/config-manager', '/var/lib/config-manager'].exists(d, self == d || self.startsWith(d + '/'))",message="path must not be inside /proc, /sys, /dev, /run or config-manager's own directories"
 	Path string `json:"path"`
 
-	// sizeGiB is the volume's size in GiB. It can grow, never shrink.
-	// +required
+	// sizeGiB is the size in GiB of a new volume. It can grow, never shrink. Exactly one of
+	// sizeGiB and hostPath is set.
+	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=131072
-	SizeGiB int32 `json:"sizeGiB"`
+	SizeGiB int32 `json:"sizeGiB,omitempty"`
+
+	// hostPath makes this a bind mount: the absolute path of a directory on the Proxmox node,
+	// mounted at path. Only root@pam may set bind mounts in Proxmox, and the cluster's
+	// spec.policy.hostPaths must allow the path. Devices are passed through with devices,
+	// not as mount points.
+	// +optional
+	// +kubebuilder:validation:MinLength=2
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^(/[A-Za-z0-9._@+-]+)+$`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(^|/)[.][.]?(/|$)')",message="hostPath must not contain . or .. segments"
+	// +kubebuilder:validation:XValidation:rule="!['/dev', '/proc', '/sys'].exists(d, self == d || self.startsWith(d + '/'))",message="hostPath must not be inside /dev, /proc or /sys: pass devices through with devices"
+	HostPath string `json:"hostPath,omitempty"`
+
+	// readOnly mounts the volume or host directory read-only (Proxmox's ro).
+	// +optional
+	ReadOnly bool `json:"readOnly,omitempty"`
 
 	// storage holds the volume. Default: the container's storage. It cannot change once the
 	// volume exists.
@@ -209,6 +230,45 @@ type MountPoint struct {
 	// backup includes the volume in Proxmox backups. Default false, as in Proxmox.
 	// +optional
 	Backup bool `json:"backup,omitempty"`
+}
+
+// IsBind reports whether the mount point is a bind mount of a host directory.
+func (m MountPoint) IsBind() bool { return m.HostPath != "" }
+
+// Device is a device node of the Proxmox node passed through into the container, Proxmox's
+// dev<n>. Only root@pam may set devices in Proxmox, and the cluster's spec.policy.devices must
+// allow the path.
+type Device struct {
+	// path of the device node on the node, under /dev, such as /dev/net/tun or /dev/dri/renderD128.
+	// It appears at the same path inside the container.
+	// +required
+	// +kubebuilder:validation:MinLength=6
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^/dev(/[A-Za-z0-9._@+-]+)+$`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(^|/)[.][.]?(/|$)')",message="path must not contain . or .. segments"
+	Path string `json:"path"`
+
+	// mode is the octal access mode of the device node in the container, such as 0660 (the
+	// Proxmox default).
+	// +optional
+	// +kubebuilder:validation:Pattern=`^0[0-7]{3}$`
+	Mode string `json:"mode,omitempty"`
+
+	// uid owns the device node inside the container. Default 0.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=65535
+	UID *int32 `json:"uid,omitempty"`
+
+	// gid owns the device node inside the container. Default 0.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=65535
+	GID *int32 `json:"gid,omitempty"`
+
+	// denyWrite lets the container read the device but not write to it.
+	// +optional
+	DenyWrite bool `json:"denyWrite,omitempty"`
 }
 
 // RetryStatus counts the consecutive failed attempts of a reconcile, so that retries back off

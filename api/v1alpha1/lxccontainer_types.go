@@ -183,6 +183,14 @@ type LXCContainerSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(m, self.exists_one(o, o.path == m.path))",message="mount point paths must be unique"
 	MountPoints []MountPoint `json:"mountPoints,omitempty"`
 
+	// devices are device nodes of the Proxmox node passed through into the container beside
+	// the template's; one with the path of a template's device replaces it.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=map
+	// +listMapKey=path
+	Devices []Device `json:"devices,omitempty"`
+
 	// restoreFrom makes the container from a backup instead of the template's OS template:
 	// its data comes back, then the pipeline makes it match the spec. Only read when the
 	// container is created; it cannot be changed.

@@ -63,6 +63,15 @@ type LXCTemplateSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(m, self.exists_one(o, o.path == m.path))",message="mount point paths must be unique"
 	MountPoints []MountPoint `json:"mountPoints,omitempty"`
 
+	// devices are device nodes of the Proxmox node every container of this template gets
+	// (Proxmox's dev<n>, numbered in list order); a container's own device of the same path
+	// replaces one.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=map
+	// +listMapKey=path
+	Devices []Device `json:"devices,omitempty"`
+
 	// network configures eth0. Default: bridge vmbr0 with DHCP.
 	// +optional
 	Network Network `json:"network,omitempty"`
@@ -209,7 +218,25 @@ type Features struct {
 	// fuse allows FUSE mounts.
 	// +optional
 	Fuse bool `json:"fuse,omitempty"`
+
+	// mknod lets an unprivileged container create character and block device nodes (Proxmox
+	// passes the mknod calls to the host to check them).
+	// +optional
+	Mknod bool `json:"mknod,omitempty"`
+
+	// mount lists the file system types the container may mount, such as nfs or cifs
+	// (Proxmox's mount=nfs;cifs).
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=set
+	Mount []FilesystemType `json:"mount,omitempty"`
 }
+
+// FilesystemType is a file system type as the mount command names it, such as nfs, cifs or ext4.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=32
+// +kubebuilder:validation:Pattern=`^[a-z0-9_]+$`
+type FilesystemType string
 
 // Script is a provisioning script. It is uploaded as a file and run detached inside the container
 // with the variables of config.env in its environment.

@@ -5,7 +5,7 @@ import (
 )
 
 // FeatureName is an LXC feature a container may turn on.
-// +kubebuilder:validation:Enum=nesting;keyctl;fuse
+// +kubebuilder:validation:Enum=nesting;keyctl;fuse;mknod;mount
 type FeatureName string
 
 // The features a ClusterPolicy can allow.
@@ -13,6 +13,8 @@ const (
 	FeatureNesting FeatureName = "nesting"
 	FeatureKeyctl  FeatureName = "keyctl"
 	FeatureFuse    FeatureName = "fuse"
+	FeatureMknod   FeatureName = "mknod"
+	FeatureMount   FeatureName = "mount"
 )
 
 // ClusterPolicy is what the LXCContainers of any namespace may ask of a ProxmoxCluster. The
@@ -66,12 +68,32 @@ type ClusterPolicy struct {
 	AllowPrivileged bool `json:"allowPrivileged,omitempty"`
 
 	// features a container may turn on. Empty allows nesting only: nesting is the one feature an
-	// API token may set and is safe in an unprivileged container; keyctl and fuse reach further
-	// into the node's kernel and need root@pam.
+	// API token may set and is safe in an unprivileged container; keyctl, fuse, mknod and mount
+	// reach further into the node's kernel and need root@pam.
 	// +optional
 	// +listType=set
-	// +kubebuilder:validation:MaxItems=3
+	// +kubebuilder:validation:MaxItems=5
 	Features []FeatureName `json:"features,omitempty"`
+
+	// hostPaths are the directories of the nodes (and everything under them) that bind mount
+	// points (mountPoints[].hostPath) may use. Empty allows no bind mount.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=255
+	// +kubebuilder:validation:items:Pattern=`^(/[A-Za-z0-9._@+-]+)+$`
+	// +kubebuilder:validation:items:XValidation:rule="!self.matches('(^|/)[.][.]?(/|$)')",message="hostPaths must not contain . or .. segments"
+	HostPaths []string `json:"hostPaths,omitempty"`
+
+	// devices are the device nodes containers may have passed through (devices[].path).
+	// Empty allows none.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=255
+	// +kubebuilder:validation:items:Pattern=`^/dev(/[A-Za-z0-9._@+-]+)+$`
+	// +kubebuilder:validation:items:XValidation:rule="!self.matches('(^|/)[.][.]?(/|$)')",message="devices must not contain . or .. segments"
+	Devices []string `json:"devices,omitempty"`
 
 	// limits cap each container.
 	// +optional

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/desired"
 	"templatemanager.dev/lxc-template-manager/internal/ostemplate"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
@@ -181,26 +182,25 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 	keys := createKeys(key.Current.authorized, obj)
 	swap := d.SwapMiB
 	spec := proxmox.CreateSpec{
-		VMID:        int(st.VMID),
-		OSTemplate:  volid,
-		Hostname:    d.Hostname,
-		Description: containerDescription(s),
-		Tags:        d.Tags,
-		Cores:       d.Cores,
-		MemoryMiB:   d.MemoryMiB,
-		SwapMiB:     &swap,
-		Storage:     d.Storage,
-		RootFSGiB:   d.DiskGiB,
-		Privileged:  !d.Unprivileged,
-		Features: proxmox.Features{
-			Nesting: d.Features.Nesting, Keyctl: d.Features.Keyctl, Fuse: d.Features.Fuse,
-		},
+		VMID:          int(st.VMID),
+		OSTemplate:    volid,
+		Hostname:      d.Hostname,
+		Description:   containerDescription(s),
+		Tags:          d.Tags,
+		Cores:         d.Cores,
+		MemoryMiB:     d.MemoryMiB,
+		SwapMiB:       &swap,
+		Storage:       d.Storage,
+		RootFSGiB:     d.DiskGiB,
+		Privileged:    !d.Unprivileged,
+		Features:      d.ProxmoxFeatures(),
 		Nets:          []proxmox.NetConfig{d.Net0()},
 		Nameservers:   d.Network.Nameservers,
 		Password:      password,
 		SSHPublicKeys: keys,
 		OnBoot:        obj.Spec.PowerState != lxcv1.PowerStateStopped,
 		Pool:          d.Pool,
+		Passthrough:   desired.PassthroughOptions(d),
 	}
 	upid, err := s.px.CreateContainer(ctx, st.Node, spec)
 	switch {

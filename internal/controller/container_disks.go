@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
@@ -19,7 +20,7 @@ func (r *LXCContainerReconciler) growDisks(ctx context.Context, s *containerScop
 	}
 	disks := []disk{{"rootfs", "resources.diskGiB", cur.RootFS, s.desired.DiskGiB}}
 	for _, m := range s.desired.MountPoints {
-		if have, ok := cur.MountPoints[int(m.Index)]; ok {
+		if have, ok := cur.MountPoints[int(m.Index)]; ok && !m.IsBind() && !strings.HasPrefix(have.Volume, "/") {
 			disks = append(disks, disk{fmt.Sprintf("mp%d", m.Index), fmt.Sprintf("mountPoints[%d].sizeGiB", m.Index), have, int(m.SizeGiB)})
 		}
 	}

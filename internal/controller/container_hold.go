@@ -82,7 +82,7 @@ func growsDisks(s *containerScope, cur proxmox.ContainerConfig) bool {
 		return true
 	}
 	for _, m := range s.desired.MountPoints {
-		if have, ok := cur.MountPoints[int(m.Index)]; ok && have.SizeBytes != 0 && have.SizeBytes != uint64(m.SizeGiB)<<30 {
+		if have, ok := cur.MountPoints[int(m.Index)]; ok && !m.IsBind() && have.SizeBytes != 0 && have.SizeBytes != uint64(m.SizeGiB)<<30 {
 			return true
 		}
 	}

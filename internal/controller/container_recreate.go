@@ -32,7 +32,7 @@ func recreateFields(s *containerScope, cfg *proxmox.ContainerConfig) ([]string, 
 		fields = append(fields, fmt.Sprintf("features.unprivileged (the container has %t, the template asks for %t)", cfg.Unprivileged, d.Unprivileged))
 	}
 	for _, m := range d.MountPoints {
-		if have, ok := cfg.MountPoints[int(m.Index)]; ok {
+		if have, ok := cfg.MountPoints[int(m.Index)]; ok && !m.IsBind() {
 			if sid := volumeStorage(have.Volume); sid != "" && sid != m.Storage {
 				fields = append(fields, fmt.Sprintf("mountPoints[%d].storage (the volume is on %s, the spec asks for %s)", m.Index, sid, m.Storage))
 			}

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
@@ -11,13 +12,32 @@ import (
 )
 
 // rootOnlyFields names what the spec asks for that real PVE lets only root@pam set: feature
-// flags other than nesting, and a privileged container (check_ct_modify_config_perm and the
-// create path of pve-container's src/PVE/LXC.pm and src/PVE/API2/LXC.pm).
+// flags other than nesting, a privileged container, bind mount points and device passthrough
+// (check_ct_modify_config_perm and the create path of pve-container's src/PVE/LXC.pm and
+// src/PVE/API2/LXC.pm).
 func rootOnlyFields(d *desired.Container) []string {
-	return rootOnlyFeatures(d.Features, d.Unprivileged)
+	return rootOnly(d.Features, d.Unprivileged, d.MountPoints, d.Devices)
 }
 
-// rootOnlyFeatures is rootOnlyFields of a template's features.
+// rootOnlyOfTemplate is rootOnlyFields of what a template asks for itself.
+func rootOnlyOfTemplate(spec *lxcv1.LXCTemplateSpec) []string {
+	return rootOnly(spec.Features, spec.Features.Unprivileged == nil || *spec.Features.Unprivileged, spec.MountPoints, spec.Devices)
+}
+
+func rootOnly(f lxcv1.Features, unprivileged bool, mountPoints []lxcv1.MountPoint, devices []lxcv1.Device) []string {
+	fields := rootOnlyFeatures(f, unprivileged)
+	for _, m := range mountPoints {
+		if m.IsBind() {
+			fields = append(fields, fmt.Sprintf("mountPoints[%d].hostPath", m.Index))
+		}
+	}
+	for i, dev := range devices {
+		fields = append(fields, fmt.Sprintf("devices[%d] (%s)", i, dev.Path))
+	}
+	return fields
+}
+
+// rootOnlyFeatures names the feature flags of f that need root@pam.
 func rootOnlyFeatures(f lxcv1.Features, unprivileged bool) []string {
 	var fields []string
 	if f.Keyctl {
@@ -25,6 +45,12 @@ func rootOnlyFeatures(f lxcv1.Features, unprivileged bool) []string {
 	}
 	if f.Fuse {
 		fields = append(fields, "features.fuse")
+	}
+	if f.Mknod {
+		fields = append(fields, "features.mknod")
+	}
+	if len(f.Mount) > 0 {
+		fields = append(fields, "features.mount")
 	}
 	if !unprivileged {
 		fields = append(fields, "features.unprivileged: false")

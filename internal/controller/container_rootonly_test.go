@@ -44,3 +44,31 @@ func TestRootOnlyFeatureUnderATokenIsTheContainersStall(t *testing.T) {
 		t.Errorf("the template's Ready says %q, want features.keyctl and the cluster named", msg)
 	}
 }
+
+// TestBindMountAndDeviceUnderATokenAreTheContainersStall: a template with a bind mount and a
+// device the policy allows, on a cluster that signs in with an API token: pvesim refuses the
+// create (403), the container stalls with RootRequired naming both fields, nothing is created,
+// and the template says RootRequired too.
+func TestBindMountAndDeviceUnderATokenAreTheContainersStall(t *testing.T) {
+	f := newPipelineFixture(t, "rootonly-bind")
+	f.template.Spec.MountPoints = []lxcv1.MountPoint{{Index: 2, Path: "/srv/media", HostPath: "/tank/media"}}
+	f.template.Spec.Devices = []lxcv1.Device{{Path: "/dev/null"}}
+	update(t, f.cluster, func(cl *lxcv1.ProxmoxCluster) {
+		cl.Spec.Policy.HostPaths = []string{"/tank"}
+		cl.Spec.Policy.Devices = []string{"/dev/null"}
+	})
+	f.createTemplate(t)
+	c := f.container("media")
+	create(t, c)
+	eventually(t, 30*time.Second, condition(c, lxcv1.StalledCondition, metav1.ConditionTrue, lxcv1.RootRequiredReason))
+	msg := conditions.GetMessage(c, lxcv1.ReadyCondition)
+	for _, field := range []string{"mountPoints[2].hostPath", "devices[0] (/dev/null)", "root@pam"} {
+		if !strings.Contains(msg, field) {
+			t.Errorf("Ready says %q, want %s named", msg, field)
+		}
+	}
+	if guests := f.guests(t); len(guests) != 0 {
+		t.Errorf("%d containers in Proxmox, want none", len(guests))
+	}
+	eventually(t, 30*time.Second, condition(f.template, lxcv1.StalledCondition, metav1.ConditionTrue, lxcv1.RootRequiredReason))
+}

@@ -163,7 +163,7 @@ func (r *LXCTemplateReconciler) osTemplatesListed(ctx context.Context, tmpl *lxc
 // clusters it can be used on sign in otherwise (status.rootLogin): on those its containers stall
 // with RootRequired. When none of them can, the template stalls with that reason itself.
 func rootLoginNote(tmpl *lxcv1.LXCTemplate, resolved []lxcv1.ResolvedOSTemplate, clusters map[string]bool) (string, error) {
-	fields := rootOnlyFeatures(tmpl.Spec.Features, tmpl.Spec.Features.Unprivileged == nil || *tmpl.Spec.Features.Unprivileged)
+	fields := rootOnlyOfTemplate(&tmpl.Spec)
 	if len(fields) == 0 {
 		return "", nil
 	}

@@ -59,6 +59,8 @@ type Container struct {
 	Startup     string
 	Protection  bool
 	MountPoints []lxcv1.MountPoint
+	// Devices are the device nodes passed through, dev0, dev1, … in this order.
+	Devices []lxcv1.Device
 	// Firewall is the container's firewall as the spec asks for it; nil leaves it as it is.
 	Firewall *lxcv1.Firewall
 	// HA is the container's HA resource as the spec asks for it; nil asks for none.
@@ -167,6 +169,7 @@ func Sizing(c *lxcv1.LXCContainer, t *lxcv1.LXCTemplate) *Container {
 		Network:      mergeNetwork(t.Spec.Network, c.Spec.Network),
 	}
 	d.MountPoints = mergeMountPoints(t.Spec.MountPoints, c.Spec.MountPoints, d.Storage)
+	d.Devices = mergeDevices(t.Spec.Devices, c.Spec.Devices)
 	for _, res := range []*lxcv1.Resources{&t.Spec.Resources, c.Spec.Resources} {
 		if res == nil {
 			continue
@@ -498,7 +501,7 @@ func mergeMountPoints(t, c []lxcv1.MountPoint, storage string) []lxcv1.MountPoin
 	byIndex := map[int32]lxcv1.MountPoint{}
 	for _, list := range [][]lxcv1.MountPoint{t, c} {
 		for _, m := range list {
-			if m.Storage == "" {
+			if m.Storage == "" && !m.IsBind() {
 				m.Storage = storage
 			}
 			byIndex[m.Index] = m
@@ -509,5 +512,28 @@ func mergeMountPoints(t, c []lxcv1.MountPoint, storage string) []lxcv1.MountPoin
 		out = append(out, m)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	return out
+}
+
+// mergeDevices is the template's devices in their order, each replaced by the container's
+// device of the same path, then the container's other devices.
+func mergeDevices(t, c []lxcv1.Device) []lxcv1.Device {
+	out := make([]lxcv1.Device, 0, len(t)+len(c))
+	own := map[string]lxcv1.Device{}
+	for _, dev := range c {
+		own[dev.Path] = dev
+	}
+	for _, dev := range t {
+		if o, ok := own[dev.Path]; ok {
+			dev = o
+			delete(own, dev.Path)
+		}
+		out = append(out, dev)
+	}
+	for _, dev := range c {
+		if _, ok := own[dev.Path]; ok {
+			out = append(out, dev)
+		}
+	}
 	return out
 }

@@ -35,7 +35,7 @@ func (d *Container) settings(have proxmox.ContainerConfig) []setting {
 	}
 	intText := func(n int) string { return strconv.Itoa(n) }
 
-	features := proxmox.Features{Nesting: d.Features.Nesting, Keyctl: d.Features.Keyctl, Fuse: d.Features.Fuse}
+	features := d.ProxmoxFeatures()
 	net := d.Net0()
 	if cur, ok := have.Nets[0]; ok {
 		net.HWAddr = cur.HWAddr
@@ -54,7 +54,8 @@ func (d *Container) settings(have proxmox.ContainerConfig) []setting {
 		{"swap", "resources.swapMiB", intText(d.SwapMiB), text(intText(d.SwapMiB))},
 		{"features", "features", features.String(), func(h string) bool {
 			f, err := proxmox.ParseFeatures(h)
-			return err == nil && f.Nesting == features.Nesting && f.Keyctl == features.Keyctl && f.Fuse == features.Fuse
+			return err == nil && f.Nesting == features.Nesting && f.Keyctl == features.Keyctl && f.Fuse == features.Fuse &&
+				f.Mknod == features.Mknod && slices.Equal(sortedCopy(f.Mount), sortedCopy(features.Mount))
 		}},
 		{"net0", "network", net.String(), func(h string) bool {
 			n, err := proxmox.ParseNetConfig(h)
@@ -86,7 +87,10 @@ func (d *Container) ConfigHash() string {
 		fmt.Fprintf(h, "%s=%s\x00", st.key, st.want)
 	}
 	for _, m := range d.MountPoints {
-		fmt.Fprintf(h, "mp%d=%s:%d,%s,%t\x00", m.Index, m.Storage, m.SizeGiB, m.Path, m.Backup)
+		fmt.Fprintf(h, "mp%d=%s:%d,%s,%t,%s,%t\x00", m.Index, m.Storage, m.SizeGiB, m.Path, m.Backup, m.HostPath, m.ReadOnly)
+	}
+	for i, dev := range d.Devices {
+		fmt.Fprintf(h, "dev%d=%s\x00", i, DeviceText(dev))
 	}
 	fmt.Fprintf(h, "disk=%d\x00storage=%s\x00unprivileged=%t\x00os=%s\x00", d.DiskGiB, d.Storage, d.Unprivileged, d.OSTemplate)
 	return hex.EncodeToString(h.Sum(nil))[:16]
@@ -115,12 +119,16 @@ func Changes(d *Container, next proxmox.ContainerConfig) (proxmox.ConfigUpdate, 
 		key := fmt.Sprintf("mp%d", i)
 		field := fmt.Sprintf("mountPoints[%d]", i)
 		have, ok := next.MountPoints[i]
-		if !ok {
+		switch {
+		case m.IsBind() && (!ok || have.Volume != m.HostPath || have.Options["mp"] != m.Path || (have.Options["ro"] == "1") != m.ReadOnly):
+			// A bind mount is its host path: one replacing a volume leaves that volume unused.
+			u.Set[key] = mountText(m.HostPath, "", m)
+			fields = append(fields, field)
+		case m.IsBind():
+		case !ok || strings.HasPrefix(have.Volume, "/"):
 			u.Set[key] = mountText(fmt.Sprintf("%s:%d", m.Storage, m.SizeGiB), "", m)
 			fields = append(fields, field)
-			continue
-		}
-		if have.Options["mp"] != m.Path || (have.Options["backup"] == "1") != m.Backup {
+		case have.Options["mp"] != m.Path || (have.Options["backup"] == "1") != m.Backup || (have.Options["ro"] == "1") != m.ReadOnly:
 			u.Set[key] = mountText(have.Volume, have.Size, m)
 			fields = append(fields, field)
 		}
@@ -129,6 +137,20 @@ func Changes(d *Container, next proxmox.ContainerConfig) (proxmox.ConfigUpdate, 
 		if !wanted[i] {
 			u.Delete = append(u.Delete, fmt.Sprintf("mp%d", i))
 			fields = append(fields, fmt.Sprintf("mountPoints[%d] (removed; its volume stays, unused)", i))
+		}
+	}
+	for i, dev := range d.Devices {
+		key := fmt.Sprintf("dev%d", i)
+		if have, ok := next.Raw[key]; !ok || !sameDevice(have, dev) {
+			u.Set[key] = DeviceText(dev)
+			fields = append(fields, fmt.Sprintf("devices[%d] (%s)", i, dev.Path))
+		}
+	}
+	for key := range next.Raw {
+		n, ok := strings.CutPrefix(key, "dev")
+		if i, err := strconv.Atoi(n); ok && err == nil && i >= len(d.Devices) {
+			u.Delete = append(u.Delete, key)
+			fields = append(fields, key+" (removed)")
 		}
 	}
 	slices.Sort(u.Delete)
@@ -143,7 +165,86 @@ func mountText(volume, size string, m lxcv1.MountPoint) string {
 	if m.Backup {
 		s += ",backup=1"
 	}
+	if m.ReadOnly {
+		s += ",ro=1"
+	}
 	return s
+}
+
+// PassthroughOptions are the bind mount points and devices as Proxmox's mp[n] and dev[n]
+// options, for the create call.
+func PassthroughOptions(d *Container) map[string]string {
+	opts := map[string]string{}
+	for _, m := range d.MountPoints {
+		if m.IsBind() {
+			opts[fmt.Sprintf("mp%d", m.Index)] = mountText(m.HostPath, "", m)
+		}
+	}
+	for i, dev := range d.Devices {
+		opts[fmt.Sprintf("dev%d", i)] = DeviceText(dev)
+	}
+	return opts
+}
+
+// ProxmoxFeatures is the features option the spec asks for.
+func (d *Container) ProxmoxFeatures() proxmox.Features {
+	f := proxmox.Features{Nesting: d.Features.Nesting, Keyctl: d.Features.Keyctl, Fuse: d.Features.Fuse, Mknod: d.Features.Mknod}
+	for _, fs := range d.Features.Mount {
+		f.Mount = append(f.Mount, string(fs))
+	}
+	return f
+}
+
+func sortedCopy(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
+
+// DeviceText is a device as Proxmox's dev<n> option writes it.
+func DeviceText(dev lxcv1.Device) string {
+	parts := []string{dev.Path}
+	if dev.Mode != "" {
+		parts = append(parts, "mode="+dev.Mode)
+	}
+	if dev.UID != nil {
+		parts = append(parts, fmt.Sprintf("uid=%d", *dev.UID))
+	}
+	if dev.GID != nil {
+		parts = append(parts, fmt.Sprintf("gid=%d", *dev.GID))
+	}
+	if dev.DenyWrite {
+		parts = append(parts, "deny-write=1")
+	}
+	return strings.Join(parts, ",")
+}
+
+// sameDevice compares Proxmox's dev<n> text with the spec's device, whatever the order and
+// spelling of its options (path= or the bare path, defaults written out or left away).
+func sameDevice(have string, dev lxcv1.Device) bool {
+	got := map[string]string{}
+	for i, part := range strings.Split(have, ",") {
+		k, v, ok := strings.Cut(part, "=")
+		if !ok && i == 0 {
+			k, v = "path", part
+		}
+		got[k] = v
+	}
+	id := func(p *int32) string {
+		if p == nil {
+			return "0"
+		}
+		return strconv.Itoa(int(*p))
+	}
+	orDefault := func(v, def string) string {
+		if v == "" {
+			return def
+		}
+		return v
+	}
+	deny := got["deny-write"] == "1" || got["deny-write"] == "true" || got["deny-write"] == "yes" || got["deny-write"] == "on"
+	return got["path"] == dev.Path && orDefault(got["mode"], "0660") == orDefault(dev.Mode, "0660") &&
+		orDefault(got["uid"], "0") == id(dev.UID) && orDefault(got["gid"], "0") == id(dev.GID) && deny == dev.DenyWrite
 }
 
 // Drift names what the cluster-wide resource list shows differing from the spec: changes

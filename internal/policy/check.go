@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/desired"
@@ -50,6 +51,7 @@ func Check(p *lxcv1.ClusterPolicy, r Request) *Violation {
 		},
 		func() *Violation { return featuresAllowed(p.Features, d.Features) },
 		func() *Violation { return mountPointsAllowed(p, d) },
+		func() *Violation { return devicesAllowed(p, d) },
 		func() *Violation { return withinLimits(p.Limits, d) },
 	} {
 		if v := check(); v != nil {
@@ -93,7 +95,8 @@ func featuresAllowed(list []lxcv1.FeatureName, f lxcv1.Features) *Violation {
 	for _, want := range []struct {
 		on   bool
 		name lxcv1.FeatureName
-	}{{f.Nesting, lxcv1.FeatureNesting}, {f.Keyctl, lxcv1.FeatureKeyctl}, {f.Fuse, lxcv1.FeatureFuse}} {
+	}{{f.Nesting, lxcv1.FeatureNesting}, {f.Keyctl, lxcv1.FeatureKeyctl}, {f.Fuse, lxcv1.FeatureFuse},
+		{f.Mknod, lxcv1.FeatureMknod}, {len(f.Mount) > 0, lxcv1.FeatureMount}} {
 		if want.on && !slices.Contains(ok, want.name) {
 			return &Violation{"spec.policy.features", "LXCTemplate spec.features." + string(want.name),
 				fmt.Sprintf("feature %s is not one of %v", want.name, ok)}
@@ -105,12 +108,29 @@ func featuresAllowed(list []lxcv1.FeatureName, f lxcv1.Features) *Violation {
 func mountPointsAllowed(p *lxcv1.ClusterPolicy, d *desired.Container) *Violation {
 	for _, m := range d.MountPoints {
 		field := "spec.mountPoints[mp" + strconv.Itoa(int(m.Index)) + "]"
+		if m.IsBind() {
+			if !slices.ContainsFunc(p.HostPaths, func(prefix string) bool { return m.HostPath == prefix || strings.HasPrefix(m.HostPath, prefix+"/") }) {
+				return &Violation{"spec.policy.hostPaths", field + ".hostPath",
+					fmt.Sprintf("host path %s is not under one of %v (empty allows no bind mount)", m.HostPath, p.HostPaths)}
+			}
+			continue
+		}
 		if v := allowed(p.Storages, m.Storage, "spec.policy.storages", field+".storage", "storage"); v != nil {
 			return v
 		}
 		if p.Limits != nil && p.Limits.MountPointGiB != nil && m.SizeGiB > *p.Limits.MountPointGiB {
 			return &Violation{"spec.policy.limits.mountPointGiB", field + ".sizeGiB",
 				fmt.Sprintf("%d GiB is more than the limit of %d GiB", m.SizeGiB, *p.Limits.MountPointGiB)}
+		}
+	}
+	return nil
+}
+
+func devicesAllowed(p *lxcv1.ClusterPolicy, d *desired.Container) *Violation {
+	for i, dev := range d.Devices {
+		if !slices.Contains(p.Devices, dev.Path) {
+			return &Violation{"spec.policy.devices", fmt.Sprintf("spec.devices[%d].path", i),
+				fmt.Sprintf("device %s is not one of %v (empty allows no device)", dev.Path, p.Devices)}
 		}
 	}
 	return nil

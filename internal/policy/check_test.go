@@ -42,6 +42,20 @@ func TestCheckNamesTheRuleAndTheField(t *testing.T) {
 		{"cores", "", func(d *desired.Container) { d.Cores = 5 }, nil, []string{"spec.resources.cores", "limits.cores"}},
 		{"memory", "", func(d *desired.Container) { d.MemoryMiB = 4096 }, nil, []string{"spec.resources.memoryMiB"}},
 		{"disk", "", func(d *desired.Container) { d.DiskGiB = 17 }, nil, []string{"spec.resources.diskGiB"}},
+		{"mknod", "", func(d *desired.Container) { d.Features.Mknod = true }, nil, []string{"features.mknod", "spec.policy.features"}},
+		{"mount", "", func(d *desired.Container) { d.Features.Mount = []lxcv1.FilesystemType{"nfs"} }, nil, []string{"features.mount", "spec.policy.features"}},
+		{"bind mount by default", "", func(d *desired.Container) {
+			d.MountPoints = []lxcv1.MountPoint{{Index: 1, Path: "/m", HostPath: "/srv"}}
+		}, nil,
+			[]string{"spec.mountPoints[mp1].hostPath", "spec.policy.hostPaths"}},
+		{"bind mount beside a prefix", "", func(d *desired.Container) {
+			d.MountPoints = []lxcv1.MountPoint{{Index: 1, Path: "/m", HostPath: "/srv/media2"}}
+		},
+			func(p *lxcv1.ClusterPolicy) { p.HostPaths = []string{"/srv/media"} }, []string{"/srv/media2", "spec.policy.hostPaths"}},
+		{"device by default", "", func(d *desired.Container) { d.Devices = []lxcv1.Device{{Path: "/dev/net/tun"}} }, nil,
+			[]string{"spec.devices[0].path", "spec.policy.devices"}},
+		{"device not listed", "", func(d *desired.Container) { d.Devices = []lxcv1.Device{{Path: "/dev/kvm"}} },
+			func(p *lxcv1.ClusterPolicy) { p.Devices = []string{"/dev/net/tun"} }, []string{"/dev/kvm", "spec.policy.devices"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, pol := base(), *p
@@ -61,6 +75,16 @@ func TestCheckNamesTheRuleAndTheField(t *testing.T) {
 				}
 			}
 		})
+	}
+	passthrough := base()
+	passthrough.MountPoints = append(passthrough.MountPoints, lxcv1.MountPoint{Index: 1, Path: "/m", HostPath: "/srv/media/films"})
+	passthrough.Devices = []lxcv1.Device{{Path: "/dev/net/tun"}}
+	passthrough.Features.Mknod = true
+	open := *p
+	open.HostPaths, open.Devices = []string{"/srv/media"}, []string{"/dev/net/tun"}
+	open.Features = []lxcv1.FeatureName{lxcv1.FeatureNesting, lxcv1.FeatureMknod}
+	if v := Check(&open, Request{Node: "pve1", Container: passthrough}); v != nil {
+		t.Errorf("a bind mount and device the policy allows, refused: %v", v)
 	}
 	privileged := base()
 	privileged.Unprivileged, privileged.Features.Keyctl = false, true

@@ -351,6 +351,9 @@ type CreateSpec struct {
 	Password      string // root password; write-only in Proxmox
 	SSHPublicKeys []string
 	OnBoot        bool
+	// Passthrough holds bind mount points (mp[n]) and devices (dev[n]) as Proxmox writes them:
+	// what only root@pam may set is asked for with the create, so that a refusal leaves nothing.
+	Passthrough map[string]string
 	// Start boots the container at the end of the create task.
 	Start bool
 	Pool  string

@@ -57,6 +57,12 @@ func createParams(s CreateSpec) (map[string]any, error) {
 	if f := s.Features.String(); f != "" {
 		p["features"] = f
 	}
+	for k, v := range s.Passthrough {
+		if !mpKey.MatchString(k) && !devKey.MatchString(k) {
+			return nil, fmt.Errorf("%s is not a mount point or device option", k)
+		}
+		p[k] = v
+	}
 	for i, n := range s.Nets {
 		if n.Name == "" {
 			return nil, fmt.Errorf("net%d has no interface name", i)

@@ -300,6 +300,7 @@ func ParseDiskSize(s string) (uint64, error) {
 var (
 	netKey = regexp.MustCompile(`^net(\d+)$`)
 	mpKey  = regexp.MustCompile(`^mp(\d+)$`)
+	devKey = regexp.MustCompile(`^dev(\d+)$`)
 )
 
 // parseContainerConfig turns the config object Proxmox returns into a ContainerConfig.

@@ -53,7 +53,7 @@ type ContainerSpec struct {
 	// pre-start hook writes it; none set leaves the guest's own file alone.
 	Nameservers   []string
 	SearchDomains []string
-	// Mounts are the volume mount points (mp[n]) in the order of their keys.
+	// Mounts are the volume and bind mount points (mp[n]) in the order of their keys.
 	Mounts []MountSpec
 	// Entrypoint is the command run as the container's init (lxc.init.cmd); empty runs
 	// /sbin/init. Env is the runtime environment (the config's NUL-separated env).
@@ -66,14 +66,31 @@ type ContainerSpec struct {
 	// Unmanaged is ostype unmanaged: PVE writes nothing into such a guest (no hostname,
 	// network files, SSH keys or password), as for an application image without a known OS.
 	Unmanaged bool
+	// Devices are the passed-through device nodes (dev[n]) in the order of their keys.
+	Devices []DeviceSpec
+	// Fuse, Keyctl, Mknod and MountTypes are the feature flags beside nesting.
+	Fuse, Keyctl, Mknod bool
+	MountTypes          []string
 }
 
-// MountSpec is one parsed volume mount point.
+// MountSpec is one parsed volume or bind mount point.
 type MountSpec struct {
 	Key    string // mp[n]
-	Volume string // storage:volume-name
+	Volume string // storage:volume-name, or the host directory of a bind mount
 	Path   string // absolute path inside the container
 	Size   int64  // bytes, 0 when unknown
+	// Bind marks a bind mount of the host directory Volume.
+	Bind     bool
+	ReadOnly bool
+}
+
+// DeviceSpec is one parsed dev[n] entry.
+type DeviceSpec struct {
+	Key       string // dev[n]
+	Path      string // device node on the node, the same path inside the container
+	Mode      string // octal access mode, empty for Proxmox's 0660
+	UID, GID  int    // owner inside the container
+	DenyWrite bool
 }
 
 // NetworkSpec is one parsed net[n] entry.

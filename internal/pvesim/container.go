@@ -328,6 +328,10 @@ func (s *Server) specOf(ct *container) ContainerSpec {
 	if f := conf["features"]; f != "" {
 		if feats, err := schema.ParsePropertyString(featuresFormat, f); err == nil {
 			sp.Nesting = feats["nesting"] == "1"
+			sp.Fuse = feats["fuse"] == "1"
+			sp.Keyctl = feats["keyctl"] == "1"
+			sp.Mknod = feats["mknod"] == "1"
+			sp.MountTypes = strings.Fields(strings.ReplaceAll(feats["mount"], ";", " "))
 		}
 	}
 	sp.Nameservers = strings.Fields(strings.NewReplacer(",", " ", ";", " ").Replace(conf["nameserver"]))
@@ -337,11 +341,25 @@ func (s *Server) specOf(ct *container) ContainerSpec {
 			continue
 		}
 		mp, err := schema.ParsePropertyString(createSchema.Property("mp0").FormatProps, conf[k])
-		if err != nil || mountType(mp["volume"]) != "volume" {
+		if err != nil || mountType(mp["volume"]) == "device" {
 			continue
 		}
 		size, _ := schema.ParseSize(mp["size"])
-		sp.Mounts = append(sp.Mounts, MountSpec{Key: k, Volume: mp["volume"], Path: mp["mp"], Size: size})
+		sp.Mounts = append(sp.Mounts, MountSpec{Key: k, Volume: mp["volume"], Path: mp["mp"], Size: size,
+			Bind: mountType(mp["volume"]) == "bind", ReadOnly: mp["ro"] == "1"})
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(conf), compareIndexed) {
+		if !indexed(k, "dev") {
+			continue
+		}
+		dev, err := schema.ParsePropertyString(deviceFormat, conf[k])
+		if err != nil || dev["path"] == "" {
+			continue
+		}
+		d := DeviceSpec{Key: k, Path: dev["path"], Mode: dev["mode"], DenyWrite: dev["deny-write"] == "1"}
+		d.UID, _ = strconv.Atoi(dev["uid"])
+		d.GID, _ = strconv.Atoi(dev["gid"])
+		sp.Devices = append(sp.Devices, d)
 	}
 	sp.Entrypoint = conf["entrypoint"]
 	if env := conf["env"]; env != "" {

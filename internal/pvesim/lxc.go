@@ -253,6 +253,11 @@ func configFromParams(params map[string]string, storage string) (conf map[string
 			disks = append(disks, k)
 		case indexed(k, "unused"):
 			// PVE warns and ignores unused volumes on create.
+		case indexed(k, "dev"):
+			if err := checkDevice(k, v); err != nil {
+				return nil, nil, err
+			}
+			conf[k] = v
 		case k == "tags":
 			conf[k] = normaliseTags(v)
 		case indexed(k, "net"):
@@ -624,6 +629,10 @@ func (s *Server) updateConfig(r *request) (any, error) {
 		case indexed(opt, "net"):
 			if v, err = canonicalNet(v); err != nil {
 				return nil, paramErrorf(opt, "%v", err)
+			}
+		case indexed(opt, "dev"):
+			if err := checkDevice(opt, v); err != nil {
+				return nil, err
 			}
 		}
 		pending[opt] = v

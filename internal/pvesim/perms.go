@@ -1,6 +1,9 @@
 package pvesim
 
 import (
+	"errors"
+	"io/fs"
+	"os"
 	"strconv"
 	"strings"
 
@@ -110,6 +113,38 @@ func checkFeaturePerm(oldConf, newConf map[string]string, del, unprivileged bool
 	}
 	if other {
 		return permissionError("changing feature flags (except nesting) is only allowed for root@pam")
+	}
+	return nil
+}
+
+// deviceFormat is the property format of dev[n].
+var deviceFormat = createSchema.Property("dev0").FormatProps
+
+// checkDevice checks a dev[n] value as update_pct_config does: a path must be given, and it must
+// name a character or block device on the node (get_device_mode_and_rdev).
+func checkDevice(key, value string) error {
+	dev, err := schema.ParsePropertyString(deviceFormat, value)
+	if err != nil {
+		return paramErrorf(key, "%v", err)
+	}
+	path, ok := dev["path"]
+	if !ok {
+		return pveError("Path is not defined for passthrough device %s", key)
+	}
+	return deviceNode(path)
+}
+
+// deviceNode fails like get_device_mode_and_rdev for a path that is no device node; the
+// simulator's host is the node.
+func deviceNode(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return pveError("Device %s does not exist", path)
+	case err != nil:
+		return pveError("Error accessing device %s", path)
+	case fi.Mode()&fs.ModeDevice == 0:
+		return pveError("%s is not a device", path)
 	}
 	return nil
 }

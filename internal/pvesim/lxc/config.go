@@ -24,14 +24,17 @@ const (
 type cgroupLayout struct {
 	memoryV1, memswV1, cpusetV1 bool
 	memoryV2, swapV2, cpusetV2  bool
+	// devicesV1: the devices controller is a v1 one (no BPF device programs).
+	devicesV1 bool
 }
 
 func detectCgroups() cgroupLayout {
 	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
 	l := cgroupLayout{
-		memoryV1: exists("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
-		memswV1:  exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"),
-		cpusetV1: exists("/sys/fs/cgroup/cpuset/cpuset.cpus"),
+		memoryV1:  exists("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+		memswV1:   exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"),
+		cpusetV1:  exists("/sys/fs/cgroup/cpuset/cpuset.cpus"),
+		devicesV1: exists("/sys/fs/cgroup/devices/devices.allow"),
 	}
 	if data, err := os.ReadFile("/sys/fs/cgroup/cgroup.controllers"); err == nil {
 		for _, c := range strings.Fields(string(data)) {
@@ -138,6 +141,16 @@ func (b *Backend) renderConfig(spec pvesim.ContainerSpec, rootfsPath, ctDir stri
 		set("lxc.mount.entry", "proc dev/.lxc/proc proc create=dir,optional 0 0")
 		set("lxc.mount.entry", "sys dev/.lxc/sys sysfs create=dir,optional 0 0")
 	}
+	// As PVE's make_apparmor_config and update_lxc_config write them. (mknod needs PVE's
+	// syscall proxy, pve-lxc-syscalld, which the simulator has not: the flag is kept in the
+	// Proxmox config only.)
+	for _, fs := range spec.MountTypes {
+		set("lxc.apparmor.raw", "mount fstype="+fs+",")
+	}
+	if spec.Fuse {
+		set("lxc.apparmor.raw", "mount fstype=fuse,")
+		set("lxc.mount.entry", "/dev/fuse dev/fuse none bind,create=file 0 0")
+	}
 	// systemd powers off on SIGRTMIN+4; LXC's default SIGPWR would only reach sigpwr.target.
 	// An OCI image names its own stop signal.
 	halt := "SIGRTMIN+4"
@@ -170,6 +183,7 @@ func (b *Backend) renderConfig(spec pvesim.ContainerSpec, rootfsPath, ctDir stri
 	for _, e := range spec.Env {
 		set("lxc.environment", e)
 	}
+	b.deviceConfig(spec, set)
 	for i, n := range spec.Networks {
 		p := fmt.Sprintf("lxc.net.%d.", i)
 		set(p+"type", "veth")

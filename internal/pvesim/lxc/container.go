@@ -310,6 +310,9 @@ func (b *Backend) Start(ctx context.Context, spec pvesim.ContainerSpec) (err err
 	if err := b.ensureVolumes(spec); err != nil {
 		return err
 	}
+	if err := b.ensureDevices(spec); err != nil {
+		return err
+	}
 	if err := b.writeConfig(spec); err != nil {
 		return err
 	}

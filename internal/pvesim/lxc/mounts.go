@@ -28,6 +28,9 @@ func (b *Backend) volumeDir(vmid int, volume string) string {
 // ensureVolumes creates the directories of new volumes, owned by the container's root.
 func (b *Backend) ensureVolumes(spec pvesim.ContainerSpec) error {
 	for _, m := range spec.Mounts {
+		if m.Bind {
+			continue // the node's own directory, used as it is
+		}
 		dir := b.volumeDir(spec.VMID, m.Volume)
 		if _, err := os.Stat(dir); err == nil {
 			continue
@@ -44,9 +47,22 @@ func (b *Backend) ensureVolumes(spec pvesim.ContainerSpec) error {
 	return nil
 }
 
-// mountEntry is the lxc.mount.entry that mounts a volume at start.
+// mountSource is the host directory a mount point mounts: a volume's directory, or the host
+// path of a bind mount.
+func (b *Backend) mountSource(vmid int, m pvesim.MountSpec) string {
+	if m.Bind {
+		return m.Volume
+	}
+	return b.volumeDir(vmid, m.Volume)
+}
+
+// mountEntry is the lxc.mount.entry that mounts a volume or a host directory at start.
 func (b *Backend) mountEntry(vmid int, m pvesim.MountSpec) string {
-	return fmt.Sprintf("%s %s none rbind,create=dir 0 0", b.volumeDir(vmid, m.Volume), strings.TrimPrefix(m.Path, "/"))
+	opts := "rbind,create=dir"
+	if m.ReadOnly {
+		opts += ",ro"
+	}
+	return fmt.Sprintf("%s %s none %s 0 0", b.mountSource(vmid, m), strings.TrimPrefix(m.Path, "/"), opts)
 }
 
 // hotplugMounts mounts the volumes that spec has and old has not into the running container.
@@ -66,7 +82,7 @@ func (b *Backend) hotplugMounts(ctx context.Context, old, spec pvesim.ContainerS
 		if err != nil {
 			return fmt.Errorf("unable to hotplug %s: %w", m.Key, err)
 		}
-		if err := mountInto(pid, b.volumeDir(spec.VMID, m.Volume), m.Path); err != nil {
+		if err := mountInto(pid, b.mountSource(spec.VMID, m), m.Path); err != nil {
 			return fmt.Errorf("unable to hotplug %s: %w", m.Key, err)
 		}
 		b.log.Info("Hot-plugged mount point", "vmid", spec.VMID, "key", m.Key, "path", m.Path)

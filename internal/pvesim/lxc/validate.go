@@ -12,6 +12,9 @@ var (
 	// A DNS name as Proxmox accepts it for a container's hostname.
 	dnsName = regexp.MustCompile(`^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?\.)*[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$`)
 	ifName  = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,15}$`)
+	// A path written into an lxc.mount.entry line: absolute, without blanks or . and .. segments.
+	entryPath = regexp.MustCompile(`^(/[^/\s\x00-\x1f]+)+$`)
+	dotPath   = regexp.MustCompile(`/\.\.?(/|$)`)
 )
 
 // validateSpec rejects values that would not survive being written into the LXC
@@ -40,6 +43,16 @@ func validateSpec(spec pvesim.ContainerSpec) error {
 		}
 		if n.Gateway.IsValid() && !n.Gateway.Is4() {
 			return fmt.Errorf("net%d: only IPv4 gateways are supported, not %s", n.Index, n.Gateway)
+		}
+	}
+	for _, m := range spec.Mounts {
+		if !entryPath.MatchString(m.Path) || dotPath.MatchString(m.Path) || (m.Bind && (!entryPath.MatchString(m.Volume) || dotPath.MatchString(m.Volume))) {
+			return fmt.Errorf("%s: a path LXC cannot mount (%q at %q)", m.Key, m.Volume, m.Path)
+		}
+	}
+	for _, d := range spec.Devices {
+		if !entryPath.MatchString(d.Path) || dotPath.MatchString(d.Path) {
+			return fmt.Errorf("%s: invalid device path %q", d.Key, d.Path)
 		}
 	}
 	return nil
