@@ -179,9 +179,30 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 		return err
 	}
 	st.SSHKeyFingerprint = key.Current.fingerprint
-	keys := createKeys(key.Current.authorized, obj)
+	spec := createSpec(s, volid, password, createKeys(key.Current.authorized, obj))
+	upid, err := s.px.CreateContainer(ctx, st.Node, spec)
+	switch {
+	case errors.Is(err, proxmox.ErrAlreadyExists):
+		// Created by someone between our check and our call; the next pass reads its marker.
+		return outcome.Wait(time.Second, lxcv1.CreatingReason, "CT %d appeared on %s while creating it", st.VMID, st.Node)
+	case proxmox.IsOutcomeUnknown(err):
+		// The request may have reached Proxmox: look for the marker instead of asking twice.
+		return outcome.Wait(r.taskPoll(), lxcv1.CreatingReason, "create request for CT %d ended without an answer: %v", st.VMID, err)
+	case err != nil:
+		return rootRequired(err, s)
+	}
+	r.vmids.Release(s.cluster.Name, int(st.VMID))
+	st.Operation = string(upid)
+	r.announce(obj, creating, st.VMID, st.Node, volid)
+	return outcome.Wait(r.taskPoll(), lxcv1.CreatingReason, "creating CT %d on %s", st.VMID, st.Node)
+}
+
+// createSpec is the create call for the container: its desired settings, the marker, the
+// root password and the SSH keys.
+func createSpec(s *containerScope, volid, password string, keys []string) proxmox.CreateSpec {
+	obj, st, d := s.obj, &s.obj.Status, s.desired
 	swap := d.SwapMiB
-	spec := proxmox.CreateSpec{
+	return proxmox.CreateSpec{
 		VMID:          int(st.VMID),
 		OSTemplate:    volid,
 		Hostname:      d.Hostname,
@@ -202,21 +223,6 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 		Pool:          d.Pool,
 		Passthrough:   desired.PassthroughOptions(d),
 	}
-	upid, err := s.px.CreateContainer(ctx, st.Node, spec)
-	switch {
-	case errors.Is(err, proxmox.ErrAlreadyExists):
-		// Created by someone between our check and our call; the next pass reads its marker.
-		return outcome.Wait(time.Second, lxcv1.CreatingReason, "CT %d appeared on %s while creating it", st.VMID, st.Node)
-	case proxmox.IsOutcomeUnknown(err):
-		// The request may have reached Proxmox: look for the marker instead of asking twice.
-		return outcome.Wait(r.taskPoll(), lxcv1.CreatingReason, "create request for CT %d ended without an answer: %v", st.VMID, err)
-	case err != nil:
-		return rootRequired(err, s)
-	}
-	r.vmids.Release(s.cluster.Name, int(st.VMID))
-	st.Operation = string(upid)
-	r.announce(obj, creating, st.VMID, st.Node, volid)
-	return outcome.Wait(r.taskPoll(), lxcv1.CreatingReason, "creating CT %d on %s", st.VMID, st.Node)
 }
 
 // forgetProvisioning clears what status knows of a container's inside, before a container is
