@@ -26,6 +26,11 @@ func (r *LXCContainerReconciler) applyHA(ctx context.Context, s *containerScope,
 	if !ok {
 		return r.removeHA(ctx, s, ch)
 	}
+	if st.AppliedHA == key {
+		if err := r.awaitHAPlacement(ctx, s); err != nil {
+			return err
+		}
+	}
 	if st.AppliedHA == key && !s.requested && r.lastHACheck.fresh(s.obj.UID, key, r.resync()/2) {
 		return nil
 	}
@@ -42,6 +47,40 @@ func (r *LXCContainerReconciler) applyHA(ctx context.Context, s *containerScope,
 	ch.add(st.AppliedHA == key, fields...)
 	r.lastHACheck.mark(s.obj.UID, key)
 	st.AppliedHA = key
+	return r.awaitHAPlacement(ctx, s)
+}
+
+// awaitHAPlacement keeps the pass waiting while a started container with node affinity runs
+// outside its preferred nodes and one of them can take it: the HA stack relocates it there,
+// and the controller follows it (status.node) as soon as it has moved, rather than at the
+// next resync. When no preferred node is online and out of maintenance, HA leaves it where it
+// is, and so does this.
+func (r *LXCContainerReconciler) awaitHAPlacement(ctx context.Context, s *containerScope) error {
+	st := &s.obj.Status
+	pref := s.desired.PreferredHANodes()
+	if h, _ := s.desired.HAResource(); len(pref) == 0 || h.State != string(lxcv1.HAStarted) || slices.Contains(pref, st.Node) {
+		return nil
+	}
+	if moved, err := r.followMoved(ctx, s, true); err != nil || moved {
+		if err == nil {
+			// The next pass looks at the container where it now is.
+			err = outcome.Wait(r.taskPoll(), lxcv1.MigratingReason, "HA moved CT %d to %s (spec.ha.nodes)", st.VMID, st.Node)
+		}
+		return err
+	}
+	nodes, err := s.px.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	maintenance, err := maintenanceNodes(ctx, s.px)
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if n.Online() && slices.Contains(pref, n.Name) && !slices.Contains(maintenance, n.Name) {
+			return outcome.Wait(r.taskPoll(), lxcv1.MigratingReason, "HA is to move CT %d from %s to %s (spec.ha.nodes)", st.VMID, st.Node, strings.Join(pref, " or "))
+		}
+	}
 	return nil
 }
 
