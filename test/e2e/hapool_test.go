@@ -91,11 +91,11 @@ func TestHAAndPool(t *testing.T) {
 	s.waitReady(t, ns, "kept")
 }
 
-// TestHANodeAffinity: a container made on pve1 whose spec.ha.nodes prefer pve2 gets the
-// node-affinity rule lxctm-VMID in /cluster/ha/rules; the HA stack relocates it to pve2 and
-// bin/manager follows it there (status.node, Ready, running on pve2). A rule deleted through
-// the Proxmox API comes back with a DriftCorrected Event; deleting the LXCContainer leaves no
-// rule behind.
+// TestHANodeAffinity: a container on pve1 whose spec.ha.nodes prefer pve1 gets the
+// node-affinity rule lxctm-VMID in /cluster/ha/rules; when the spec comes to prefer pve2, the
+// HA stack relocates it there and bin/manager follows it (status.node, a Moved Event, Ready,
+// running on pve2). A rule deleted through the Proxmox API comes back with a DriftCorrected
+// Event; deleting the LXCContainer leaves no rule behind.
 func TestHANodeAffinity(t *testing.T) {
 	s := startStack(t)
 	s.startManager(t)
@@ -104,15 +104,19 @@ func TestHANodeAffinity(t *testing.T) {
 	s.create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, s.lightTemplate(ns, "pinned"))
 	c := s.container(ns, "pinned", "pinned")
 	c.Spec.Node = "pve1"
-	two := int32(2)
-	c.Spec.HA = &lxcv1.HA{State: lxcv1.HAStarted, Nodes: []lxcv1.HANode{{Name: "pve1"}, {Name: "pve2", Priority: &two}}}
+	one, two := int32(1), int32(2)
+	c.Spec.HA = &lxcv1.HA{State: lxcv1.HAStarted, Nodes: []lxcv1.HANode{{Name: "pve1", Priority: &one}, {Name: "pve2"}}}
 	s.create(t, c)
+	s.waitReady(t, ns, "pinned")
+	vmid := int(s.getContainer(t, ns, "pinned").Status.VMID)
 
-	var vmid int
+	// Now pve2 is preferred: HA moves the running container, the controller follows.
+	update(t, s, s.getContainer(t, ns, "pinned"), func(c *lxcv1.LXCContainer) {
+		c.Spec.HA.Nodes = []lxcv1.HANode{{Name: "pve1"}, {Name: "pve2", Priority: &two}}
+	})
 	testkit.Eventually(t, 3*time.Minute, func() error {
 		c := s.getContainer(t, ns, "pinned")
-		vmid = int(c.Status.VMID)
-		if c.Status.Node != "pve2" || !conditions.IsReady(c) {
+		if c.Status.Node != "pve2" || !conditions.IsReady(c) || c.Status.ObservedGeneration != c.Generation {
 			return fmt.Errorf("status.node %s, Ready %v: %+v", c.Status.Node, conditions.IsReady(c), c.Status.Conditions)
 		}
 		return nil
