@@ -68,6 +68,14 @@ func (r *LXCContainerReconciler) awaitHAPlacement(ctx context.Context, s *contai
 		}
 		return err
 	}
+	if h, err := s.px.HAResource(ctx, int(st.VMID)); err != nil || h.NoFailback {
+		// Without failback HA keeps it where it is; a resource gone is made again at the
+		// next check.
+		if errors.Is(err, proxmox.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
 	nodes, err := s.px.Nodes(ctx)
 	if err != nil {
 		return err
