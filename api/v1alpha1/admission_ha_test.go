@@ -38,6 +38,22 @@ func TestHAAndPoolAdmission(t *testing.T) {
 			[]string{"spec.ha.state", "needs powerState Running"}},
 		{"default state while Stopped", spec(containerHead, goodRefs, "  powerState: Stopped\n  ha: {}\n"),
 			[]string{"spec.ha.state", "needs powerState Running"}},
+		{"node name", spec(templateHead, goodTemplate, "  ha: {nodes: [{name: 'pve_1'}]}\n"),
+			[]string{"spec.ha.nodes[0].name", "should match"}},
+		{"node priority negative", spec(containerHead, goodRefs, "  ha: {nodes: [{name: pve1, priority: -1}]}\n"),
+			[]string{"spec.ha.nodes[0].priority", "greater than or equal to 0"}},
+		{"node priority too high", spec(templateHead, goodTemplate, "  ha: {nodes: [{name: pve1, priority: 1000001}]}\n"),
+			[]string{"spec.ha.nodes[0].priority", "less than or equal to 1000000"}},
+		{"node twice", spec(templateHead, goodTemplate, "  ha: {nodes: [{name: pve1}, {name: pve1, priority: 2}]}\n"),
+			[]string{"spec.ha.nodes[1]", "Duplicate value"}},
+		{"nodes empty", spec(templateHead, goodTemplate, "  ha: {nodes: []}\n"),
+			[]string{"spec.ha.nodes", "at least 1 item"}},
+		{"nodes on ignored", spec(containerHead, goodRefs, "  powerState: Stopped\n  ha: {state: ignored, nodes: [{name: pve1}]}\n"),
+			[]string{"spec.ha.nodes", "no effect on an ignored HA resource"}},
+		{"strict without nodes", spec(templateHead, goodTemplate, "  ha: {strict: true}\n"),
+			[]string{"spec.ha.strict", "strict needs nodes"}},
+		{"node outside ha.nodes", spec(containerHead, goodRefs, "  node: pve3\n  ha: {nodes: [{name: pve1}, {name: pve2}]}\n"),
+			[]string{"spec.node", "must be one of ha.nodes"}},
 		{"pool characters", spec(containerHead, goodRefs, "  pool: 'web pool'\n"),
 			[]string{"spec.pool", "should match"}},
 		{"pool nested too deeply", spec(templateHead, goodTemplate, "  pool: a/b/c/d\n"),
@@ -48,7 +64,8 @@ func TestHAAndPoolAdmission(t *testing.T) {
 	}
 }
 
-// TestHAAndPoolAccepted: agreeing HA states and power, and nested pool ids, are admitted; an
+// TestHAAndPoolAccepted: agreeing HA states and power, node affinity with spec.node among its
+// nodes, and nested pool ids, are admitted; an
 // unset HA state defaults to started.
 func TestHAAndPoolAccepted(t *testing.T) {
 	testkit.SkipUnlessFull(t, testkit.ControlPlane)
@@ -61,6 +78,8 @@ func TestHAAndPoolAccepted(t *testing.T) {
 		spec(containerHead, goodRefs, "  powerState: Stopped\n  ha: {state: stopped}\n"),
 		spec(containerHead, goodRefs, "  powerState: Stopped\n  ha: {state: ignored}\n"),
 		spec(templateHead, goodTemplate, "  ha: {state: started}\n  pool: a.b_c-d/e/f\n"),
+		spec(templateHead, goodTemplate, "  ha: {nodes: [{name: pve1, priority: 2}, {name: pve-2}], strict: true}\n"),
+		spec(containerHead, goodRefs, "  node: pve2\n  ha: {nodes: [{name: pve1, priority: 1000000}, {name: pve2}]}\n"),
 	} {
 		if err := env.Client.Create(ctx, decode(t, m), client.DryRunAll); err != nil {
 			t.Errorf("rejected: %v\n%s", err, m)

@@ -3,6 +3,8 @@ package v1alpha1
 // HA makes the container a resource of Proxmox's HA stack (ha-manager, /cluster/ha/resources,
 // sid ct:VMID): the cluster resource manager then starts, stops and recovers it.
 // +kubebuilder:validation:XValidation:rule="!has(self.state) || self.state != 'ignored' || (!has(self.maxRestart) && !has(self.maxRelocate))",message="maxRestart and maxRelocate have no effect on an ignored HA resource"
+// +kubebuilder:validation:XValidation:rule="!has(self.state) || self.state != 'ignored' || !has(self.nodes)",message="nodes have no effect on an ignored HA resource",fieldPath=".nodes"
+// +kubebuilder:validation:XValidation:rule="!has(self.strict) || has(self.nodes)",message="strict needs nodes: it keeps the container on them",fieldPath=".strict"
 type HA struct {
 	// state is the state the HA stack keeps the container in: started (run it, and restart
 	// or recover it elsewhere when it or its node fails), stopped (keep it stopped) or
@@ -25,6 +27,40 @@ type HA struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=10
 	MaxRelocate *int32 `json:"maxRelocate,omitempty"`
+
+	// nodes are the nodes the HA stack is to run the container on, through a PVE 9 HA rule of
+	// type node-affinity (/cluster/ha/rules, id lxctm-VMID) that names only this container.
+	// The HA stack runs it on the online node of the highest priority and moves it there when
+	// it runs elsewhere; while it runs on one of the highest-priority nodes it stays there.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	Nodes []HANode `json:"nodes,omitempty"`
+
+	// strict keeps the container on the nodes listed: when none of them is online it is not
+	// run anywhere else (Proxmox: strict=1). Without it the container may fall back to any
+	// other node. Default false.
+	// +optional
+	Strict *bool `json:"strict,omitempty"`
+}
+
+// HANode is a node of a node-affinity rule with its priority (Proxmox: node[:priority]).
+type HANode struct {
+	// name is the Proxmox node's name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$`
+	Name string `json:"name"`
+
+	// priority orders the nodes: the higher, the more preferred (default 0). Only the order
+	// matters; nodes of the same priority are equally good.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000000
+	Priority *int32 `json:"priority,omitempty"`
 }
 
 // HAState is the requested state of an HA resource. Proxmox's disabled (stop and stay

@@ -69,6 +69,7 @@ type SSHPublicKey string
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.vmid) || (has(self.vmid) && self.vmid == oldSelf.vmid)",message="vmid cannot be changed once set",fieldPath=".vmid"
 // +kubebuilder:validation:XValidation:rule="!has(self.ha) || !has(self.ha.state) || self.ha.state != 'stopped' || (has(self.powerState) && self.powerState == 'Stopped')",message="ha.state stopped needs powerState Stopped: the HA stack keeps the container's power",fieldPath=".ha.state"
 // +kubebuilder:validation:XValidation:rule="!has(self.ha) || (has(self.ha.state) && self.ha.state != 'started') || !has(self.powerState) || self.powerState == 'Running'",message="ha.state started needs powerState Running: the HA stack keeps the container's power",fieldPath=".ha.state"
+// +kubebuilder:validation:XValidation:rule="!has(self.node) || !has(self.ha) || !has(self.ha.nodes) || self.ha.nodes.exists(n, n.name == self.node)",message="node must be one of ha.nodes: the HA stack places the container on them",fieldPath=".node"
 // +kubebuilder:validation:XValidation:rule="!has(self.restoreFrom) || has(oldSelf.restoreFrom)",message="restoreFrom is read only when the container is created; it cannot be added later",fieldPath=".restoreFrom"
 type LXCContainerSpec struct {
 	// clusterRef names the ProxmoxCluster the container lives on. It cannot be changed.

@@ -33,7 +33,7 @@ func (r *LXCContainerReconciler) reconcileCreate(ctx context.Context, s *contain
 	}
 	if st.VMID != 0 {
 		out.view.guest = r.settledGuest(ctx, s)
-		if out.view.guest != nil && st.AppliedConfigHash == s.desired.ConfigHash() && !osTemplateUpgradePending(s) && !migrationWanted(s.obj) {
+		if out.view.guest != nil && st.AppliedConfigHash == s.desired.ConfigHash() && !osTemplateUpgradePending(s) && (!migrationWanted(s.obj) || s.desired.HAPlacesNode()) {
 			// Nothing in the spec changed since it was applied: what cannot change in place has not.
 			return out, exists(), nil
 		}

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"testing"
@@ -9,7 +10,10 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
 )
 
 // createPool makes a Proxmox pool, as the cluster administrator would.
@@ -146,4 +150,80 @@ func TestHAContainerDeleteDestroysIt(t *testing.T) {
 	if vmids, _, err := f.px.PoolMembers(testCtx, "web"); err != nil || len(vmids) != 0 {
 		t.Fatalf("pool web after the delete: %v, %v", vmids, err)
 	}
+}
+
+// ruleNodesAre checks the nodes and strictness of CT vmid's node-affinity rule; nil nodes
+// for no rule.
+func (f *pipelineFixture) ruleNodesAre(vmid int, nodes map[string]int, strict bool) func() error {
+	return func() error {
+		r, err := f.px.HARule(testCtx, fmt.Sprintf("lxctm-%d", vmid))
+		switch {
+		case nodes == nil && err == nil:
+			return fmt.Errorf("rule %+v, want none", r)
+		case nodes == nil:
+			return nil
+		case err != nil:
+			return err
+		case !maps.Equal(r.Nodes, nodes) || r.Strict != strict || r.Disabled:
+			return fmt.Errorf("rule %+v, want nodes %v strict %v", r, nodes, strict)
+		}
+		return nil
+	}
+}
+
+// runsOn checks that status.node is node and the container runs there.
+func (f *pipelineFixture) runsOn(c *lxcv1.LXCContainer, node string) func() error {
+	return func() error {
+		if err := k8s.Get(testCtx, client.ObjectKeyFromObject(c), c); err != nil {
+			return err
+		}
+		if c.Status.Node != node {
+			return fmt.Errorf("status.node %s, want %s", c.Status.Node, node)
+		}
+		st, err := f.px.ContainerStatus(testCtx, node, int(c.Status.VMID))
+		if err != nil || !st.Running() {
+			return fmt.Errorf("on %s: %+v, %v", node, st, err)
+		}
+		return nil
+	}
+}
+
+// TestHANodeAffinityRule: spec.ha.nodes make the rule lxctm-VMID; the container is made on the
+// preferred node; new priorities make HA relocate it and status.node follows; a rule changed
+// in Proxmox is set back with DriftCorrected; removing the nodes deletes the rule only.
+func TestHANodeAffinityRule(t *testing.T) {
+	f := newGuestFixture(t, "ha-affinity", pvesimtest.WithNodes("pve1", "pve2"))
+	f.createTemplate(t)
+	two := int32(2)
+	c := f.container("ha-pinned", func(c *lxcv1.LXCContainer) {
+		c.Spec.HA = &lxcv1.HA{State: lxcv1.HAStarted, Nodes: []lxcv1.HANode{{Name: "pve1"}, {Name: "pve2", Priority: &two}}}
+	})
+	create(t, c)
+	readyWithin(t, c, 60*time.Second)
+	vmid := int(c.Status.VMID)
+	eventually(t, 10*time.Second, f.ruleNodesAre(vmid, map[string]int{"pve1": 0, "pve2": 2}, false))
+	eventually(t, 10*time.Second, f.runsOn(c, "pve2"))
+
+	update(t, c, func(c *lxcv1.LXCContainer) {
+		c.Spec.HA.Nodes = []lxcv1.HANode{{Name: "pve1", Priority: &two}, {Name: "pve2"}}
+	})
+	eventually(t, 10*time.Second, f.ruleNodesAre(vmid, map[string]int{"pve1": 2, "pve2": 0}, false))
+	eventually(t, 60*time.Second, f.runsOn(c, "pve1"))
+	readyWithin(t, c, 60*time.Second)
+
+	r, err := f.px.HARule(testCtx, fmt.Sprintf("lxctm-%d", vmid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Strict = true
+	if err := f.px.UpdateHARule(testCtx, r); err != nil {
+		t.Fatal(err)
+	}
+	reconcileAgain(t, c, "rule-drift")
+	eventually(t, 10*time.Second, f.ruleNodesAre(vmid, map[string]int{"pve1": 2, "pve2": 0}, false))
+	eventually(t, 10*time.Second, func() error { return eventNamed(c, lxcv1.DriftCorrectedReason, "ha.strict") })
+
+	update(t, c, func(c *lxcv1.LXCContainer) { c.Spec.HA.Nodes = nil })
+	eventually(t, 10*time.Second, f.ruleNodesAre(vmid, nil, false))
+	eventually(t, 10*time.Second, f.haAndPoolAre(vmid, "started", ""))
 }

@@ -22,7 +22,8 @@ import (
 func (r *LXCContainerReconciler) reconcileMigrate(ctx context.Context, s *containerScope, cfg *proxmox.ContainerConfig) error {
 	obj, st := s.obj, &s.obj.Status
 	target := obj.Spec.Node
-	if !migrationWanted(obj) {
+	if !migrationWanted(obj) || s.desired.HAPlacesNode() {
+		// With node affinity the HA stack places the container; followMoved keeps status.node.
 		return nil
 	}
 	if moving, err := r.haMoving(ctx, s); err != nil || moving {

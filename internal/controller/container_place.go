@@ -48,6 +48,11 @@ func (r *LXCContainerReconciler) place(ctx context.Context, s *containerScope) e
 			}
 		}
 	}
+	if wanted == "" {
+		// With node affinity the container is made where the HA stack wants it to run, so
+		// that it is not relocated right after its first start.
+		wanted = preferredHANode(s, nodes, maintenance, refusals)
+	}
 	node, err := placement.PickNode(nodes, wanted, maintenance, refusals)
 	if err != nil {
 		return err
@@ -125,4 +130,20 @@ func (r *LXCContainerReconciler) placementRefusals(ctx context.Context, s *conta
 		}
 	}
 	return refusals, nil
+}
+
+// preferredHANode is the node among the highest-priority nodes of spec.ha.nodes that
+// placement would pick, "" when there is no node affinity or none of them can take the
+// container.
+func preferredHANode(s *containerScope, nodes []proxmox.Node, maintenance []string, refusals map[string]string) string {
+	pref := s.desired.PreferredHANodes()
+	if len(pref) == 0 {
+		return ""
+	}
+	sub := slices.DeleteFunc(slices.Clone(nodes), func(n proxmox.Node) bool { return !slices.Contains(pref, n.Name) })
+	node, err := placement.PickNode(sub, "", maintenance, refusals)
+	if err != nil {
+		return ""
+	}
+	return node
 }

@@ -1,7 +1,10 @@
 package desired
 
 import (
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
@@ -62,14 +65,81 @@ func (d *Container) HAResource() (h proxmox.HAResource, ok bool) {
 	return h, true
 }
 
-// HAStateText identifies the HA resource the spec asks for, for status.appliedHA; empty when
-// it asks for none.
+// HARuleID is the id of the node-affinity rule the controller keeps for the container.
+func HARuleID(vmid int) string { return "lxctm-" + strconv.Itoa(vmid) }
+
+// HARule is the node-affinity rule the spec asks for (spec.ha.nodes and strict); ok is false
+// when it asks for none: no HA, no nodes, or an ignored resource.
+func (d *Container) HARule(vmid int) (r proxmox.HARule, ok bool) {
+	if d.HA == nil || len(d.HA.Nodes) == 0 || d.HA.State == lxcv1.HAIgnored {
+		return r, false
+	}
+	r = proxmox.HARule{ID: HARuleID(vmid), Resources: []string{"ct:" + strconv.Itoa(vmid)},
+		Nodes: map[string]int{}, Strict: d.HA.Strict != nil && *d.HA.Strict,
+		Comment: "node affinity of spec.ha.nodes (lxc-template-manager)"}
+	for _, n := range d.HA.Nodes {
+		pri := 0
+		if n.Priority != nil {
+			pri = int(*n.Priority)
+		}
+		r.Nodes[n.Name] = pri
+	}
+	return r, true
+}
+
+// HAPlacesNode says whether the HA stack, not spec.node, decides where the container runs:
+// it is HA managed with node affinity.
+func (d *Container) HAPlacesNode() bool {
+	_, ok := d.HARule(0)
+	return ok
+}
+
+// PreferredHANodes are the nodes of the highest priority in spec.ha.nodes, where the HA
+// stack wants the container to run; nil without node affinity.
+func (d *Container) PreferredHANodes() []string {
+	r, ok := d.HARule(0)
+	if !ok {
+		return nil
+	}
+	best := -1
+	var out []string
+	for _, n := range slices.Sorted(maps.Keys(r.Nodes)) {
+		switch p := r.Nodes[n]; {
+		case p > best:
+			best, out = p, []string{n}
+		case p == best:
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// HAStateText identifies the HA resource and rule the spec asks for, for status.appliedHA;
+// empty when it asks for none.
 func (d *Container) HAStateText() string {
 	h, ok := d.HAResource()
 	if !ok {
 		return ""
 	}
-	return h.State + limitText("restart", h.MaxRestart) + limitText("relocate", h.MaxRelocate)
+	text := h.State + limitText("restart", h.MaxRestart) + limitText("relocate", h.MaxRelocate)
+	if r, ok := d.HARule(0); ok {
+		text += ",nodes=" + proxmoxNodes(r.Nodes)
+		if r.Strict {
+			text += ",strict"
+		}
+	}
+	return text
+}
+
+// HATextHasRule says whether an appliedHA text records a node-affinity rule.
+func HATextHasRule(text string) bool { return strings.Contains(text, ",nodes=") }
+
+func proxmoxNodes(nodes map[string]int) string {
+	var out []string
+	for _, n := range slices.Sorted(maps.Keys(nodes)) {
+		out = append(out, n+":"+strconv.Itoa(nodes[n]))
+	}
+	return strings.Join(out, ";")
 }
 
 func limitText(name string, n *int) string {

@@ -41,3 +41,33 @@ func TestMergeHAAndPool(t *testing.T) {
 		t.Errorf("container pool: %q", got)
 	}
 }
+
+// TestHARule: spec.ha.nodes become the node-affinity rule lxctm-VMID of ct:VMID with each
+// node's priority; the preferred nodes are those of the highest priority; an ignored resource
+// or one without nodes has no rule.
+func TestHARule(t *testing.T) {
+	two, yes := int32(2), true
+	ha := &lxcv1.HA{State: lxcv1.HAStarted, Strict: &yes,
+		Nodes: []lxcv1.HANode{{Name: "pve1"}, {Name: "pve3", Priority: &two}, {Name: "pve2", Priority: &two}}}
+	d := &Container{HA: ha}
+	r, ok := d.HARule(104)
+	if !ok || r.ID != "lxctm-104" || len(r.Resources) != 1 || r.Resources[0] != "ct:104" || !r.Strict ||
+		len(r.Nodes) != 3 || r.Nodes["pve1"] != 0 || r.Nodes["pve2"] != 2 || r.Nodes["pve3"] != 2 {
+		t.Fatalf("rule %+v (%v)", r, ok)
+	}
+	if got := d.PreferredHANodes(); len(got) != 2 || got[0] != "pve2" || got[1] != "pve3" {
+		t.Errorf("preferred %v, want [pve2 pve3]", got)
+	}
+	if got := d.HAStateText(); got != "started,nodes=pve1:0;pve2:2;pve3:2,strict" || !HATextHasRule(got) {
+		t.Errorf("state text %q", got)
+	}
+	for name, h := range map[string]*lxcv1.HA{
+		"no nodes": {State: lxcv1.HAStarted},
+		"ignored":  {State: lxcv1.HAIgnored, Nodes: ha.Nodes},
+	} {
+		d := &Container{HA: h}
+		if _, ok := d.HARule(104); ok || d.HAPlacesNode() || d.PreferredHANodes() != nil || HATextHasRule(d.HAStateText()) {
+			t.Errorf("%s: has a rule", name)
+		}
+	}
+}

@@ -145,6 +145,15 @@ type Client interface {
 	UpdateHAResource(ctx context.Context, vmid int, h HAResource) error
 	// DeleteHAResource takes the container out of HA.
 	DeleteHAResource(ctx context.Context, vmid int) error
+	// HARule reads a node-affinity rule of the HA stack; one that does not exist is ErrNotFound.
+	HARule(ctx context.Context, id string) (HARule, error)
+	// CreateHARule makes the node-affinity rule; its resources must be HA resources.
+	CreateHARule(ctx context.Context, r HARule) error
+	// UpdateHARule sets the rule's resources, nodes, strict and comment and enables it; with a
+	// digest, a concurrent change of the rules is ErrConflict.
+	UpdateHARule(ctx context.Context, r HARule) error
+	// DeleteHARule removes the rule; one that does not exist is no error.
+	DeleteHARule(ctx context.Context, id string) error
 	// PoolMembers lists the guests of the resource pool; ok is false when it does not exist.
 	PoolMembers(ctx context.Context, pool string) (vmids []int, ok bool, err error)
 	// AddToPool puts the container into the pool, taking it out of any other.

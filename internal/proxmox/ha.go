@@ -18,6 +18,9 @@ type HAResource struct {
 	State       string
 	MaxRestart  *int
 	MaxRelocate *int
+	// NoFailback is set when the resource has failback=0 (set outside the controller): HA then
+	// does not move it to a node of higher priority while its node is allowed.
+	NoFailback bool
 	// Digest of resources.cfg, for a change that must not overwrite a concurrent edit.
 	Digest string
 }
@@ -38,7 +41,7 @@ func (c *APIClient) HAResource(ctx context.Context, vmid int) (HAResource, error
 			text[k] = s
 		}
 	}
-	h := HAResource{State: text["state"], Digest: text["digest"]}
+	h := HAResource{State: text["state"], Digest: text["digest"], NoFailback: text["failback"] == "0"}
 	if h.State == "" || h.State == "enabled" {
 		// ha-manager's default, and enabled is started's old name.
 		h.State = "started"

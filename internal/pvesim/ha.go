@@ -183,7 +183,14 @@ func (s *Server) deleteHA(r *request) (any, error) {
 		return nil, pveError("cannot delete service '%s', not HA managed!", sid)
 	}
 	delete(s.ha, sid)
-	return nil, s.store.saveHA(s.ha)
+	if err := s.store.saveHA(s.ha); err != nil {
+		return nil, err
+	}
+	// purge defaults to 1: the resource also leaves the rules that name it.
+	if r.params["purge"] != "0" {
+		return nil, s.purgeFromRulesLocked(sid)
+	}
+	return nil, nil
 }
 
 func (s *Server) migrateHA(r *request) (any, error)  { return s.moveHA(r, "migrate") }
@@ -247,6 +254,8 @@ func (s *Server) crmSettle(h *haResource, vmid int) {
 		s.haTask(ct, "vzstart", func(ctx context.Context, t *task) error {
 			err := s.startLocked(ctx, t, ct)
 			s.setService(h, "started")
+			// next_state_started: now running, it goes where its node affinity wants it.
+			s.crmPlace(h)
 			return err
 		})
 	case want != "started" && running:
@@ -257,6 +266,7 @@ func (s *Server) crmSettle(h *haResource, vmid int) {
 		})
 	case want == "started":
 		s.setService(h, "started")
+		s.crmPlace(h)
 	default:
 		s.setService(h, "stopped")
 	}
@@ -306,10 +316,15 @@ func (s *Server) haConfigured(vmid int) bool {
 	return ok
 }
 
-// dropHA is delete_service_from_config for a destroyed CT.
+// dropHA is delete_service_from_config for a CT destroyed with purge, which also takes it out
+// of the rules.
 func (s *Server) dropHA(vmid int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.ha, "ct:"+strconv.Itoa(vmid))
-	return s.store.saveHA(s.ha)
+	sid := "ct:" + strconv.Itoa(vmid)
+	delete(s.ha, sid)
+	if err := s.store.saveHA(s.ha); err != nil {
+		return err
+	}
+	return s.purgeFromRulesLocked(sid)
 }

@@ -54,5 +54,7 @@ func (s *Server) updateHA(r *request) (any, error) {
 	if before != after {
 		s.crmSettle(h, h.vmid())
 	}
+	// A changed failback may send it to its preferred node.
+	s.crmPlace(h)
 	return nil, nil
 }

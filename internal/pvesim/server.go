@@ -81,6 +81,7 @@ type Server struct {
 	mu         sync.Mutex
 	containers map[int]*container
 	ha         map[string]*haResource // sid → HA resource
+	haRules    map[string]*haRule     // rule id → HA rule
 	pools      map[string]*pool       // poolid → pool (pools.go)
 	// maintenance holds the nodes HA has in maintenance mode (hastatus.go).
 	maintenance map[string]bool
@@ -158,6 +159,9 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	if s.ha, err = st.loadHA(); err != nil {
+		return nil, err
+	}
+	if s.haRules, err = st.loadHARules(); err != nil {
 		return nil, err
 	}
 	if s.pools, err = st.loadPools(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,10 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fluxcd/pkg/runtime/conditions"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
@@ -86,4 +89,85 @@ func TestHAAndPool(t *testing.T) {
 		return nil
 	})
 	s.waitReady(t, ns, "kept")
+}
+
+// TestHANodeAffinity: a container on pve1 whose spec.ha.nodes prefer pve1 gets the
+// node-affinity rule lxctm-VMID in /cluster/ha/rules; when the spec comes to prefer pve2, the
+// HA stack relocates it there and bin/manager follows it (status.node, a Moved Event, Ready,
+// running on pve2). A rule deleted through the Proxmox API comes back with a DriftCorrected
+// Event; deleting the LXCContainer leaves no rule behind.
+func TestHANodeAffinity(t *testing.T) {
+	s := startStack(t)
+	s.startManager(t)
+	ctx := context.Background()
+	ns := "affinity"
+	s.create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, s.lightTemplate(ns, "pinned"))
+	c := s.container(ns, "pinned", "pinned")
+	c.Spec.Node = "pve1"
+	one, two := int32(1), int32(2)
+	c.Spec.HA = &lxcv1.HA{State: lxcv1.HAStarted, Nodes: []lxcv1.HANode{{Name: "pve1", Priority: &one}, {Name: "pve2"}}}
+	s.create(t, c)
+	s.waitReady(t, ns, "pinned")
+	vmid := int(s.getContainer(t, ns, "pinned").Status.VMID)
+
+	// Now pve2 is preferred: HA moves the running container, the controller follows.
+	update(t, s, s.getContainer(t, ns, "pinned"), func(c *lxcv1.LXCContainer) {
+		c.Spec.HA.Nodes = []lxcv1.HANode{{Name: "pve1"}, {Name: "pve2", Priority: &two}}
+	})
+	testkit.Eventually(t, 3*time.Minute, func() error {
+		c := s.getContainer(t, ns, "pinned")
+		if c.Status.Node != "pve2" || !conditions.IsReady(c) || c.Status.ObservedGeneration != c.Generation {
+			return fmt.Errorf("status.node %s, Ready %v: %+v", c.Status.Node, conditions.IsReady(c), c.Status.Conditions)
+		}
+		return nil
+	})
+	if st, err := s.px.ContainerStatus(ctx, "pve2", vmid); err != nil || !st.Running() {
+		t.Fatalf("CT %d on pve2: %+v, %v", vmid, st, err)
+	}
+	if notes := eventsAbout(t, s, ns, "pinned"); !containsLine(notes, "Normal "+lxcv1.MovedReason, "from node pve1 to node pve2") {
+		t.Errorf("no Moved Event from pve1 to pve2:\n%s", strings.Join(notes, "\n"))
+	}
+
+	ruleID := fmt.Sprintf("lxctm-%d", vmid)
+	ruleIsWanted := func() error {
+		r, err := s.px.HARule(ctx, ruleID)
+		if err != nil {
+			return fmt.Errorf("rule %s: %v", ruleID, err)
+		}
+		want := map[string]int{"pve1": 0, "pve2": 2}
+		if len(r.Resources) != 1 || r.Resources[0] != fmt.Sprintf("ct:%d", vmid) || len(r.Nodes) != 2 ||
+			r.Nodes["pve1"] != want["pve1"] || r.Nodes["pve2"] != want["pve2"] || r.Strict || r.Disabled {
+			return fmt.Errorf("rule %s is %+v", ruleID, r)
+		}
+		return nil
+	}
+	testkit.Eventually(t, time.Minute, ruleIsWanted)
+
+	if err := s.px.DeleteHARule(ctx, ruleID); err != nil {
+		t.Fatal(err)
+	}
+	update(t, s, s.getContainer(t, ns, "pinned"), func(c *lxcv1.LXCContainer) {
+		metav1.SetMetaDataAnnotation(&c.ObjectMeta, lxcv1.ReconcileRequestAnnotation, "rule-drift")
+	})
+	testkit.Eventually(t, 2*time.Minute, ruleIsWanted)
+	testkit.Eventually(t, time.Minute, func() error {
+		if notes := eventsAbout(t, s, ns, "pinned"); !containsLine(notes, lxcv1.DriftCorrectedReason, "ha.nodes") {
+			return fmt.Errorf("no DriftCorrected Event naming ha.nodes:\n%s", strings.Join(notes, "\n"))
+		}
+		return nil
+	})
+	s.waitReady(t, ns, "pinned")
+	if c := s.getContainer(t, ns, "pinned"); c.Status.Node != "pve2" {
+		t.Errorf("status.node %s after the rule came back, want pve2", c.Status.Node)
+	}
+
+	if err := s.k8s.Delete(ctx, s.getContainer(t, ns, "pinned")); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 2*time.Minute, func() error {
+		if _, err := s.px.HARule(ctx, ruleID); !errors.Is(err, proxmox.ErrNotFound) {
+			return fmt.Errorf("rule %s after the container was deleted: %v", ruleID, err)
+		}
+		return nil
+	})
 }

@@ -24,6 +24,8 @@ var paths = []string{
 	"/cluster/ha/resources/{sid}",
 	"/cluster/ha/resources/{sid}/migrate",
 	"/cluster/ha/resources/{sid}/relocate",
+	"/cluster/ha/rules",
+	"/cluster/ha/rules/{rule}",
 	"/cluster/ha/status/current",
 	"/pools",
 	"/pools/{poolid}",

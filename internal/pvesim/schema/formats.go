@@ -40,6 +40,9 @@ var formats = map[string]func(string) string{
 	"storage-pair":         verifyStoragePair,
 	// pve-ha-manager's pve_verify_ha_resource_or_vm_id (src/PVE/HA/Tools.pm)
 	"pve-ha-resource-or-vm-id": matchOr(`^([a-z]+:\S+|\d+)$`, "value does not look like a valid ha resource id"),
+	// pve_verify_ha_resource_id and pve_verify_ha_node (src/PVE/HA/Tools.pm), listed in rules
+	"pve-ha-resource-id": matchOr(`^[a-z]+:\S+$`, "value does not look like a valid ha resource id"),
+	"pve-ha-node":        matchOr(`^([a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?)(:\d+)?$`, "value does not look like a valid ha node"),
 }
 
 // propertyFormats are registered formats that are property strings; the schema names them
