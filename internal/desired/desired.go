@@ -196,7 +196,11 @@ func Build(ctx context.Context, r Resolver, c *lxcv1.LXCContainer, t *lxcv1.LXCT
 	d.Startup = startupText(c.Spec.Startup)
 	d.Protection = c.Spec.Protection
 	d.Firewall = mergeFirewall(t.Spec.Firewall, c.Spec.Firewall)
-	d.HA = mergeHA(t.Spec.HA, c.Spec.HA, c.Spec.PowerState)
+	// A bake becomes a Proxmox template, which HA can neither start nor stop: it never
+	// takes its template's HA resource.
+	if c.Labels[lxcv1.BakeOfLabel] == "" {
+		d.HA = mergeHA(t.Spec.HA, c.Spec.HA, c.Spec.PowerState)
+	}
 	d.Pool = mergePool(t.Spec.Pool, c.Spec.Pool)
 	d.Tags = []string{lxcv1.ProxmoxTag}
 	for _, tag := range t.Spec.Tags {

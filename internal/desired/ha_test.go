@@ -1,7 +1,11 @@
 package desired
 
 import (
+	"context"
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 )
@@ -68,6 +72,29 @@ func TestHARule(t *testing.T) {
 		d := &Container{HA: h}
 		if _, ok := d.HARule(104); ok || d.HAPlacesNode() || d.PreferredHANodes() != nil || HATextHasRule(d.HAStateText()) {
 			t.Errorf("%s: has a rule", name)
+		}
+	}
+}
+
+// TestBakeTakesNoHA: a template's HA reaches its containers but not its bake, which becomes a
+// Proxmox template that HA cannot run.
+func TestBakeTakesNoHA(t *testing.T) {
+	r := Resolver{Reader: fake.NewClientBuilder().Build(), Namespace: "team"}
+	tmpl := &lxcv1.LXCTemplate{Spec: lxcv1.LXCTemplateSpec{OSTemplate: "local:vztmpl/debian.tar.zst",
+		HA: &lxcv1.HA{State: lxcv1.HAStarted}}}
+	user := &lxcv1.LXCContainer{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "web"}}
+	bake := user.DeepCopy()
+	bake.Name, bake.Labels = "web-bake", map[string]string{lxcv1.BakeOfLabel: "web"}
+	for _, c := range []struct {
+		obj  *lxcv1.LXCContainer
+		want bool
+	}{{user, true}, {bake, false}} {
+		d, err := Build(context.Background(), r, c.obj, tmpl, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := d.HAResource(); ok != c.want {
+			t.Errorf("%s: HA resource %v, want %v", c.obj.Name, ok, c.want)
 		}
 	}
 }
