@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -97,36 +96,18 @@ func (r *LXCContainerReconciler) clone(ctx context.Context, s *containerScope, b
 	if err != nil {
 		return err
 	}
-	if err := r.checkPool(ctx, s); err != nil {
+	// The password and the key reach the clone over SSH, after its first start.
+	if _, _, err := r.newGuest(ctx, s, volid); err != nil {
 		return err
 	}
-	forgetProvisioning(obj)
-	st.OSTemplate = volid
-	password, err := r.rootPassword(ctx, obj)
-	if err != nil {
-		return err
-	}
-	s.redactor.Add(password)
-	key, err := r.Key.Load(ctx, s.cluster.Name)
-	if err != nil {
-		return err
-	}
-	st.SSHKeyFingerprint = key.Current.fingerprint
 	spec := proxmox.CloneSpec{NewID: int(st.VMID), Hostname: d.Hostname, Description: containerDescription(s), Full: full, Pool: d.Pool}
 	if full && d.Storage != storage {
 		spec.Storage = d.Storage
 	}
 	upid, err := s.px.CloneContainer(ctx, st.Node, int(bake.VMID), spec)
-	switch {
-	case errors.Is(err, proxmox.ErrAlreadyExists):
-		return outcome.Wait(time.Second, lxcv1.CloningReason, "CT %d appeared on %s while cloning it", st.VMID, st.Node)
-	case proxmox.IsOutcomeUnknown(err):
-		return outcome.Wait(r.taskPoll(), lxcv1.CloningReason, "clone request for CT %d ended without an answer: %v", st.VMID, err)
-	case err != nil:
-		return rootRequired(err, s)
+	if err := r.taskStarted(s, upid, err, lxcv1.CloningReason, "clone", "cloning"); err != nil {
+		return err
 	}
-	r.vmids.Release(s.cluster.Name, int(st.VMID))
-	st.Operation = string(upid)
 	st.ClonedFrom = bake.VMID
 	kind := "linked"
 	if full {

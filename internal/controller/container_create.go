@@ -164,37 +164,58 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 		return outcome.Wait(outcome.DependencyRetry, lxcv1.OSTemplateNotFoundReason, "node %s of cluster %s has no OS template %s",
 			st.Node, s.cluster.Name, ostemplate.Wanted(d.OSTemplate))
 	}
-	if err := r.checkPool(ctx, s); err != nil {
+	password, authorized, err := r.newGuest(ctx, s, volid)
+	if err != nil {
 		return err
+	}
+	upid, err := s.px.CreateContainer(ctx, st.Node, createSpec(s, volid, password, createKeys(authorized, obj)))
+	if err := r.taskStarted(s, upid, err, lxcv1.CreatingReason, "create", "creating"); err != nil {
+		return err
+	}
+	r.announce(obj, creating, st.VMID, st.Node, volid)
+	return outcome.Wait(r.taskPoll(), lxcv1.CreatingReason, "creating CT %d on %s", st.VMID, st.Node)
+}
+
+// newGuest readies what a new container gets however it is made (created or cloned): the pool
+// is checked, status forgets the inside of any container before it, and the root password and
+// the controller's key are loaded. It returns the password and the key's authorized_keys line.
+func (r *LXCContainerReconciler) newGuest(ctx context.Context, s *containerScope, volid string) (password, authorized string, err error) {
+	obj, st := s.obj, &s.obj.Status
+	if err := r.checkPool(ctx, s); err != nil {
+		return "", "", err
 	}
 	forgetProvisioning(obj)
 	st.OSTemplate = volid
-	password, err := r.rootPassword(ctx, obj)
+	password, err = r.rootPassword(ctx, obj)
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	s.redactor.Add(password)
 	key, err := r.Key.Load(ctx, s.cluster.Name)
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	st.SSHKeyFingerprint = key.Current.fingerprint
-	spec := createSpec(s, volid, password, createKeys(key.Current.authorized, obj))
-	upid, err := s.px.CreateContainer(ctx, st.Node, spec)
+	return password, key.Current.authorized, nil
+}
+
+// taskStarted records the task that makes the container (a create or a clone: call names the
+// request, doing what it does), or turns the call's error into what the pass does next.
+func (r *LXCContainerReconciler) taskStarted(s *containerScope, upid proxmox.UPID, err error, reason, call, doing string) error {
+	st := &s.obj.Status
 	switch {
 	case errors.Is(err, proxmox.ErrAlreadyExists):
-		// Created by someone between our check and our call; the next pass reads its marker.
-		return outcome.Wait(time.Second, lxcv1.CreatingReason, "CT %d appeared on %s while creating it", st.VMID, st.Node)
+		// Made by someone between our check and our call; the next pass reads its marker.
+		return outcome.Wait(time.Second, reason, "CT %d appeared on %s while %s it", st.VMID, st.Node, doing)
 	case proxmox.IsOutcomeUnknown(err):
 		// The request may have reached Proxmox: look for the marker instead of asking twice.
-		return outcome.Wait(r.taskPoll(), lxcv1.CreatingReason, "create request for CT %d ended without an answer: %v", st.VMID, err)
+		return outcome.Wait(r.taskPoll(), reason, "%s request for CT %d ended without an answer: %v", call, st.VMID, err)
 	case err != nil:
 		return rootRequired(err, s)
 	}
 	r.vmids.Release(s.cluster.Name, int(st.VMID))
 	st.Operation = string(upid)
-	r.announce(obj, creating, st.VMID, st.Node, volid)
-	return outcome.Wait(r.taskPoll(), lxcv1.CreatingReason, "creating CT %d on %s", st.VMID, st.Node)
+	return nil
 }
 
 // createSpec is the create call for the container: its desired settings, the marker, the
