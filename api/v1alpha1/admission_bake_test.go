@@ -1,26 +1,16 @@
 package v1alpha1_test
 
 import (
-	"context"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // TestBakeAdmission: what the API server refuses of spec.bake, each naming the field.
 func TestBakeAdmission(t *testing.T) {
-	testkit.SkipUnlessFull(t, testkit.ControlPlane)
-	if env == nil {
-		t.Fatal("the control plane did not start")
-	}
-	ctx := context.Background()
-	refused := []struct {
-		name, manifest string
-		want           []string
-	}{
+	ctx := controlPlane(t)
+	refused := []refusal{
 		{"no enabled", spec(templateHead, goodTemplate, "  bake: {}\n"),
 			[]string{"spec.bake.enabled", "Required value"}},
 		{"enabled not a boolean", spec(templateHead, goodTemplate, "  bake: {enabled: sometimes}\n"),
@@ -30,18 +20,12 @@ func TestBakeAdmission(t *testing.T) {
 		{"clone", spec(templateHead, goodTemplate, "  bake: {enabled: true, clone: Linked}\n"),
 			[]string{"spec.bake.clone", "Unsupported value"}},
 	}
-	for _, c := range refused {
-		t.Run(c.name, func(t *testing.T) { expectRefused(t, ctx, c.manifest, c.want) })
-	}
+	expectAllRefused(t, ctx, refused)
 }
 
 // TestBakeAccepted: baking on or off, with either clone mode, is admitted.
 func TestBakeAccepted(t *testing.T) {
-	testkit.SkipUnlessFull(t, testkit.ControlPlane)
-	if env == nil {
-		t.Fatal("the control plane did not start")
-	}
-	ctx := context.Background()
+	ctx := controlPlane(t)
 	for _, m := range []string{
 		spec(templateHead, goodTemplate, "  bake: {enabled: true}\n"),
 		spec(templateHead, goodTemplate, "  bake: {enabled: false, clone: Full}\n"),

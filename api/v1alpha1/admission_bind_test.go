@@ -1,26 +1,16 @@
 package v1alpha1_test
 
 import (
-	"context"
 	"testing"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // TestBindMountAndDeviceAdmission: what the API server refuses of bind mount points, devices
 // and the mknod and mount feature flags, each naming the field.
 func TestBindMountAndDeviceAdmission(t *testing.T) {
-	testkit.SkipUnlessFull(t, testkit.ControlPlane)
-	if env == nil {
-		t.Fatal("the control plane did not start")
-	}
-	ctx := context.Background()
-	refused := []struct {
-		name, manifest string
-		want           []string
-	}{
+	ctx := controlPlane(t)
+	refused := []refusal{
 		{"bind and size", spec(templateHead, goodTemplate, "  mountPoints: [{index: 0, path: /data, sizeGiB: 1, hostPath: /srv/data}]\n"),
 			[]string{"spec.mountPoints[0]", "exactly one of sizeGiB"}},
 		{"neither bind nor size", spec(containerHead, goodRefs, "  mountPoints: [{index: 0, path: /data}]\n"),
@@ -68,19 +58,13 @@ func TestBindMountAndDeviceAdmission(t *testing.T) {
 		{"policy devices", spec(clusterHead, goodCluster+"  endpoint: https://pve.example.com:8006/api2/json\n", "  policy: {devices: [/etc/passwd]}\n"),
 			[]string{"spec.policy.devices[0]", "should match"}},
 	}
-	for _, c := range refused {
-		t.Run(c.name, func(t *testing.T) { expectRefused(t, ctx, c.manifest, c.want) })
-	}
+	expectAllRefused(t, ctx, refused)
 }
 
 // TestBindMountAndDeviceAccepted: a bind mount, a read-only one, devices with their options,
 // the new feature flags and a policy allowing them all are admitted.
 func TestBindMountAndDeviceAccepted(t *testing.T) {
-	testkit.SkipUnlessFull(t, testkit.ControlPlane)
-	if env == nil {
-		t.Fatal("the control plane did not start")
-	}
-	ctx := context.Background()
+	ctx := controlPlane(t)
 	for _, m := range []string{
 		spec(templateHead, goodTemplate, "  mountPoints: [{index: 0, path: /data, hostPath: /srv/data}, {index: 1, path: /cache, sizeGiB: 2, readOnly: true}]\n  devices: [{path: /dev/net/tun}, {path: /dev/dri/renderD128, mode: '0666', uid: 0, gid: 44, denyWrite: true}]\n  features: {nesting: true, keyctl: true, mknod: true, mount: [nfs, cifs]}\n"),
 		spec(containerHead, goodRefs, "  mountPoints: [{index: 3, path: /media, hostPath: /tank/media, readOnly: true}]\n  devices: [{path: /dev/fuse}]\n"),

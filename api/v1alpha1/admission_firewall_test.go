@@ -1,15 +1,12 @@
 package v1alpha1_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // firewallRules is a template fragment whose firewall holds the given rules.
@@ -19,19 +16,12 @@ func firewallRules(rules ...string) string {
 
 // TestFirewallAdmission: what the API server refuses of a firewall, each naming the field.
 func TestFirewallAdmission(t *testing.T) {
-	testkit.SkipUnlessFull(t, testkit.ControlPlane)
-	if env == nil {
-		t.Fatal("the control plane did not start")
-	}
-	ctx := context.Background()
+	ctx := controlPlane(t)
 	var many []string
 	for i := range 65 {
 		many = append(many, fmt.Sprintf("{type: in, action: ACCEPT, proto: tcp, dport: '%d'}", 1000+i))
 	}
-	refused := []struct {
-		name, manifest string
-		want           []string
-	}{
+	refused := []refusal{
 		{"policyIn", spec(templateHead, goodTemplate, "  firewall: {policyIn: ALLOW}\n"),
 			[]string{"spec.firewall.policyIn", "Unsupported value"}},
 		{"policyOut", spec(containerHead, goodRefs, "  firewall: {policyOut: drop}\n"),
@@ -87,19 +77,13 @@ func TestFirewallAdmission(t *testing.T) {
 		{"too many rules", spec(templateHead, goodTemplate, firewallRules(many...)),
 			[]string{"spec.firewall.rules", "must have at most 64 items"}},
 	}
-	for _, c := range refused {
-		t.Run(c.name, func(t *testing.T) { expectRefused(t, ctx, c.manifest, c.want) })
-	}
+	expectAllRefused(t, ctx, refused)
 }
 
 // TestFirewallAcceptedAndDefaulted: the forms Proxmox takes are admitted, and an unset switch
 // and policies default to on and Proxmox's own policies.
 func TestFirewallAcceptedAndDefaulted(t *testing.T) {
-	testkit.SkipUnlessFull(t, testkit.ControlPlane)
-	if env == nil {
-		t.Fatal("the control plane did not start")
-	}
-	ctx := context.Background()
+	ctx := controlPlane(t)
 	obj := decode(t, spec(templateHead, goodTemplate, firewallRules(
 		"{type: in, action: ACCEPT, macro: SSH, source: 10.0.0.0/8, comment: admins only, log: info}",
 		"{type: in, action: ACCEPT, proto: tcp, dport: '80,443,8000:8100'}",

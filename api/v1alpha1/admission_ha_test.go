@@ -1,27 +1,17 @@
 package v1alpha1_test
 
 import (
-	"context"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 // TestHAAndPoolAdmission: what the API server refuses of spec.ha and spec.pool, each naming
 // the field.
 func TestHAAndPoolAdmission(t *testing.T) {
-	testkit.SkipUnlessFull(t, testkit.ControlPlane)
-	if env == nil {
-		t.Fatal("the control plane did not start")
-	}
-	ctx := context.Background()
-	refused := []struct {
-		name, manifest string
-		want           []string
-	}{
+	ctx := controlPlane(t)
+	refused := []refusal{
 		{"state", spec(templateHead, goodTemplate, "  ha: {state: enabled}\n"),
 			[]string{"spec.ha.state", "Unsupported value"}},
 		{"state disabled", spec(containerHead, goodRefs, "  ha: {state: disabled}\n"),
@@ -59,20 +49,14 @@ func TestHAAndPoolAdmission(t *testing.T) {
 		{"pool nested too deeply", spec(templateHead, goodTemplate, "  pool: a/b/c/d\n"),
 			[]string{"spec.pool", "should match"}},
 	}
-	for _, c := range refused {
-		t.Run(c.name, func(t *testing.T) { expectRefused(t, ctx, c.manifest, c.want) })
-	}
+	expectAllRefused(t, ctx, refused)
 }
 
 // TestHAAndPoolAccepted: agreeing HA states and power, node affinity with spec.node among its
 // nodes, and nested pool ids, are admitted; an
 // unset HA state defaults to started.
 func TestHAAndPoolAccepted(t *testing.T) {
-	testkit.SkipUnlessFull(t, testkit.ControlPlane)
-	if env == nil {
-		t.Fatal("the control plane did not start")
-	}
-	ctx := context.Background()
+	ctx := controlPlane(t)
 	for _, m := range []string{
 		spec(containerHead, goodRefs, "  ha: {maxRestart: 2, maxRelocate: 0}\n  pool: prod/web\n"),
 		spec(containerHead, goodRefs, "  powerState: Stopped\n  ha: {state: stopped}\n"),

@@ -107,6 +107,32 @@ metadata: {name: bad, namespace: default}
 	goodRefs     = "spec:\n  clusterRef: {name: pve}\n  templateRef: {name: web}\n"
 )
 
+// controlPlane skips a test that needs the API server unless the full suite runs, and fails it
+// when the API server did not start.
+func controlPlane(t *testing.T) context.Context {
+	t.Helper()
+	testkit.SkipUnlessFull(t, testkit.ControlPlane)
+	if env == nil {
+		t.Fatal("the control plane did not start")
+	}
+	return context.Background()
+}
+
+// refusal is a manifest the API server must refuse, and what its error must name: the field
+// path and the reason.
+type refusal struct {
+	name, manifest string
+	want           []string
+}
+
+// expectAllRefused dry-runs each refusal as a subtest of its own.
+func expectAllRefused(t *testing.T, ctx context.Context, refused []refusal) {
+	t.Helper()
+	for _, c := range refused {
+		t.Run(c.name, func(t *testing.T) { expectRefused(t, ctx, c.manifest, c.want) })
+	}
+}
+
 // spec joins a manifest head, a base spec and a fragment of further spec fields.
 // expectRefused dry-runs manifest and expects the API server to refuse it with an error
 // naming each of want.
