@@ -53,6 +53,9 @@ type poolEntry struct {
 	dialing bool
 	since   time.Time
 	lastUse time.Time
+	// next is the connection being made to take this one's place: the guest is the same, but
+	// a key this one was made with is no longer offered.
+	next *poolEntry
 }
 
 // Get returns the open connection for key when it still serves target, or starts opening one
@@ -67,6 +70,16 @@ func (p *Pool) Get(key string, target Target) (Session, error) {
 		p.conns = map[string]*poolEntry{}
 	}
 	e := p.conns[key]
+	if e != nil && e.next != nil && !e.next.dialing && sameTarget(e.next.target, target) {
+		// The replacement is made (or failed): it takes the old connection's place now, between
+		// a caller's uses, never under one.
+		n := e.next
+		e.next = nil
+		if e.sess != nil {
+			go e.sess.Close()
+		}
+		p.conns[key], e = n, n
+	}
 	switch {
 	case e != nil && e.dialing && sameTarget(e.target, target):
 		return nil, &ConnectingError{Address: target.Address, Since: e.since}
@@ -77,8 +90,19 @@ func (p *Pool) Get(key string, target Target) (Session, error) {
 		(target.HostKey == "" || e.sess.HostKey() == target.HostKey):
 		e.lastUse = now
 		return &pooledSession{Session: e.sess, pool: p, key: key, entry: e}, nil
+	case e != nil && e.sess != nil && sameGuest(e.target, target) && alive(e.sess) &&
+		(target.HostKey == "" || e.sess.HostKey() == target.HostKey):
+		// Only the keys changed (one was retired): the connection still reaches this guest, so
+		// it serves on while one made with the keys now offered is opened. A key rotation
+		// never makes a caller wait for a dial.
+		if e.next == nil || !sameTarget(e.next.target, target) {
+			e.next = &poolEntry{target: target, dialing: true, since: now, lastUse: now}
+			go p.dial(key, e.next)
+		}
+		e.lastUse = now
+		return &pooledSession{Session: e.sess, pool: p, key: key, entry: e}, nil
 	case e != nil && e.sess != nil:
-		// The address, the key or the pinned host key changed: this connection is not to it.
+		// The address or the pinned host key changed: this connection is not to it.
 		go e.sess.Close()
 	}
 	e = &poolEntry{target: target, dialing: true, since: now, lastUse: now}
@@ -103,7 +127,7 @@ func (p *Pool) dial(key string, e *poolEntry) {
 	p.mu.Lock()
 	e.dialing = false
 	e.sess, e.err = sess, err
-	if p.conns[key] != e && sess != nil {
+	if cur := p.conns[key]; cur != e && (cur == nil || cur.next != e) && sess != nil {
 		// Dropped or replaced while dialling.
 		go sess.Close()
 	}
@@ -129,6 +153,9 @@ func (p *Pool) drop(key string, e *poolEntry) {
 	delete(p.conns, key)
 	if cur.sess != nil {
 		go cur.sess.Close()
+	}
+	if n := cur.next; n != nil && n.sess != nil {
+		go n.sess.Close()
 	}
 }
 
@@ -160,7 +187,7 @@ func alive(s Session) bool {
 // The order may differ: a rotation that makes b's fallback its first key keeps the connection.
 // The pinned host key is compared with what the connection saw, by the caller.
 func sameTarget(a, b Target) bool {
-	if a.Address != b.Address || a.User != b.User || (a.Signer == nil) != (b.Signer == nil) {
+	if !sameGuest(a, b) {
 		return false
 	}
 	if a.Signer == nil {
@@ -175,7 +202,14 @@ func sameTarget(a, b Target) bool {
 			return false
 		}
 	}
-	return a.HostKey == "" || a.HostKey == b.HostKey
+	return true
+}
+
+// sameGuest says whether a connection made for a reaches the guest b names, whichever keys each
+// offers: the same address and user, and the host key a was held to, if any, is b's.
+func sameGuest(a, b Target) bool {
+	return a.Address == b.Address && a.User == b.User && (a.Signer == nil) == (b.Signer == nil) &&
+		(a.HostKey == "" || a.HostKey == b.HostKey)
 }
 
 // pooledSession is a Session of the pool: an operation that fails on the transport drops the

@@ -252,7 +252,8 @@ func TestPoolVerifiesEachNewConnection(t *testing.T) {
 
 // TestPoolKeepsAConnectionAcrossAKeyRotation: a connection made offering the old key first and
 // the new one as fallback serves a target that offers the new key first and the old one as
-// fallback; once the old key is no longer offered, it is dialled again.
+// fallback; once the old key is no longer offered, it serves on until a connection made with the
+// new key alone replaces it.
 func TestPoolKeepsAConnectionAcrossAKeyRotation(t *testing.T) {
 	conn := &slowConnector{gate: make(chan struct{})}
 	close(conn.gate)
@@ -281,11 +282,79 @@ func TestPoolKeepsAConnectionAcrossAKeyRotation(t *testing.T) {
 	if n := conn.dials.Load(); n != 1 {
 		t.Errorf("%d dials once the new key is first, want 1", n)
 	}
-	retired := Target{Address: "169.254.1.2", Signer: newKey}
-	if err := get(retired); err != nil {
+	made, err := p.Get("ns/ct", after)
+	if err != nil {
 		t.Fatal(err)
+	}
+	old := made.(*pooledSession).Session.(*stubSession)
+
+	// Once the old key is retired, the open connection serves on at once while one made with
+	// the new key alone is opened; that one takes its place at a later Get, and the old closes.
+	retired := Target{Address: "169.254.1.2", Signer: newKey}
+	sess, err := p.Get("ns/ct", retired)
+	if err != nil {
+		t.Fatalf("the open connection was not served once the old key was retired: %v", err)
+	}
+	if sess.(*pooledSession).Session != Session(old) {
+		t.Fatal("a caller got another connection than the open one before the new one was made")
+	}
+	var replaced Session
+	for range 500 {
+		sess, err := p.Get("ns/ct", retired)
+		if err != nil {
+			t.Fatalf("a Get while the new connection was made: %v", err)
+		}
+		if replaced = sess.(*pooledSession).Session; replaced != Session(old) {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if replaced == Session(old) {
+		t.Fatal("the connection made with the retired key was never replaced")
 	}
 	if n := conn.dials.Load(); n != 2 {
 		t.Errorf("%d dials once the old key is no longer offered, want 2", n)
+	}
+	time.Sleep(10 * time.Millisecond) // the close runs in the background
+	if !old.closed.Load() {
+		t.Error("the replaced connection is still open")
+	}
+}
+
+// TestPoolReportsAFailedReplacement: when the connection with the keys now offered cannot be
+// made (the new key is refused), the next Get says so and the old connection is closed.
+func TestPoolReportsAFailedReplacement(t *testing.T) {
+	conn := &slowConnector{gate: make(chan struct{})}
+	close(conn.gate)
+	p := &Pool{Connector: conn}
+	oldKey, newKey := testSigner(t), testSigner(t)
+	tg := Target{Address: "169.254.1.2", Signer: oldKey}
+	var first Session
+	for range 500 {
+		if s, err := p.Get("ns/ct", tg); err == nil {
+			first = s.(*pooledSession).Session
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if first == nil {
+		t.Fatal("the first dial did not end")
+	}
+	refused := errors.New("ssh: unable to authenticate")
+	conn.err = refused
+	tg = Target{Address: "169.254.1.2", Signer: newKey}
+	var err error
+	for range 500 {
+		if _, err = p.Get("ns/ct", tg); err != nil {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if !errors.Is(err, refused) {
+		t.Fatalf("Get after a failed replacement: %v, want the dial's error", err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	if !first.(*stubSession).closed.Load() {
+		t.Error("the connection made with the retired key is still open")
 	}
 }

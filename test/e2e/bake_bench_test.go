@@ -49,7 +49,7 @@ func BenchmarkBakedProvision(b *testing.B) {
 	s.create(b, s.containerAt(ns, "seed", "baked", 249))
 	s.waitReady(b, ns, "seed")
 	node := s.getContainer(b, ns, "seed").Status.Node
-	s.waitBake(b, ns, "baked", 10*time.Minute)
+	s.waitBake(b, ns, "baked", "", 10*time.Minute)
 	b.ResetTimer()
 	var scratch, baked time.Duration
 	for i := range b.N {

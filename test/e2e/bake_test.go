@@ -29,8 +29,9 @@ func (s *stack) containerAt(ns, name, template string, last byte) *lxcv1.LXCCont
 	return c
 }
 
-// waitBake waits for the template's bake to be ready and returns it.
-func (s *stack) waitBake(t testing.TB, ns, name string, within time.Duration) lxcv1.BakeStatus {
+// waitBake waits for a ready bake of the template as it is now, of another hash than
+// outdated, and returns it.
+func (s *stack) waitBake(t testing.TB, ns, name, outdated string, within time.Duration) lxcv1.BakeStatus {
 	t.Helper()
 	var bake lxcv1.BakeStatus
 	testkit.Eventually(t, within, func() error {
@@ -39,7 +40,7 @@ func (s *stack) waitBake(t testing.TB, ns, name string, within time.Duration) lx
 			return err
 		}
 		for _, b := range tmpl.Status.Bakes {
-			if b.Ready && b.TemplateHash == tmpl.Status.TemplateHash {
+			if b.Ready && b.TemplateHash == tmpl.Status.TemplateHash && b.TemplateHash != outdated {
 				bake = b
 				return nil
 			}
@@ -53,7 +54,8 @@ func (s *stack) waitBake(t testing.TB, ns, name string, within time.Duration) lx
 // container: a container provisioned through the five phases and made a Proxmox template
 // (template: 1 in its config). The next container is cloned from it: it carries the file the
 // bake's script wrote, from before it existed, without running the script again, and is Ready
-// with its own hostname, address, config.env and SSH host key.
+// with its own hostname, address, config.env and SSH host key. A changed template bakes anew,
+// while its containers keep their Proxmox containers and run the changed script in place.
 func TestBakedTemplate(t *testing.T) {
 	s := startStack(t)
 	s.startManager(t)
@@ -66,7 +68,7 @@ func TestBakedTemplate(t *testing.T) {
 	s.create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, tmpl)
 
 	s.guestWithKey(t, ns, "first", "baked", signer, nil)
-	bake := s.waitBake(t, ns, "baked", 5*time.Minute)
+	bake := s.waitBake(t, ns, "baked", "", 5*time.Minute)
 	cfg, err := s.px.ContainerConfig(ctx, bake.Node, int(bake.VMID))
 	if err != nil || !cfg.Template {
 		t.Fatalf("the bake CT %d is not a Proxmox template: %+v, %v", bake.VMID, cfg.Raw, err)
@@ -123,13 +125,44 @@ func TestBakedTemplate(t *testing.T) {
 		t.Errorf("config.env of the clone lacks its own GREETING:\n%s", out)
 	}
 
-	// Deleting the template deletes its bake, in Kubernetes and in Proxmox.
-	if err := s.k8s.Delete(ctx, tmpl); err != nil {
+	// A changed template bakes anew; its containers are not made again: they run the changed
+	// script in place.
+	first := s.getContainer(t, ns, "first")
+	latest := &lxcv1.LXCTemplate{}
+	if err := s.k8s.Get(ctx, client.ObjectKeyFromObject(tmpl), latest); err != nil {
+		t.Fatal(err)
+	}
+	latest.Spec.Scripts[0].Content = str("#!/bin/sh\nset -e\necho ran again >> /root/stamp-runs\n")
+	if err := s.k8s.Update(ctx, latest); err != nil {
+		t.Fatal(err)
+	}
+	rebake := s.waitBake(t, ns, "baked", bake.TemplateHash, 5*time.Minute)
+	if rebake.VMID == bake.VMID || rebake.Container == bake.Container {
+		t.Fatalf("the changed template kept its bake: %+v", rebake)
+	}
+	testkit.Eventually(t, 3*time.Minute, func() error {
+		if out := run1(t, guest, "cat /root/stamp-runs"); out != "ran\nran again\n" {
+			return fmt.Errorf("the clone's /root/stamp-runs is %q", out)
+		}
+		return nil
+	})
+	for _, old := range []*lxcv1.LXCContainer{first, c} {
+		s.waitReady(t, ns, old.Name)
+		if now := s.getContainer(t, ns, old.Name); now.Status.VMID != old.Status.VMID || now.Status.ClonedFrom != old.Status.ClonedFrom {
+			t.Errorf("%s was made again: CT %d (cloned from %d), was CT %d (cloned from %d)", old.Name,
+				now.Status.VMID, now.Status.ClonedFrom, old.Status.VMID, old.Status.ClonedFrom)
+		}
+	}
+
+	// Deleting the template deletes its bakes, in Kubernetes and in Proxmox.
+	if err := s.k8s.Delete(ctx, latest); err != nil {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 2*time.Minute, func() error {
-		if n := s.guestsAt(t, int(bake.VMID)); n != 0 {
-			return fmt.Errorf("the bake CT %d is still in Proxmox", bake.VMID)
+		for _, b := range []lxcv1.BakeStatus{bake, rebake} {
+			if n := s.guestsAt(t, int(b.VMID)); n != 0 {
+				return fmt.Errorf("the bake CT %d is still in Proxmox", b.VMID)
+			}
 		}
 		return nil
 	})
