@@ -73,10 +73,10 @@ type Container struct {
 	Application bool
 	Entrypoint  string
 	Env         []string
-	Packages []lxcv1.ResolvedPackages
-	Scripts  []Script
-	Config   configmanager.Config
-	Promises []discovery.Promise
+	Packages    []lxcv1.ResolvedPackages
+	Scripts     []Script
+	Config      configmanager.Config
+	Promises    []discovery.Promise
 }
 
 // Script is a script with its content resolved.
