@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -34,20 +33,6 @@ var resolveOCIDigest = func(ctx context.Context, reference string) (string, erro
 	}
 	return desc.Digest.String(), nil
 }
-
-// ociArchiveName is the file name (without Proxmox's ".tar") an image is pulled to:
-// IMAGE_TAG-sha256_HEX12, normalised as Proxmox normalises a content file name. A new digest of
-// the same tag gets a new file, so a pull never meets Proxmox's refusal to overwrite one.
-func ociArchiveName(reference, digest string) string {
-	last := reference[strings.LastIndex(reference, "/")+1:]
-	hex := strings.TrimPrefix(digest, "sha256:")
-	if len(hex) > 12 {
-		hex = hex[:12]
-	}
-	return unsafeFileChars.ReplaceAllString(last+"-sha256_"+hex, "_")
-}
-
-var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
 
 // ociStorage is the storage of the node OCI images are pulled to: the first active storage, by
 // name, that holds container templates.
@@ -81,7 +66,7 @@ func (r *LXCContainerReconciler) ociImageForCreate(ctx context.Context, s *conta
 		return nil, outcome.Wait(outcome.DependencyRetry, lxcv1.OSTemplateNotFoundReason,
 			"node %s of cluster %s has no active storage for container templates to pull OCI image %s to", st.Node, s.cluster.Name, reference)
 	}
-	file := ociArchiveName(reference, digest)
+	file := ostemplate.OCIArchiveName(reference, digest)
 	pinned := &lxcv1.PinnedOCIImage{Reference: reference, Digest: digest, Volid: storage + ":vztmpl/" + file + ".tar"}
 	listed, err := s.px.OSTemplates(ctx, st.Node, storage)
 	if err != nil {

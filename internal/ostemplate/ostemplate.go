@@ -6,6 +6,7 @@ package ostemplate
 import (
 	"cmp"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode"
@@ -182,3 +183,18 @@ func ociNodes(osTemplate string, cluster *lxcv1.ProxmoxCluster) []lxcv1.Resolved
 	slices.SortFunc(out, func(a, b lxcv1.ResolvedOSTemplate) int { return strings.Compare(a.Node, b.Node) })
 	return out
 }
+
+// OCIArchiveName is the file name (without Proxmox's ".tar") an image at a digest is pulled
+// to: IMAGE_TAG-sha256_HEX12, with every character but [A-Za-z0-9_.-] as _, as Proxmox
+// normalises a content file name. A new digest of the same tag gets a new file, so a pull never
+// meets Proxmox's refusal to overwrite one.
+func OCIArchiveName(reference, digest string) string {
+	last := reference[strings.LastIndex(reference, "/")+1:]
+	hex := strings.TrimPrefix(digest, "sha256:")
+	if len(hex) > 12 {
+		hex = hex[:12]
+	}
+	return unsafeFileChars.ReplaceAllString(last+"-sha256_"+hex, "_")
+}
+
+var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)

@@ -94,3 +94,15 @@ func TestResolvedOnOCI(t *testing.T) {
 		t.Error("IsOCI or OCIReference")
 	}
 }
+
+// TestOCIArchiveName: the archive's name carries the image, the tag and the digest's first 12
+// hex digits, in the characters Proxmox keeps in a file name.
+func TestOCIArchiveName(t *testing.T) {
+	got := OCIArchiveName("127.0.0.1:5000/team/app:v1.2", "sha256:0123456789abcdef0123")
+	if got != "app_v1.2-sha256_0123456789ab" {
+		t.Errorf("OCIArchiveName = %s", got)
+	}
+	if OCIArchiveName("registry.example.com/app:v1", "sha256:ffffffffffff00") == got {
+		t.Error("another digest gives the same name")
+	}
+}
