@@ -127,6 +127,32 @@ func TestOCIImages(t *testing.T) {
 		}
 		return nil
 	})
+
+	// A new tag: RecreateRequired in place; with Recreate the container is made from v2.
+	v2Digest := ocitest.Push(t, reg+"/test/envapp:v2", v1.Config{Entrypoint: []string{"/envapp"}, Env: []string{"FROM_IMAGE=2"}},
+		ocitest.Bytes(ocitest.Layer(t, ocitest.File{Name: "envapp", Content: string(content), Mode: 0o755},
+			ocitest.File{Name: "version", Content: "2\n"})))
+	tmpl := &lxcv1.LXCTemplate{}
+	if err := s.k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "envapp"}, tmpl); err != nil {
+		t.Fatal(err)
+	}
+	tmpl.Spec.OSTemplate = "oci://" + reg + "/test/envapp:v2"
+	if err := s.k8s.Update(ctx, tmpl); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 2*time.Minute, func() error {
+		c := s.getContainer(t, ns, "envapp")
+		if st := conditions.Get(c, lxcv1.StalledCondition); st == nil || st.Reason != lxcv1.RecreateRequiredReason ||
+			!strings.Contains(st.Message, "envapp:v2") {
+			return fmt.Errorf("not Stalled with RecreateRequired naming envapp:v2: %+v", c.Status.Conditions)
+		}
+		return nil
+	})
+	update(t, s, s.getContainer(t, ns, "envapp"), func(c *lxcv1.LXCContainer) { c.Spec.UpdateStrategy = lxcv1.UpdateStrategyRecreate })
+	ea = s.waitGeneration(t, ns, "envapp")
+	if o := ea.Status.OCIImage; o == nil || o.Reference != reg+"/test/envapp:v2" || o.Digest != v2Digest {
+		t.Fatalf("status.ociImage after the recreate: %+v (pushed %s)", ea.Status.OCIImage, v2Digest)
+	}
 }
 
 // removePulledArchives deletes the OCI archives the test's containers were made from out of
