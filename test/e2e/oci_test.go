@@ -78,7 +78,9 @@ func TestOCIImages(t *testing.T) {
 	}
 	s.create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, system, app)
 	s.create(t, s.container(ns, "system", "system"))
-	s.create(t, s.container(ns, "envapp", "envapp"))
+	envapp := s.container(ns, "envapp", "envapp")
+	envapp.Spec.Network.IPv4 = s.staticAddress().Next().String() + "/24" // the system container has the first
+	s.create(t, envapp)
 	t.Cleanup(func() { removePulledArchives(t, s, ns, "system", "envapp") })
 
 	s.waitReady(t, ns, "system")
