@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/proxmox"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/lxc/lxctest"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/oci/ocitest"
 	"templatemanager.dev/lxc-template-manager/internal/testkit"
@@ -30,7 +31,9 @@ import (
 //     whole pipeline, its script included, to Ready;
 //   - an application image (a static Go binary as its only file) runs its entrypoint with the
 //     env of spec.application, skips the guest phases (reason ApplicationImage) and is Ready;
-//     the test reads the env the binary serves on the container's address.
+//     the test reads the env the binary serves on the container's address; env changed
+//     through the Proxmox API is set back with a DriftCorrected Event;
+//   - a new tag stalls with RecreateRequired; with Recreate the container is made from it.
 //
 // status.ociImage pins both by the digests the registry gave.
 func TestOCIImages(t *testing.T) {
@@ -131,6 +134,25 @@ func TestOCIImages(t *testing.T) {
 		}
 		return nil
 	})
+
+	// env changed behind the controller's back is set back, with a DriftCorrected Event.
+	if err := s.px.UpdateContainerConfig(ctx, ea.Status.Node, int(ea.Status.VMID), proxmox.ConfigUpdate{Set: map[string]string{"env": "GREETING=tampered"}}); err != nil {
+		t.Fatal(err)
+	}
+	update(t, s, ea, func(c *lxcv1.LXCContainer) {
+		metav1.SetMetaDataAnnotation(&c.ObjectMeta, lxcv1.ReconcileRequestAnnotation, "env-drift")
+	})
+	testkit.Eventually(t, 2*time.Minute, func() error {
+		pc, err := s.px.ContainerPending(ctx, ea.Status.Node, int(ea.Status.VMID))
+		if err != nil || pc.Next.Raw["env"] != "GREETING=hello from the spec\x00MODE=e2e" {
+			return fmt.Errorf("env in Proxmox: %q (%v)", pc.Next.Raw["env"], err)
+		}
+		if notes := eventsAbout(t, s, ns, "envapp"); !containsLine(notes, lxcv1.DriftCorrectedReason, "application.env") {
+			return fmt.Errorf("no DriftCorrected Event naming application.env:\n%s", strings.Join(notes, "\n"))
+		}
+		return nil
+	})
+	s.waitReady(t, ns, "envapp")
 
 	// A new tag: RecreateRequired in place; with Recreate the container is made from v2.
 	v2Digest := ocitest.Push(t, reg+"/test/envapp:v2", v1.Config{Entrypoint: []string{"/envapp"}, Env: []string{"FROM_IMAGE=2"}},
