@@ -29,6 +29,9 @@ const (
 const (
 	// SucceededReason: the step finished.
 	SucceededReason = "Succeeded"
+	// ApplicationImageReason: the container runs an OCI application image (no init, no SSH),
+	// so the guest phases have nothing to do.
+	ApplicationImageReason = "ApplicationImage"
 	// ProgressingReason: the controller is working on the step.
 	ProgressingReason = "Progressing"
 	// DependencyNotReadyReason: a referenced object is missing or not Ready.

@@ -375,6 +375,11 @@ type LXCContainerStatus struct {
 	// +optional
 	OSTemplate string `json:"osTemplate,omitempty"`
 
+	// ociImage is the OCI image the container was created from, pinned by digest, when its
+	// template's osTemplate is an oci:// reference.
+	// +optional
+	OCIImage *PinnedOCIImage `json:"ociImage,omitempty"`
+
 	// ipAddress of eth0.
 	// +optional
 	IPAddress string `json:"ipAddress,omitempty"`
@@ -587,4 +592,17 @@ type LXCContainerList struct {
 
 func init() {
 	SchemeBuilder.Register(&LXCContainer{}, &LXCContainerList{})
+}
+
+// PinnedOCIImage is an OCI image reference and the manifest digest its tag had when pulled.
+type PinnedOCIImage struct {
+	// reference is REGISTRY/IMAGE:TAG, as in the template's osTemplate without oci://.
+	Reference string `json:"reference"`
+	// digest of the image manifest (sha256:…) the tag resolved to.
+	// +optional
+	Digest string `json:"digest,omitempty"`
+	// volid is the oci-archive on the node's storage the container was created from; its name
+	// carries the digest, so a new digest of the same tag never meets an existing file.
+	// +optional
+	Volid string `json:"volid,omitempty"`
 }

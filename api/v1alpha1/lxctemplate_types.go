@@ -6,6 +6,8 @@ import (
 
 // LXCTemplateSpec describes what a container is: its OS, size, features, network, packages,
 // provisioning scripts and managed files.
+// +kubebuilder:validation:XValidation:rule="!has(self.application) || self.osTemplate.startsWith('oci://')",message="application needs an OCI image: osTemplate oci://REGISTRY/IMAGE:TAG"
+// +kubebuilder:validation:XValidation:rule="!has(self.application) || (!has(self.scripts) && !has(self.packages) && !has(self.packageBucketRefs) && !has(self.files) && !has(self.services))",message="an application image runs no guest phases: application cannot have scripts, packages, packageBucketRefs, files or services"
 type LXCTemplateSpec struct {
 	// description says what containers made from this template are for.
 	// +optional
@@ -21,11 +23,15 @@ type LXCTemplateSpec struct {
 	// osTemplate is the OS template: a Proxmox volume id such as
 	// local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst, or the short form debian-12-standard
 	// (the file name up to its first _), which the controller resolves to the newest version of
-	// that template on the node it places the container on.
+	// that template on the node it places the container on; or an OCI image
+	// oci://REGISTRY/IMAGE:TAG (Proxmox VE 9.1), which the controller pulls onto the node's
+	// storage with oci-registry-pull and pins by digest (see docs/oci-images.md). The tag is
+	// required, as Proxmox's reference pattern has it; changing it is a RecreateRequired change.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=255
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z][A-Za-z0-9_.-]*:vztmpl/[A-Za-z0-9_.+-]+[.](tar[.](gz|xz|zst|bz2)|tgz)$') || self.matches('^[a-z0-9][a-z0-9.+-]*$')",message="osTemplate must be a volume id of the form <storage>:vztmpl/<file>.tar.(gz|xz|zst), such as local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst, or a short form such as debian-12-standard (lowercase letters, digits and . + -)"
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('oci://') || self.matches('^oci://(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])([.]([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(:[0-9]+)?/)?[a-z0-9]+(([._]|__|[-]*)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|[-]*)[a-z0-9]+)*)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$')",message="osTemplate oci://REGISTRY/IMAGE:TAG must name a lowercase repository and a tag (no @sha256 digest), such as oci://registry.example.com:5000/team/app:1.2"
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('oci://') || self.matches('^[A-Za-z][A-Za-z0-9_.-]*:vztmpl/[A-Za-z0-9_.+-]+[.](tar[.](gz|xz|zst|bz2)|tgz)$') || self.matches('^[a-z0-9][a-z0-9.+-]*$')",message="osTemplate must be a volume id of the form <storage>:vztmpl/<file>.tar.(gz|xz|zst), such as local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst, or a short form such as debian-12-standard (lowercase letters, digits and . + -)"
 	OSTemplate string `json:"osTemplate"`
 
 	// resources size the containers. Unset fields take the Proxmox defaults (1 core, 512 MiB memory,
@@ -148,6 +154,13 @@ type LXCTemplateSpec struct {
 	// only what differs per container. See docs/baked-templates.md.
 	// +optional
 	Bake *Bake `json:"bake,omitempty"`
+
+	// application says the OCI image of osTemplate is an application image: no init system, no
+	// SSH. Its containers run the entrypoint with the env given here, skip the guest phases
+	// (config-manager, scripts, services) and are Ready when running. Unset, an OCI image is a
+	// system image (systemd, sshd) that goes through the whole pipeline.
+	// +optional
+	Application *Application `json:"application,omitempty"`
 }
 
 // Bake is how a template is baked.
@@ -192,6 +205,41 @@ type BakeStatus struct {
 	// ready says the bake is a Proxmox template new containers are cloned from.
 	// +optional
 	Ready bool `json:"ready,omitempty"`
+}
+
+// Application is how an application image runs.
+type Application struct {
+	// entrypoint replaces the image's entrypoint and command (Proxmox's entrypoint option): the
+	// command and its arguments, separated by spaces. Unset keeps the image's.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="!self.matches('[\\x00-\\x1f\\x7f]')",message="entrypoint must not contain control characters"
+	Entrypoint *string `json:"entrypoint,omitempty"`
+
+	// env are the environment variables the entrypoint runs with (Proxmox's env option). They
+	// replace the image's own environment, so name PATH here when the entrypoint needs it.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=map
+	// +listMapKey=name
+	Env []ApplicationEnv `json:"env,omitempty"`
+}
+
+// ApplicationEnv is one environment variable of an application container.
+type ApplicationEnv struct {
+	// name of the variable: letters, digits and _, not starting with a digit.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z_][A-Za-z0-9_]*$`
+	Name string `json:"name"`
+
+	// value of the variable; no control characters other than tab.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	// +kubebuilder:validation:XValidation:rule="!self.matches('[\\x00-\\x08\\x0a-\\x1f\\x7f]')",message="env value must not contain control characters"
+	Value string `json:"value,omitempty"`
 }
 
 // Tag is a Proxmox tag: letters, digits and _ - + . only.

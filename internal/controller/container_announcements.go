@@ -24,6 +24,7 @@ var (
 	baked                 = announcement{corev1.EventTypeNormal, lxcv1.BakedReason, "Bake", "Made CT %d on node %s a Proxmox template: the bake of template %s"}
 	hostKeysRegenerated   = announcement{corev1.EventTypeNormal, lxcv1.HostKeysRegeneratedReason, "Start", "Made new SSH host keys in CT %d, cloned from CT %d; pinned %s"}
 	creating              = announcement{corev1.EventTypeNormal, lxcv1.CreatingReason, "Create", "Creating CT %d on node %s from %s"}
+	pullingOCIImage       = announcement{corev1.EventTypeNormal, lxcv1.CreatingReason, "Create", "Pulling OCI image %s (%s) onto node %s as %s"}
 	retained              = announcement{corev1.EventTypeNormal, lxcv1.RetainedReason, "Delete", "Left CT %d on node %s in place as deletionPolicy is Retain"}
 	clusterGoneAtDelete   = announcement{corev1.EventTypeWarning, lxcv1.DependencyNotReadyReason, "Delete", "ProxmoxCluster %s is gone; CT %d on node %s was not destroyed"}
 	destroyed             = announcement{corev1.EventTypeNormal, lxcv1.DestroyedReason, "Delete", "CT %d on node %s is gone"}

@@ -73,6 +73,9 @@ func (r *LXCContainerReconciler) reconcileCreate(ctx context.Context, s *contain
 // none runs.
 func (r *LXCContainerReconciler) finishCreateTasks(ctx context.Context, s *containerScope) error {
 	st := &s.obj.Status
+	if err := r.finishOCIPull(ctx, s); err != nil {
+		return err
+	}
 	if upid, ok := operationTask(st.Operation, "vzcreate", "vzrestore", "vzclone"); ok {
 		done, err := r.pollTask(ctx, s, upid, lxcv1.CreatingReason, "creating CT %d on %s", st.VMID, st.Node)
 		if !done {
@@ -156,18 +159,27 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 	if bake := bakeToCloneFrom(s); bake != nil {
 		return r.clone(ctx, s, bake)
 	}
-	volid, ok, err := osTemplateForCreate(s)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return outcome.Wait(outcome.DependencyRetry, lxcv1.OSTemplateNotFoundReason, "node %s of cluster %s has no OS template %s",
-			st.Node, s.cluster.Name, ostemplate.Wanted(d.OSTemplate))
+	var pinned *lxcv1.PinnedOCIImage
+	var volid string
+	if ostemplate.IsOCI(d.OSTemplate) {
+		if pinned, err = r.ociImageForCreate(ctx, s); err != nil {
+			return err
+		}
+		volid = pinned.Volid
+	} else {
+		var ok bool
+		if volid, ok, err = osTemplateForCreate(s); err != nil {
+			return err
+		} else if !ok {
+			return outcome.Wait(outcome.DependencyRetry, lxcv1.OSTemplateNotFoundReason, "node %s of cluster %s has no OS template %s",
+				st.Node, s.cluster.Name, ostemplate.Wanted(d.OSTemplate))
+		}
 	}
 	password, authorized, err := r.newGuest(ctx, s, volid)
 	if err != nil {
 		return err
 	}
+	st.OCIImage = pinned
 	upid, err := s.px.CreateContainer(ctx, st.Node, createSpec(s, volid, password, createKeys(authorized, obj)))
 	if err := r.taskStarted(s, upid, err, lxcv1.CreatingReason, "create", "creating"); err != nil {
 		return err

@@ -32,6 +32,9 @@ func osTemplateForCreate(s *containerScope) (volid string, ok bool, err error) {
 // on is a changed template osTemplate that the volume no longer meets, or the os-template-upgrade
 // annotation naming another volume. An unknown origin (an adopted container) is never a reason.
 func osTemplateChange(s *containerScope) (string, error) {
+	if ostemplate.IsOCI(s.desired.OSTemplate) {
+		return ociImageChange(s), nil
+	}
 	have := s.obj.Status.OSTemplate
 	if have == "" {
 		return "", nil
@@ -53,7 +56,7 @@ func osTemplateChange(s *containerScope) (string, error) {
 // container was not made from. The annotation is no part of the spec's hash, so this is what
 // makes the create phase read the container's configuration and follow updateStrategy.
 func osTemplateUpgradePending(s *containerScope) bool {
-	if s.obj.Annotations[lxcv1.OSTemplateUpgradeAnnotation] == "" || s.obj.Status.OSTemplate == "" {
+	if s.obj.Annotations[lxcv1.OSTemplateUpgradeAnnotation] == "" || s.obj.Status.OSTemplate == "" || ostemplate.IsOCI(s.desired.OSTemplate) {
 		return false
 	}
 	want, ok, err := osTemplateForCreate(s)

@@ -50,6 +50,11 @@ func (r *LXCContainerReconciler) runPipeline(ctx context.Context, s *containerSc
 		return r.rollBackOnFailure(ctx, s, err)
 	}
 	markHeld(s)
+	if s.desired.Application {
+		skipGuestPhases(s)
+		r.changeApplied(s)
+		return nil
+	}
 	d, msg, err := r.deployConfigManager(ctx, s, st)
 	if err := r.record(s, lxcv1.ConfigManagerDeployedCondition, msg, err); err != nil {
 		return err
@@ -64,6 +69,14 @@ func (r *LXCContainerReconciler) runPipeline(ctx context.Context, s *containerSc
 	}
 	r.changeApplied(s)
 	return nil
+}
+
+// skipGuestPhases marks the phases that work inside the guest done for an OCI application
+// image: it has no init and no SSH, and is Ready when it runs.
+func skipGuestPhases(s *containerScope) {
+	for _, c := range []string{lxcv1.ConfigManagerDeployedCondition, lxcv1.ScriptsCompletedCondition, lxcv1.ServicesDiscoveredCondition} {
+		conditions.MarkTrue(s.obj, c, lxcv1.ApplicationImageReason, "skipped: the container runs an OCI application image (no init, no SSH)")
+	}
 }
 
 // record sets a phase's condition from how it ended and returns the error that ends the

@@ -102,9 +102,11 @@ func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containe
 	st.IPAddress = addr
 	if r.unreached.has(s.obj.UID) {
 		// Started or restarted by the controller: Ready means the guest answers at this
-		// address, so a fresh connection must reach it first.
-		if _, err := out.guest.session(ctx); err != nil {
-			return out, "", err
+		// address, so a fresh connection must reach it first (an application image has no SSH).
+		if !s.desired.Application {
+			if _, err := out.guest.session(ctx); err != nil {
+				return out, "", err
+			}
 		}
 		r.unreached.remove(s.obj.UID)
 	}

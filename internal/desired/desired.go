@@ -66,11 +66,17 @@ type Container struct {
 	// HA is the container's HA resource as the spec asks for it; nil asks for none.
 	HA *lxcv1.HA
 	// Pool is the Proxmox pool the container belongs to; empty for none.
-	Pool     string
-	Packages []lxcv1.ResolvedPackages
-	Scripts  []Script
-	Config   configmanager.Config
-	Promises []discovery.Promise
+	Pool string
+	// Application says the osTemplate is an OCI application image: no init, no SSH, no guest
+	// phases. Entrypoint and Env are what the spec's application sets (Proxmox's entrypoint
+	// option, and env as NAME=VALUE entries); empty keeps what the image gave.
+	Application bool
+	Entrypoint  string
+	Env         []string
+	Packages    []lxcv1.ResolvedPackages
+	Scripts     []Script
+	Config      configmanager.Config
+	Promises    []discovery.Promise
 }
 
 // Script is a script with its content resolved.
@@ -186,6 +192,15 @@ func Sizing(c *lxcv1.LXCContainer, t *lxcv1.LXCTemplate) *Container {
 func Build(ctx context.Context, r Resolver, c *lxcv1.LXCContainer, t *lxcv1.LXCTemplate, buckets []*lxcv1.PackageBucket) (*Container, error) {
 	d := Sizing(c, t)
 	d.Hostname, d.OSTemplate = c.Spec.Hostname, t.Spec.OSTemplate
+	if app := t.Spec.Application; app != nil {
+		d.Application = true
+		if app.Entrypoint != nil {
+			d.Entrypoint = *app.Entrypoint
+		}
+		for _, e := range app.Env {
+			d.Env = append(d.Env, e.Name+"="+e.Value)
+		}
+	}
 	if d.Hostname == "" {
 		d.Hostname = c.Name
 	}

@@ -47,7 +47,7 @@ func (d *Container) settings(have proxmox.ContainerConfig) []setting {
 		}
 	}
 	tags, _ := proxmox.FormatTags(d.Tags)
-	return []setting{
+	out := []setting{
 		{"hostname", "hostname", d.Hostname, text(d.Hostname)},
 		{"cores", "resources.cores", intText(d.Cores), text(intText(d.Cores))},
 		{"memory", "resources.memoryMiB", intText(d.MemoryMiB), text(intText(d.MemoryMiB))},
@@ -77,6 +77,16 @@ func (d *Container) settings(have proxmox.ContainerConfig) []setting {
 		{"startup", "startup", d.Startup, text(d.Startup)},
 		{"protection", "protection", flag(d.Protection), flagSame(d.Protection)},
 	}
+	// An application image's entrypoint and env are the spec's only when it names them:
+	// unset, they stay as Proxmox took them from the image at create.
+	if d.Application && d.Entrypoint != "" {
+		out = append(out, setting{"entrypoint", "application.entrypoint", d.Entrypoint, text(d.Entrypoint)})
+	}
+	if d.Application && len(d.Env) > 0 {
+		env := strings.Join(d.Env, "\x00")
+		out = append(out, setting{"env", "application.env", env, text(env)})
+	}
+	return out
 }
 
 // ConfigHash identifies everything applyConfig converges; it changes with the spec, the

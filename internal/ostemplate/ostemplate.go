@@ -6,6 +6,7 @@ package ostemplate
 import (
 	"cmp"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode"
@@ -19,6 +20,9 @@ func IsShort(osTemplate string) bool { return !strings.Contains(osTemplate, ":")
 
 // Wanted says what a short form or volid is looked for as, for messages.
 func Wanted(osTemplate string) string {
+	if IsOCI(osTemplate) {
+		return fmt.Sprintf("%s (an OCI image, pulled to a storage for container templates)", osTemplate)
+	}
 	if IsShort(osTemplate) {
 		return fmt.Sprintf("%s (a volume <storage>:vztmpl/%s_<version>_<arch>.tar.*)", osTemplate, osTemplate)
 	}
@@ -133,7 +137,12 @@ func leadingRun(s string) string {
 }
 
 // ResolvedOn lists what osTemplate stands for on each node of a cluster, by node name.
+// An OCI image is pulled where it is needed, so it stands for itself on every node that has
+// a storage for container templates.
 func ResolvedOn(osTemplate string, cluster *lxcv1.ProxmoxCluster) []lxcv1.ResolvedOSTemplate {
+	if IsOCI(osTemplate) {
+		return ociNodes(osTemplate, cluster)
+	}
 	var nodes []string
 	for _, t := range cluster.Status.Templates {
 		if !slices.Contains(nodes, t.Node) {
@@ -149,3 +158,43 @@ func ResolvedOn(osTemplate string, cluster *lxcv1.ProxmoxCluster) []lxcv1.Resolv
 	}
 	return out
 }
+
+// OCIPrefix starts an osTemplate that names an OCI image (oci://REGISTRY/IMAGE:TAG).
+const OCIPrefix = "oci://"
+
+// IsOCI reports whether osTemplate names an OCI image rather than a volume.
+func IsOCI(osTemplate string) bool { return strings.HasPrefix(osTemplate, OCIPrefix) }
+
+// OCIReference is the image reference of an oci:// osTemplate, as Proxmox's oci-registry-pull
+// takes it (REGISTRY/IMAGE:TAG).
+func OCIReference(osTemplate string) string { return strings.TrimPrefix(osTemplate, OCIPrefix) }
+
+// ociNodes lists, for an oci:// osTemplate, the nodes of a cluster with an active storage for
+// container templates: any of them can pull the image when a container is created there.
+func ociNodes(osTemplate string, cluster *lxcv1.ProxmoxCluster) []lxcv1.ResolvedOSTemplate {
+	var out []lxcv1.ResolvedOSTemplate
+	for _, st := range cluster.Status.Storages {
+		if !st.Active || !slices.Contains(strings.Split(st.Content, ","), "vztmpl") ||
+			slices.ContainsFunc(out, func(r lxcv1.ResolvedOSTemplate) bool { return r.Node == st.Node }) {
+			continue
+		}
+		out = append(out, lxcv1.ResolvedOSTemplate{Cluster: cluster.Name, Node: st.Node, VolID: osTemplate})
+	}
+	slices.SortFunc(out, func(a, b lxcv1.ResolvedOSTemplate) int { return strings.Compare(a.Node, b.Node) })
+	return out
+}
+
+// OCIArchiveName is the file name (without Proxmox's ".tar") an image at a digest is pulled
+// to: IMAGE_TAG-sha256_HEX12, with every character but [A-Za-z0-9_.-] as _, as Proxmox
+// normalises a content file name. A new digest of the same tag gets a new file, so a pull never
+// meets Proxmox's refusal to overwrite one.
+func OCIArchiveName(reference, digest string) string {
+	last := reference[strings.LastIndex(reference, "/")+1:]
+	hex := strings.TrimPrefix(digest, "sha256:")
+	if len(hex) > 12 {
+		hex = hex[:12]
+	}
+	return unsafeFileChars.ReplaceAllString(last+"-sha256_"+hex, "_")
+}
+
+var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)

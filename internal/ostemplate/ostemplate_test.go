@@ -71,3 +71,38 @@ func TestSatisfies(t *testing.T) {
 		}
 	}
 }
+
+// TestResolvedOnOCI: an oci:// osTemplate stands for itself on each node with an active storage
+// for container templates, where it is pulled when a container is created.
+func TestResolvedOnOCI(t *testing.T) {
+	ref := "oci://127.0.0.1:5000/team/app:v1"
+	cluster := &lxcv1.ProxmoxCluster{}
+	cluster.Name = "pve"
+	cluster.Status.Storages = []lxcv1.ClusterStorage{
+		{Node: "pve2", Name: "local", Content: "iso,vztmpl,backup", Active: true},
+		{Node: "pve1", Name: "local-lvm", Content: "rootdir,images", Active: true},
+		{Node: "pve1", Name: "nfs", Content: "vztmpl", Active: true},
+		{Node: "pve1", Name: "local", Content: "vztmpl", Active: true},
+		{Node: "pve3", Name: "local", Content: "vztmpl", Active: false},
+	}
+	got := ResolvedOn(ref, cluster)
+	want := []lxcv1.ResolvedOSTemplate{{Cluster: "pve", Node: "pve1", VolID: ref}, {Cluster: "pve", Node: "pve2", VolID: ref}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("ResolvedOn(%s) = %+v, want %+v", ref, got, want)
+	}
+	if !IsOCI(ref) || IsOCI("local:vztmpl/x.tar.zst") || OCIReference(ref) != "127.0.0.1:5000/team/app:v1" {
+		t.Error("IsOCI or OCIReference")
+	}
+}
+
+// TestOCIArchiveName: the archive's name carries the image, the tag and the digest's first 12
+// hex digits, in the characters Proxmox keeps in a file name.
+func TestOCIArchiveName(t *testing.T) {
+	got := OCIArchiveName("127.0.0.1:5000/team/app:v1.2", "sha256:0123456789abcdef0123")
+	if got != "app_v1.2-sha256_0123456789ab" {
+		t.Errorf("OCIArchiveName = %s", got)
+	}
+	if OCIArchiveName("registry.example.com/app:v1", "sha256:ffffffffffff00") == got {
+		t.Error("another digest gives the same name")
+	}
+}

@@ -95,7 +95,15 @@ func StorageRefusal(storages []proxmox.Storage, name, content string, size uint6
 // OSTemplateRefusal says why node cannot create a container from osTemplate: the storage of a
 // volid is missing there, or the cluster's discovery lists OS templates on the node but none
 // that osTemplate stands for. A short form is only ever found through that list.
+// An OCI image is pulled onto the node when the container is created there: any active storage
+// for container templates will do.
 func OSTemplateRefusal(osTemplate string, templates []lxcv1.ClusterTemplate, node string, storages []proxmox.Storage) string {
+	if ostemplate.IsOCI(osTemplate) {
+		if !slices.ContainsFunc(storages, func(st proxmox.Storage) bool { return st.Active && st.Enabled && st.HasContent("vztmpl") }) {
+			return fmt.Sprintf("no active storage for container templates to pull OCI image %s to", ostemplate.OCIReference(osTemplate))
+		}
+		return ""
+	}
 	volid, found := ostemplate.Resolve(osTemplate, templates, node)
 	missing := fmt.Sprintf("no OS template %s", ostemplate.Wanted(osTemplate))
 	if !found {

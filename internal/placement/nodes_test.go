@@ -133,6 +133,10 @@ func TestOSTemplateRefusal(t *testing.T) {
 		// A node the discovery has not listed yet is left to Proxmox for a volid.
 		{"local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "pve3", withNFS, ""},
 		{"backup:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "pve3", withNFS, "no storage backup (for the OS template)"},
+		// An OCI image is pulled where the container goes: any storage for templates will do.
+		{"oci://127.0.0.1:5000/team/app:v1", "pve3", local, ""},
+		{"oci://127.0.0.1:5000/team/app:v1", "pve1", []proxmox.Storage{{Name: "local-lvm", Content: []string{"rootdir"}, Active: true, Enabled: true},
+			{Name: "local", Content: []string{"vztmpl"}, Enabled: true}}, "no active storage for container templates to pull OCI image 127.0.0.1:5000/team/app:v1 to"},
 	}
 	for _, tc := range cases {
 		if got := OSTemplateRefusal(tc.osTemplate, templates, tc.node, tc.storages); got != tc.want {
