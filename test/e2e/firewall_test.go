@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -63,14 +62,5 @@ func TestFirewall(t *testing.T) {
 	if err := s.px.DeleteFirewallRule(ctx, node, vmid, 0, list.Digest); err != nil {
 		t.Fatal(err)
 	}
-	update(t, s, c, func(c *lxcv1.LXCContainer) {
-		metav1.SetMetaDataAnnotation(&c.ObjectMeta, lxcv1.ReconcileRequestAnnotation, "firewall-drift")
-	})
-	testkit.Eventually(t, 2*time.Minute, rulesAre)
-	testkit.Eventually(t, time.Minute, func() error {
-		if notes := eventsAbout(t, s, ns, "guarded"); !containsLine(notes, lxcv1.DriftCorrectedReason, "firewall.rules[0]") {
-			return fmt.Errorf("no DriftCorrected Event naming firewall.rules[0]:\n%s", strings.Join(notes, "\n"))
-		}
-		return nil
-	})
+	expectDriftCorrected(t, s, c, "firewall.rules[0]", rulesAre)
 }

@@ -78,16 +78,7 @@ func TestHAAndPool(t *testing.T) {
 	if err := s.px.DeleteHAResource(ctx, vmid); err != nil {
 		t.Fatal(err)
 	}
-	update(t, s, c, func(c *lxcv1.LXCContainer) {
-		metav1.SetMetaDataAnnotation(&c.ObjectMeta, lxcv1.ReconcileRequestAnnotation, "ha-drift")
-	})
-	testkit.Eventually(t, 2*time.Minute, haAndPool)
-	testkit.Eventually(t, time.Minute, func() error {
-		if notes := eventsAbout(t, s, ns, "kept"); !containsLine(notes, lxcv1.DriftCorrectedReason, "(ha)") {
-			return fmt.Errorf("no DriftCorrected Event naming ha:\n%s", strings.Join(notes, "\n"))
-		}
-		return nil
-	})
+	expectDriftCorrected(t, s, c, "(ha)", haAndPool)
 	s.waitReady(t, ns, "kept")
 }
 
@@ -146,16 +137,7 @@ func TestHANodeAffinity(t *testing.T) {
 	if err := s.px.DeleteHARule(ctx, ruleID); err != nil {
 		t.Fatal(err)
 	}
-	update(t, s, s.getContainer(t, ns, "pinned"), func(c *lxcv1.LXCContainer) {
-		metav1.SetMetaDataAnnotation(&c.ObjectMeta, lxcv1.ReconcileRequestAnnotation, "rule-drift")
-	})
-	testkit.Eventually(t, 2*time.Minute, ruleIsWanted)
-	testkit.Eventually(t, time.Minute, func() error {
-		if notes := eventsAbout(t, s, ns, "pinned"); !containsLine(notes, lxcv1.DriftCorrectedReason, "ha.nodes") {
-			return fmt.Errorf("no DriftCorrected Event naming ha.nodes:\n%s", strings.Join(notes, "\n"))
-		}
-		return nil
-	})
+	expectDriftCorrected(t, s, s.getContainer(t, ns, "pinned"), "ha.nodes", ruleIsWanted)
 	s.waitReady(t, ns, "pinned")
 	if c := s.getContainer(t, ns, "pinned"); c.Status.Node != "pve2" {
 		t.Errorf("status.node %s after the rule came back, want pve2", c.Status.Node)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -323,6 +324,23 @@ func containsLine(lines []string, parts ...string) bool {
 		}
 	}
 	return false
+}
+
+// expectDriftCorrected asks for a reconcile of c after drift made behind the controller's back,
+// then waits until fixed says Proxmox holds what the spec asks again, and for a DriftCorrected
+// Event of c naming field.
+func expectDriftCorrected(t testing.TB, s *stack, c *lxcv1.LXCContainer, field string, fixed func() error) {
+	t.Helper()
+	update(t, s, c, func(c *lxcv1.LXCContainer) {
+		metav1.SetMetaDataAnnotation(&c.ObjectMeta, lxcv1.ReconcileRequestAnnotation, "drift-"+strconv.FormatInt(time.Now().UnixNano(), 10))
+	})
+	testkit.Eventually(t, 2*time.Minute, fixed)
+	testkit.Eventually(t, time.Minute, func() error {
+		if notes := eventsAbout(t, s, c.Namespace, c.Name); !containsLine(notes, lxcv1.DriftCorrectedReason, field) {
+			return fmt.Errorf("no DriftCorrected Event naming %s:\n%s", field, strings.Join(notes, "\n"))
+		}
+		return nil
+	})
 }
 
 func update(t testing.TB, s *stack, obj *lxcv1.LXCContainer, mutate func(*lxcv1.LXCContainer)) {
