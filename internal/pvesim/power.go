@@ -185,9 +185,23 @@ func (s *Server) rebootContainer(r *request) (any, error) {
 		return nil, pveError("VM %d not running", ct.VMID)
 	}
 	timeout := timeoutParam(r, 60)
-	return s.powerTask(r, ct, "vzreboot", func(ctx context.Context, t *task) error {
+	// vm_reboot (pve-container src/PVE/LXC.pm) holds the config flock but checks no config lock
+	// of its own: a container that stopped meanwhile is left stopped and the task succeeds, and a
+	// config lock (a backup's) is met by the pre-start hook after the shutdown, so the start
+	// fails and the container stays stopped.
+	return s.lockedTask(r, ct, "vzreboot", true, func(ctx context.Context, t *task) error {
+		if !s.running(ctx, ct.VMID) {
+			return nil
+		}
 		if err := s.shutdownLocked(ctx, t, ct, timeout, true); err != nil {
 			return err
+		}
+		s.mu.Lock()
+		err := ct.checkLock()
+		s.mu.Unlock()
+		if err != nil {
+			s.log.Info("Pre-start hook refused the start", "vmid", ct.VMID, "error", err)
+			return fmt.Errorf("command 'systemctl start pve-container@%d' failed: exit code 1", ct.VMID)
 		}
 		return s.startLocked(ctx, t, ct)
 	}), nil

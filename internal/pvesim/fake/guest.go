@@ -166,6 +166,13 @@ func (g *Guest) RootPasswordHash() string {
 func (g *Guest) Sessions() int64 { return g.sessions.Load() }
 func (g *Guest) Commands() int64 { return g.commands.Load() }
 
+// Boots counts the guest's boots: each start of its container, and each reboot.
+func (g *Guest) Boots() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.boot
+}
+
 // Runs lists every start of a detached run, in order.
 func (g *Guest) Runs() []RunRecord {
 	g.mu.Lock()
