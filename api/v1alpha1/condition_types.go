@@ -112,8 +112,12 @@ const (
 	RecreatingReason = "Recreating"
 	// ConfigChangedReason: the spec's new settings were written into the Proxmox container.
 	ConfigChangedReason = "ConfigChanged"
-	// RestartingReason: the container restarts to take settings Proxmox applies only at a start.
+	// RestartingReason: the container restarts to take settings Proxmox applies only at a start,
+	// or as its restart-requested-at annotation asks.
 	RestartingReason = "Restarting"
+	// RestartedReason: the container was restarted (or started) as its restart-requested-at
+	// annotation asked; the Event names the request.
+	RestartedReason = "Restarted"
 	// PendingNotAppliedReason: settings the controller wrote are still pending after the restart
 	// made to apply them: Proxmox could not apply them at the start (its task log says why, e.g.
 	// a volume that could not be allocated). The container is not restarted again for them;

@@ -45,6 +45,18 @@ const OwnerMarkerPrefix = "lxctm-owner:"
 //	kubectl annotate lxcc web-1 --overwrite lxc.templatemanager.dev/reconcile-requested-at="$(date +%s)"
 const ReconcileRequestAnnotation = "lxc.templatemanager.dev/reconcile-requested-at"
 
+// RestartRequestAnnotation asks for one restart of an LXCContainer when its value changes, in
+// the manner of ReconcileRequestAnnotation: the value handled last is recorded in
+// status.lastHandledRestartAt. A running container is rebooted through Proxmox (a reboot task,
+// which also applies what Proxmox keeps pending), a Restarted Event names the request, and the
+// container is Ready again once its guest answers at its address. A container that is not running
+// is met by its next start; one whose spec.powerState is Stopped is not started: the request is
+// recorded with a Stopped Event. A script running in the guest is never interrupted: the restart
+// waits for it to end. A failed reboot is retried on the back-off schedule.
+//
+//	kubectl annotate lxcc web-1 --overwrite lxc.templatemanager.dev/restart-requested-at="$(date +%s)"
+const RestartRequestAnnotation = "lxc.templatemanager.dev/restart-requested-at"
+
 // AdoptAnnotation, set to "true" on an LXCContainer with spec.vmid, takes over the Proxmox
 // container at that VMID when it carries no owner marker (one made by hand or by another tool);
 // the cluster's spec.policy.adoptionNamespaces says which namespaces may. A container with the

@@ -438,6 +438,16 @@ type LXCContainerStatus struct {
 	// +optional
 	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 
+	// lastHandledRestartAt is the value of the restart-requested-at annotation last handled:
+	// the container was restarted after it was set, or was left stopped as spec.powerState asks.
+	// +optional
+	LastHandledRestartAt string `json:"lastHandledRestartAt,omitempty"`
+
+	// restartRequestInFlight is the value of the restart-requested-at annotation that the reboot
+	// or start in status.operation meets; it becomes lastHandledRestartAt when that task succeeds.
+	// +optional
+	RestartRequestInFlight string `json:"restartRequestInFlight,omitempty"`
+
 	// appliedConfigHash identifies the Proxmox configuration (resources, network, features,
 	// mount points, options) last applied to the container.
 	// +optional

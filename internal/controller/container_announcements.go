@@ -47,6 +47,10 @@ var (
 	changedOutside        = announcement{corev1.EventTypeNormal, lxcv1.DriftCorrectedReason, "Update", "CT %d was changed outside the controller (%s); set back as the spec says"}
 	configUpdated         = announcement{corev1.EventTypeNormal, lxcv1.ConfigChangedReason, "Update", "Changed %s of CT %d as the spec says"}
 	restarting            = announcement{corev1.EventTypeNormal, lxcv1.RestartingReason, "Update", "Restarting CT %d: Proxmox applies %s only when the container starts"}
+	restartingOnRequest   = announcement{corev1.EventTypeNormal, lxcv1.RestartingReason, "Restart", "Restarting CT %d as annotation %s=%q asks"}
+	restartedOnRequest    = announcement{corev1.EventTypeNormal, lxcv1.RestartedReason, "Restart", "Restarted CT %d as annotation %s=%q asked (task %s)"}
+	startedOnRequest      = announcement{corev1.EventTypeNormal, lxcv1.RestartedReason, "Restart", "Started CT %d, which was not running, as annotation %s=%q asked a restart (task %s)"}
+	notRestartedStopped   = announcement{corev1.EventTypeNormal, lxcv1.StoppedReason, "Restart", "Did not restart CT %d as annotation %s=%q asked: it is stopped as spec.powerState asks, and stays so"}
 	resizing              = announcement{corev1.EventTypeNormal, lxcv1.ResizingReason, "Update", "Growing %s of CT %d from %s to %d GiB"}
 )
 

@@ -52,6 +52,7 @@ func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containe
 		return out, "", err
 	}
 	if s.obj.Spec.PowerState == lxcv1.PowerStateStopped {
+		r.restartRequestWhileStopped(s)
 		if running && s.holdForRun(fmt.Sprintf("shutting CT %d down", st.VMID)) {
 			return out, fmt.Sprintf("running with address %s until the script ends", st.IPAddress), nil
 		}
@@ -83,6 +84,9 @@ func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containe
 			return out, "", err
 		}
 		st.Operation = string(upid)
+		if upid != "" {
+			bootStarted(s)
+		}
 		r.forgetGuests(s)
 		switch {
 		case upid != "" && conditions.IsReady(s.obj):
@@ -93,6 +97,9 @@ func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containe
 			r.announce(s.obj, starting, st.VMID)
 		}
 		return out, "", outcome.Wait(r.taskPoll(), lxcv1.StartingReason, "starting CT %d", st.VMID)
+	}
+	if err := r.restartOnRequest(ctx, s); err != nil {
+		return out, "", err
 	}
 
 	addr, err := r.address(ctx, s, c.view)
@@ -127,6 +134,9 @@ func (r *LXCContainerReconciler) finishPowerTask(ctx context.Context, s *contain
 	done, err := r.pollTask(ctx, s, upid, lxcv1.StartingReason, "changing the power state of CT %d", st.VMID)
 	if !done {
 		return false, err
+	}
+	if _, boot := operationTask(string(upid), "vzstart", "vzreboot"); boot {
+		r.bootEnded(s, upid, err != nil)
 	}
 	if err != nil {
 		return false, outcome.Failed(lxcv1.TaskFailedReason, err)

@@ -79,7 +79,14 @@ func (p *Patcher) Patch(ctx context.Context, obj Object, recErr error) error {
 			action = ActionStall
 		}
 	}
-	p.recorder.Eventf(obj, nil, eventType, after.Reason, action, "%s", after.Message)
+	note := after.Message
+	if action == ActionRetry && recErr != nil {
+		// Ready counts the attempts; the Event says only what failed, so that an attempt
+		// failing the same way again says it word for word and is held back as a repeat
+		// (EventRepeatWindow), even when the attempts waited on a task in between.
+		note = Of(recErr).Message
+	}
+	p.recorder.Eventf(obj, nil, eventType, after.Reason, action, "%s", note)
 	p.before = after.DeepCopy()
 	return nil
 }

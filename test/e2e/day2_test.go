@@ -136,6 +136,62 @@ func TestDayTwo(t *testing.T) {
 		}
 	})
 
+	t.Run("a restart request reboots the guest once", func(t *testing.T) {
+		// /run is a tmpfs in the guest, so a marker there is gone after a boot; PID 1's start
+		// time (field 22 of /proc/1/stat, in ticks since the host booted) moves with each boot.
+		const marker, request = "/run/lxctm-e2e-boot-marker", "e2e-restart-1"
+		probe := "(test -e " + marker + " && echo kept || echo gone) && cut -d' ' -f22 /proc/1/stat"
+		boot := func() (markerState, initStart string) {
+			t.Helper()
+			var out string
+			testkit.Eventually(t, 2*time.Minute, func() error {
+				var err error
+				out, err = tryRun(addr, signer, probe)
+				return err
+			})
+			f := strings.Fields(out)
+			if len(f) != 2 {
+				t.Fatalf("%s: %q", probe, out)
+			}
+			return f[0], f[1]
+		}
+		run1(t, dialContainer(t, addr, signer), "touch "+marker)
+		_, before := boot()
+
+		update(t, s, c, func(c *lxcv1.LXCContainer) {
+			metav1.SetMetaDataAnnotation(&c.ObjectMeta, lxcv1.RestartRequestAnnotation, request)
+		})
+		testkit.Eventually(t, 3*time.Minute, func() error {
+			c := s.getContainer(t, ns, "app")
+			if c.Status.LastHandledRestartAt != request || c.Status.Operation != "" || !conditions.IsReady(c) {
+				return fmt.Errorf("restart not handled yet: lastHandledRestartAt %q, operation %q, Ready: %s",
+					c.Status.LastHandledRestartAt, c.Status.Operation, conditions.GetMessage(c, lxcv1.ReadyCondition))
+			}
+			return nil
+		})
+		state, after := boot()
+		if state != "gone" || after == before {
+			t.Errorf("the guest did not boot again: the marker in /run is %s, PID 1 started at tick %s before and %s after", state, before, after)
+		}
+		if n := countLines(eventsAbout(t, s, ns, "app"), "Normal "+lxcv1.RestartedReason+":", `"`+request+`"`); n != 1 {
+			t.Errorf("%d Restarted Events name the request, want 1:\n%s", n, strings.Join(eventsAbout(t, s, ns, "app"), "\n"))
+		}
+
+		// Handled once: a later reconcile does not boot the guest again.
+		update(t, s, c, func(c *lxcv1.LXCContainer) {
+			metav1.SetMetaDataAnnotation(&c.ObjectMeta, lxcv1.ReconcileRequestAnnotation, "after-"+request)
+		})
+		testkit.Eventually(t, time.Minute, func() error {
+			if c := s.getContainer(t, ns, "app"); c.Status.LastHandledReconcileAt != "after-"+request || !conditions.IsReady(c) {
+				return fmt.Errorf("reconcile request not handled yet")
+			}
+			return nil
+		})
+		if _, again := boot(); again != after {
+			t.Errorf("a reconcile after the restart booted the guest again (PID 1 from tick %s to %s)", after, again)
+		}
+	})
+
 	t.Run("a rotated root password Secret changes the guest's password", func(t *testing.T) {
 		secret := &corev1.Secret{}
 		if err := s.k8s.Get(ctx, client2Key(ns, "app-root-password"), secret); err != nil {
@@ -261,6 +317,17 @@ func (s *stack) waitGeneration(t testing.TB, ns, name string) *lxcv1.LXCContaine
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+}
+
+// countLines counts the lines holding every part.
+func countLines(lines []string, parts ...string) int {
+	n := 0
+	for _, l := range lines {
+		if containsLine([]string{l}, parts...) {
+			n++
+		}
+	}
+	return n
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
