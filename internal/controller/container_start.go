@@ -52,21 +52,8 @@ func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containe
 		return out, "", err
 	}
 	if s.obj.Spec.PowerState == lxcv1.PowerStateStopped {
-		r.restartRequestWhileStopped(s)
-		if running && s.holdForRun(fmt.Sprintf("shutting CT %d down", st.VMID)) {
-			return out, fmt.Sprintf("running with address %s until the script ends", st.IPAddress), nil
-		}
-		st.IPAddress = ""
-		if !running {
-			return out, "", errStopped
-		}
-		upid, err := s.px.ShutdownContainer(ctx, st.Node, int(st.VMID), shutdownTimeout, true)
-		if err != nil {
-			return out, "", err
-		}
-		st.Operation = string(upid)
-		r.forgetGuests(s)
-		return out, "", outcome.Wait(r.taskPoll(), lxcv1.StartingReason, "shutting CT %d down", st.VMID)
+		msg, err := r.keepStopped(ctx, s, running)
+		return out, msg, err
 	}
 	if err := r.claimAddress(ctx, s); err != nil {
 		return out, "", err
@@ -118,6 +105,27 @@ func (r *LXCContainerReconciler) reconcileStart(ctx context.Context, s *containe
 		r.unreached.remove(s.obj.UID)
 	}
 	return out, fmt.Sprintf("running with address %s", addr), nil
+}
+
+// keepStopped shuts a container down whose powerState is Stopped, once no script runs in it,
+// and ends the pipeline with errStopped while it is stopped.
+func (r *LXCContainerReconciler) keepStopped(ctx context.Context, s *containerScope, running bool) (string, error) {
+	st := &s.obj.Status
+	r.restartRequestWhileStopped(s)
+	if running && s.holdForRun(fmt.Sprintf("shutting CT %d down", st.VMID)) {
+		return fmt.Sprintf("running with address %s until the script ends", st.IPAddress), nil
+	}
+	st.IPAddress = ""
+	if !running {
+		return "", errStopped
+	}
+	upid, err := s.px.ShutdownContainer(ctx, st.Node, int(st.VMID), shutdownTimeout, true)
+	if err != nil {
+		return "", err
+	}
+	st.Operation = string(upid)
+	r.forgetGuests(s)
+	return "", outcome.Wait(r.taskPoll(), lxcv1.StartingReason, "shutting CT %d down", st.VMID)
 }
 
 // finishPowerTask polls the start, stop, shutdown, resize or reboot task in status.operation.
