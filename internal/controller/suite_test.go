@@ -188,6 +188,14 @@ type managerOptions struct {
 	lease string
 }
 
+// leaseID is the manager's lease: each shard holds one of its own, as bin/manager's do.
+func (o managerOptions) leaseID() string {
+	if o.lease == "" {
+		return ""
+	}
+	return o.shard.LeaderElectionID(o.lease)
+}
+
 // testFieldManager is the name the test managers write as; a shard's carries its selector's ID.
 const testFieldManager = "lxctm-test-manager"
 
@@ -201,11 +209,6 @@ func runManager(ctx context.Context, o managerOptions) (ctrl.Manager, error) {
 		tune.sshDial.Attempts = 1
 	}
 	zero := time.Duration(0)
-	lease := o.lease
-	if lease != "" {
-		// Each shard holds a lease of its own, as bin/manager's do.
-		lease = o.shard.LeaderElectionID(lease)
-	}
 	mgr, err := ctrl.NewManager(managerRESTConfig, ctrl.Options{
 		Scheme: env.Scheme,
 		Client: client.Options{Cache: &client.CacheOptions{DisableFor: UncachedObjects()},
@@ -216,7 +219,7 @@ func runManager(ctx context.Context, o managerOptions) (ctrl.Manager, error) {
 		Controller:              config.Controller{SkipNameValidation: ptr(true)},
 		GracefulShutdownTimeout: &zero,
 		LeaderElection:          o.lease != "",
-		LeaderElectionID:        lease,
+		LeaderElectionID:        o.leaseID(),
 		LeaderElectionNamespace: controllerNamespace,
 	})
 	if err != nil {
