@@ -106,6 +106,12 @@ const ContainerLabel = "lxc.templatemanager.dev/container"
 // keep rules.
 const ScheduledLabel = "lxc.templatemanager.dev/scheduled"
 
+// ShardKeyLabel assigns an object to a shard: a manager started with
+// --watch-label-selector=sharding.lxc.templatemanager.dev/key=NAME reconciles the objects whose
+// label has the value NAME, and the main manager, started with
+// --watch-label-selector='!sharding.lxc.templatemanager.dev/key', those without it (docs/sharding.md).
+const ShardKeyLabel = "sharding.lxc.templatemanager.dev/key"
+
 // BakeOfLabel marks the LXCContainer that provisions a template's bake; its value is the
 // LXCTemplate's name.
 const BakeOfLabel = "lxc.templatemanager.dev/bake-of"

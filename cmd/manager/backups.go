@@ -10,10 +10,11 @@ import (
 
 	"templatemanager.dev/lxc-template-manager/internal/backup"
 	"templatemanager.dev/lxc-template-manager/internal/controller"
+	"templatemanager.dev/lxc-template-manager/internal/shard"
 )
 
 // setupBackups registers the reconcilers of snapshots, backups, restores and backup schedules.
-func setupBackups(ctx context.Context, mgr ctrl.Manager, connector *controller.ClusterConnector, resync time.Duration) error {
+func setupBackups(ctx context.Context, mgr ctrl.Manager, connector *controller.ClusterConnector, resync time.Duration, sel shard.Selector) error {
 	if err := backup.SetupIndexes(ctx, mgr); err != nil {
 		return fmt.Errorf("backup field indexes: %w", err)
 	}
@@ -21,7 +22,7 @@ func setupBackups(ctx context.Context, mgr ctrl.Manager, connector *controller.C
 	if err != nil {
 		return fmt.Errorf("backup metrics: %w", err)
 	}
-	clusters := &backup.Clusters{Client: mgr.GetClient(), Connector: connector, Allowed: controller.NamespacePolicy(mgr.GetClient())}
+	clusters := &backup.Clusters{Client: mgr.GetClient(), Connector: connector, Allowed: controller.NamespacePolicy(mgr.GetClient()), Shard: sel}
 	if err := (&backup.SnapshotReconciler{Clusters: clusters, Recorder: mgr.GetEventRecorder("lxcsnapshot-controller"), Resync: resync}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("LXCSnapshot controller: %w", err)
 	}
@@ -31,7 +32,7 @@ func setupBackups(ctx context.Context, mgr ctrl.Manager, connector *controller.C
 	if err := (&backup.RestoreReconciler{Clusters: clusters, Recorder: mgr.GetEventRecorder("lxcrestore-controller")}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("LXCRestore controller: %w", err)
 	}
-	if err := (&backup.ScheduleReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("backupschedule-controller")}).SetupWithManager(mgr); err != nil {
+	if err := (&backup.ScheduleReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("backupschedule-controller"), Shard: sel}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("backup schedule controller: %w", err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 
 	"templatemanager.dev/lxc-template-manager/internal/controller"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+	"templatemanager.dev/lxc-template-manager/internal/shard"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
 )
 
@@ -24,6 +25,8 @@ type controllerOptions struct {
 	taskPoll              time.Duration
 	guestListAge          time.Duration
 	sshDialRetries        int
+	// shard picks the objects this manager reconciles.
+	shard shard.Selector
 }
 
 // setupControllers registers every reconciler with the manager.
@@ -46,18 +49,21 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts controllerOpti
 		Client:    mgr.GetClient(),
 		Connector: connector,
 		Recorder:  mgr.GetEventRecorder("proxmoxcluster-controller"),
+		Shard:     opts.shard,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("ProxmoxCluster controller: %w", err)
 	}
 	if err := (&controller.PackageBucketReconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("packagebucket-controller"),
+		Shard:    opts.shard,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("PackageBucket controller: %w", err)
 	}
 	if err := (&controller.LXCTemplateReconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("lxctemplate-controller"),
+		Shard:    opts.shard,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("LXCTemplate controller: %w", err)
 	}
@@ -65,7 +71,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts controllerOpti
 	if err != nil {
 		return fmt.Errorf("controller metrics: %w", err)
 	}
-	metricsCtl.CountFrom(mgr.GetClient())
+	metricsCtl.CountFrom(opts.shard.Reader(mgr.GetClient()))
 	if err := (&controller.LXCContainerReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -84,8 +90,9 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, opts controllerOpti
 		FullCheck:               opts.fullCheck,
 		TaskPoll:                opts.taskPoll,
 		MaxConcurrentReconciles: opts.workers,
+		Shard:                   opts.shard,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("LXCContainer controller: %w", err)
 	}
-	return setupBackups(ctx, mgr, connector, opts.resync)
+	return setupBackups(ctx, mgr, connector, opts.resync, opts.shard)
 }

@@ -28,11 +28,19 @@ import (
 	"templatemanager.dev/lxc-template-manager/internal/mirror"
 	"templatemanager.dev/lxc-template-manager/internal/progressfeed"
 	"templatemanager.dev/lxc-template-manager/internal/redact"
+	"templatemanager.dev/lxc-template-manager/internal/shard"
 )
 
 // defaultNamespace holds the controller's own Secrets (its SSH key pair) when neither
 // --namespace nor POD_NAMESPACE says otherwise.
 const defaultNamespace = "lxc-template-manager-system"
+
+// leaderElectionID is the lease of the manager that is not sharded; a shard's is derived from
+// its selector (shard.Selector.LeaderElectionID).
+const leaderElectionID = "lxc-template-manager.lxc.templatemanager.dev"
+
+// fieldManager is the name the manager writes objects under; a shard's has the selector's ID.
+const fieldManager = "lxc-template-manager"
 
 var scheme = runtime.NewScheme()
 
@@ -60,6 +68,8 @@ func run() int {
 		copts          controllerOptions
 		mopts          mirrorOptions
 		redisURL       string
+		watchSelector  string
+		leaseID        string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443",
 		"Address the metrics endpoint binds to (HTTPS with authentication unless --metrics-secure=false); 0 disables it.")
@@ -72,6 +82,11 @@ func run() int {
 		"Serve metrics over HTTP/2 too (off by default: HTTP/2 rapid-reset and stream-cancellation attacks).")
 	flag.BoolVar(&leaderElect, "leader-elect", false,
 		"Elect a leader so that only one replica reconciles at a time.")
+	flag.StringVar(&watchSelector, shard.Flag, "",
+		"Label selector of the objects this manager reconciles, for running several managers as shards "+
+			"(e.g. '"+lxcv1.ShardKeyLabel+"=shard1', and '!"+lxcv1.ShardKeyLabel+"' for the main one); empty: every object. See docs/sharding.md.")
+	flag.StringVar(&leaseID, "leader-election-id", "",
+		"Name of the leader-election lease; empty: derived from --"+shard.Flag+", so that each shard has a lease of its own.")
 	flag.StringVar(&namespace, "namespace", envOr("POD_NAMESPACE", defaultNamespace),
 		"Namespace of the controller's own Secrets and of its leader-election lease.")
 	flag.IntVar(&copts.workers, "max-concurrent-reconciles", 4, "Number of LXCContainers reconciled at the same time.")
@@ -116,6 +131,16 @@ func run() int {
 	ctrl.SetLogger(redact.CapVerbosity(zap.New(zap.UseFlagOptions(&opts)), redact.MaxLogVerbosity))
 	log := ctrl.Log.WithName("setup")
 
+	sel, err := shard.Parse(watchSelector)
+	if err != nil {
+		log.Error(err, "Invalid flag")
+		return 1
+	}
+	copts.shard = sel
+	if leaseID == "" {
+		leaseID = sel.LeaderElectionID(leaderElectionID)
+	}
+
 	var tlsOpts []func(*tls.Config)
 	if !enableHTTP2 {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
@@ -145,13 +170,14 @@ func run() int {
 		cacheOpts.ByObject = mirror.CacheByObject()
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        scheme,
-		Cache:                         controller.CacheOptions(cacheOpts),
-		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: controller.UncachedObjects()}},
+		Scheme: scheme,
+		Cache:  controller.CacheOptions(cacheOpts),
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: controller.UncachedObjects()},
+			FieldOwner: sel.FieldOwner(fieldManager)},
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        probeAddr,
 		LeaderElection:                leaderElect,
-		LeaderElectionID:              "lxc-template-manager.lxc.templatemanager.dev",
+		LeaderElectionID:              leaseID,
 		LeaderElectionNamespace:       namespace,
 		LeaderElectionReleaseOnCancel: true,
 	})
@@ -185,7 +211,8 @@ func run() int {
 		return 1
 	}
 
-	log.Info("Starting the manager", "namespace", namespace, "leaderElection", leaderElect, "mirror", mopts.enabled,
+	log.Info("Starting the manager", "namespace", namespace, "leaderElection", leaderElect, "lease", leaseID,
+		"watchLabelSelector", sel.String(), "mirror", mopts.enabled,
 		"progressFeed", redisURL != "")
 	// The signal handler cancels ctx on SIGTERM or SIGINT; the manager then drains its workers.
 	if err := mgr.Start(ctx); err != nil {

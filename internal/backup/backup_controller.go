@@ -31,6 +31,7 @@ type BackupReconciler struct {
 // Reconcile makes the archive once, or deletes it.
 func (r *BackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	l := &lifecycle[*lxcv1.LXCBackup]{client: r.Client, recorder: r.Recorder, resync: r.Resync,
+		shard: r.Shard, container: func(b *lxcv1.LXCBackup) string { return b.Spec.ContainerRef.Name },
 		make: r.backUp, remove: r.deleteArchive,
 		ready: func(obj *lxcv1.LXCBackup) string {
 			return fmt.Sprintf("archive %s (%d bytes) of CT %d", obj.Status.Archive, obj.Status.Size, obj.Status.VMID)

@@ -12,6 +12,7 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
+	"templatemanager.dev/lxc-template-manager/internal/shard"
 )
 
 // lifecycle is what the snapshot and backup reconcilers share: an object whose Proxmox
@@ -20,6 +21,9 @@ type lifecycle[T outcome.Object] struct {
 	client   client.Client
 	recorder events.EventRecorder
 	resync   time.Duration
+	// shard picks the objects this manager reconciles, by the container that container names.
+	shard     shard.Selector
+	container func(T) string
 	// make moves the object towards its counterpart; ready is the Ready message once made.
 	make  func(context.Context, T, *outcome.Patcher) error
 	ready func(T) string
@@ -32,6 +36,9 @@ type lifecycle[T outcome.Object] struct {
 func (l *lifecycle[T]) reconcile(ctx context.Context, req ctrl.Request, obj T) (result ctrl.Result, retErr error) {
 	if err := l.client.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if owned, err := l.shard.OwnsFor(ctx, l.client, obj, l.container(obj)); err != nil || !owned {
+		return ctrl.Result{}, err
 	}
 	p := outcome.NewPatcher(obj, l.client, l.recorder)
 	if !obj.GetDeletionTimestamp().IsZero() {

@@ -38,6 +38,9 @@ func (r *RestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if owned, err := r.Shard.OwnsFor(ctx, r.Client, obj, obj.Spec.ContainerRef.Name); err != nil || !owned {
+		return ctrl.Result{}, err
+	}
 	if !obj.DeletionTimestamp.IsZero() || obj.Status.Step == stepDone {
 		return ctrl.Result{}, r.release(ctx, obj)
 	}

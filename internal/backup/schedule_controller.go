@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/shard"
 )
 
 // ScheduleReconciler makes the LXCBackups a container's backup schedule (its own or its
@@ -27,6 +28,8 @@ type ScheduleReconciler struct {
 	Recorder events.EventRecorder
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Shard picks the containers whose schedules this manager keeps; the zero Shard picks all.
+	Shard shard.Selector
 }
 
 // maxScheduleWait bounds how long a container waits between looks, so a template's schedule
@@ -38,6 +41,9 @@ func (r *ScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	c := &lxcv1.LXCContainer{}
 	if err := r.Get(ctx, req.NamespacedName, c); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !r.Shard.Owns(c) {
+		return ctrl.Result{}, nil
 	}
 	if !c.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil

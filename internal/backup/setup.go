@@ -136,7 +136,9 @@ func (r *RestoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // its backups finishing (to prune) wake it.
 func (r *ScheduleReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&lxcv1.LXCContainer{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// A container relabelled into this shard brings its schedule along.
+		For(&lxcv1.LXCContainer{}, builder.WithPredicates(r.Shard.Predicate(),
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&lxcv1.LXCTemplate{}, referrers(r.Client, &lxcv1.LXCContainerList{}, templateRefIndex, byName),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&lxcv1.LXCBackup{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {

@@ -27,6 +27,7 @@ type SnapshotReconciler struct {
 // Reconcile makes the snapshot once, or deletes it.
 func (r *SnapshotReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	l := &lifecycle[*lxcv1.LXCSnapshot]{client: r.Client, recorder: r.Recorder, resync: r.Resync,
+		shard: r.Shard, container: func(s *lxcv1.LXCSnapshot) string { return s.Spec.ContainerRef.Name },
 		make: r.take, remove: r.deleteSnapshot,
 		ready: func(obj *lxcv1.LXCSnapshot) string {
 			return fmt.Sprintf("snapshot %s of CT %d", obj.Status.SnapshotName, obj.Status.VMID)

@@ -11,6 +11,7 @@ import (
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+	"templatemanager.dev/lxc-template-manager/internal/shard"
 )
 
 // Connector opens a ProxmoxCluster's client; the container reconciler's ClusterConnector is one.
@@ -27,6 +28,9 @@ type Clusters struct {
 	client.Client
 	Connector Connector
 	Allowed   NamespacePolicy
+	// Shard picks the snapshots, backups and restores this manager reconciles: those of the
+	// containers it selects; the zero Shard picks all.
+	Shard shard.Selector
 }
 
 // target is the Proxmox container an LXCContainer has.

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 
+	"templatemanager.dev/lxc-template-manager/internal/shard"
 	"templatemanager.dev/lxc-template-manager/internal/testenv"
 )
 
@@ -33,6 +34,7 @@ type chaosManagerSpec struct {
 	QPS                            float32
 	Burst                          int
 	Selector                       string
+	Shard                          string
 	TaskPoll, GuestListAge, Resync time.Duration
 	Workers                        int
 	Lease                          string
@@ -52,6 +54,11 @@ func runManagerProcess(spec string) int {
 		fmt.Fprintln(os.Stderr, "manager process:", err)
 		return 2
 	}
+	sh, err := shard.Parse(s.Shard)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "manager process:", err)
+		return 2
+	}
 	guestPort = s.GuestPort
 	env = &testenv.Env{Scheme: testenv.Scheme()}
 	managerRESTConfig = &rest.Config{
@@ -61,7 +68,7 @@ func runManagerProcess(spec string) int {
 		QPS:             s.QPS,
 		Burst:           s.Burst,
 	}
-	mgr, err := runManager(context.Background(), managerOptions{selector: sel, lease: s.Lease,
+	mgr, err := runManager(context.Background(), managerOptions{selector: sel, shard: sh, lease: s.Lease,
 		tune: tuning{taskPoll: s.TaskPoll, guestListAge: s.GuestListAge, resync: s.Resync, workers: s.Workers}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "manager process:", err)
@@ -74,11 +81,11 @@ func runManagerProcess(spec string) int {
 }
 
 // startManagerProcess starts a manager process of the fleet and returns once its caches synced.
-func (fl *chaosFleet) startManagerProcess(t testing.TB) *chaosManager {
+func (fl *chaosFleet) startManagerProcess(t testing.TB, shardSelector string) *chaosManager {
 	t.Helper()
 	spec, err := json.Marshal(chaosManagerSpec{
 		Host: managerRESTConfig.Host, CA: managerRESTConfig.CAData, Cert: managerRESTConfig.CertData, Key: managerRESTConfig.KeyData,
-		User: managerRESTConfig.Impersonate.UserName, QPS: managerRESTConfig.QPS, Burst: managerRESTConfig.Burst, Selector: chaosLabel + "=" + fl.id,
+		User: managerRESTConfig.Impersonate.UserName, QPS: managerRESTConfig.QPS, Burst: managerRESTConfig.Burst, Selector: chaosLabel + "=" + fl.id, Shard: shardSelector,
 		TaskPoll: fl.tune.taskPoll, GuestListAge: fl.tune.guestListAge, Resync: fl.tune.resync, Workers: fl.tune.workers,
 		Lease: fl.lease, GuestPort: guestPort,
 	})

@@ -30,6 +30,7 @@ import (
 	"templatemanager.dev/lxc-template-manager/internal/pvesim"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/fake"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
+	"templatemanager.dev/lxc-template-manager/internal/shard"
 )
 
 // The chaos scenarios (TestChaos*) run a fleet of containers over two pvesim clusters on the
@@ -83,6 +84,9 @@ type chaosFleet struct {
 	lease string
 	// processes runs the managers as processes of their own, killed with SIGKILL.
 	processes bool
+	// shards, when not empty, are the --watch-label-selector of the fleet's managers: one
+	// manager each, instead of one for the whole fleet.
+	shards []string
 	// pastRequests are the Proxmox requests counted by simulators' APIs since restarted;
 	// ownRequests those the scenario made itself.
 	pastRequests, ownRequests int
@@ -141,6 +145,11 @@ func asProcesses() fleetOption {
 	return func(fl *chaosFleet) { fl.processes = true }
 }
 
+// sharded runs one manager per selector, each reconciling the fleet's objects it selects.
+func sharded(selectors ...string) fleetOption {
+	return func(fl *chaosFleet) { fl.shards = selectors }
+}
+
 // electing makes the fleet's managers replicas that elect a leader.
 func electing() fleetOption {
 	return func(fl *chaosFleet) { fl.lease = "lxctm-chaos-" + fl.id }
@@ -161,7 +170,12 @@ func newChaosFleetWith(t *testing.T, name string, fleetOpts []fleetOption, opts 
 	for _, o := range fleetOpts {
 		o(fl)
 	}
-	fl.startManager(t)
+	if len(fl.shards) == 0 {
+		fl.startManager(t)
+	}
+	for _, sel := range fl.shards {
+		fl.startShard(t, sel)
+	}
 	t.Cleanup(fl.stopManager)
 	for i := range 2 {
 		// /22s in 169.254.64.0/18, away from the fleet benchmarks' and the phase tests' subnets.
@@ -184,8 +198,15 @@ func newChaosFleetWith(t *testing.T, name string, fleetOpts []fleetOption, opts 
 // startManager starts a manager of the scenario.
 func (fl *chaosFleet) startManager(t testing.TB) *chaosManager {
 	t.Helper()
+	return fl.startShard(t, "")
+}
+
+// startShard starts a manager of the scenario that reconciles the objects shardSelector picks
+// (all of them when empty).
+func (fl *chaosFleet) startShard(t testing.TB, shardSelector string) *chaosManager {
+	t.Helper()
 	if fl.processes {
-		m := fl.startManagerProcess(t)
+		m := fl.startManagerProcess(t, shardSelector)
 		fl.mu.Lock()
 		fl.running = append(fl.running, m)
 		fl.managers++
@@ -196,9 +217,13 @@ func (fl *chaosFleet) startManager(t testing.TB) *chaosManager {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sh, err := shard.Parse(shardSelector)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(testCtx)
 	done := make(chan struct{})
-	mgr, err := runManager(ctx, managerOptions{selector: sel, tune: fl.tune, dial: fl.dial, done: done, lease: fl.lease})
+	mgr, err := runManager(ctx, managerOptions{selector: sel, shard: sh, tune: fl.tune, dial: fl.dial, done: done, lease: fl.lease})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -3,6 +3,11 @@ package controller
 import (
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/desired"
 )
@@ -72,6 +77,52 @@ func TestBakeToCloneFrom(t *testing.T) {
 		}
 		if got != c.want {
 			t.Errorf("%s: cloned from %d, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+// TestBakeFollowsTemplateShard: a bake is made in its template's shard and moves with it, so
+// that the shard that makes and deletes a bake also provisions it (docs/sharding.md).
+func TestBakeFollowsTemplateShard(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := lxcv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	tmpl := bakeTemplate()
+	tmpl.Namespace, tmpl.Name, tmpl.UID = "ns", "web", "uid-web"
+	tmpl.Labels = map[string]string{lxcv1.ShardKeyLabel: "shard1"}
+	user := lxcv1.LXCContainer{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web-1"},
+		Spec: lxcv1.LXCContainerSpec{ClusterRef: lxcv1.ClusterReference{Name: "pve"}, TemplateRef: lxcv1.LocalObjectReference{Name: "web"}}}
+	user.Status.Node = "pve1"
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(&user).Build()
+	r := &LXCTemplateReconciler{Client: c}
+	bakeShard := func() (string, bool) {
+		t.Helper()
+		list := &lxcv1.LXCContainerList{}
+		if err := c.List(t.Context(), list, client.HasLabels{lxcv1.BakeOfLabel}); err != nil || len(list.Items) != 1 {
+			t.Fatalf("bakes %d, %v; want one", len(list.Items), err)
+		}
+		key, ok := list.Items[0].Labels[lxcv1.ShardKeyLabel]
+		return key, ok
+	}
+	containers := func() []lxcv1.LXCContainer {
+		list := &lxcv1.LXCContainerList{}
+		if err := c.List(t.Context(), list); err != nil {
+			t.Fatal(err)
+		}
+		return list.Items
+	}
+	for _, want := range []string{"shard1", "shard2", ""} {
+		if want == "" {
+			delete(tmpl.Labels, lxcv1.ShardKeyLabel)
+		} else {
+			tmpl.Labels[lxcv1.ShardKeyLabel] = want
+		}
+		if err := r.reconcileBakes(t.Context(), tmpl, containers()); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := bakeShard(); got != want || ok != (want != "") {
+			t.Errorf("template in shard %q: bake in shard %q (labelled %t)", want, got, ok)
 		}
 	}
 }

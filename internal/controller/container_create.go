@@ -147,6 +147,14 @@ func (r *LXCContainerReconciler) create(ctx context.Context, s *containerScope) 
 		return err
 	}
 	if !free {
+		// A create of this very container may have taken the VMID since the config was read:
+		// one a shard started before the container moved to this one. Such a container is on
+		// the recorded node; the next pass reads its lock or marker instead of numbering anew.
+		if _, err := s.px.ContainerConfig(ctx, st.Node, int(st.VMID)); err == nil {
+			return outcome.Wait(time.Second, lxcv1.CreatingReason, "CT %d appeared on %s while creating it", st.VMID, st.Node)
+		} else if !errors.Is(err, proxmox.ErrNotFound) {
+			return err
+		}
 		// The VMID is used by a guest on another node, or by a VM.
 		return r.vmidTaken(s, fmt.Sprintf("VMID %d is in use elsewhere in the cluster", st.VMID))
 	}

@@ -23,6 +23,7 @@ import (
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/placement"
+	"templatemanager.dev/lxc-template-manager/internal/shard"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
 )
 
@@ -46,6 +47,8 @@ type LXCContainerReconciler struct {
 	Guests    *GuestCache
 	Recorder  events.EventRecorder
 	Metrics   *Metrics
+	// Shard picks the containers this manager reconciles; the zero Shard picks all.
+	Shard shard.Selector
 
 	// Resync is how often a Ready container is checked against Proxmox and re-discovered.
 	Resync time.Duration
@@ -91,6 +94,11 @@ func (r *LXCContainerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	obj := &lxcv1.LXCContainer{}
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !r.Shard.Owns(obj) {
+		// Another shard's, or moved to one: it stays in the cache for the checks that span the
+		// fleet (quotas, addresses), but nothing is done to it here, its deletion included.
+		return ctrl.Result{}, nil
 	}
 	s := &containerScope{obj: obj, patcher: outcome.NewPatcher(obj, r.Client, r.Recorder), redactor: r.newRedactor(ctx, obj)}
 	r.redactors.set(obj.UID, s.redactor)
@@ -185,8 +193,9 @@ func (r *LXCContainerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	// A dial of the SSH pool that ends wakes its container through this channel.
 	r.connectionEvents = make(chan event.GenericEvent, 1024)
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&lxcv1.LXCContainer{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		// A label change may move the container into this shard, which then takes it over.
+		For(&lxcv1.LXCContainer{}, builder.WithPredicates(r.Shard.Predicate(), predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Owns(&corev1.Secret{}, builder.OnlyMetadata, builder.WithPredicates(predicate.Funcs{
 			// Only a deleted Secret matters: the container must write it again.
 			CreateFunc: func(event.CreateEvent) bool { return false },

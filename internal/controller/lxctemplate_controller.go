@@ -27,6 +27,7 @@ import (
 	"templatemanager.dev/lxc-template-manager/internal/desired"
 	"templatemanager.dev/lxc-template-manager/internal/ostemplate"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
+	"templatemanager.dev/lxc-template-manager/internal/shard"
 )
 
 // LXCTemplateReconciler resolves a template's package buckets, checks its OS template against
@@ -34,6 +35,8 @@ import (
 type LXCTemplateReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
+	// Shard picks the templates this manager reconciles (and bakes); the zero Shard picks all.
+	Shard shard.Selector
 }
 
 // Reconcile checks that a template can be used: its buckets, ConfigMaps and Secrets exist and
@@ -44,6 +47,10 @@ func (r *LXCTemplateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	tmpl := &lxcv1.LXCTemplate{}
 	if err := r.Get(ctx, req.NamespacedName, tmpl); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !r.Shard.Owns(tmpl) {
+		// Every shard reads the template; one writes its status and makes its bakes.
+		return ctrl.Result{}, nil
 	}
 	sp := outcome.NewPatcher(tmpl, r.Client, r.Recorder)
 	var err error
@@ -200,7 +207,8 @@ func clustersOf(resolved []lxcv1.ResolvedOSTemplate) []string {
 func (r *LXCTemplateReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.Recorder = outcome.WithShortNotes(r.Recorder)
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&lxcv1.LXCTemplate{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&lxcv1.LXCTemplate{}, builder.WithPredicates(r.Shard.Predicate(),
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&lxcv1.PackageBucket{}, handler.EnqueueRequestsFromMapFunc(r.templatesForBucket)).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.templatesForContent(true)), builder.OnlyMetadata,
 			builder.WithPredicates(createdOrDeleted)).

@@ -15,12 +15,15 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
+	"templatemanager.dev/lxc-template-manager/internal/shard"
 )
 
 // PackageBucketReconciler counts a bucket's packages and the templates that use it.
 type PackageBucketReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
+	// Shard picks the buckets this manager reconciles; the zero Shard picks all.
+	Shard shard.Selector
 }
 
 // Reconcile records a bucket's package count and how many templates use it; the package names
@@ -29,6 +32,9 @@ func (r *PackageBucketReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	bucket := &lxcv1.PackageBucket{}
 	if err := r.Get(ctx, req.NamespacedName, bucket); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !r.Shard.Owns(bucket) {
+		return ctrl.Result{}, nil
 	}
 	sp := outcome.NewPatcher(bucket, r.Client, r.Recorder)
 	var err error
@@ -52,7 +58,8 @@ func (r *PackageBucketReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 func (r *PackageBucketReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.Recorder = outcome.WithShortNotes(r.Recorder)
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&lxcv1.PackageBucket{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&lxcv1.PackageBucket{}, builder.WithPredicates(r.Shard.Predicate(),
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&lxcv1.LXCTemplate{}, referencesHandler(func(t *lxcv1.LXCTemplate) []types.NamespacedName {
 			keys := make([]types.NamespacedName, 0, len(t.Spec.PackageBucketRefs))
 			for _, name := range bucketNames(t) {

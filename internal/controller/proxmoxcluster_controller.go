@@ -29,6 +29,7 @@ import (
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/outcome"
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+	"templatemanager.dev/lxc-template-manager/internal/shard"
 )
 
 // DefaultSyncInterval is how often a ProxmoxCluster is read when spec.syncInterval is unset.
@@ -40,6 +41,9 @@ type ProxmoxClusterReconciler struct {
 	client.Client
 	Connector *ClusterConnector
 	Recorder  events.EventRecorder
+	// Shard picks the clusters whose status and finalizer this manager keeps; the zero Shard
+	// picks all. Every shard connects to every cluster its containers use.
+	Shard shard.Selector
 }
 
 // Reconcile connects to a cluster with its credentials and records its version, nodes,
@@ -53,6 +57,9 @@ func (r *ProxmoxClusterReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 			r.Connector.Factory.Forget(req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !r.Shard.Owns(cluster) {
+		return ctrl.Result{}, nil
 	}
 	sp := outcome.NewPatcher(cluster, r.Client, r.Recorder)
 	if !cluster.DeletionTimestamp.IsZero() {
@@ -217,7 +224,8 @@ func joinContent(content []string) string {
 func (r *ProxmoxClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.Recorder = outcome.WithShortNotes(r.Recorder)
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&lxcv1.ProxmoxCluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&lxcv1.ProxmoxCluster{}, builder.WithPredicates(r.Shard.Predicate(),
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&corev1.Secret{},
 			handler.EnqueueRequestsFromMapFunc(r.clustersForSecret),
 			builder.OnlyMetadata).

@@ -36,6 +36,7 @@ import (
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/fake"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/pvesimtest"
 	"templatemanager.dev/lxc-template-manager/internal/redact"
+	"templatemanager.dev/lxc-template-manager/internal/shard"
 	"templatemanager.dev/lxc-template-manager/internal/ssh"
 	"templatemanager.dev/lxc-template-manager/internal/testenv"
 	"templatemanager.dev/lxc-template-manager/internal/testkit"
@@ -174,7 +175,9 @@ func startManager(ctx context.Context) error {
 type managerOptions struct {
 	// selector picks the objects its caches hold.
 	selector labels.Selector
-	tune     tuning
+	// shard picks, of those, the ones it reconciles (--watch-label-selector).
+	shard shard.Selector
+	tune  tuning
 	// dial, when not nil, replaces how the SSH client reaches the guests.
 	dial func(context.Context, string, string) (net.Conn, error)
 	// done, when not nil, is closed when the manager stopped.
@@ -184,6 +187,17 @@ type managerOptions struct {
 	// process cannot.
 	lease string
 }
+
+// leaseID is the manager's lease: each shard holds one of its own, as bin/manager's do.
+func (o managerOptions) leaseID() string {
+	if o.lease == "" {
+		return ""
+	}
+	return o.shard.LeaderElectionID(o.lease)
+}
+
+// testFieldManager is the name the test managers write as; a shard's carries its selector's ID.
+const testFieldManager = "lxctm-test-manager"
 
 // runManager starts a manager and returns once its caches synced; it stops when ctx ends.
 func runManager(ctx context.Context, o managerOptions) (ctrl.Manager, error) {
@@ -196,15 +210,16 @@ func runManager(ctx context.Context, o managerOptions) (ctrl.Manager, error) {
 	}
 	zero := time.Duration(0)
 	mgr, err := ctrl.NewManager(managerRESTConfig, ctrl.Options{
-		Scheme:                  env.Scheme,
-		Client:                  client.Options{Cache: &client.CacheOptions{DisableFor: UncachedObjects()}},
+		Scheme: env.Scheme,
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: UncachedObjects()},
+			FieldOwner: o.shard.FieldOwner(testFieldManager)},
 		Cache:                   cache.Options{DefaultLabelSelector: o.selector},
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:  "0",
 		Controller:              config.Controller{SkipNameValidation: ptr(true)},
 		GracefulShutdownTimeout: &zero,
 		LeaderElection:          o.lease != "",
-		LeaderElectionID:        o.lease,
+		LeaderElectionID:        o.leaseID(),
 		LeaderElectionNamespace: controllerNamespace,
 	})
 	if err != nil {
@@ -225,15 +240,15 @@ func runManager(ctx context.Context, o managerOptions) (ctrl.Manager, error) {
 	connector := &ClusterConnector{Secrets: mgr.GetAPIReader(), Factory: proxmox.NewFactory(proxmox.WithMetrics(pxMetrics)),
 		Namespace: controllerNamespace, CredentialsNamespaces: []string{sharedCredentialsNamespace}}
 	if err := (&ProxmoxClusterReconciler{Client: mgr.GetClient(), Connector: connector,
-		Recorder: mgr.GetEventRecorder("proxmoxcluster-controller")}).SetupWithManager(mgr); err != nil {
+		Recorder: mgr.GetEventRecorder("proxmoxcluster-controller"), Shard: o.shard}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	if err := (&PackageBucketReconciler{Client: mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("packagebucket-controller")}).SetupWithManager(mgr); err != nil {
+		Recorder: mgr.GetEventRecorder("packagebucket-controller"), Shard: o.shard}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	if err := (&LXCTemplateReconciler{Client: mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("lxctemplate-controller")}).SetupWithManager(mgr); err != nil {
+		Recorder: mgr.GetEventRecorder("lxctemplate-controller"), Shard: o.shard}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	if err := (&LXCContainerReconciler{
@@ -248,6 +263,7 @@ func runManager(ctx context.Context, o managerOptions) (ctrl.Manager, error) {
 		TaskPoll:                tune.taskPoll,
 		Resync:                  tune.resync,
 		MaxConcurrentReconciles: tune.workers,
+		Shard:                   o.shard,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}

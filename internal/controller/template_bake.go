@@ -73,6 +73,9 @@ func (r *LXCTemplateReconciler) reconcileBakes(ctx context.Context, tmpl *lxcv1.
 		}
 		if current {
 			wanted = slices.DeleteFunc(wanted, func(w place) bool { return w == p })
+			if err := r.followTemplateShard(ctx, tmpl, b); err != nil {
+				return err
+			}
 		}
 		status = append(status, lxcv1.BakeStatus{Cluster: p.cluster, Node: p.node, VMID: b.Status.VMID,
 			TemplateHash: b.Labels[lxcv1.BakeHashLabel], Container: b.Name, Ready: b.Status.Baked})
@@ -114,6 +117,9 @@ func (r *LXCTemplateReconciler) createBake(ctx context.Context, tmpl *lxcv1.LXCT
 			Hostname:    "bake-" + hash[:10],
 		},
 	}
+	if key, ok := tmpl.Labels[lxcv1.ShardKeyLabel]; ok {
+		b.Labels[lxcv1.ShardKeyLabel] = key
+	}
 	if err := controllerutil.SetControllerReference(tmpl, b, r.Scheme()); err != nil {
 		return nil, err
 	}
@@ -121,4 +127,24 @@ func (r *LXCTemplateReconciler) createBake(ctx context.Context, tmpl *lxcv1.LXCT
 		return nil, fmt.Errorf("creating the bake of template %s on %s/%s: %w", tmpl.Name, p.cluster, p.node, err)
 	}
 	return b, nil
+}
+
+// followTemplateShard moves a bake to its template's shard: the bake is made and deleted by
+// the shard of its template, so it is provisioned there too (docs/sharding.md).
+func (r *LXCTemplateReconciler) followTemplateShard(ctx context.Context, tmpl *lxcv1.LXCTemplate, b *lxcv1.LXCContainer) error {
+	want, wanted := tmpl.Labels[lxcv1.ShardKeyLabel]
+	have, has := b.Labels[lxcv1.ShardKeyLabel]
+	if want == have && wanted == has {
+		return nil
+	}
+	moved := b.DeepCopy()
+	if wanted {
+		moved.Labels[lxcv1.ShardKeyLabel] = want
+	} else {
+		delete(moved.Labels, lxcv1.ShardKeyLabel)
+	}
+	if err := r.Patch(ctx, moved, client.MergeFrom(b)); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("moving bake %s to the shard of template %s: %w", b.Name, tmpl.Name, err)
+	}
+	return nil
 }
