@@ -28,11 +28,12 @@ export KUBEBUILDER_ASSETS := $(BIN)
 # zstd: OS templates, and pvesim's vzdump compresses backups with it (compress=zstd).
 DEB_PACKAGES := lxc debootstrap uidmap zstd dnsmasq-base dpkg-dev openssh-client openssh-server iproute2 nftables curl openssl postgresql redis-server
 
-# -parallel 4: the end-to-end tests that run in parallel mostly wait (for a back-off to show, a
-# schedule to fire, a race to be lost), each on a stack of its own.
+# -parallel 4: every end-to-end test runs in parallel, each on a stack of its own (test/e2e/doc.go),
+# and much of their time is waiting (for a back-off to show, a schedule to fire, a guest to boot).
 GO_TEST_FLAGS ?= -count=1 -parallel 4
 FUZZTIME ?= 15s
-# The end-to-end package, the longest, takes about half an hour on two cores.
+# The end-to-end package took about 15 minutes on two cores (-parallel 4), its tests about 53
+# minutes added up; the timeout leaves room for a slower machine.
 TEST_TIMEOUT ?= 45m
 # The fleet benchmarks provision thousands of containers.
 BENCH_TIMEOUT ?= 3h

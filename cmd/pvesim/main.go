@@ -53,6 +53,7 @@ func (l *secretListFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 type config struct {
 	listen, backend, stateDir, nodes, templateDir string
+	templateCache                                 string
 	bridge, subnet, logLevel, logFormat           string
 	tokens, users                                 secretListFlag
 	taskDurationOf, faults, certHosts             listFlag
@@ -71,6 +72,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.Var(&c.tokens, "api-token", "API token `USER@REALM!ID=SECRET` accepted as 'Authorization: PVEAPIToken=USER@REALM!ID=SECRET' (repeatable)")
 	fs.Var(&c.users, "user", "`USER@REALM=PASSWORD` allowed to log in with a ticket via POST /access/ticket (repeatable)")
 	fs.StringVar(&c.templateDir, "template-dir", "", "`DIR` whose OS template tarballs (*.tar.{gz,xz,zst,bz2}) appear as local:vztmpl/<file>; download-url saves there")
+	fs.StringVar(&c.templateCache, "template-cache", "", "`DIR` where the lxc backend keeps the OS templates it extracted (default DIR/lxc-templates of --state-dir); simulators on one host may share one, each template is then extracted once")
 	fs.StringVar(&c.bridge, "bridge", "", "host bridge standing for vmbr0 (lxc backend; default derived from the state directory)")
 	fs.StringVar(&c.subnet, "subnet", "", "container subnet `169.254.X.0/24` behind vmbr0; its first address is the gateway, DHCP leases come from the rest (default derived from the state directory, never 169.254.169.0/24)")
 	fs.DurationVar(&c.taskDuration, "task-duration", time.Second, "minimum duration of every task (vzcreate, vzstart, …)")
@@ -102,7 +104,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	}
 	// Paths are taken from the working directory once: the backend hands them to tools that
 	// run elsewhere (lxc-start, tar), and Proxmox volids name absolute paths.
-	for _, p := range []*string{&c.stateDir, &c.templateDir} {
+	for _, p := range []*string{&c.stateDir, &c.templateDir, &c.templateCache} {
 		if *p == "" {
 			continue
 		}
@@ -233,7 +235,7 @@ func run(args []string, stderr io.Writer) error {
 	case "fake":
 		opts.Backend, err = fake.New(fake.Options{StateDir: filepath.Join(c.stateDir, "fake"), DHCPDelay: c.dhcpDelay, ShutdownDelay: c.shutdownDelay})
 	case "lxc":
-		opts.Backend, err = newLXCBackend(c.stateDir, bridge, opts.Subnet, log)
+		opts.Backend, err = newLXCBackend(c.stateDir, c.templateCache, bridge, opts.Subnet, log)
 	default:
 		return fmt.Errorf("--backend %q is neither fake nor lxc", c.backend)
 	}
@@ -277,6 +279,6 @@ func run(args []string, stderr io.Writer) error {
 }
 
 // newLXCBackend is the lxc backend: real LXC containers on a bridge of their own.
-func newLXCBackend(stateDir, bridge string, subnet netip.Prefix, log *slog.Logger) (pvesim.Backend, error) {
-	return lxc.New(lxc.Options{StateDir: stateDir, Bridge: bridge, Subnet: subnet, Logger: log})
+func newLXCBackend(stateDir, templateCache, bridge string, subnet netip.Prefix, log *slog.Logger) (pvesim.Backend, error) {
+	return lxc.New(lxc.Options{StateDir: stateDir, TemplateCache: templateCache, Bridge: bridge, Subnet: subnet, Logger: log})
 }

@@ -211,7 +211,7 @@ func TestFlags(t *testing.T) {
 		t.Fatal("--help did not stop")
 	}
 	help := out.String()
-	for _, flag := range []string{"listen", "backend", "state-dir", "nodes", "api-token", "user", "template-dir", "bridge",
+	for _, flag := range []string{"listen", "backend", "state-dir", "nodes", "api-token", "user", "template-dir", "template-cache", "bridge",
 		"subnet", "task-duration", "task-duration-of", "unauthorized-delay", "lock-timeout", "fake-dhcp-delay", "fault"} {
 		if !strings.Contains(help, "-"+flag+" ") && !strings.Contains(help, "-"+flag+"\n") {
 			t.Errorf("--help does not document --%s", flag)
@@ -236,9 +236,13 @@ func TestFlags(t *testing.T) {
 		}
 	}
 	cfg, err := parseFlags([]string{"--state-dir", "/tmp/x", "--api-token", "root@pam!a=b=c", "--task-duration-of", "vzcreate=5s",
-		"--fault", "latency,delay=10ms", "--nodes", "pve1, pve2,pve1"}, io.Discard)
+		"--fault", "latency,delay=10ms", "--nodes", "pve1, pve2,pve1", "--template-cache", "trees"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The backend hands the cache to tools that run elsewhere: a relative path is taken here.
+	if wd, _ := os.Getwd(); cfg.templateCache != filepath.Join(wd, "trees") {
+		t.Errorf("--template-cache trees = %q, want it under %s", cfg.templateCache, wd)
 	}
 	opts, bridge, err := cfg.options(nil)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 // restore from another container's snapshot, and a backup schedule that is no cron expression
 // each stall naming their field; a restore naming both sources is refused at admission.
 func TestBackupRefusals(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	s.startManager(t)
 	ctx := context.Background()

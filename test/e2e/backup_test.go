@@ -81,6 +81,7 @@ func (s *stack) guestWithKey(t testing.TB, ns, name, template string, signer gos
 // LXCContainer deleted (its container destroyed in Proxmox), then a new LXCContainer restored
 // from that backup: a file written before the backup is there, and the container is Ready.
 func TestSnapshotAndRestore(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	s.startManager(t)
 	ctx := context.Background()

@@ -57,6 +57,7 @@ func (s *stack) waitBake(t testing.TB, ns, name, outdated string, within time.Du
 // with its own hostname, address, config.env and SSH host key. A changed template bakes anew,
 // while its containers keep their Proxmox containers and run the changed script in place.
 func TestBakedTemplate(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	s.startManager(t)
 	ctx := context.Background()

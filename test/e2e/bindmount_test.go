@@ -29,6 +29,7 @@ import (
 // the cluster that signs in with an API token the same template's container stalls with
 // RootRequired naming both fields.
 func TestBindMountAndDevice(t *testing.T) {
+	t.Parallel()
 	secret := make([]byte, 12)
 	_, _ = rand.Read(secret)
 	rootPassword := hex.EncodeToString(secret)

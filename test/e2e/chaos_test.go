@@ -276,6 +276,7 @@ func between(rng *rand.Rand, lo, hi time.Duration) time.Duration {
 // TestChaosKillsOnLXC provisions three real containers while bin/manager is killed with SIGKILL
 // at random moments and started again each time.
 func TestChaosKillsOnLXC(t *testing.T) {
+	t.Parallel()
 	fl := startLXCFleet(t, "kills-lxc", 3)
 	manager := fl.provision(t)
 	rng := chaosRand(t)
@@ -320,6 +321,7 @@ func TestChaosKillsOnLXC(t *testing.T) {
 // package installs and the start and reading back of scripts. Scripts run detached in the guest
 // (transient systemd units), so a cut loses the connection, not the run.
 func TestChaosSSHDropOnLXC(t *testing.T) {
+	t.Parallel()
 	fl := startLXCFleet(t, "ssh-drop-lxc", 3)
 	fl.provision(t)
 	rng := chaosRand(t)

@@ -13,6 +13,7 @@ import (
 // TestLocalControlPlane brings up the local control plane with hack/local-up.sh, applies the CRDs
 // and the samples with kubectl, and checks what a user sees: printer columns and field docs.
 func TestLocalControlPlane(t *testing.T) {
+	t.Parallel()
 	cp := StartLocalControlPlane(t)
 
 	cp.Kubectl(t, "apply", "--server-side", "-f", filepath.Join(RepoRoot, "config", "crd", "bases"))

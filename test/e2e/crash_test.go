@@ -24,8 +24,12 @@ import (
 // five phases is in progress, starts a new one each time, and checks that the container still
 // ends Ready, with exactly one Proxmox container and every script run once.
 func TestManagerKilledInEachPhaseStillEndsReady(t *testing.T) {
+	t.Parallel()
 	// Slow tasks, a slow script and a service that comes up late hold each phase open long
 	// enough to kill the manager inside it; SSH is held back by a firewall rule for the third.
+	// The test kills only its own manager, so it runs in parallel with the others; the late
+	// service waits 30 s, long enough that a reconcile slowed by the tests running beside it
+	// still finds it missing first.
 	s := startStack(t, "--task-duration-of", "vzcreate=4s", "--task-duration-of", "vzstart=3s")
 	ctx := context.Background()
 	ns := "crash"
@@ -34,7 +38,7 @@ func TestManagerKilledInEachPhaseStillEndsReady(t *testing.T) {
 
 	tmpl := s.webTemplate(ns, "web",
 		lxcv1.Script{Name: "slow", Content: str("#!/bin/sh\necho slow started >> /var/log/slow-runs\nsleep 8\necho slow done\n")},
-		lxcv1.Script{Name: "late", Content: str("#!/bin/sh\nset -eu\nsystemd-run --unit=late-web --on-active=10 /usr/bin/hello-web -listen :9090\n")},
+		lxcv1.Script{Name: "late", Content: str("#!/bin/sh\nset -eu\nsystemd-run --unit=late-web --on-active=30 /usr/bin/hello-web -listen :9090\n")},
 	)
 	tmpl.Spec.Services = append(tmpl.Spec.Services, lxcv1.ServicePromise{Name: "late", Port: 9090, Protocol: lxcv1.ProtocolTCP})
 	unblock := blockSSH(t, s)

@@ -24,6 +24,7 @@ import (
 // guest, or a condition says why not. One container on real LXC, in steps that build on each
 // other.
 func TestDayTwo(t *testing.T) {
+	t.Parallel()
 	// Its own template directory: the Debian template and a second one, for the OS template change.
 	templates := t.TempDir()
 	const nextTarball = "debian-12-standard_12.7-2_amd64.tar.zst"

@@ -19,6 +19,7 @@ import (
 // DriftCorrected Event. pvesim keeps the firewall as Proxmox does but filters no traffic: this
 // shows what reaches Proxmox, not packets dropped.
 func TestFirewall(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	s.startManager(t)
 	ctx := context.Background()

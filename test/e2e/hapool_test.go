@@ -48,6 +48,7 @@ func (s *stack) createPool(t testing.TB, id string) {
 // HA resource deleted through the Proxmox API comes back at the next look, with a
 // DriftCorrected Event.
 func TestHAAndPool(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	s.startManager(t)
 	ctx := context.Background()
@@ -88,6 +89,7 @@ func TestHAAndPool(t *testing.T) {
 // running on pve2). A rule deleted through the Proxmox API comes back with a DriftCorrected
 // Event; deleting the LXCContainer leaves no rule behind.
 func TestHANodeAffinity(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	s.startManager(t)
 	ctx := context.Background()

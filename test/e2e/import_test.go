@@ -86,6 +86,7 @@ TEMPLATE_NESTING="${TEMPLATE_NESTING:-1}"
 // at <.path>/<name> under their policies, and the custom installer installs once — a requested
 // reconcile asks its check again, which passes, so it does not install again.
 func TestImportedStoreTemplateReachesReady(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	s.startManager(t)
 	ctx := context.Background()

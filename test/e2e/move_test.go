@@ -52,6 +52,7 @@ func (s *stack) migrateDone(t testing.TB, upid proxmox.UPID, err error, what str
 // followed there within one resync (status.node, a Moved Event, Ready, no VMIDConflict), and
 // deleting its LXCContainer destroys it on the node it moved to.
 func TestMovedContainer(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	s.startManager(t)
 	ctx := context.Background()
@@ -105,6 +106,7 @@ func TestMovedContainer(t *testing.T) {
 // before is there after, one container is in Proxmox, running on the new node, and the
 // LXCContainer is Ready there for the new generation.
 func TestNodeChange(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	s.startManager(t)
 	ctx := context.Background()

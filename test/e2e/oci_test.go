@@ -37,7 +37,11 @@ import (
 //
 // status.ociImage pins both by the digests the registry gave.
 func TestOCIImages(t *testing.T) {
-	s := startStack(t)
+	t.Parallel()
+	// A template directory of its own: the archives pulled into it are no other stack's business.
+	templates := t.TempDir()
+	linkOrCopy(t, lxctest.Template(t), filepath.Join(templates, filepath.Base(lxctest.Template(t))))
+	s := startStack(t, "--template-dir", templates)
 	reg := ocitest.StartRegistry(t)
 	ctx := context.Background()
 
@@ -84,8 +88,6 @@ func TestOCIImages(t *testing.T) {
 	envapp := s.container(ns, "envapp", "envapp")
 	envapp.Spec.Network.IPv4 = s.staticAddress().Next().String() + "/24" // the system container has the first
 	s.create(t, envapp)
-	var pulled []string // the archives the containers were made from, removed at the end
-	t.Cleanup(func() { removePulledArchives(t, s, ns, pulled, "system", "envapp") })
 
 	s.waitReady(t, ns, "system")
 	sys := s.getContainer(t, ns, "system")
@@ -102,7 +104,6 @@ func TestOCIImages(t *testing.T) {
 	if o := ea.Status.OCIImage; o == nil || o.Digest != appDigest {
 		t.Fatalf("status.ociImage of the application container: %+v (pushed %s)", ea.Status.OCIImage, appDigest)
 	}
-	pulled = append(pulled, ea.Status.OCIImage.Volid)
 	for _, c := range []string{lxcv1.ConfigManagerDeployedCondition, lxcv1.ScriptsCompletedCondition, lxcv1.ServicesDiscoveredCondition} {
 		if got := conditions.Get(ea, c); got == nil || got.Status != metav1.ConditionTrue || got.Reason != lxcv1.ApplicationImageReason {
 			t.Fatalf("condition %s of the application container: %+v", c, got)
@@ -172,22 +173,5 @@ func TestOCIImages(t *testing.T) {
 	ea = s.waitGeneration(t, ns, "envapp")
 	if o := ea.Status.OCIImage; o == nil || o.Reference != reg+"/test/envapp:v2" || o.Digest != v2Digest {
 		t.Fatalf("status.ociImage after the recreate: %+v (pushed %s)", ea.Status.OCIImage, v2Digest)
-	}
-}
-
-// removePulledArchives deletes the OCI archives the test's containers were made from out of
-// the template directory pvesim shares with other tests.
-func removePulledArchives(t testing.TB, s *stack, ns string, volids []string, names ...string) {
-	dir := filepath.Dir(lxctest.Template(t))
-	for _, n := range names {
-		c := &lxcv1.LXCContainer{}
-		if err := s.k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: n}, c); err == nil && c.Status.OCIImage != nil {
-			volids = append(volids, c.Status.OCIImage.Volid)
-		}
-	}
-	for _, v := range volids {
-		if _, file, _ := strings.Cut(v, ":vztmpl/"); file != "" && !strings.Contains(file, "/") {
-			_ = os.Remove(filepath.Join(dir, file))
-		}
 	}
 }

@@ -31,6 +31,7 @@ import (
 // os-template-upgrade annotation stalls the InPlace container with RecreateRequired naming
 // osTemplate, and makes the Recreate one anew from the newer tarball.
 func TestOSTemplateStaysResolved(t *testing.T) {
+	t.Parallel()
 	templates := t.TempDir()
 	base := filepath.Base(lxctest.Template(t))
 	const newerTarball = "debian-12-standard_12.12-1_amd64.tar.zst"

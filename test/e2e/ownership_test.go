@@ -27,6 +27,7 @@ import (
 // TestOwnership: the right machine, nothing orphaned, restores adopted — on real containers.
 // One stack, in steps that build on each other.
 func TestOwnership(t *testing.T) {
+	t.Parallel()
 	const warning = "Systemd 257 detected. You may need to enable nesting."
 	s := startStack(t, "--fault", "warn,task=vzcreate,count=1,message="+warning)
 	s.startManager(t)

@@ -29,6 +29,7 @@ import (
 // dependencies come from Debian's packages into a local repository on the bridge, the Python
 // package from a local index: the containers reach nothing else.
 func TestPipBucketBeforeAptBucketInstallsBoth(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	s.startManager(t)
 	repo := s.startPipRepository(t)

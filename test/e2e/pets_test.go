@@ -27,6 +27,7 @@ const rebootEndpoint = "POST /nodes/{node}/lxc/{vmid}/status/reboot"
 // vmconfig_apply_pending leaves an entry pending when applying it dies) costs exactly one
 // restart, then the container stalls with PendingNotApplied naming it.
 func TestPendingRestartsAreBoundedAndOurs(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, "--fault", "apply,option=mp0,message=lvcreate 'pve/vm-100-disk-1' error: insufficient free space")
 	s.startManager(t)
 	ctx := context.Background()
@@ -102,6 +103,7 @@ func TestPendingRestartsAreBoundedAndOurs(t *testing.T) {
 // change while a 60 s script runs. The changes wait for the script (Ready says so), the script
 // runs once and finishes, and only then does the container take them.
 func TestRunningScriptIsNotInterrupted(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	s.startManager(t)
 	ctx := context.Background()

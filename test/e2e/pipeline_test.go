@@ -73,6 +73,7 @@ func webBucket(ns string) *lxcv1.PackageBucket {
 func ptr[T any](v T) *T { return &v }
 
 func TestPipelineProvisionsAndDeletesContainers(t *testing.T) {
+	t.Parallel()
 	// The status mirror follows the whole pipeline; the API server expires Events early so the
 	// test sees the mirror keep them.
 	s := startStackWith(t, stackOptions{apiserverArgs: []string{"--event-ttl=" + eventTTL.String()}})

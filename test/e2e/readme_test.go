@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"templatemanager.dev/lxc-template-manager/internal/proxmox"
+	"templatemanager.dev/lxc-template-manager/internal/pvesim"
 	"templatemanager.dev/lxc-template-manager/internal/pvesim/lxc/lxctest"
 	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
@@ -47,6 +48,7 @@ func readmeCommand(t testing.TB, prefix string) string {
 // stack (make demo leaves pvesim there), so the test asks for port 0 and reads the address
 // pvesim reports.
 func TestReadmePvesimLineRuns(t *testing.T) {
+	t.Parallel()
 	lxctest.RequireHost(t)
 	lxctest.Template(t) // bin/ostemplates, as make ostemplate leaves it
 	line := readmeCommand(t, "bin/pvesim --listen")
@@ -60,6 +62,12 @@ func TestReadmePvesimLineRuns(t *testing.T) {
 		t.Fatalf("the README's --listen %q: %v", listen, err)
 	}
 	line = strings.Replace(line, "--listen "+listen+" ", "--listen "+net.JoinHostPort(host, "0")+" ", 1)
+	if !filepath.IsAbs(stateDir) {
+		stateDir = filepath.Join(RepoRoot, stateDir)
+	}
+	// pvesim derives its bridge's subnet from the state directory; no other test may hold it.
+	_, subnet := pvesim.DefaultNetwork(stateDir)
+	lxctest.ReserveSubnet(t, subnet)
 	if err := os.RemoveAll(stateDir); err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +134,7 @@ func TestReadmePvesimLineRuns(t *testing.T) {
 // TestDemoFailsFastWithoutAPrerequisite takes lxc-start away (a PATH with every other program)
 // and runs make demo in a fresh clone: it must stop within three minutes, naming what is missing.
 func TestDemoFailsFastWithoutAPrerequisite(t *testing.T) {
+	t.Parallel()
 	lxctest.RequireHost(t)
 	clone := cloneRepo(t)
 	pathDir := t.TempDir()

@@ -22,6 +22,7 @@ import (
 // there, one the failing script wrote before it failed is not — and Ready says RolledBack
 // with the failure named. The spec is not changed, and the change is not tried again.
 func TestRollbackOnFailure(t *testing.T) {
+	t.Parallel()
 	s := startStack(t)
 	s.startManager(t)
 	ctx := context.Background()

@@ -30,6 +30,17 @@ import (
 	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
+// TestMain removes what the tests of this process built once for all of them.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, dir := range []string{binaries.dir, helloWebRepository.dir} {
+		if dir != "" {
+			_ = os.RemoveAll(dir)
+		}
+	}
+	os.Exit(code)
+}
+
 // binaries are built once per test process from the working tree.
 var binaries struct {
 	once    sync.Once
@@ -152,6 +163,8 @@ func (s *stack) startSimulator(t testing.TB, extra ...string) {
 		"--listen", "127.0.0.1:0", "--backend", "lxc", "--state-dir", s.simDir, "--nodes", "pve1,pve2",
 		"--api-token", s.tokenID + "=" + s.token, "--template-dir", templates,
 		"--bridge", s.bridge, "--subnet", s.subnet.String(), "--task-duration", "300ms",
+		// Every stack of every test process extracts a template once between them, not once each.
+		"--template-cache", lxctest.TemplateCache(),
 	}
 	s.sim = exec.Command(binaries.pvesim, append(args, extra...)...)
 	s.sim.Stdout, s.sim.Stderr = log, log
@@ -221,14 +234,35 @@ func (s *stack) staticAddress() netip.Addr {
 // gateway is the bridge's host address, the first address of the subnet.
 func (s *stack) gateway() netip.Addr { return s.subnet.Addr().Next() }
 
-// startRepository builds the hello-web package and serves it as a flat apt repository on the
-// bridge's host address, the only package source the containers can reach.
+// helloWebRepository is the flat apt repository with the hello-web package, built once per test
+// process and served read-only by every stack.
+var helloWebRepository struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+func buildHelloWebRepository(t testing.TB) string {
+	t.Helper()
+	helloWebRepository.once.Do(func() {
+		if helloWebRepository.dir, helloWebRepository.err = os.MkdirTemp("", "lxctm-e2e-repo-"); helloWebRepository.err != nil {
+			return
+		}
+		if out, err := exec.Command(filepath.Join(RepoRoot, "hack", "build-hello-web.sh"), helloWebRepository.dir).CombinedOutput(); err != nil {
+			helloWebRepository.err = fmt.Errorf("hack/build-hello-web.sh: %v\n%s", err, out)
+		}
+	})
+	if helloWebRepository.err != nil {
+		t.Fatal(helloWebRepository.err)
+	}
+	return helloWebRepository.dir
+}
+
+// startRepository serves the hello-web repository on the bridge's host address, the only
+// package source the containers can reach.
 func (s *stack) startRepository(t testing.TB) {
 	t.Helper()
-	dir := t.TempDir()
-	if out, err := exec.Command(filepath.Join(RepoRoot, "hack", "build-hello-web.sh"), dir).CombinedOutput(); err != nil {
-		t.Fatalf("hack/build-hello-web.sh: %v\n%s", err, out)
-	}
+	dir := buildHelloWebRepository(t)
 	var l net.Listener
 	var err error
 	// The bridge appears when pvesim's lxc backend starts.

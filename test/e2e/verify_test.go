@@ -29,6 +29,7 @@ func runIn(dir string, name string, args ...string) (string, error) {
 // TestToolsComeFromTheCache shows that a fresh clone links the tools built before instead of
 // rebuilding them: hack/tools.sh reports no build and every tool in bin/ points into the cache.
 func TestToolsComeFromTheCache(t *testing.T) {
+	t.Parallel()
 	clone := cloneRepo(t)
 	tools := []string{"kube-apiserver", "etcd", "kubectl", "controller-gen", "kustomize", "helm"}
 	out, err := runIn(clone, "hack/tools.sh", tools...)
@@ -53,6 +54,7 @@ func TestToolsComeFromTheCache(t *testing.T) {
 // TestVerifyCatchesStaleGeneratedFiles shows that make verify passes on the committed tree and
 // fails once an API type changes without regenerating the CRDs and deepcopy code.
 func TestVerifyCatchesStaleGeneratedFiles(t *testing.T) {
+	t.Parallel()
 	clone := cloneRepo(t)
 	if out, err := runIn(clone, "make", "verify"); err != nil {
 		t.Fatalf("make verify fails on the committed tree: %v\n%s", err, out)

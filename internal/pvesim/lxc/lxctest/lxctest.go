@@ -279,10 +279,6 @@ func repoRoot() (string, error) {
 func Network(t testing.TB) (bridge string, subnet netip.Prefix) {
 	t.Helper()
 	RequireHost(t)
-	lockDir := "/run/lock"
-	if _, err := os.Stat(lockDir); err != nil {
-		lockDir = os.TempDir()
-	}
 	n, err := rand.Int(rand.Reader, big.NewInt(250))
 	if err != nil {
 		t.Fatal(err)
@@ -293,7 +289,7 @@ func Network(t testing.TB) (bridge string, subnet netip.Prefix) {
 		if x == 169 {
 			continue // 169.254.169.254 is the cloud metadata address; pvesim leaves that /24 alone
 		}
-		f, err := os.OpenFile(filepath.Join(lockDir, fmt.Sprintf("lxctest-169.254.%d.lock", x)), os.O_CREATE|os.O_RDWR, 0o644)
+		f, err := openSubnetLock(x)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -315,6 +311,41 @@ func Network(t testing.TB) (bridge string, subnet netip.Prefix) {
 	}
 	t.Fatal("no free link-local /24 for a test bridge")
 	return "", netip.Prefix{}
+}
+
+// ReserveSubnet waits until no other test (in this or another process) holds the
+// 169.254.X.0/24 subnet containing subnet, and keeps it for the test: for a test that runs a
+// simulator on a network it does not choose, such as the one pvesim derives from its state
+// directory, so that Network hands that subnet to no one else meanwhile.
+func ReserveSubnet(t testing.TB, subnet netip.Prefix) {
+	t.Helper()
+	a := subnet.Masked().Addr()
+	if !a.Is4() || subnet.Bits() < 24 || a.As4()[0] != 169 || a.As4()[1] != 254 {
+		t.Fatalf("lxctest: %s is not inside a 169.254.X.0/24", subnet)
+	}
+	f, err := openSubnetLock(int(a.As4()[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		if time.Now().After(deadline) {
+			f.Close()
+			t.Fatalf("lxctest: another test has held %s for 5 minutes", subnet)
+		}
+		time.Sleep(time.Second)
+	}
+	t.Cleanup(func() { f.Close() })
+}
+
+// openSubnetLock opens the lock file of 169.254.x.0/24; a test holds the subnet while it holds
+// an exclusive flock on it.
+func openSubnetLock(x int) (*os.File, error) {
+	lockDir := "/run/lock"
+	if _, err := os.Stat(lockDir); err != nil {
+		lockDir = os.TempDir()
+	}
+	return os.OpenFile(filepath.Join(lockDir, fmt.Sprintf("lxctest-169.254.%d.lock", x)), os.O_CREATE|os.O_RDWR, 0o644)
 }
 
 // inUse reports whether a host interface other than a test bridge holds an address in subnet.
