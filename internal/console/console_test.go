@@ -3,6 +3,7 @@ package console
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
 func readyStatus(node string) lxcv1.LXCContainerStatus {
@@ -73,10 +75,14 @@ func TestSignIn(t *testing.T) {
 	if err := e.Client.Delete(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "editor"}}); err != nil {
 		t.Fatal(err)
 	}
-	code, loc, _ := person.do(http.MethodGet, "/containers/"+ns+"/web-1", nil)
-	if code != http.StatusSeeOther || loc != "/signin?expired=1" {
-		t.Fatalf("revoked token: %d %s, want 303 to /signin?expired=1", code, loc)
-	}
+	// The API server learns of the deletion through its own informer: allow it a moment.
+	testkit.Eventually(t, 10*time.Second, func() error {
+		code, loc, _ := person.do(http.MethodGet, "/containers/"+ns+"/web-1", nil)
+		if code != http.StatusSeeOther || loc != "/signin?expired=1" {
+			return fmt.Errorf("revoked token: %d %s, want 303 to /signin?expired=1", code, loc)
+		}
+		return nil
+	})
 	if code, loc, _ := person.do(http.MethodGet, "/containers", nil); code != http.StatusSeeOther || !strings.HasPrefix(loc, "/signin?next=") {
 		t.Fatalf("after the session ended the cookie should be gone: %d %s", code, loc)
 	}
