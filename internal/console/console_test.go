@@ -370,3 +370,19 @@ func TestLiveStream(t *testing.T) {
 		}
 	}
 }
+
+// The list shows every container of a namespace, from one LIST made as the user.
+func TestListShowsEveryContainer(t *testing.T) {
+	e := plane(t)
+	ns := namespace(t, e, "many")
+	makeTemplate(t, e, ns, "web")
+	if err := makeMany(e, ns, 60); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, console(t, e))
+	b.bearer = editorToken(t, e, ns)
+	code, page := b.get("/containers?namespace=" + ns)
+	if got := rows(page); code != http.StatusOK || len(got) != 60 {
+		t.Fatalf("%d rows (%d), want 60:\n%s", len(got), code, page)
+	}
+}
