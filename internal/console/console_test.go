@@ -440,3 +440,79 @@ func TestDetailPage(t *testing.T) {
 		t.Fatalf("reveal: %d", code)
 	}
 }
+
+type sse struct{ name, data string }
+
+// openStream follows an event stream as the holder of tok.
+func openStream(t *testing.T, url, tok string) <-chan sse {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %s", url, resp.Status)
+	}
+	out := make(chan sse, 64)
+	go func() {
+		defer resp.Body.Close()
+		defer close(out)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		name := ""
+		for sc.Scan() {
+			line := sc.Text()
+			if n, ok := strings.CutPrefix(line, "event: "); ok {
+				name = n
+			} else if d, ok := strings.CutPrefix(line, "data: "); ok {
+				out <- sse{name, d}
+			}
+		}
+	}()
+	return out
+}
+
+// The list's stream sends the changed row within a second, and a deleted one as gone.
+func TestListLiveStream(t *testing.T) {
+	e := plane(t)
+	ctx := context.Background()
+	ns := namespace(t, e, "listlive")
+	makeTemplate(t, e, ns, "web")
+	c := makeContainer(t, e, ns, "web-1", "web", lxcv1.LXCContainerStatus{Phase: "Creating"})
+	ts := console(t, e)
+	events := openStream(t, ts.URL+"/live?namespace="+ns, editorToken(t, e, ns))
+	c.Status.Phase = "Starting"
+	if err := e.Client.Status().Update(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	updated := time.Now()
+	var row rowChange
+	select {
+	case ev := <-events:
+		decode(t, ev.data, &row)
+		if ev.name != "row" || row.Name != "web-1" || !strings.Contains(row.HTML, `<span class="phase">Starting</span>`) {
+			t.Fatalf("event %s %+v", ev.name, row)
+		}
+		if d := time.Since(updated); d > time.Second {
+			t.Fatalf("the row arrived after %s", d)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("no row within 1s of the status update")
+	}
+	if err := e.Client.Delete(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-events:
+		decode(t, ev.data, &row)
+		if ev.name != "row" || row.Name != "web-1" || row.HTML != "" {
+			t.Fatalf("after delete: %s %+v", ev.name, row)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event for the deleted container")
+	}
+}
