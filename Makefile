@@ -39,7 +39,7 @@ TEST_TIMEOUT ?= 45m
 BENCH_TIMEOUT ?= 3h
 
 .PHONY: all
-all: manager pvesim
+all: manager pvesim console
 
 ##@ Development
 
@@ -82,6 +82,10 @@ manager: ## Build bin/manager.
 .PHONY: pvesim
 pvesim: ## Build bin/pvesim.
 	go build -o $(BIN)/pvesim ./cmd/pvesim
+
+.PHONY: console
+console: ## Build bin/console, the web console.
+	go build -o $(BIN)/console ./cmd/console
 
 .PHONY: ostemplate
 ostemplate: deps ## Build the Debian 12 OS template pvesim's lxc backend boots.
