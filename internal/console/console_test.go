@@ -206,7 +206,7 @@ func TestActions(t *testing.T) {
 	}{
 		{"stop", func(c *lxcv1.LXCContainer) bool { return c.Spec.PowerState == lxcv1.PowerStateStopped }},
 		{"start", func(c *lxcv1.LXCContainer) bool { return c.Spec.PowerState == lxcv1.PowerStateRunning }},
-		{"restart", func(c *lxcv1.LXCContainer) bool { return c.Annotations[RestartRequestAnnotation] != "" }},
+		{"restart", func(c *lxcv1.LXCContainer) bool { return c.Annotations[lxcv1.RestartRequestAnnotation] != "" }},
 		{"reconcile", func(c *lxcv1.LXCContainer) bool { return c.Annotations[lxcv1.ReconcileRequestAnnotation] != "" }},
 	}
 	for _, s := range steps {

@@ -21,9 +21,6 @@ import (
 	"templatemanager.dev/lxc-template-manager/internal/console/pages"
 )
 
-// RestartRequestAnnotation asks the controller to reboot the container once per new value.
-const RestartRequestAnnotation = "lxc.templatemanager.dev/restart-requested-at"
-
 // SecretKey is one key of the credentials Secret; its value only once revealed.
 type SecretKey struct {
 	Key, Value string
@@ -213,7 +210,7 @@ func (s *Server) action(rq *request) {
 		patch = fmt.Sprintf(`{"spec":{"powerState":%q}}`, state)
 		done = fmt.Sprintf("%s: spec.powerState set to %s.", act, state)
 	case "restart":
-		patch = fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, RestartRequestAnnotation, now)
+		patch = fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, lxcv1.RestartRequestAnnotation, now)
 		done = "restart: requested; the controller reboots the container."
 	case "reconcile":
 		patch = fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, lxcv1.ReconcileRequestAnnotation, now)
