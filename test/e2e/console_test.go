@@ -496,7 +496,7 @@ func (s *stack) startConsole(t *testing.T) string {
 
 // conditionTimes records when the test's own watch first saw each condition True.
 type conditionTimes struct {
-	mu sync.Mutex
+	mu    sync.Mutex
 	first map[string]time.Time
 }
 
