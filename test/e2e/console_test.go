@@ -101,6 +101,7 @@ func TestConsole(t *testing.T) {
 	editor.shot(t, "wizard-2-configure")
 	// 8 MiB is below the CRD's minimum, which only the API server knows.
 	editor.fill(t, "name", name)
+	editor.fill(t, "cluster", "pve") // a namespace editor may not list ProxmoxClusters: typed in
 	editor.fill(t, "memory", "8")
 	editor.next(t)
 	editor.waitFor(t, `[data-testid="field-error"]`)

@@ -3,6 +3,9 @@ package packaging
 import (
 	"bytes"
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,10 +16,12 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
-// consoleFlags turn the web console on.
-var consoleFlags = []string{"--set", "console.enabled=true"}
+// consoleOn turn the web console on.
+var consoleOn = []string{"--set", "console.enabled=true"}
 
 // consoleParts are the console's objects in a rendering, found by name.
 type consoleParts struct {
@@ -32,7 +37,7 @@ func renderConsole(t *testing.T, release string, flags ...string) ([]*unstructur
 
 func renderConsoleIn(t *testing.T, release, ns string, flags ...string) ([]*unstructured.Unstructured, consoleParts) {
 	t.Helper()
-	objs := helmTemplate(t, release, ns, append(append([]string{}, consoleFlags...), flags...)...)
+	objs := helmTemplate(t, release, ns, append(append([]string{}, consoleOn...), flags...)...)
 	full := release + "-lxc-template-manager"
 	if strings.Contains(release, "lxc-template-manager") {
 		full = release
@@ -71,9 +76,9 @@ func TestChartConsoleOffByDefault(t *testing.T) {
 
 func TestChartConsoleLints(t *testing.T) {
 	for name, flags := range map[string][]string{
-		"console":                  consoleFlags,
-		"console, two replicas":    append([]string{"--set", "console.replicaCount=2", "--set", "console.cookieKeySecretRef.name=console-key"}, consoleFlags...),
-		"console with mirror, TLS": append([]string{"--set", "console.mirrorDsnSecretRef.name=pg", "--set", "console.service.type=NodePort"}, consoleFlags...),
+		"console":                  consoleOn,
+		"console, two replicas":    append([]string{"--set", "console.replicaCount=2", "--set", "console.cookieKeySecretRef.name=console-key"}, consoleOn...),
+		"console with mirror, TLS": append([]string{"--set", "console.mirrorDsnSecretRef.name=pg", "--set", "console.service.type=NodePort"}, consoleOn...),
 	} {
 		t.Run(name, func(t *testing.T) {
 			out := run(t, "helm", append([]string{"lint", "--strict", chartDir}, flags...)...)
@@ -238,7 +243,7 @@ func TestChartConsoleRejectsBadValues(t *testing.T) {
 		"no service account":                   {[]string{"--set", "console.serviceAccount.create=false"}, "console.serviceAccount.name is required"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			flags := append(append([]string{"template", "lxctm", chartDir}, consoleFlags...), tc.flags...)
+			flags := append(append([]string{"template", "lxctm", chartDir}, consoleOn...), tc.flags...)
 			out, err := runErr(t, "helm", flags...)
 			if err == nil {
 				t.Fatalf("helm template accepted %v:\n%.400s", tc.flags, out)
@@ -258,7 +263,7 @@ func TestChartConsoleHoldsNoPermission(t *testing.T) {
 	e := apiServer(t)
 	const ns, release = "lxctm-console", "lxctm-console"
 	ensureNamespace(t, e.Client, ns)
-	objs := helmTemplate(t, release, ns, append([]string{"--set", "admissionPolicy.enabled=false"}, consoleFlags...)...)
+	objs := helmTemplate(t, release, ns, append([]string{"--set", "admissionPolicy.enabled=false"}, consoleOn...)...)
 	var rbac []*unstructured.Unstructured
 	for _, o := range objs {
 		switch o.GetKind() {
@@ -313,6 +318,41 @@ func TestChartConsoleHoldsNoPermission(t *testing.T) {
 		for _, s := range subjects {
 			if s.Kind == "ServiceAccount" && "system:serviceaccount:"+s.Namespace+":"+s.Name == consoleSA {
 				t.Errorf("%s %s binds the console's ServiceAccount", o.GetKind(), o.GetName())
+			}
+		}
+	}
+}
+
+// TestChartConsoleArgsAreConsoleFlags shows that every flag the chart passes is one bin/console
+// knows (an unknown flag would stop it at start) with a value it takes.
+func TestChartConsoleArgsAreConsoleFlags(t *testing.T) {
+	testkit.SkipUnlessFull(t, "bin/console built from this tree (go build)")
+	bin := filepath.Join(t.TempDir(), "console")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/console")
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=-buildvcs=false")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/console: %v\n%s", err, out)
+	}
+	out, _ := exec.Command(bin, "-h").CombinedOutput()
+	known := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if m := usageFlag.FindStringSubmatch(line); m != nil {
+			known[m[1]] = true
+		}
+	}
+	if !known["listen"] {
+		t.Fatalf("console -h lists no --listen:\n%s", out)
+	}
+	for _, flags := range [][]string{nil, {"--set", "console.cookieKeySecretRef.name=k", "--set", "console.secureCookies=false"}} {
+		_, p := renderConsole(t, "lxctm", flags...)
+		for _, arg := range p.container.Args {
+			name, value, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+			if !known[name] {
+				t.Errorf("the chart passes %q, which bin/console does not know", arg)
+			}
+			if name == "secure-cookies" && value != "true" && value != "false" {
+				t.Errorf("--secure-cookies=%q", value)
 			}
 		}
 	}
