@@ -244,6 +244,15 @@ func TestConsole(t *testing.T) {
 		t.Errorf("after the viewer's refused stop the container is %s in Proxmox", st)
 	}
 
+	// An authenticating proxy's "Authorization: Bearer" works on any request, without a cookie.
+	if code, body := consoleGet(t, console+"/containers?namespace="+ns, viewerToken); code != http.StatusOK ||
+		!strings.Contains(body, `data-name="`+name+`"`) {
+		t.Errorf("GET /containers with the viewer's bearer token: %d\n%.400s", code, body)
+	}
+	if code, _ := consoleGet(t, console+"/containers", ""); code != http.StatusSeeOther {
+		t.Errorf("GET /containers without a token: %d, want 303 to sign-in", code)
+	}
+
 	// An editor of another namespace sees none of these containers.
 	stranger := browser.user(t, "stranger", console, shots)
 	stranger.signIn(t, "/containers", strangerToken)
@@ -569,6 +578,26 @@ func (s *stack) waitGuestStatus(t *testing.T, vmid int, want string) {
 		}
 		return nil
 	})
+}
+
+// consoleGet GETs a console URL with a bearer token (none when empty), not following redirects.
+func consoleGet(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(data)
 }
 
 // browser is one headless Chromium; each user gets a browser context of its own (own cookies).
