@@ -725,11 +725,12 @@ func (p *page) count(t *testing.T, css string) int {
 	return pageRun(t, p, "count "+css, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, css)))
 }
 
-// noError fails when the page is the console's error page.
+// noError fails when the page is the console's error page or shows a list's error.
 func (p *page) noError(t *testing.T) {
 	t.Helper()
-	if n := p.count(t, `[data-testid="error"]`); n != 0 {
-		t.Errorf("%s: %s shows an error: %s", p.who, p.location(t), p.text(t, `[data-testid="error"]`))
+	const errs = `[data-testid="error"], [data-testid="list-error"]`
+	if n := p.count(t, errs); n != 0 {
+		t.Errorf("%s: %s shows an error: %s", p.who, p.location(t), p.text(t, errs))
 	}
 }
 
