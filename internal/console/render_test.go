@@ -10,6 +10,7 @@ import (
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/console/pages"
+	"templatemanager.dev/lxc-template-manager/internal/console/wizard"
 )
 
 func sampleContainer(t0 time.Time) *lxcv1.LXCContainer {
@@ -73,4 +74,50 @@ func TestContainerPageWithoutRightsHasNoButtons(t *testing.T) {
 	if strings.Contains(rec.Body.String(), `data-testid="action-`) {
 		t.Fatal("a page without patch and delete rights shows action buttons")
 	}
+}
+
+// Every page renders from its view model; the wizard carries its answers between steps.
+func TestEveryPageRenders(t *testing.T) {
+	c := sampleContainer(time.Now())
+	tpl := &lxcv1.LXCTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "nginx"},
+		Spec: lxcv1.LXCTemplateSpec{OSTemplate: "local:vztmpl/x.tar.zst", Tags: []lxcv1.Tag{"web"},
+			PackageBucketRefs: []lxcv1.LocalObjectReference{{Name: "tools"}}, Scripts: []lxcv1.Script{{Name: "seed"}}}}
+	a, _ := pages.AttentionOf(c)
+	for name, content := range map[string]any{
+		"overview":   overviewView{ByPhase: []phaseCount{{Phase: "Ready", Count: 2}}, Attention: []pages.Attention{a}, Clusters: []clusterView{{}}},
+		"containers": containersView{Rows: []pages.Row{pages.RowOf(c)}},
+		"templates":  templatesView{Rows: []TemplateRow{{Name: "nginx", Tags: []string{"web"}}}, Tags: []string{"web"}},
+		"template":   templateView{T: tpl, Buckets: []BucketRef{{Name: "tools", Packages: []lxcv1.PackageName{"jq"}}}},
+		"buckets":    bucketsView{Buckets: []lxcv1.PackageBucket{{}}},
+		"bucket":     &lxcv1.PackageBucket{},
+		"signin":     signinView{Expired: true, Next: "/"},
+		"error":      "refused",
+	} {
+		rec := httptest.NewRecorder()
+		pages.Render(rec, 200, name, pages.Page{Title: name, User: "u", Content: content})
+		if rec.Code != 200 {
+			t.Errorf("%s: %d %s", name, rec.Code, rec.Body.String())
+		}
+	}
+	for step := 1; step <= 5; step++ {
+		v := wizardView{Step: step, Steps: []string{"a", "b", "c", "d", "e"}, Template: tpl, CanCreate: true,
+			Form: wizardForm(), Errors: map[string][]string{"cores": {"spec.resources.cores: too small"}}}
+		v.Hidden = v.Form.Hidden(step)
+		rec := httptest.NewRecorder()
+		pages.Render(rec, 200, "wizard", pages.Page{Title: "wizard", User: "u", CSRF: "x", Content: v})
+		body := rec.Body.String()
+		if rec.Code != 200 {
+			t.Fatalf("wizard step %d: %d %s", step, rec.Code, body)
+		}
+		if step != 2 && !strings.Contains(body, `type="hidden" name="cores" value="2"`) {
+			t.Errorf("wizard step %d does not carry cores", step)
+		}
+		if step == 2 && !strings.Contains(body, `data-testid="field-error">spec.resources.cores: too small<`) {
+			t.Errorf("wizard step 2 shows no field error")
+		}
+	}
+}
+
+func wizardForm() wizard.Form {
+	return wizard.Form{Namespace: "team-a", Template: "nginx", Name: "web-1", Cluster: "pve", Cores: "2", Exclude: []string{"tools"}}
 }

@@ -73,8 +73,6 @@ func (s *Server) wizard(rq *request) {
 		}
 		if first := errs.First(); first != 0 && first < step {
 			v.Step = first
-		} else if first == wizard.StepReview && step == wizard.StepReview {
-			v.Step = step
 		}
 		v.Errors = errs
 		v.YAML = wizard.YAML(obj)
