@@ -607,7 +607,20 @@ type browser struct {
 
 func startBrowser(t *testing.T, chromium string) *browser {
 	t.Helper()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+	logPath := filepath.Join(t.TempDir(), "chromium.log")
+	log, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		log.Close()
+		if t.Failed() {
+			dumpFile(t, logPath, 40)
+		}
+	})
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromedp.CombinedOutput(log),
+		// /dev/shm may be small or shared with the test's containers.
+		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
