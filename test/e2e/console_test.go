@@ -647,6 +647,11 @@ func (b *browser) user(t *testing.T, who, base, shots string) *page {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
+	// The first run opens the tab and ties it to the context it is given: the page's own, not a
+	// step's deadline, which would close the tab with the step.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("opening a tab for %s: %v", who, err)
+	}
 	return &page{ctx: ctx, base: base, who: who, shots: shots}
 }
 
