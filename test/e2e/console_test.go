@@ -674,26 +674,15 @@ func (p *page) fail(t *testing.T, what string, err error) {
 	t.Fatalf("%s: %s: %v\nat %s:\n%.1500s", p.who, what, err, loc, body)
 }
 
-// pageRun runs a read of the page. A read sent while the tab swaps documents can go unanswered,
-// so each attempt gets ten seconds, for a minute in all.
 func pageRun[T any](t *testing.T, p *page, what string, a chromedp.Action[T]) T {
 	t.Helper()
-	var err error
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
-		ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
-		var v T
-		v, err = chromedp.Run(ctx, a)
-		cancel()
-		if err == nil {
-			return v
-		}
-		if p.ctx.Err() != nil {
-			break
-		}
+	ctx, cancel := context.WithTimeout(p.ctx, time.Minute)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		p.fail(t, what, err)
 	}
-	p.fail(t, what, err)
-	var zero T
-	return zero
+	return v
 }
 
 func (p *page) open(t *testing.T, path string) {
