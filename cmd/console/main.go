@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -36,9 +37,13 @@ func run(log *slog.Logger) error {
 	listen := flag.String("listen", "127.0.0.1:8090", "address to serve on")
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig giving the API server's address and CA (its credentials are not used); default in-cluster")
 	keyFile := flag.String("cookie-key-file", "", "file holding the 32 random bytes that seal session cookies; without it a key is made at start and sessions end on restart")
-	secure := flag.String("secure-cookies", "auto", "mark cookies Secure: true, false, or auto (true unless listening on loopback)")
-	mirrorDSN := flag.String("mirror-dsn", os.Getenv("LXCTM_MIRROR_DSN"), "PostgreSQL DSN of the status mirror, for Events older than the API server keeps (env LXCTM_MIRROR_DSN)")
+	secure := &optionalBool{}
+	flag.Var(secure, "secure-cookies", "mark cookies Secure (HTTPS only); default true unless --listen is a loopback address")
+	mirrorDSN := flag.String("mirror-dsn", "", "PostgreSQL DSN of the status mirror, for Events older than the API server keeps (env LXCTM_MIRROR_DSN)")
 	flag.Parse()
+	if *mirrorDSN == "" {
+		*mirrorDSN = os.Getenv("LXCTM_MIRROR_DSN") // not the flag's default: -h would print it
+	}
 
 	cfg, err := apiServerConfig(*kubeconfig)
 	if err != nil {
@@ -48,7 +53,7 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	secureCookies, err := secureFlag(*secure, *listen)
+	secureCookies, err := secure.or(*listen)
 	if err != nil {
 		return err
 	}
@@ -117,19 +122,31 @@ func cookieKey(file string, log *slog.Logger) ([]byte, error) {
 	return key, nil
 }
 
-func secureFlag(v, listen string) (bool, error) {
-	switch v {
-	case "true":
-		return true, nil
-	case "false":
-		return false, nil
-	case "auto", "":
-		host, _, err := net.SplitHostPort(listen)
-		if err != nil {
-			return false, fmt.Errorf("--listen: %w", err)
-		}
-		ip := net.ParseIP(host)
-		return !(host == "localhost" || (ip != nil && ip.IsLoopback())), nil
+// optionalBool is a boolean flag that knows whether it was given.
+type optionalBool struct {
+	set, value bool
+}
+
+func (o *optionalBool) String() string   { return strconv.FormatBool(o.value) }
+func (o *optionalBool) IsBoolFlag() bool { return true }
+func (o *optionalBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
 	}
-	return false, fmt.Errorf("--secure-cookies: %q is not true, false or auto", v)
+	o.set, o.value = true, v
+	return nil
+}
+
+// or is the flag's value, or when not given: true unless listen is a loopback address.
+func (o *optionalBool) or(listen string) (bool, error) {
+	if o.set {
+		return o.value, nil
+	}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false, fmt.Errorf("--listen: %w", err)
+	}
+	ip := net.ParseIP(host)
+	return !(host == "localhost" || (ip != nil && ip.IsLoopback())), nil
 }

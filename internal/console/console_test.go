@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -368,5 +369,150 @@ func TestLiveStream(t *testing.T) {
 		case <-time.After(time.Second):
 			t.Fatal("no event within 1s of the status update")
 		}
+	}
+}
+
+// The list shows every container of a namespace, from one LIST made as the user.
+func TestListShowsEveryContainer(t *testing.T) {
+	e := plane(t)
+	ns := namespace(t, e, "many")
+	makeTemplate(t, e, ns, "web")
+	if err := makeMany(e, ns, 60); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, console(t, e))
+	b.bearer = editorToken(t, e, ns)
+	code, page := b.get("/containers?namespace=" + ns)
+	if got := rows(page); code != http.StatusOK || len(got) != 60 {
+		t.Fatalf("%d rows (%d), want 60:\n%s", len(got), code, page)
+	}
+}
+
+// The detail page shows the container's Events, its credentials Secret's keys (values only
+// on request), and its snapshots.
+func TestDetailPage(t *testing.T) {
+	e := plane(t)
+	ctx := context.Background()
+	ns := namespace(t, e, "detail")
+	makeTemplate(t, e, ns, "web")
+	status := readyStatus("pve1")
+	status.CredentialsSecretRef = &lxcv1.LocalObjectReference{Name: "web-1-credentials"}
+	c := makeContainer(t, e, ns, "web-1", "web", status)
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-1-credentials"},
+		Data: map[string][]byte{"DB_PASSWORD": []byte("s3cret-value")}}
+	event := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-1.1"}, Type: "Normal", Reason: "ScriptsCompleted",
+		Message: "every script exited 0", LastTimestamp: metav1.Now(), Count: 1, Source: corev1.EventSource{Component: "lxc-template-manager"},
+		InvolvedObject: corev1.ObjectReference{APIVersion: lxcv1.GroupVersion.String(), Kind: "LXCContainer", Namespace: ns, Name: "web-1", UID: c.UID}}
+	snap := &lxcv1.LXCSnapshot{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "before-upgrade"},
+		Spec: lxcv1.LXCSnapshotSpec{ContainerRef: lxcv1.ContainerReference{Name: "web-1"}}}
+	for _, obj := range []client.Object{secret, event, snap} {
+		if err := e.Client.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok := editorToken(t, e, ns)
+	// What the built-in edit role holds of Secrets and Events: a test control plane runs no
+	// controller that aggregates rules into it.
+	core := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "core-edit"}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"secrets", "events"}, Verbs: []string{"get", "list", "watch"}}}}
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "core-edit"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: core.Name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: "editor"}}}
+	for _, obj := range []client.Object{core, binding} {
+		if err := e.Client.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := newBrowser(t, console(t, e))
+	b.signIn(tok)
+	code, page := b.get("/containers/" + ns + "/web-1")
+	for _, want := range []string{"every script exited 0", "<dt>DB_PASSWORD</dt>", `data-testid="secret-reveal"`, "before-upgrade",
+		`data-testid="ready" data-status="True"`, "templateRef:"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("detail page (%d) lacks %s", code, want)
+		}
+	}
+	if strings.Contains(page, "s3cret-value") {
+		t.Fatal("the secret's value is shown before it was asked for")
+	}
+	code, _, page = b.do(http.MethodPost, "/containers/"+ns+"/web-1/secret/reveal", url.Values{"csrf": {csrf(t, page)}})
+	if code != http.StatusOK || !strings.Contains(page, `<code data-testid="secret-value">s3cret-value</code>`) {
+		t.Fatalf("reveal: %d", code)
+	}
+}
+
+type sse struct{ name, data string }
+
+// openStream follows an event stream as the holder of tok.
+func openStream(t *testing.T, url, tok string) <-chan sse {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %s", url, resp.Status)
+	}
+	out := make(chan sse, 64)
+	go func() {
+		defer resp.Body.Close()
+		defer close(out)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		name := ""
+		for sc.Scan() {
+			line := sc.Text()
+			if n, ok := strings.CutPrefix(line, "event: "); ok {
+				name = n
+			} else if d, ok := strings.CutPrefix(line, "data: "); ok {
+				out <- sse{name, d}
+			}
+		}
+	}()
+	return out
+}
+
+// The list's stream sends the changed row within a second, and a deleted one as gone.
+func TestListLiveStream(t *testing.T) {
+	e := plane(t)
+	ctx := context.Background()
+	ns := namespace(t, e, "listlive")
+	makeTemplate(t, e, ns, "web")
+	c := makeContainer(t, e, ns, "web-1", "web", lxcv1.LXCContainerStatus{Phase: "Creating"})
+	ts := console(t, e)
+	events := openStream(t, ts.URL+"/live?namespace="+ns, editorToken(t, e, ns))
+	c.Status.Phase = "Starting"
+	if err := e.Client.Status().Update(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	updated := time.Now()
+	var row rowChange
+	select {
+	case ev := <-events:
+		decode(t, ev.data, &row)
+		if ev.name != "row" || row.Name != "web-1" || !strings.Contains(row.HTML, `<span class="phase">Starting</span>`) {
+			t.Fatalf("event %s %+v", ev.name, row)
+		}
+		if d := time.Since(updated); d > time.Second {
+			t.Fatalf("the row arrived after %s", d)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("no row within 1s of the status update")
+	}
+	if err := e.Client.Delete(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-events:
+		decode(t, ev.data, &row)
+		if ev.name != "row" || row.Name != "web-1" || row.HTML != "" {
+			t.Fatalf("after delete: %s %+v", ev.name, row)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event for the deleted container")
 	}
 }

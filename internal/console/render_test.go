@@ -121,3 +121,12 @@ func TestEveryPageRenders(t *testing.T) {
 func wizardForm() wizard.Form {
 	return wizard.Form{Namespace: "team-a", Template: "nginx", Name: "web-1", Cluster: "pve", Cores: "2", Exclude: []string{"tools"}}
 }
+
+// The hand-written list row escapes what status may hold.
+func TestRowEscapes(t *testing.T) {
+	r := pages.Row{Namespace: "a", Name: "b", Phase: `<script>x</script>`, Reason: `"><img>`, Ready: "False"}
+	got := string(r.HTML())
+	if strings.Contains(got, "<script>") || strings.Contains(got, "<img>") || !strings.Contains(got, "&lt;script&gt;") {
+		t.Fatalf("row %s", got)
+	}
+}

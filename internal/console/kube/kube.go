@@ -135,6 +135,12 @@ func (f *Factory) For(ctx context.Context, token string) (*User, error) {
 		u.Home, _, _ = strings.Cut(rest, ":")
 	}
 	f.mu.Lock()
+	// Tokens seen once (expired sessions, rotated tokens) must not pile up.
+	for k, old := range f.users {
+		if time.Since(old.made) > f.ttl {
+			delete(f.users, k)
+		}
+	}
 	f.users[key] = u
 	f.mu.Unlock()
 	return u, nil

@@ -60,6 +60,7 @@ var funcs = template.FuncMap{
 	"derefb":    func(p *bool) bool { return *p },
 	"derefs":    func(p *string) string { return *p },
 	"list":      func(v ...string) []string { return v },
+	"rows":      RowsHTML,
 	"backquery": backQuery,
 	"mib":       func(b int64) string { return fmt.Sprintf("%d MiB", b>>20) },
 	"timefmt": func(t time.Time) string {
