@@ -714,9 +714,15 @@ func (p *page) waitFor(t *testing.T, css string) {
 	p.do(t, "wait for "+css, chromedp.WaitReady(chromedp.CSS(css)))
 }
 
+// click clicks a button or link that loads a page, and waits until that page has loaded, so
+// that nothing reads or photographs the page while the tab swaps documents.
 func (p *page) click(t *testing.T, css string) {
 	t.Helper()
-	p.do(t, "click "+css, chromedp.Click(chromedp.CSS(css)), chromedp.WaitReady(chromedp.CSS("body")))
+	ctx, cancel := context.WithTimeout(p.ctx, time.Minute)
+	defer cancel()
+	if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(css))); err != nil {
+		p.fail(t, "click "+css, err)
+	}
 }
 
 // fill sets the form field with that name.
@@ -772,7 +778,7 @@ func (p *page) flash(t *testing.T, kind, want string) {
 // pickTemplate chooses a template on the wizard's first step and goes on.
 func (p *page) pickTemplate(t *testing.T, name string) {
 	t.Helper()
-	p.click(t, `input[data-testid="wizard-template"][value="`+name+`"]`)
+	p.do(t, "pick "+name, chromedp.Click(chromedp.CSS(`input[data-testid="wizard-template"][value="`+name+`"]`)))
 	p.next(t)
 }
 
