@@ -1,6 +1,6 @@
 # LXC Template Manager
 #
-#   make demo    the local stack: control plane, pvesim (lxc backend), the manager, a sample container
+#   make demo    the local stack: control plane, pvesim (lxc backend), the manager, the console, a sample container
 #   make test    every test, against a real kube-apiserver, pvesim, real LXC containers and PostgreSQL
 #   make chaos   the fault scenarios at full size (docs/reliability.md)
 #
@@ -26,7 +26,8 @@ export KUBEBUILDER_ASSETS := $(BIN)
 # postgresql: the status mirror's tests (the server, and initdb for servers of their own).
 # redis-server: the live progress feed's tests (a redis-server of their own).
 # zstd: OS templates, and pvesim's vzdump compresses backups with it (compress=zstd).
-DEB_PACKAGES := lxc debootstrap uidmap zstd dnsmasq-base dpkg-dev openssh-client openssh-server iproute2 nftables curl openssl postgresql redis-server
+# chromium: the console's browser tests drive it headless over the DevTools protocol (test/e2e).
+DEB_PACKAGES := lxc debootstrap uidmap zstd dnsmasq-base dpkg-dev openssh-client openssh-server iproute2 nftables curl openssl postgresql redis-server chromium
 
 # -parallel 4: every end-to-end test runs in parallel, each on a stack of its own (test/e2e/doc.go),
 # and much of their time is waiting (for a back-off to show, a schedule to fire, a guest to boot).
@@ -124,7 +125,7 @@ envtest-tools:
 ##@ Test
 
 .PHONY: test
-test: deps doctor tools ostemplate manager pvesim ## Run every test.
+test: deps doctor tools ostemplate manager pvesim console ## Run every test.
 	go test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
 
 # -short means the same in every package (internal/testkit): no root, no LXC container, no control
@@ -194,7 +195,7 @@ install: manifests local-up ## Install the CRDs into the local control plane.
 	$(KUBECTL) --kubeconfig .local/kubeconfig apply --server-side -f config/crd/bases
 
 .PHONY: demo
-demo: deps doctor envtest-tools $(KUSTOMIZE) ostemplate manager pvesim ## Run the main job on the local stack.
+demo: deps doctor envtest-tools $(KUSTOMIZE) ostemplate manager pvesim console ## Run the main job on the local stack.
 	hack/demo.sh
 
 .PHONY: help

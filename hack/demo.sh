@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the local stack: a control plane (etcd + kube-apiserver), pvesim with real LXC
-# containers, the hello-web apt repository on the simulator's bridge, and bin/manager; then the
-# samples, followed until the container is Ready and its web service answers.
+# containers, the hello-web apt repository on the simulator's bridge, bin/manager and bin/console
+# (with a token for a demo user in .local/console-token); then the samples, followed until the
+# container is Ready and its web service answers.
 # Re-running reuses whatever is already running. hack/local-down.sh stops it all.
 set -euo pipefail
 
@@ -19,6 +20,10 @@ pvesim_addr=127.0.0.1:8006
 bridge=lxctmdemo
 subnet=169.254.100.0/24
 repo_addr=169.254.100.1:8099
+console_addr=127.0.0.1:8090
+# The samples' namespace, the demo user's only one.
+demo_namespace=default
+demo_user=console-demo
 
 [ "$(id -u)" -eq 0 ] || { echo "make demo runs LXC containers and needs root" >&2; exit 1; }
 
@@ -71,6 +76,44 @@ if ! running manager; then
     --health-probe-bind-address=127.0.0.1:8081 --task-poll-interval=1s >"$state/manager.log" 2>&1 &
   echo $! >"$state/manager.pid"
 fi
+
+say "bin/console on http://$console_addr"
+# The console holds no permission: it reads only the API server's address and CA from the
+# kubeconfig and acts with each signed-in user's token. The cookie key is kept, so that sessions
+# survive a re-run.
+if [ ! -s "$state/console-cookie-key" ]; then
+  (umask 077; head -c 32 /dev/urandom >"$state/console-cookie-key")
+fi
+if ! running console; then
+  "$bin/console" --listen "$console_addr" --kubeconfig "$kubeconfig" --cookie-key-file "$state/console-cookie-key" \
+    >"$state/console.log" 2>&1 &
+  echo $! >"$state/console.pid"
+fi
+for _ in $(seq 1 100); do
+  curl -fsS --max-time 2 "http://$console_addr/healthz" >/dev/null 2>&1 && break
+  running console || { tail -n 20 "$state/console.log" >&2; exit 1; }
+  sleep 0.2
+done
+curl -fsS --max-time 2 "http://$console_addr/healthz" >/dev/null || { echo "bin/console does not answer on $console_addr; see $state/console.log" >&2; exit 1; }
+
+# The demo user: a ServiceAccount holding the editor roles in the demo namespace only — the
+# built-in edit role and this API's editor rules (in a cluster the chart aggregates those into
+# edit). The local stack runs no kube-controller-manager, whose aggregation controller fills the
+# built-in edit role, so the roles it aggregates are bound too.
+kubectl -n "$demo_namespace" create serviceaccount "$demo_user" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+for f in config/rbac/*_editor_role.yaml; do
+  case $f in *proxmoxcluster*) continue ;; esac # cluster admins' only, as in the chart
+  kubectl apply -f "$f" >/dev/null
+done
+for role in edit system:aggregate-to-edit system:aggregate-to-view $(sed -n 's/^  name: \(.*-editor-role\)$/\1/p' config/rbac/*_editor_role.yaml | grep -v proxmoxcluster); do
+  kubectl -n "$demo_namespace" create rolebinding "$demo_user-${role//:/-}" --clusterrole="$role" \
+    --serviceaccount="$demo_namespace:$demo_user" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+done
+(umask 077; kubectl -n "$demo_namespace" create token "$demo_user" --duration=24h >"$state/console-token.new")
+mv "$state/console-token.new" "$state/console-token"
+chmod 600 "$state/console-token"
+echo "Console: http://$console_addr/"
+echo "  sign in as $demo_namespace/$demo_user (an editor of namespace $demo_namespace) with the token in $state/console-token"
 
 say "Applying the samples (config/demo: the samples plus the local package source)"
 "$bin/kustomize" build --load-restrictor=LoadRestrictionsNone config/demo | kubectl apply -f -
@@ -139,5 +182,6 @@ The stack keeps running:
   bin/kubectl get lxcc,lxct,pkgb,pvec
   bin/kubectl describe lxcc web-1
   curl $url
-Logs: $state/manager.log, $state/pvesim.log.  Stop everything with: make local-down
+The console (address above) follows web-1 too; sign in with the token in $state/console-token.
+Logs: $state/manager.log, $state/pvesim.log, $state/console.log.  Stop everything with: make local-down
 EOF_USAGE

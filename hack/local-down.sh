@@ -26,7 +26,8 @@ if [ -f "$state/manager.pid" ] && kill -0 "$(cat "$state/manager.pid")" 2>/dev/n
     --timeout=2m >/dev/null 2>&1 || true
 fi
 
-# The manager before the simulator before the control plane.
+# The console and the manager before the simulator before the control plane.
+stop console
 stop manager
 stop apt-repo
 stop pvesim

@@ -108,7 +108,7 @@ func TestChartInstallsWithHelm(t *testing.T) {
 		"HELM_CONFIG_HOME=" + filepath.Join(dir, "config"), "HELM_DATA_HOME=" + filepath.Join(dir, "data")}
 
 	out, err := runEnv(t, helmEnv, "helm", "install", "lxctm-helm", chartDir, "--namespace", "lxctm-helm", "--create-namespace",
-		"--set", "dashboard.enabled=true")
+		"--set", "dashboard.enabled=true", "--set", "console.enabled=true")
 	if err != nil {
 		t.Fatalf("helm install: %v\n%s", err, out)
 	}
@@ -117,6 +117,7 @@ func TestChartInstallsWithHelm(t *testing.T) {
 		"kubectl --namespace lxctm-helm rollout status deployment/lxctm-helm-lxc-template-manager",
 		"--clusterrole=lxctm-helm-lxc-template-manager-metrics-reader",
 		"ConfigMap lxctm-helm-lxc-template-manager-dashboard",
+		"port-forward svc/lxctm-helm-lxc-template-manager-console 8090",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("helm install output lacks %q:\n%s", want, out)
@@ -124,8 +125,10 @@ func TestChartInstallsWithHelm(t *testing.T) {
 	}
 	ctx := context.Background()
 	d := &appsv1.Deployment{}
-	if err := e.Client.Get(ctx, client.ObjectKey{Namespace: "lxctm-helm", Name: "lxctm-helm-lxc-template-manager"}, d); err != nil {
-		t.Errorf("the installed Deployment: %v", err)
+	for _, name := range []string{"lxctm-helm-lxc-template-manager", "lxctm-helm-lxc-template-manager-console"} {
+		if err := e.Client.Get(ctx, client.ObjectKey{Namespace: "lxctm-helm", Name: name}, d); err != nil {
+			t.Errorf("the installed Deployment %s: %v", name, err)
+		}
 	}
 	crds := &unstructured.UnstructuredList{}
 	crds.SetAPIVersion("apiextensions.k8s.io/v1")

@@ -35,7 +35,9 @@ func TestDockerfile(t *testing.T) {
 	if want := "FROM golang:" + string(goLine[1]) + " AS builder"; !strings.Contains(text, want) {
 		t.Errorf("the Dockerfile does not build with %q (go.mod: go %s)", want, goLine[1])
 	}
-	for _, want := range []string{"CGO_ENABLED=0", "./cmd/manager", "COPY --from=builder /workspace/manager /manager", `ENTRYPOINT ["/manager"]`} {
+	for _, want := range []string{"CGO_ENABLED=0", "./cmd/manager", "COPY --from=builder /workspace/manager /manager", `ENTRYPOINT ["/manager"]`,
+		// The chart's console Deployment runs /console from the same image.
+		"./cmd/console", "COPY --from=builder /workspace/console /console"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the Dockerfile lacks %q", want)
 		}
@@ -70,7 +72,8 @@ func TestDockerfile(t *testing.T) {
 }
 
 // TestDockerIgnoreKeepsTheBuildInputs shows that the build context, as .dockerignore filters it,
-// holds every file `go build ./cmd/manager` reads (sources and embedded files) and leaves out the
+// holds every file `go build ./cmd/manager ./cmd/console` reads (sources and embedded files: the
+// console's templates, CSS and script) and leaves out the
 // repository's binaries.
 func TestDockerIgnoreKeepsTheBuildInputs(t *testing.T) {
 	f, err := os.Open(filepath.Join(root, ".dockerignore"))
@@ -94,7 +97,7 @@ func TestDockerIgnoreKeepsTheBuildInputs(t *testing.T) {
 		return ex
 	}
 
-	cmd := exec.Command("go", "list", "-deps", "-json=Dir,Module,GoFiles,EmbedFiles", "./cmd/manager")
+	cmd := exec.Command("go", "list", "-deps", "-json=Dir,Module,GoFiles,EmbedFiles", "./cmd/manager", "./cmd/console")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=-buildvcs=false")
 	out, err := cmd.Output()
@@ -128,7 +131,7 @@ func TestDockerIgnoreKeepsTheBuildInputs(t *testing.T) {
 	}
 	for _, file := range files {
 		if excluded(file) {
-			t.Errorf(".dockerignore leaves out %s, which the manager build needs", file)
+			t.Errorf(".dockerignore leaves out %s, which the image's build needs", file)
 		}
 	}
 	for _, file := range []string{"bin/manager", "charts/lxc-template-manager/Chart.yaml", ".git/HEAD", "internal/controller/status_test.go"} {

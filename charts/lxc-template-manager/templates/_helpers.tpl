@@ -70,4 +70,39 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if and .Values.metrics.certSecretName (not .Values.metrics.secure) }}
 {{- fail "metrics.certSecretName needs metrics.secure" }}
 {{- end }}
+{{- if and .Values.console.enabled (gt (int .Values.console.replicaCount) 1) (not .Values.console.cookieKeySecretRef.name) }}
+{{- fail "console.replicaCount > 1 needs console.cookieKeySecretRef.name: without a shared key each replica encrypts sessions with a key of its own, and a user signed in on one is signed out on the next" }}
+{{- end }}
+{{- end }}
+
+{{/* The console's resources: the full name with -console. */}}
+{{- define "lxctm.console.fullname" -}}
+{{- printf "%s-console" (include "lxctm.fullname" .) }}
+{{- end }}
+
+{{/*
+Labels that select the console Pods. The name differs from the manager's, so that neither the
+manager's Deployment nor its metrics Service ever selects a console Pod.
+*/}}
+{{- define "lxctm.console.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "lxctm.name" . }}-console
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Labels on every console resource. */}}
+{{- define "lxctm.console.labels" -}}
+helm.sh/chart: {{ include "lxctm.chart" . }}
+{{ include "lxctm.console.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: {{ include "lxctm.name" . }}
+app.kubernetes.io/component: console
+{{- end }}
+
+{{- define "lxctm.console.serviceAccountName" -}}
+{{- if .Values.console.serviceAccount.create }}
+{{- default (include "lxctm.console.fullname" .) .Values.console.serviceAccount.name }}
+{{- else }}
+{{- required "console.serviceAccount.name is required when console.serviceAccount.create is false" .Values.console.serviceAccount.name }}
+{{- end }}
 {{- end }}
