@@ -33,8 +33,8 @@ DEB_PACKAGES := lxc debootstrap uidmap zstd dnsmasq-base dpkg-dev openssh-client
 # and much of their time is waiting (for a back-off to show, a schedule to fire, a guest to boot).
 GO_TEST_FLAGS ?= -count=1 -parallel 4
 FUZZTIME ?= 15s
-# The end-to-end package took about 15 minutes on two cores (-parallel 4), its tests about 53
-# minutes added up; the timeout leaves room for a slower machine.
+# The end-to-end package took about 17 minutes of a 24-minute whole run on two cores (-parallel 4),
+# its tests about 53 minutes added up; the timeout leaves room for a slower machine.
 TEST_TIMEOUT ?= 45m
 # The fleet benchmarks provision thousands of containers.
 BENCH_TIMEOUT ?= 3h
