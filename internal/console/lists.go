@@ -42,6 +42,21 @@ func (s *Server) list(rq *request, obj client.ObjectList, ns string) (string, er
 	return ns, err
 }
 
+// listPage lists for a page: the namespace listed, and the API server's words when the list
+// failed, to show on the page. A refused token ends the session instead (ok false: the
+// response is written).
+func (s *Server) listPage(rq *request, obj client.ObjectList, ns string) (listed, problem string, ok bool) {
+	listed, err := s.list(rq, obj, ns)
+	if err == nil {
+		return listed, "", true
+	}
+	if apierrors.IsUnauthorized(err) {
+		s.expired(rq.w, rq.r, rq.sess)
+		return listed, "", false
+	}
+	return listed, kube.Message(err), true
+}
+
 type containersView struct {
 	Filters Filters
 	Rows    []pages.Row
@@ -51,16 +66,12 @@ type containersView struct {
 func (s *Server) containers(rq *request) {
 	f := filtersOf(rq.r, "/containers")
 	var list lxcv1.LXCContainerList
-	ns, err := s.list(rq, &list, f.Namespace)
-	v := containersView{Filters: f}
-	v.Filters.Namespace = ns
-	if err != nil {
-		if apierrors.IsUnauthorized(err) {
-			s.expired(rq.w, rq.r, rq.sess)
-			return
-		}
-		v.Error = kube.Message(err)
+	ns, problem, ok := s.listPage(rq, &list, f.Namespace)
+	if !ok {
+		return
 	}
+	v := containersView{Filters: f, Error: problem}
+	v.Filters.Namespace = ns
 	v.Rows = make([]pages.Row, 0, len(list.Items))
 	for i := range list.Items {
 		row := pages.RowOf(&list.Items[i])
@@ -101,16 +112,12 @@ type overviewView struct {
 func (s *Server) overview(rq *request) {
 	f := Filters{Action: "/", Namespace: rq.r.URL.Query().Get("namespace")}
 	var list lxcv1.LXCContainerList
-	ns, err := s.list(rq, &list, f.Namespace)
-	f.Namespace = ns
-	v := overviewView{Filters: f}
-	if err != nil {
-		if apierrors.IsUnauthorized(err) {
-			s.expired(rq.w, rq.r, rq.sess)
-			return
-		}
-		v.Error = kube.Message(err)
+	ns, problem, ok := s.listPage(rq, &list, f.Namespace)
+	if !ok {
+		return
 	}
+	f.Namespace = ns
+	v := overviewView{Filters: f, Error: problem}
 	counts := map[string]int{}
 	for i := range list.Items {
 		c := &list.Items[i]
@@ -195,15 +202,11 @@ func (s *Server) templates(rq *request) {
 	q := rq.r.URL.Query()
 	v := templatesView{Namespace: q.Get("namespace"), Tag: q.Get("tag")}
 	var list lxcv1.LXCTemplateList
-	ns, err := s.list(rq, &list, v.Namespace)
-	v.Namespace = ns
-	if err != nil {
-		if apierrors.IsUnauthorized(err) {
-			s.expired(rq.w, rq.r, rq.sess)
-			return
-		}
-		v.Error = kube.Message(err)
+	ns, problem, ok := s.listPage(rq, &list, v.Namespace)
+	if !ok {
+		return
 	}
+	v.Namespace, v.Error = ns, problem
 	var buckets lxcv1.PackageBucketList
 	if _, err := s.list(rq, &buckets, ns); err != nil && v.Error == "" {
 		v.Error = "Package buckets (counts leave them out): " + kube.Message(err)
@@ -290,15 +293,11 @@ type bucketsView struct {
 func (s *Server) buckets(rq *request) {
 	v := bucketsView{Namespace: rq.r.URL.Query().Get("namespace")}
 	var list lxcv1.PackageBucketList
-	ns, err := s.list(rq, &list, v.Namespace)
-	v.Namespace = ns
-	if err != nil {
-		if apierrors.IsUnauthorized(err) {
-			s.expired(rq.w, rq.r, rq.sess)
-			return
-		}
-		v.Error = kube.Message(err)
+	ns, problem, ok := s.listPage(rq, &list, v.Namespace)
+	if !ok {
+		return
 	}
+	v.Namespace, v.Error = ns, problem
 	v.Buckets = list.Items
 	sort.Slice(v.Buckets, func(i, j int) bool {
 		return v.Buckets[i].Namespace+"/"+v.Buckets[i].Name < v.Buckets[j].Namespace+"/"+v.Buckets[j].Name

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -23,7 +22,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
 	"templatemanager.dev/lxc-template-manager/internal/testenv"
@@ -110,25 +108,7 @@ func editorToken(t testing.TB, e *testenv.Env, ns string) string {
 func viewerToken(t testing.TB, e *testenv.Env, ns string) string {
 	t.Helper()
 	ctx := context.Background()
-	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "rbac", "*_viewer_role.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("config/rbac/*_viewer_role.yaml: %v", err)
-	}
-	var rules []rbacv1.PolicyRule
-	for _, file := range files {
-		if strings.Contains(filepath.Base(file), "proxmoxcluster") {
-			continue
-		}
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		role := &rbacv1.ClusterRole{}
-		if err := yaml.Unmarshal(data, role); err != nil {
-			t.Fatal(err)
-		}
-		rules = append(rules, role.Rules...)
-	}
+	rules := testenv.APIRoleRules(t, "viewer")
 	viewRole := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: ns + "-lxctm-view"}, Rules: rules}
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "viewer"}}
 	subjects := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: sa.Name}}

@@ -22,25 +22,7 @@ import (
 func NamespaceEditor(t testing.TB, admin client.Client, cfg *rest.Config, ns string) client.Client {
 	t.Helper()
 	ctx := context.Background()
-	files, err := filepath.Glob(filepath.Join(RepoRoot(), "config", "rbac", "*_editor_role.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("config/rbac/*_editor_role.yaml: %v", err)
-	}
-	var rules []rbacv1.PolicyRule
-	for _, file := range files {
-		if strings.Contains(filepath.Base(file), "proxmoxcluster") {
-			continue // cluster admins' only, as in the chart's aggregated edit role
-		}
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		role := &rbacv1.ClusterRole{}
-		if err := yaml.Unmarshal(data, role); err != nil {
-			t.Fatal(err)
-		}
-		rules = append(rules, role.Rules...)
-	}
+	rules := APIRoleRules(t, "editor")
 	aggregated := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: ns + "-lxctm-edit"}, Rules: rules}
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "editor"}}
 	subjects := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: sa.Name}}
@@ -62,4 +44,31 @@ func NamespaceEditor(t testing.TB, admin client.Client, cfg *rest.Config, ns str
 		t.Fatal(err)
 	}
 	return c
+}
+
+// APIRoleRules returns the rules of config/rbac's roles of one kind ("editor" or "viewer") for
+// this API's namespaced kinds: the ProxmoxCluster role is left out, as the chart's aggregated
+// edit and view roles leave it out (cluster admins' only).
+func APIRoleRules(t testing.TB, kind string) []rbacv1.PolicyRule {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(RepoRoot(), "config", "rbac", "*_"+kind+"_role.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("config/rbac/*_%s_role.yaml: %v", kind, err)
+	}
+	var rules []rbacv1.PolicyRule
+	for _, file := range files {
+		if strings.Contains(filepath.Base(file), "proxmoxcluster") {
+			continue
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		role := &rbacv1.ClusterRole{}
+		if err := yaml.Unmarshal(data, role); err != nil {
+			t.Fatal(err)
+		}
+		rules = append(rules, role.Rules...)
+	}
+	return rules
 }

@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	lxcv1 "templatemanager.dev/lxc-template-manager/api/v1alpha1"
+	"templatemanager.dev/lxc-template-manager/internal/testenv"
 	"templatemanager.dev/lxc-template-manager/internal/testkit"
 )
 
@@ -382,25 +383,7 @@ func (s *stack) consoleUser(t *testing.T, ns, name, role string) string {
 	t.Helper()
 	ctx := context.Background()
 	kind := map[string]string{"edit": "editor", "view": "viewer"}[role]
-	files, err := filepath.Glob(filepath.Join(RepoRoot, "config", "rbac", "*_"+kind+"_role.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("config/rbac/*_%s_role.yaml: %v", kind, err)
-	}
-	var rules []rbacv1.PolicyRule
-	for _, file := range files {
-		if strings.Contains(filepath.Base(file), "proxmoxcluster") {
-			continue
-		}
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := &rbacv1.ClusterRole{}
-		if err := yaml.Unmarshal(data, r); err != nil {
-			t.Fatal(err)
-		}
-		rules = append(rules, r.Rules...)
-	}
+	rules := testenv.APIRoleRules(t, kind)
 	api := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "lxctm-console-test-" + role}, Rules: rules}
 	if err := s.k8s.Create(ctx, api); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
